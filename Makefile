@@ -1,0 +1,43 @@
+# facetui: `make run` sorts the bundled demo photos, `make test` runs the tests.
+# Both create .venv/ on first use; `make setup` alone is idempotent and quick once done.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.facetui-setup
+# This machine's CPU build of torch lies on disk and is taken by this exact pin.
+# A GPU box: make setup TORCH_SPEC="torch==2.13.0 --index-url <your CUDA wheel index>"
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup run tui test bench clean-venv help
+
+help:
+	@echo "make run    - set up .venv if needed, build the demo KB and sort the demo photos"
+	@echo "make tui    - open the Textual app on the shipped settings.json"
+	@echo "make test   - set up .venv if needed and run the test suite"
+	@echo "make bench  - speed and memory benchmark (prints figures)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-nodeps.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -c "import dlib, face_recognition_models, torch; print('facetui setup ok: torch', torch.__version__, '| dlib', dlib.__version__)"
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/facetui kb build --settings settings.json
+	$(VENV)/bin/facetui recognize --settings settings.json
+
+tui: setup
+	$(VENV)/bin/facetui --settings settings.json
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_recognize.py
+
+clean-venv:
+	rm -rf $(VENV)

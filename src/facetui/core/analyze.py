@@ -1,0 +1,92 @@
+"""Per-photo analysis (decode once, detect, measure sharpness, encode, cut body crops): the part that runs in worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import faces as facemod
+from .images import ImageLoadError, load_image_bytes, sharpness, to_gray
+
+ANALYSIS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Everything that changes face boxes or encodings (so it is part of the cache key)."""
+
+    detector: str = "hog"
+    upsample: int = 1
+    resize_max: int = 800
+
+    def key(self) -> str:
+        raw = json.dumps({"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample,
+                          "rmax": self.resize_max, "enc": "dlib_face_recognition_resnet_model_v1+5pt"}, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Analysis:
+    """What one photo gave: faces with boxes (original pixels), sharpness and encodings; body crops on request."""
+
+    sha256: str
+    size: tuple[int, int] = (0, 0)  # original (width, height) after EXIF rotation
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # original-photo pixels
+    sharpness: list[float] = field(default_factory=list)
+    encodings: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    notes: tuple[str, ...] = ()
+    error: str = ""
+    body_crops: list[np.ndarray] | None = None  # only when asked; never cached
+    body_regions: int = 0  # how many body regions the crops stand for (for cache shape checks)
+    transient: bool = False  # the error says nothing about the file's content (do not cache it)
+
+
+def analyze_bytes(data: bytes, cfg: FaceConfig, want_body: bool, sha: str | None = None, name: str = "") -> Analysis:
+    """Analyse one photo held in memory; a bad image gives an Analysis with ``error`` set, never an exception."""
+    sha = sha or hashlib.sha256(data).hexdigest()
+    try:
+        img = load_image_bytes(data, resize_max=cfg.resize_max, name=name)
+    except ImageLoadError as e:
+        return Analysis(sha256=sha, error=str(e) or "unreadable image")
+    rgb = img.rgb
+    boxes = facemod.detect_faces(rgb, cfg.detector, cfg.upsample)
+    boxes.sort(key=lambda b: (b[3], b[0]))  # left to right, stable report order
+    sharp = [float(sharpness(to_gray(facemod.crop(rgb, b)))) for b in boxes]
+    enc = facemod.encode_faces(rgb, boxes)
+    inv = 1.0 / img.scale if img.scale > 0 else 1.0
+    orig_boxes = [tuple(int(round(v * inv)) for v in b) for b in boxes]
+    a = Analysis(sha256=sha, size=tuple(img.original_size), boxes=orig_boxes, sharpness=sharp,
+                 encodings=enc, notes=tuple(img.notes))
+    if want_body:
+        from .bodies import body_regions, crop_for_reid  # noqa: PLC0415 (numpy + Pillow only)
+
+        regions = body_regions(rgb.shape[:2], boxes)
+        a.body_crops = [crop_for_reid(rgb, r) for r in regions]
+        a.body_regions = len(regions)
+    return a
+
+
+def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None) -> Analysis:
+    """Read a file once and analyse it; unreadable files give an Analysis with ``error`` set."""
+    try:
+        data = Path(path).read_bytes()
+    except PermissionError:
+        return Analysis(sha256=sha or "", error="permission denied")
+    except IsADirectoryError:
+        return Analysis(sha256=sha or "", error="is a folder, not a file")
+    except FileNotFoundError:
+        return Analysis(sha256=sha or "", error="file vanished before it could be read")
+    except OSError as e:
+        return Analysis(sha256=sha or "", error=f"cannot read file: {e.strerror or e}")
+    try:
+        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name)
+    except facemod.FaceModelError:
+        raise
+    except MemoryError:
+        return Analysis(sha256=sha or "", error="out of memory while decoding this image", transient=True)
+    except Exception as e:  # a detector failure on one odd photo must not end the run
+        return Analysis(sha256=sha or "", error=f"analysis failed: {type(e).__name__}: {e}".splitlines()[0])

@@ -1,0 +1,117 @@
+"""The events the core yields (one per file, plus start and finish) and the per-file results they carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UNKNOWN = "Unknown"
+
+Candidates = tuple[tuple[str, float], ...]  # (person, score) best first; face: distance, body: cosine similarity
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One detected face (or, with ``box`` None, the whole photo when no face was usable)."""
+
+    index: int
+    box: tuple[int, int, int, int] | None  # (top, right, bottom, left) in original-photo pixels
+    sharpness: float | None
+    face: Candidates = ()
+    body: Candidates = ()
+    name: str = UNKNOWN  # the decision for this face
+    via: str = ""  # "face", "body", "review" or "" when unknown
+    skipped: str = ""  # why this face was not used (e.g. "blurry (lap var 31 < 80)")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input photo."""
+
+    path: Path
+    rel: str  # path relative to the input folder, for display and the report
+    faces: tuple[FaceResult, ...] = ()
+    people: tuple[str, ...] = ()  # who the photo was filed under; empty = Unknown
+    destinations: tuple[Path, ...] = ()
+    error: str = ""  # one-line reason the photo could not be used; it is then filed nowhere
+    notes: tuple[str, ...] = ()
+    sha256: str = ""
+    cached: bool = False
+
+    @property
+    def is_unknown(self) -> bool:
+        return not self.error and not self.people
+
+    @property
+    def label(self) -> str:
+        if self.error:
+            return "Error"
+        return ", ".join(self.people) if self.people else UNKNOWN
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    kind: str  # "recognize" or "kb"
+    total: int
+    input_dir: Path
+    output_dir: Path | None
+    body_enabled: bool
+    device: str
+    notices: tuple[str, ...] = ()  # said once at the start, e.g. "body recognition off: no re-id weights set"
+
+
+@dataclass(frozen=True)
+class FileDone:
+    index: int  # 1-based
+    total: int
+    result: FileResult
+
+
+@dataclass(frozen=True)
+class KbImageDone:
+    index: int
+    total: int
+    person: str
+    rel: str
+    faces_found: int
+    kept: bool
+    reason: str = ""  # why skipped, or a remark such as "3 faces: used the largest"
+    reused: bool = False  # unchanged since the last build: nothing re-encoded
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    kind: str
+    total: int
+    done: int
+    unknown: int = 0
+    errors: int = 0
+    known: int = 0
+    faces: int = 0
+    bodies: int = 0
+    people: int = 0
+    skipped: int = 0
+    elapsed_s: float = 0.0
+    aborted: bool = False
+    report_path: Path | None = None
+    kb_path: Path | None = None
+    notices: tuple[str, ...] = ()
+    per_person: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unknown_pct(self) -> float:
+        return round(100.0 * self.unknown / self.done, 2) if self.done else 0.0
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    summary: RunSummary
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: str  # "info", "warning", "error"
+    text: str
+
+
+Event = RunStarted | FileDone | KbImageDone | RunFinished | Notice

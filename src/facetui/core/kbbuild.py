@@ -1,0 +1,199 @@
+"""KB build: ``dataset_dir/<Person>/*`` to face and body embeddings, incremental, yielding one event per image."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from . import faces as facemod
+from .analyze import FaceConfig
+from .bodysetup import setup_body
+from .cache import EmbeddingCache
+from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
+from .kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
+from .pipeline import SetupError
+from .runner import Analyzer
+from .scan import display_name, scan_people
+from .settings import Settings
+
+REVIEW_PREFIX = "review:"
+
+
+def _old_kb(settings: Settings) -> tuple[KnowledgeBase | None, str]:
+    try:
+        return load_kb(settings.kb_path), ""
+    except KbError as e:
+        if "no knowledge base" in str(e):
+            return None, ""
+        return None, f"previous KB not reused: {e}"
+
+
+def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Iterator[Event]:
+    """Build or update the KB; unchanged images are reused, removed ones dropped, the file replaced atomically at the end.
+
+    An aborted build leaves the previous KB untouched (its analyses stay in the cache, so the next build is quick).
+    """
+    t0 = time.monotonic()
+    cancel = cancel or threading.Event()
+    root = settings.dataset_dir
+    if not root.is_dir():
+        raise SetupError(f"dataset folder does not exist: {root} (expected {root}/<Person Name>/*.jpg)")
+    try:
+        facemod.face_recognition_module()
+    except facemod.FaceModelError as e:
+        raise SetupError(str(e)) from None
+    people = scan_people(root, settings.valid_exts)
+    jobs = [(person, p) for person, paths in people.items() for p in paths]
+    old, old_note = _old_kb(settings)
+    notices = [old_note] if old_note else []
+    body = setup_body(settings)
+    notices.append(body.notice)
+    face_cfg = FaceConfig(settings.detector, settings.upsample, settings.resize_max)
+    cache = EmbeddingCache(settings.cache_dir)
+    if cache.notice:
+        notices.append(cache.notice)
+    yield RunStarted(kind="kb", total=len(jobs), input_dir=root, output_dir=None,
+                     body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
+    if not jobs:
+        yield Notice("warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})")
+
+    # What can be reused from the previous KB: rows of unchanged files built with the same models.
+    old_files = (old.meta.get("files", {}) if old else {}) or {}
+    same_models = bool(old) and old.meta.get("face_key") == face_cfg.key() and old.meta.get("body_key", "") == body.key
+    old_rows = _rows_by_source(old) if (old and same_models) else {}
+
+    new = KnowledgeBase()
+    files_meta: dict[str, dict] = {}
+    analyzer = Analyzer(face_cfg, cache, body.encoder, body.key, settings.workers, settings.kb_batch_size)
+    faces_kept = bodies_kept = skipped = done = 0
+    per_person: dict[str, int] = {}
+    rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}
+    person_of = {p: person for person, p in jobs}
+    try:
+        for i, item in enumerate(analyzer.run([p for _, p in jobs], cancel), 1):
+            rel, person = rel_of[item.path], person_of[item.path]
+            a = item.analysis
+            prev = old_files.get(rel)
+            reused = bool(prev and prev.get("sha256") == a.sha256 and rel in old_rows and not a.error)
+            reason, kept = "", False
+            before = (len(new.face_names), len(new.body_names))
+            n_faces = len(a.boxes)
+            if a.error:
+                reason = a.error
+            else:
+                if reused:
+                    for vec_kind, vec in old_rows[rel]:
+                        (new.add_face if vec_kind == "face" else new.add_body)(person, vec, rel)
+                    kept = True
+                else:
+                    kept, reason = _add_rows(new, person, rel, a, item.body, settings)
+            faces_kept += len(new.face_names) - before[0]
+            bodies_kept += len(new.body_names) - before[1]
+            if not kept:
+                skipped += 1
+            else:
+                per_person[person] = per_person.get(person, 0) + 1
+            if n_faces > 1 and not a.error:
+                reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
+            files_meta[rel] = {"sha256": a.sha256, "person": person, "faces_found": n_faces, "kept": kept,
+                               "reason": reason}
+            done += 1
+            yield KbImageDone(index=i, total=len(jobs), person=person, rel=display_name(rel), faces_found=n_faces,
+                              kept=kept, reason=reason, reused=reused)
+            if cancel.is_set():
+                break
+    finally:
+        cache.close()
+    aborted = done < len(jobs)
+    if not aborted:
+        if old is not None:  # review decisions live in the KB only: carry them over
+            for kind, name, vec, src in _review_rows(old):
+                try:
+                    (new.add_face if kind == "face" else new.add_body)(name, vec, src)
+                except KbError:
+                    pass  # a body row of another dimension: the body model changed
+        new.meta = {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "face_key": face_cfg.key(), "body_key": body.key, "reid_model": settings.reid_model if body.key else "",
+                    "detector": settings.detector, "upsample": settings.upsample, "resize_max": settings.resize_max,
+                    "dataset_dir": str(root), "files": files_meta}
+        try:
+            save_kb(new, settings.kb_path)
+        except OSError as e:
+            notices.append(f"KB not saved: {e.strerror or e} ({settings.kb_path}); the previous KB is unchanged")
+            aborted = True
+    else:
+        notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
+    yield RunFinished(RunSummary(kind="kb", total=len(jobs), done=done, faces=faces_kept, bodies=bodies_kept,
+                                 people=len(per_person), skipped=skipped, elapsed_s=time.monotonic() - t0,
+                                 aborted=aborted, kb_path=settings.kb_path, notices=tuple(notices),
+                                 per_person=dict(sorted(per_person.items()))))
+
+
+def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: Settings) -> tuple[bool, str]:
+    """Add the largest face (and its body region) of one dataset photo; return (kept, reason)."""
+    reason = ""
+    kept = False
+    idx = None
+    if a.boxes:
+        idx = max(range(len(a.boxes)), key=lambda i: facemod.box_area(a.boxes[i]))
+        kb.add_face(person, a.encodings[idx], rel)
+        kept = True
+        if a.sharpness[idx] < settings.lap_var_thresh:
+            reason = f"kept although blurry (sharpness {a.sharpness[idx]:.0f})"
+    else:
+        reason = "no face found"
+    if body_emb is not None and len(body_emb):
+        kb.add_body(person, body_emb[idx or 0], rel)
+        kept = True
+        if not a.boxes:
+            reason = "no face found: body only"
+    return kept, reason
+
+
+def _rows_by_source(kb: KnowledgeBase) -> dict[str, list[tuple[str, np.ndarray]]]:
+    out: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for vec, src in zip(kb.face_enc.reshape(-1, FACE_DIM), kb.face_sources):
+        out.setdefault(src, []).append(("face", vec))
+    if kb.body_dim:
+        for vec, src in zip(kb.body_enc, kb.body_sources):
+            out.setdefault(src, []).append(("body", vec))
+    return out
+
+
+def _review_rows(kb: KnowledgeBase):
+    for vec, name, src in zip(kb.face_enc.reshape(-1, FACE_DIM), kb.face_names, kb.face_sources):
+        if src.startswith(REVIEW_PREFIX):
+            yield "face", name, vec, src
+    if kb.body_dim:
+        for vec, name, src in zip(kb.body_enc, kb.body_names, kb.body_sources):
+            if src.startswith(REVIEW_PREFIX):
+                yield "body", name, vec, src
+
+
+def kb_status(settings: Settings) -> dict:
+    """A summary of the KB on disk for the Home screen and `facetui status` (never raises)."""
+    path = settings.kb_path
+    try:
+        kb = load_kb(path)
+    except KbError as e:
+        return {"ok": False, "path": str(path), "error": str(e)}
+    files = kb.meta.get("files", {})
+    stale = False
+    try:
+        current = {os.fsdecode(os.path.relpath(p, settings.dataset_dir))
+                   for ps in scan_people(settings.dataset_dir, settings.valid_exts).values() for p in ps}
+        stale = current != set(files)
+        if not stale:
+            built = path.stat().st_mtime
+            stale = any((settings.dataset_dir / r).stat().st_mtime > built for r in current)
+    except OSError:
+        pass
+    return {"ok": True, "path": str(path), "people": len(kb.people), "faces": len(kb.face_names),
+            "bodies": len(kb.body_names), "built_at": kb.meta.get("built_at", "?"), "stale": stale,
+            "fingerprint": kb.fingerprint(), "counts": kb.counts()}

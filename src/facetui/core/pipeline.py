@@ -1,0 +1,227 @@
+"""Recognition: a generator that sorts a folder of photos by person and yields one event per file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import faces as facemod
+from .analyze import FaceConfig
+from .bodysetup import setup_body
+from .cache import EmbeddingCache
+from .events import UNKNOWN, Event, FaceResult, FileDone, FileResult, Notice, RunFinished, RunStarted, RunSummary
+from .fsutil import place_file, remove_stale_temps, safe_person_name
+from .kb import KbError, KnowledgeBase, load_kb
+from .matcher import Bank, body_similarities, face_distances, top_k
+from .report import REPORT_NAME, ReportWriter
+from .runner import Analyzer, Item
+from .scan import scan_images
+from .settings import Settings
+
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
+class SetupError(RuntimeError):
+    """The run cannot start (missing folder, no KB, output inside input...); the message says what to do."""
+
+
+@dataclass
+class Decider:
+    """Turns one photo's analysis into per-face decisions and the people it is filed under."""
+
+    kb: KnowledgeBase
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        self.faces = Bank.build(self.kb.face_enc, self.kb.face_names)
+        self.bodies = Bank.build(self.kb.body_enc, self.kb.body_names, normalise=True) if self.kb.body_dim else None
+
+    def decide(self, item: Item, rel: str, overrides: dict | None = None) -> FileResult:
+        a, s = item.analysis, self.settings
+        if a.error:
+            return FileResult(path=item.path, rel=rel, error=a.error, notes=a.notes, sha256=a.sha256, cached=item.cached)
+        dist = face_distances(self.faces, a.encodings) if len(a.boxes) else np.zeros((0, 0))
+        sims = None
+        if item.body is not None and self.bodies is not None and len(item.body):
+            sims = body_similarities(self.bodies, item.body)
+        results: list[FaceResult] = []
+        usable = [i for i, sh in enumerate(a.sharpness) if sh >= s.lap_var_thresh]
+        if s.multi_face == "largest" and usable:
+            usable = [max(usable, key=lambda i: facemod.box_area(a.boxes[i]))]
+        for i, box in enumerate(a.boxes):
+            face_c = top_k(dist[i], self.faces.people) if len(self.faces) else ()
+            body_c = top_k(sims[i], self.bodies.people, higher_is_better=True) if sims is not None else ()
+            skipped = ""
+            if a.sharpness[i] < s.lap_var_thresh:
+                skipped = f"blurry (sharpness {a.sharpness[i]:.0f} < {s.lap_var_thresh:g})"
+            elif i not in usable:
+                skipped = "not the largest face (multi_face = largest)"
+            name, via = UNKNOWN, ""
+            if not skipped:
+                name, via = self._accept(face_c, body_c)
+            elif i not in usable and a.sharpness[i] < s.lap_var_thresh and s.multi_face == "all":
+                name, via = self._accept((), body_c)  # a blurry face: its body region may still tell
+            results.append(FaceResult(index=i, box=box, sharpness=a.sharpness[i], face=face_c, body=body_c,
+                                      name=name, via=via, skipped=skipped))
+        if not a.boxes or not usable:
+            # no usable face: the whole photo (or the regions of the blurry faces) by body alone
+            if not a.boxes:
+                body_c = top_k(sims[0], self.bodies.people, higher_is_better=True) if sims is not None else ()
+                name, via = self._accept((), body_c)
+                results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via))
+        people = tuple(sorted({r.name for r in results if r.name != UNKNOWN}))
+        return FileResult(path=item.path, rel=rel, faces=tuple(results), people=people, notes=a.notes,
+                          sha256=a.sha256, cached=item.cached)
+
+    def _accept(self, face_c, body_c) -> tuple[str, str]:
+        s = self.settings
+        if face_c and face_c[0][1] < s.face_tol:
+            return face_c[0][0], "face"
+        if body_c and body_c[0][1] > s.body_tol:
+            return body_c[0][0], "body"
+        return UNKNOWN, ""
+
+
+def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> list[str]:
+    notes: list[str] = []
+    if not input_dir.is_dir():
+        raise SetupError(f"input folder does not exist: {input_dir}")
+    try:
+        same = input_dir.resolve() == output_dir.resolve()
+    except OSError:
+        same = False
+    if same:
+        raise SetupError(f"output folder is the input folder ({input_dir}); choose another output")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SetupError(f"cannot create output folder {output_dir}: {e.strerror or e}") from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise SetupError(f"output folder is not writable: {output_dir}")
+    if settings.recursive and output_dir.resolve().is_relative_to(input_dir.resolve()):
+        notes.append(f"output folder is inside the input folder: {output_dir.name}/ is left out of the scan")
+    return notes
+
+
+def load_kb_for(settings: Settings) -> KnowledgeBase:
+    try:
+        return load_kb(settings.kb_path)
+    except KbError as e:
+        raise SetupError(str(e)) from None
+
+
+def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Path | None = None,
+              cancel: threading.Event | None = None, *,
+              on_file: Callable[[int], None] | None = None) -> Iterator[Event]:
+    """Sort ``input_dir`` into ``output_dir/<Person>/`` and ``Unknown/``; yield RunStarted, FileDone..., RunFinished.
+
+    Raises SetupError before the first file when the run cannot start. Setting ``cancel`` stops the run
+    after the file in hand; RunFinished then says aborted. ``on_file`` is a test hook called before each file.
+    """
+    t0 = time.monotonic()
+    cancel = cancel or threading.Event()
+    input_dir = Path(input_dir or settings.process_dir)
+    output_dir = Path(output_dir or settings.processed_dir)
+    notices = _check_folders(settings, input_dir, output_dir)
+    kb = load_kb_for(settings)
+    if not kb.face_names and not kb.body_names:
+        raise SetupError(f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it")
+    try:
+        facemod.face_recognition_module()
+    except facemod.FaceModelError as e:
+        raise SetupError(str(e)) from None
+    files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
+    body = setup_body(settings, kb.body_dim or None)
+    if body.encoder is not None and not kb.body_dim:
+        notices.append("body recognition off: the KB has no body embeddings (rebuild it with the re-id weights set)")
+        body.encoder = None
+    else:
+        notices.append(body.notice)
+    cache = EmbeddingCache(settings.cache_dir)
+    if cache.notice:
+        notices.append(cache.notice)
+    stale = remove_stale_temps(output_dir)
+    if stale:
+        notices.append(f"removed {stale} temp file(s) left by an interrupted run")
+    yield RunStarted(kind="recognize", total=len(files), input_dir=input_dir, output_dir=output_dir,
+                     body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
+    report_path = output_dir / REPORT_NAME
+    if not files:
+        yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
+        yield RunFinished(RunSummary(kind="recognize", total=0, done=0, report_path=None,
+                                     elapsed_s=time.monotonic() - t0, notices=tuple(notices)))
+        return
+    decider = Decider(kb, settings)
+    analyzer = Analyzer(FaceConfig(settings.detector, settings.upsample, settings.resize_max), cache,
+                        body.encoder, body.key, settings.workers, settings.kb_batch_size)
+    done = unknown = errors = 0
+    per_person: dict[str, int] = {}
+    stop_reason = ""
+    _rotate_report(report_path)
+    writer = ReportWriter(report_path)
+    try:
+        for i, item in enumerate(analyzer.run(files, cancel), 1):
+            if on_file is not None:
+                on_file(i)
+            rel = os.fsdecode(os.path.relpath(item.path, input_dir))
+            result = decider.decide(item, rel)
+            try:
+                result = _file(result, output_dir, settings.file_mode)
+                writer.add(result, output_dir)
+            except OSError as e:
+                if e.errno in DISK_FULL:
+                    stop_reason = f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
+                    yield Notice("error", stop_reason)
+                    break
+                result = FileResult(path=result.path, rel=rel, faces=result.faces, error=f"could not file: {e.strerror or e}",
+                                    sha256=result.sha256)
+                try:
+                    writer.add(result, output_dir)
+                except OSError:
+                    pass
+            done += 1
+            if result.error:
+                errors += 1
+            elif not result.people:
+                unknown += 1
+            for p in result.people:
+                per_person[p] = per_person.get(p, 0) + 1
+            yield FileDone(index=i, total=len(files), result=result)
+            if cancel.is_set():
+                break
+    finally:
+        writer.close()
+        cache.close()
+    aborted = done < len(files)
+    if stop_reason:
+        notices.append(stop_reason)
+    yield RunFinished(RunSummary(kind="recognize", total=len(files), done=done, unknown=unknown, errors=errors,
+                                 known=done - unknown - errors, elapsed_s=time.monotonic() - t0, aborted=aborted,
+                                 report_path=report_path, kb_path=settings.kb_path, notices=tuple(notices),
+                                 per_person=dict(sorted(per_person.items()))))
+
+
+def _rotate_report(report_path: Path) -> None:
+    """Keep the previous run's report as report-previous.csv instead of losing it."""
+    if report_path.exists():
+        os.replace(report_path, report_path.with_name("report-previous.csv"))
+
+
+def _file(result: FileResult, output_dir: Path, mode: str) -> FileResult:
+    """Place the photo under each person (or Unknown); never overwrites, never touches the original."""
+    if result.error:
+        return result
+    folders = [safe_person_name(p) or "_" for p in result.people] or [UNKNOWN]
+    dests = []
+    for folder in folders:
+        dest, _written = place_file(result.path, output_dir / folder, mode)
+        dests.append(dest)
+    return FileResult(path=result.path, rel=result.rel, faces=result.faces, people=result.people,
+                      destinations=tuple(dests), error="", notes=result.notes, sha256=result.sha256, cached=result.cached)

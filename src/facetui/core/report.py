@@ -1,0 +1,175 @@
+"""report.csv: one row per face (or per faceless file), appended as the run goes and read back for resume and review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from .events import UNKNOWN, Candidates, FaceResult, FileResult
+from .fsutil import atomic_write_bytes
+from .scan import display_name
+
+REPORT_NAME = "report.csv"
+COLUMNS = [
+    "file", "source", "sha256", "face_index", "box", "sharpness",
+    "face_1", "face_1_dist", "face_2", "face_2_dist", "face_3", "face_3_dist",
+    "body_1", "body_1_sim", "body_2", "body_2_sim", "body_3", "body_3_sim",
+    "decision", "via", "skipped", "people", "destinations", "error", "notes", "end",
+]
+_ENC = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+
+
+def _cands(c: Candidates) -> list[str]:
+    out: list[str] = []
+    for i in range(3):
+        if i < len(c):
+            out += [c[i][0], f"{c[i][1]:.4f}"]
+        else:
+            out += ["", ""]
+    return out
+
+
+def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
+    """The CSV rows for one file (the last column marks a complete row)."""
+    dests = ";".join(_rel(d, output_dir) for d in result.destinations)
+    common_tail = [";".join(result.people) or (UNKNOWN if not result.error else ""), dests, result.error,
+                   " | ".join(result.notes), "1"]
+    head = [result.rel, str(result.path), result.sha256]
+    faces = result.faces or (FaceResult(index=0, box=None, sharpness=None, name=UNKNOWN if not result.error else ""),)
+    rows = []
+    for f in faces:
+        box = "" if f.box is None else " ".join(str(v) for v in f.box)
+        sharp = "" if f.sharpness is None else f"{f.sharpness:.1f}"
+        rows.append(head + [str(f.index), box, sharp] + _cands(f.face) + _cands(f.body)
+                    + [f.name, f.via, f.skipped] + common_tail)
+    return rows
+
+
+def _rel(p: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return Path(p).relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return str(p)
+
+
+def encode_rows(rows: list[list[str]], header: bool = False) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        w.writerow(COLUMNS)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8", "surrogateescape")
+
+
+class ReportWriter:
+    """Appends one file's rows in a single write + fsync, so a crash never leaves half a file's rows."""
+
+    def __init__(self, path: Path, keep: list[list[str]] | None = None):
+        self.path = Path(path)
+        atomic_write_bytes(self.path, encode_rows(keep or [], header=True))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def add(self, result: FileResult, output_dir: Path | None) -> None:
+        os.write(self._fd, encode_rows(rows_for(result, output_dir)))
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "ReportWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Complete rows of a report (a torn last row from a crash is dropped)."""
+    try:
+        with open(path, **_ENC) as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header != COLUMNS:
+                return []
+            return [dict(zip(COLUMNS, r)) for r in reader if len(r) == len(COLUMNS) and r[-1] == "1"]
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+
+
+def group_rows(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        out.setdefault(r["file"], []).append(r)
+    return out
+
+
+def _parse_cands(r: dict[str, str], kind: str, score: str) -> Candidates:
+    out = []
+    for i in (1, 2, 3):
+        n, v = r.get(f"{kind}_{i}", ""), r.get(f"{kind}_{i}_{score}", "")
+        if n and v:
+            try:
+                out.append((n, float(v)))
+            except ValueError:
+                pass
+    return tuple(out)
+
+
+def result_from_rows(rows: list[dict[str, str]], output_dir: Path | None) -> FileResult:
+    """Rebuild a FileResult from its report rows (for resume and review)."""
+    first = rows[0]
+    faces = []
+    for r in rows:
+        box = tuple(int(v) for v in r["box"].split()) if r["box"] else None
+        if box is None and not r["face_1"] and not r["body_1"] and len(rows) == 1:
+            continue  # the placeholder row of a faceless file with no candidates
+        faces.append(FaceResult(
+            index=int(r["face_index"] or 0), box=box if box and len(box) == 4 else None,
+            sharpness=float(r["sharpness"]) if r["sharpness"] else None,
+            face=_parse_cands(r, "face", "dist"), body=_parse_cands(r, "body", "sim"),
+            name=r["decision"] or UNKNOWN, via=r["via"], skipped=r["skipped"]))
+    people = tuple(p for p in first["people"].split(";") if p and p != UNKNOWN)
+    dests = tuple((output_dir / d) if output_dir is not None and not os.path.isabs(d) else Path(d)
+                  for d in first["destinations"].split(";") if d)
+    notes = tuple(n for n in first["notes"].split(" | ") if n)
+    return FileResult(path=Path(first["source"]), rel=first["file"], faces=tuple(faces), people=people,
+                      destinations=dests, error=first["error"], notes=notes, sha256=first["sha256"])
+
+
+def read_results(path: Path, output_dir: Path | None = None) -> list[FileResult]:
+    output_dir = output_dir if output_dir is not None else Path(path).parent
+    return [result_from_rows(rs, output_dir) for rs in group_rows(read_rows(path)).values()]
+
+
+def _fmt(c: Candidates) -> str:
+    return "[" + ", ".join(f"{n}:{v:.2f}" for n, v in c) + "]"
+
+
+def format_line(result: FileResult) -> str:
+    """The seed's per-file line: ``name.jpg → Person | Face: [A:0.34, ...] | Body: [...]``."""
+    name = display_name(result.rel)
+    if result.error:
+        return f"{name} → Error | {result.error}"
+    used = [f for f in result.faces if not f.skipped and f.face] or [f for f in result.faces if f.face]
+    face = " ".join(_fmt(f.face) for f in used) if used else "[]"
+    bodies = [f for f in result.faces if f.body]
+    body = " ".join(_fmt(f.body) for f in bodies) if bodies else "[]"
+    line = f"{name} → {result.label} | Face: {face} | Body: {body}"
+    skipped = [f.skipped for f in result.faces if f.skipped]
+    if skipped:
+        line += f" | skipped {len(skipped)} face{'s' if len(skipped) > 1 else ''} ({skipped[0]})"
+    return line
+
+
+def format_summary(total: int, unknown: int, errors: int, elapsed: float, aborted: bool, done: int) -> str:
+    pct = round(100.0 * unknown / done, 2) if done else 0.0
+    head = f"Batch done. {done} files, Unknown = {unknown} ({pct}%)."
+    if aborted:
+        head = f"Aborted after {done} of {total} files. Unknown = {unknown} ({pct}%)."
+    return f"{head} Errors = {errors}. Elapsed {elapsed:.1f}s."

@@ -1,0 +1,180 @@
+"""Streams photos through analysis: content hash, cache look-up, worker processes, batched body embeddings, in input order."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .analyze import Analysis, FaceConfig, analyze_path
+from .cache import EmbeddingCache
+
+
+@dataclass
+class Item:
+    """One photo on its way through: its analysis and, when body recognition is on, one embedding per region."""
+
+    path: Path
+    analysis: Analysis
+    body: np.ndarray | None = None
+    cached: bool = False
+
+
+def hash_file(path: Path) -> tuple[str, str]:
+    """(sha256, error): the error is a one-line reason when the file cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except PermissionError:
+        return "", "permission denied"
+    except IsADirectoryError:
+        return "", "is a folder, not a file"
+    except FileNotFoundError:
+        return "", "file vanished before it could be read (or is a broken link)"
+    except OSError as e:
+        return "", f"cannot read file: {e.strerror or e}"
+    return h.hexdigest(), ""
+
+
+def default_workers(setting: int) -> int:
+    if setting > 0:
+        return setting
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_init() -> None:
+    from . import faces  # noqa: PLC0415
+
+    faces.face_recognition_module()  # load dlib's models once per worker
+
+
+class Analyzer:
+    """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
+
+    def __init__(self, face_cfg: FaceConfig, cache: EmbeddingCache, body_encoder=None, body_key: str = "",
+                 workers: int = 0, batch_size: int = 16):
+        self.face_cfg = face_cfg
+        self.face_key = face_cfg.key()
+        self.cache = cache
+        self.body = body_encoder
+        self.body_key = body_key
+        self.workers = default_workers(workers)
+        self.batch_size = max(1, batch_size)
+
+    def _from_cache(self, sha: str) -> Item | None:
+        a = self.cache.get_analysis(sha, self.face_key)
+        if a is None:
+            return None
+        if self.body is None or a.error:
+            return Item(Path(), a, None, True)
+        regions = max(1, len(a.boxes))
+        emb = self.cache.get_body(sha, self.body_key, regions)
+        if emb is None:
+            return None
+        return Item(Path(), a, emb, True)
+
+    def run(self, paths: list[Path], cancel: threading.Event | None = None) -> Iterator[Item]:
+        """Yield one Item per path, in order; stops early (after the file in hand) once ``cancel`` is set."""
+        cancel = cancel or threading.Event()
+        want_body = self.body is not None
+        pool: cf.ProcessPoolExecutor | None = None
+        window = self.workers * 3
+        pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
+        todo = iter(paths)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < window and not cancel.is_set():
+                    p = next(todo, None)
+                    if p is None:
+                        exhausted = True
+                        break
+                    sha, err = hash_file(p)
+                    if err:
+                        pending.append((p, sha, Item(p, Analysis(sha256="", error=err))))
+                        continue
+                    hit = self._from_cache(sha)
+                    if hit is not None:
+                        hit.path = p
+                        pending.append((p, sha, hit))
+                        continue
+                    if self.workers > 1 and len(paths) > 1:
+                        if pool is None:
+                            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                          initializer=_worker_init)
+                        pending.append((p, sha, pool.submit(analyze_path, p, self.face_cfg, want_body, sha)))
+                    else:
+                        pending.append((p, sha, None))  # analysed inline when it reaches the head
+                if not pending or cancel.is_set():
+                    return
+                staged = self._stage(pending, exhausted)
+                self._embed_bodies(staged)
+                for it in staged:
+                    if cancel.is_set():
+                        return
+                    yield it
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _resolve(self, p: Path, sha: str, x: object) -> Item:
+        if isinstance(x, Item):
+            return x
+        if x is None:
+            a = analyze_path(p, self.face_cfg, self.body is not None, sha)
+        else:
+            try:
+                a = x.result()  # type: ignore[union-attr]
+            except cf.process.BrokenProcessPool:
+                a = Analysis(sha256=sha, error="the analysis worker died on this file (out of memory?)", transient=True)
+        if not a.transient:
+            self.cache.put_analysis(a, self.face_key)
+        return Item(p, a)
+
+    def _stage(self, pending: deque, exhausted: bool) -> list[Item]:
+        """Take finished items off the head, enough to fill one body batch when body recognition is on."""
+        staged: list[Item] = []
+        crops = 0
+        while pending:
+            p, sha, x = pending[0]
+            if staged and isinstance(x, cf.Future) and not x.done():
+                break  # do not hold finished items back waiting for a slow one
+            pending.popleft()
+            it = self._resolve(p, sha, x)
+            staged.append(it)
+            if self.body is None:
+                break
+            if it.body is None and it.analysis.body_crops:
+                crops += len(it.analysis.body_crops)
+            if crops >= self.batch_size:
+                break
+        return staged
+
+    def _embed_bodies(self, staged: list[Item]) -> None:
+        if self.body is None:
+            return
+        need = [it for it in staged if it.body is None and it.analysis.body_crops]
+        if not need:
+            return
+        crops = [c for it in need for c in it.analysis.body_crops]
+        emb = self.body.embed(crops, batch_size=self.batch_size)
+        i = 0
+        for it in need:
+            n = len(it.analysis.body_crops)
+            it.body = emb[i:i + n]
+            i += n
+            it.analysis.body_crops = None  # free the pixels
+            self.cache.put_body(it.analysis.sha256, self.body_key, it.body)

@@ -1,0 +1,280 @@
+"""Settings: the typed, validated view of ``settings.json`` and its atomic save."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .fsutil import atomic_write_text
+
+DEFAULT_SETTINGS_NAME = "settings.json"
+
+
+class SettingsError(ValueError):
+    """A settings file or value that cannot be used; the message names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is typed, checked and explained (the settings screen and README use the same text)."""
+
+    key: str
+    kind: str  # "path", "optional_path", "float", "int", "bool", "choice", "str", "exts"
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("dataset_dir", "path", "demo/kb", "Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`)."),
+    Spec("process_dir", "path", "demo/query", "Folder of photos to recognise (the default input)."),
+    Spec("processed_dir", "path", "out", "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv."),
+    Spec("face_tol", "float", 0.5, "Face distance below which a match is accepted (lower = closer; dlib's 0.6 is too loose for one-to-many search).", 0.0, 2.0),
+    Spec("body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0),
+    Spec("reid_model", "choice", "osnet_ain_x1_0", "torchreid OSNet architecture of the re-id weights file.",
+         choices=("osnet_ain_x1_0", "osnet_ain_x0_75", "osnet_ain_x0_5", "osnet_ain_x0_25",
+                  "osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25", "osnet_ibn_x1_0")),
+    Spec("reid_weights", "optional_path", "", "OSNet re-id weights file (.pth). Empty: body recognition is off. Never downloaded."),
+    Spec("valid_exts", "exts", [".jpg", ".jpeg", ".png", ".webp"], "File extensions scanned (case-insensitive)."),
+    Spec("encodings_filename", "str", "encodings.npz", "KB file, relative to dataset_dir (a legacy .pkl is read safely and converted)."),
+    Spec("resize_max", "int", 800, "Photos are downscaled so the long side is at most this many pixels before detection.", 64, 10000),
+    Spec("lap_var_thresh", "float", 80.0, "Faces whose Laplacian variance (sharpness) is below this are skipped as blurry.", 0.0, 1e6),
+    Spec("kb_batch_size", "int", 16, "Body crops embedded per OSNet batch.", 1, 1024),
+    Spec("device", "choice", "auto", "Where OSNet runs: auto (CUDA when available), cpu or cuda.", choices=("auto", "cpu", "cuda")),
+    Spec("detector", "choice", "hog", "Face detector: hog (CPU, fast) or cnn (dlib's CNN; slow without a CUDA-built dlib).", choices=("hog", "cnn")),
+    Spec("upsample", "int", 1, "Times the detector upsamples the photo to find small faces (each step ~4x slower).", 0, 3),
+    Spec("multi_face", "choice", "all", "all: every recognised person gets the photo; largest: only the largest face decides (the seed's behaviour).",
+         choices=("all", "largest")),
+    Spec("file_mode", "choice", "copy", "How a photo lands in the output: copy, hardlink or symlink (originals are never moved).",
+         choices=("copy", "hardlink", "symlink")),
+    Spec("recursive", "bool", False, "Scan sub-folders of the input folder too."),
+    Spec("workers", "int", 0, "Processes for decode + detect + encode (0 = one per CPU core).", 0, 256),
+    Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
+    Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
+)
+SPEC_BY_KEY = {s.key: s for s in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting in effect, with paths resolved against the settings file's folder."""
+
+    dataset_dir: Path
+    process_dir: Path
+    processed_dir: Path
+    face_tol: float
+    body_tol: float
+    reid_model: str
+    reid_weights: Path | None
+    valid_exts: tuple[str, ...]
+    encodings_filename: str
+    resize_max: int
+    lap_var_thresh: float
+    kb_batch_size: int
+    device: str
+    detector: str
+    upsample: int
+    multi_face: str
+    file_mode: str
+    recursive: bool
+    workers: int
+    review_add_to_kb: bool
+    cache_dir: Path
+    source: Path | None = None  # the settings file this came from
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def kb_path(self) -> Path:
+        p = Path(self.encodings_filename)
+        return p if p.is_absolute() else self.dataset_dir / p
+
+    def replace(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Values as they would be written back (paths relative to the settings folder where possible)."""
+        base = self.source.parent if self.source else None
+        out: dict[str, Any] = {}
+        for spec in SPECS:
+            v = getattr(self, spec.key)
+            if isinstance(v, Path):
+                v = _relativise(v, base)
+            elif v is None:
+                v = ""
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[spec.key] = v
+        out.update(self.extra)
+        return out
+
+
+def _relativise(p: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return str(p)
+
+
+def _fail(key: str, value: Any, allowed: str) -> SettingsError:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return SettingsError(f"setting '{key}' = {shown} is not valid: {allowed}")
+
+
+def check_value(spec: Spec, value: Any, base: Path | None) -> Any:
+    """Validate and convert one raw JSON value; raise SettingsError naming key, value and what is allowed."""
+    k = spec.kind
+    if k in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    value = float(value) if k == "float" else int(value.strip())
+                except ValueError:
+                    raise _fail(spec.key, value, _range_text(spec)) from None
+            else:
+                raise _fail(spec.key, value, _range_text(spec))
+        if k == "int":
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise _fail(spec.key, value, _range_text(spec))
+                value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise _fail(spec.key, value, _range_text(spec))
+        if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+            raise _fail(spec.key, value, _range_text(spec))
+        return value
+    if k == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            return value.strip().lower() in ("true", "yes", "1", "on")
+        raise _fail(spec.key, value, "true or false")
+    if k == "choice":
+        if isinstance(value, str) and value in spec.choices:
+            return value
+        raise _fail(spec.key, value, "one of " + ", ".join(spec.choices))
+    if k in ("path", "optional_path"):
+        if not isinstance(value, str) or "\x00" in value:
+            raise _fail(spec.key, value, "a folder or file path as a string")
+        value = value.strip()
+        if not value:
+            if k == "optional_path":
+                return None
+            raise _fail(spec.key, value, "a non-empty path")
+        p = Path(value).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        return p
+    if k == "str":
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            raise _fail(spec.key, value, "a non-empty file name")
+        return value.strip()
+    if k == "exts":
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise _fail(spec.key, value, 'a non-empty list of extensions such as [".jpg", ".png"]')
+        exts = []
+        for v in value:
+            v = v.strip().lower()
+            v = v if v.startswith(".") else "." + v
+            if len(v) < 2 or any(c in v[1:] for c in "/\\.\x00 "):
+                raise _fail(spec.key, value, 'extensions such as ".jpg" (a dot and letters)')
+            if v not in exts:
+                exts.append(v)
+        return tuple(exts)
+    raise AssertionError(k)
+
+
+def _range_text(spec: Spec) -> str:
+    word = "a whole number" if spec.kind == "int" else "a number"
+    return f"{word} from {spec.low:g} to {spec.high:g}"
+
+
+def from_dict(raw: Any, source: Path | None = None) -> Settings:
+    """Build Settings from a parsed JSON object; missing keys take defaults, unknown keys are kept with a warning."""
+    if not isinstance(raw, dict):
+        raise SettingsError(f"settings must be a JSON object of key: value pairs, not {type(raw).__name__}")
+    base = source.parent if source is not None else Path.cwd()
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        values[spec.key] = check_value(spec, raw.get(spec.key, spec.default), base)
+    extra = {k: v for k, v in raw.items() if k not in SPEC_BY_KEY}
+    warnings = tuple(f"unknown setting '{k}' kept as is (not used by facetui)" for k in extra)
+    return Settings(**values, source=source, extra=extra, warnings=warnings)
+
+
+def defaults(base: Path | None = None) -> Settings:
+    src = (base / DEFAULT_SETTINGS_NAME) if base is not None else None
+    return from_dict({}, src)
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate a settings file; every failure is a SettingsError with a one-line reason."""
+    path = Path(path).expanduser().absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"settings file not found: {path}") from None
+    except IsADirectoryError:
+        raise SettingsError(f"settings path is a folder, not a file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read settings file {path}: {e}") from None
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise SettingsError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except (ValueError, RecursionError) as e:
+        raise SettingsError(f"{path} is not valid JSON: {e}") from None
+    return from_dict(raw, path)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in settings (use a finite number)")
+
+
+def save_settings(settings: Settings, path: Path | str | None = None) -> Path:
+    """Write settings atomically (temp file + rename), keeping keys facetui does not know."""
+    target = Path(path) if path is not None else settings.source
+    if target is None:
+        raise SettingsError("no settings file to save to")
+    s = settings if settings.source == target else replace(settings, source=Path(target))
+    atomic_write_text(Path(target), json.dumps(s.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
+    return Path(target)
+
+
+def update_raw(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """Apply raw (e.g. typed-in) values for some keys and validate the result as a whole."""
+    raw = settings.to_json_dict()
+    raw.update(changes)
+    return from_dict(raw, settings.source)
+
+
+def settings_reference_markdown() -> str:
+    """The settings table for the README, generated from SPECS so the two never drift."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for s in SPECS:
+        d = json.dumps(s.default)
+        extra = f" Allowed: {', '.join(s.choices)}." if s.choices else ""
+        if s.low is not None:
+            extra = f" Range {s.low:g} to {s.high:g}."
+        rows.append(f"| `{s.key}` | `{d}` | {s.help}{extra} |")
+    return "\n".join(rows)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+ValueCheck = Callable[[Any], Any]
