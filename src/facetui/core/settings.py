@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .fsutil import atomic_write_text
 
@@ -232,16 +232,12 @@ def load_settings(path: Path | str) -> Settings:
     except (OSError, UnicodeDecodeError) as e:
         raise SettingsError(f"cannot read settings file {path}: {e}") from None
     try:
-        raw = json.loads(text, parse_constant=_reject_constant)
+        raw = json.loads(text)  # NaN/Infinity parse, then fail check_value naming their key
     except json.JSONDecodeError as e:
         raise SettingsError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     except (ValueError, RecursionError) as e:
         raise SettingsError(f"{path} is not valid JSON: {e}") from None
     return from_dict(raw, path)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in settings (use a finite number)")
 
 
 def save_settings(settings: Settings, path: Path | str | None = None) -> Path:
@@ -272,9 +268,3 @@ def settings_reference_markdown() -> str:
         rows.append(f"| `{s.key}` | `{d}` | {s.help}{extra} |")
     return "\n".join(rows)
 
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(Settings)]
-
-
-ValueCheck = Callable[[Any], Any]
