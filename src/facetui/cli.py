@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ from typing import Iterator
 
 from . import __version__
 
-EXIT_OK, EXIT_SETUP, EXIT_ABORTED = 0, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_ABORTED = 0, 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--input", type=Path, help="folder to sort (default: process_dir)")
     rec.add_argument("--output", type=Path, help="where to file copies (default: processed_dir)")
     rec.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    rev = sub.add_parser("review", parents=[common],
+                         help="the unknowns of the latest run: list them, cluster them, or file one by name (headless)")
+    rev.add_argument("--output", type=Path, help="the run's output folder (default: processed_dir)")
+    what = rev.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="print each unknown face with its top-3 candidates (default)")
+    what.add_argument("--clusters", action="store_true",
+                      help="print the unknown faces grouped by similarity (threshold face_tol), biggest group first")
+    what.add_argument("--assign", nargs=2, metavar=("FILE", "NAME"),
+                      help="file FILE (as the report names it) under NAME, log it and add the face to the KB")
+    what.add_argument("--undo", action="store_true", help="take back the last review decision")
+    rev.add_argument("--face", type=int, metavar="N", help="with --assign: the face index (default: the largest unknown face)")
+
+    ev = sub.add_parser("eval", parents=[common],
+                        help="score the settings on labelled photos over a sweep of face_tol values (files nothing)")
+    ev.add_argument("--truth", type=Path, metavar="FILE",
+                    help="labels: a CSV 'file,expected' (people joined by ';', or Unknown), or a folder of <Person>/ folders")
+    ev.add_argument("--input", type=Path, help="folder the CSV's files are in (default: process_dir)")
+    ev.add_argument("--kb", action="store_true",
+                    help="also (or only) advise a tolerance from the KB itself: leave each KB photo out in turn")
+    ev.add_argument("--tols", metavar="LIST", help="face_tol values: '0.4,0.5,0.6' or 'start:stop:step' (default 0.3:0.8:0.05)")
+    ev.add_argument("--rules", action="store_true", help="also measure face_margin values and a minimum face size")
+    ev.add_argument("--output", type=Path, help="where eval.csv and eval-run.toml go (default: processed_dir)")
+
+    sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
 
     sett = sub.add_parser("settings", parents=[common], help="check the settings file, or print the settings reference")
     sett.add_argument("--reference", action="store_true", help="print every setting with its default and meaning (Markdown)")
@@ -82,7 +108,134 @@ def main(argv: list[str] | None = None) -> int:
         from .core.pipeline import recognize  # noqa: PLC0415
 
         return _drive(lambda cancel: recognize(settings, args.input, args.output, cancel), quiet=args.quiet)
+    if args.command == "review":
+        return _review(settings, args)
+    if args.command == "eval":
+        return _eval(settings, args)
+    if args.command == "status":
+        return _status(settings)
     return EXIT_SETUP
+
+
+def _review(settings, args) -> int:
+    from .core.review import ReviewError, ReviewSession  # noqa: PLC0415
+
+    try:
+        session = ReviewSession(settings, args.output)
+    except ReviewError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        if args.clusters:
+            from .core.clusters import cluster_lines, find_clusters  # noqa: PLC0415
+
+            lines = cluster_lines(find_clusters(session), settings.face_tol)
+        elif args.assign:
+            lines = [session.assign(session.item_for(args.assign[0], args.face), args.assign[1]).message]
+        elif args.undo:
+            lines = [session.undo().message]
+        else:
+            photos = len({it.rel for it in session.items})
+            lines = [f"{len(session.items)} unknown face(s) in {photos} photo(s) to review in {session.output_dir}"]
+            lines += session.list_lines()
+    except ReviewError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    finally:
+        session.close()
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `facetui review --list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
+def _parse_tols(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            return [round(start + i * step, 6) for i in range(n + 1)]
+        vals = [float(x) for x in text.replace(" ", "").split(",") if x]
+        if not vals:
+            raise ValueError
+        return vals
+    except ValueError:
+        raise ValueError(f"--tols {text!r}: give values like 0.4,0.5,0.6 or start:stop:step like 0.3:0.8:0.05") from None
+
+
+def _eval(settings, args) -> int:
+    from .core.evaluate import evaluate, report_lines  # noqa: PLC0415
+    from .core.pipeline import SetupError  # noqa: PLC0415
+
+    if args.truth is None and not args.kb:
+        print("facetui: eval needs labels (--truth FILE or folder) and/or --kb", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        tols = _parse_tols(args.tols)
+    except ValueError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    if tols and any(not 0 <= t <= 2 for t in tols):
+        print("facetui: --tols values must lie from 0 to 2", file=sys.stderr)
+        return EXIT_SETUP
+    cancel = threading.Event()
+
+    def on_sigint(_sig, _frm):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after the current photo (Ctrl-C again to quit at once)...", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    bar = _Progress()
+    try:
+        rep = evaluate(settings, args.truth, input_dir=args.input, kb=args.kb, tolerances=tols, rules=args.rules,
+                       output_dir=args.output, cancel=cancel, on_progress=bar.update)
+    except SetupError as e:
+        bar.clear()
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        bar.clear()
+        print("facetui: interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    finally:
+        signal.signal(signal.SIGINT, old)
+    bar.clear()
+    for line in report_lines(rep):
+        print(line)
+    return EXIT_ABORTED if rep.aborted else EXIT_OK
+
+
+def _status(settings) -> int:
+    from .core.kbbuild import kb_status  # noqa: PLC0415
+    from .core.manifest import describe_run, recent_runs  # noqa: PLC0415
+    from .core.settings import SPECS  # noqa: PLC0415
+
+    print(f"Settings: {settings.source}")
+    for spec in SPECS:
+        v = getattr(settings, spec.key)
+        v = ", ".join(v) if isinstance(v, tuple) else ("" if v is None else v)
+        print(f"  {spec.key:<20} {v}")
+    st = kb_status(settings)
+    if st["ok"]:
+        print(f"KB: {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, built "
+              f"{st['built_at']}, fingerprint {st['fingerprint']}{' (stale: dataset changed since)' if st['stale'] else ''}")
+    else:
+        print(f"KB: {st['error']}")
+    runs = recent_runs(settings)
+    if not runs:
+        print("Last run: none recorded")
+    for i, (path, m) in enumerate(runs):
+        print(f"{'Last run' if i == 0 else 'Earlier'}: {describe_run(m)} ({path})")
+    return EXIT_OK
 
 
 def _kb_show(settings) -> int:
@@ -143,6 +296,7 @@ def _drive(make_events, quiet: bool) -> int:
     old = signal.signal(signal.SIGINT, on_sigint)
     bar = _Progress()
     status = EXIT_OK
+    progress = [0, 0]  # files done, total: for the line a second Ctrl-C leaves
     try:
         events: Iterator = make_events(cancel)
         for ev in events:
@@ -157,11 +311,13 @@ def _drive(make_events, quiet: bool) -> int:
                 if not quiet:
                     print(format_line(ev.result), flush=True)
                 bar.update(ev.index, ev.total)
+                progress[:] = [ev.index, ev.total]
             elif isinstance(ev, KbImageDone):
                 bar.clear()
                 if not quiet:
                     print(kb_line(ev), flush=True)
                 bar.update(ev.index, ev.total)
+                progress[:] = [ev.index, ev.total]
             elif isinstance(ev, Notice):
                 bar.clear()
                 print(f"[{ev.level.capitalize()}] {ev.text}", file=sys.stderr if ev.level == "error" else sys.stdout)
@@ -169,18 +325,20 @@ def _drive(make_events, quiet: bool) -> int:
                 bar.clear()
                 for line in summary_lines(ev.summary):
                     print(line)
-                if ev.summary.aborted:
-                    status = EXIT_ABORTED
+                if ev.summary.aborted:  # by Ctrl-C (130), or stopped by itself, e.g. on a full disk (1)
+                    status = EXIT_ABORTED if cancel.is_set() else EXIT_FAILED
     except SetupError as e:
         bar.clear()
         print(f"facetui: {e}", file=sys.stderr)
         return EXIT_SETUP
     except KeyboardInterrupt:
         bar.clear()
-        print("facetui: interrupted", file=sys.stderr)
+        done = f" after {progress[0]} of {progress[1]} files" if progress[1] else ""
+        print(f"facetui: interrupted{done} (what was filed is in the report; a rerun completes the rest)", file=sys.stderr)
         return EXIT_ABORTED
     finally:
-        signal.signal(signal.SIGINT, old)
+        # once Ctrl-C was pressed, another one on the way out must not end us with a traceback and status -2
+        signal.signal(signal.SIGINT, signal.SIG_IGN if cancel.is_set() else old)
     return status
 
 

@@ -16,7 +16,9 @@ from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
+from .fsutil import remove_stale_temps
 from .kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
+from .manifest import RunManifest, manifest_path
 from .pipeline import SetupError
 from .runner import Analyzer
 from .scan import display_name, scan_people
@@ -52,12 +54,20 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     jobs = [(person, p) for person, paths in people.items() for p in paths]
     old, old_note = _old_kb(settings)
     notices = [old_note] if old_note else []
+    if settings.kb_path.parent.is_dir() and remove_stale_temps(settings.kb_path.parent, recursive=False):
+        notices.append("removed temp file(s) left next to the KB by an interrupted save")
     body = setup_body(settings)
     notices.append(body.notice)
     face_cfg = FaceConfig(settings.detector, settings.upsample, settings.resize_max)
     cache = EmbeddingCache(settings.cache_dir)
     if cache.notice:
         notices.append(cache.notice)
+    # kb-run.toml next to the KB: written now (status "running"), rewritten at the end
+    run_manifest = RunManifest.start("kb", settings, manifest_path(settings, "kb"), total=len(jobs), device=body.device,
+                                     input_dir=root, output_dir=settings.kb_path.parent, kb=old,
+                                     body_enabled=body.encoder is not None)
+    if run_manifest.error:
+        notices.append(run_manifest.error)
     yield RunStarted(kind="kb", total=len(jobs), input_dir=root, output_dir=None,
                      body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
     if not jobs:
@@ -129,10 +139,12 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
             aborted = True
     else:
         notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
-    yield RunFinished(RunSummary(kind="kb", total=len(jobs), done=done, faces=faces_kept, bodies=bodies_kept,
-                                 people=len(per_person), skipped=skipped, elapsed_s=time.monotonic() - t0,
-                                 aborted=aborted, kb_path=settings.kb_path, notices=tuple(notices),
-                                 per_person=dict(sorted(per_person.items()))))
+    summary = RunSummary(kind="kb", total=len(jobs), done=done, faces=faces_kept, bodies=bodies_kept,
+                         people=len(per_person), skipped=skipped, elapsed_s=time.monotonic() - t0,
+                         aborted=aborted, kb_path=settings.kb_path, notices=tuple(notices),
+                         per_person=dict(sorted(per_person.items())))
+    run_manifest.finish(summary, kb=None if aborted else new)
+    yield RunFinished(summary)
 
 
 def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: Settings) -> tuple[bool, str]:

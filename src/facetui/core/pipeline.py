@@ -6,7 +6,7 @@ import errno
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,8 +19,10 @@ from .cache import EmbeddingCache
 from .events import UNKNOWN, Event, FaceResult, FileDone, FileResult, Notice, RunFinished, RunStarted, RunSummary
 from .fsutil import place_file, remove_stale_temps, safe_person_name
 from .kb import KbError, KnowledgeBase, load_kb
+from .manifest import RunManifest, manifest_path
 from .matcher import Bank, body_similarities, face_distances, top_k
 from .report import REPORT_NAME, ReportWriter
+from .review import load_overrides
 from .runner import Analyzer, Item
 from .scan import scan_images
 from .settings import Settings
@@ -38,6 +40,7 @@ class Decider:
 
     kb: KnowledgeBase
     settings: Settings
+    overrides: dict = field(default_factory=dict)  # review decisions by sha256 (review.load_overrides)
 
     def __post_init__(self) -> None:
         self.faces = Bank.build(self.kb.face_enc, self.kb.face_names)
@@ -47,6 +50,7 @@ class Decider:
         a, s = item.analysis, self.settings
         if a.error:
             return FileResult(path=item.path, rel=rel, error=a.error, notes=a.notes, sha256=a.sha256, cached=item.cached)
+        rv = (self.overrides if overrides is None else overrides).get(a.sha256)  # review decisions on this photo
         dist = face_distances(self.faces, a.encodings) if len(a.boxes) else np.zeros((0, 0))
         sims = None
         if item.body is not None and self.bodies is not None and len(item.body):
@@ -56,8 +60,12 @@ class Decider:
         if s.multi_face == "largest" and usable:
             usable = [max(usable, key=lambda i: facemod.box_area(a.boxes[i]))]
         for i, box in enumerate(a.boxes):
-            face_c = top_k(dist[i], self.faces.people) if len(self.faces) else ()
-            body_c = top_k(sims[i], self.bodies.people, higher_is_better=True) if sims is not None else ()
+            fd = rv.for_face(i, box) if rv else None
+            k = 3 + (len(fd.rejected) if fd else 0)
+            face_c = top_k(dist[i], self.faces.people, k) if len(self.faces) else ()
+            body_c = top_k(sims[i], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
+            if fd:  # a rejected candidate is neither proposed nor accepted again
+                face_c, body_c = fd.filter(face_c), fd.filter(body_c)
             skipped = ""
             if a.sharpness[i] < s.lap_var_thresh:
                 skipped = f"blurry (sharpness {a.sharpness[i]:.0f} < {s.lap_var_thresh:g})"
@@ -68,21 +76,31 @@ class Decider:
                 name, via = self._accept(face_c, body_c)
             elif i not in usable and a.sharpness[i] < s.lap_var_thresh and s.multi_face == "all":
                 name, via = self._accept((), body_c)  # a blurry face: its body region may still tell
+            if fd and fd.person:
+                name, via = fd.person, "review"
             results.append(FaceResult(index=i, box=box, sharpness=a.sharpness[i], face=face_c, body=body_c,
                                       name=name, via=via, skipped=skipped))
         if not a.boxes or not usable:
             # no usable face: the whole photo (or the regions of the blurry faces) by body alone
             if not a.boxes:
-                body_c = top_k(sims[0], self.bodies.people, higher_is_better=True) if sims is not None else ()
+                fd = rv.for_face(0, None) if rv else None
+                k = 3 + (len(fd.rejected) if fd else 0)
+                body_c = top_k(sims[0], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
+                body_c = fd.filter(body_c) if fd else body_c
                 name, via = self._accept((), body_c)
+                if fd and fd.person:
+                    name, via = fd.person, "review"
                 results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via))
+        if rv:
+            results += rv.unmatched_faces(results, len(results))
         people = tuple(sorted({r.name for r in results if r.name != UNKNOWN}))
         return FileResult(path=item.path, rel=rel, faces=tuple(results), people=people, notes=a.notes,
                           sha256=a.sha256, cached=item.cached)
 
     def _accept(self, face_c, body_c) -> tuple[str, str]:
         s = self.settings
-        if face_c and face_c[0][1] < s.face_tol:
+        # face_margin: the best person must beat the runner-up person clearly, or the face is ambiguous
+        if face_c and face_c[0][1] < s.face_tol and (len(face_c) < 2 or face_c[1][1] - face_c[0][1] >= s.face_margin):
             return face_c[0][0], "face"
         if body_c and body_c[0][1] > s.body_tol:
             return body_c[0][0], "body"
@@ -119,11 +137,13 @@ def load_kb_for(settings: Settings) -> KnowledgeBase:
 
 def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Path | None = None,
               cancel: threading.Event | None = None, *,
-              on_file: Callable[[int], None] | None = None) -> Iterator[Event]:
+              on_file: Callable[[int], None] | None = None,
+              timings: dict[str, float] | None = None) -> Iterator[Event]:
     """Sort ``input_dir`` into ``output_dir/<Person>/`` and ``Unknown/``; yield RunStarted, FileDone..., RunFinished.
 
     Raises SetupError before the first file when the run cannot start. Setting ``cancel`` stops the run
     after the file in hand; RunFinished then says aborted. ``on_file`` is a test hook called before each file.
+    ``timings`` (for the benchmark) accumulates seconds per stage: CPU of decode, detect, encode, body, match...
     """
     t0 = time.monotonic()
     cancel = cancel or threading.Event()
@@ -150,17 +170,25 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
     stale = remove_stale_temps(output_dir)
     if stale:
         notices.append(f"removed {stale} temp file(s) left by an interrupted run")
+    # run.toml: written now (status "running", so a crash shows as interrupted), rewritten at the end
+    run_manifest = RunManifest.start("recognize", settings, manifest_path(settings, "recognize", output_dir),
+                                     total=len(files), device=body.device, input_dir=input_dir, output_dir=output_dir,
+                                     kb=kb, report_path=output_dir / REPORT_NAME, body_enabled=body.encoder is not None)
+    if run_manifest.error:
+        notices.append(run_manifest.error)
     yield RunStarted(kind="recognize", total=len(files), input_dir=input_dir, output_dir=output_dir,
                      body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
     report_path = output_dir / REPORT_NAME
     if not files:
         yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
-        yield RunFinished(RunSummary(kind="recognize", total=0, done=0, report_path=None,
-                                     elapsed_s=time.monotonic() - t0, notices=tuple(notices)))
+        summary = RunSummary(kind="recognize", total=0, done=0, report_path=None,
+                             elapsed_s=time.monotonic() - t0, notices=tuple(notices))
+        run_manifest.finish(summary)
+        yield RunFinished(summary)
         return
-    decider = Decider(kb, settings)
+    decider = Decider(kb, settings, load_overrides(output_dir))
     analyzer = Analyzer(FaceConfig(settings.detector, settings.upsample, settings.resize_max), cache,
-                        body.encoder, body.key, settings.workers, settings.kb_batch_size)
+                        body.encoder, body.key, settings.workers, settings.kb_batch_size, timings=timings)
     done = unknown = errors = 0
     per_person: dict[str, int] = {}
     stop_reason = ""
@@ -171,10 +199,17 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
             if on_file is not None:
                 on_file(i)
             rel = os.fsdecode(os.path.relpath(item.path, input_dir))
+            t_cpu = time.thread_time()
             result = decider.decide(item, rel)
+            if timings is not None:
+                t_wall, t_match = time.perf_counter(), time.thread_time()
+                timings["match"] = timings.get("match", 0.0) + t_match - t_cpu
             try:
                 result = _file(result, output_dir, settings.file_mode)
                 writer.add(result, output_dir)
+                if timings is not None:
+                    timings["file_io"] = timings.get("file_io", 0.0) + time.thread_time() - t_match
+                    timings["file_io_wall"] = timings.get("file_io_wall", 0.0) + time.perf_counter() - t_wall
             except OSError as e:
                 if e.errno in DISK_FULL:
                     stop_reason = f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
@@ -202,10 +237,12 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
     aborted = done < len(files)
     if stop_reason:
         notices.append(stop_reason)
-    yield RunFinished(RunSummary(kind="recognize", total=len(files), done=done, unknown=unknown, errors=errors,
-                                 known=done - unknown - errors, elapsed_s=time.monotonic() - t0, aborted=aborted,
-                                 report_path=report_path, kb_path=settings.kb_path, notices=tuple(notices),
-                                 per_person=dict(sorted(per_person.items()))))
+    summary = RunSummary(kind="recognize", total=len(files), done=done, unknown=unknown, errors=errors,
+                         known=done - unknown - errors, elapsed_s=time.monotonic() - t0, aborted=aborted,
+                         report_path=report_path, kb_path=settings.kb_path, notices=tuple(notices),
+                         per_person=dict(sorted(per_person.items())))
+    run_manifest.finish(summary)
+    yield RunFinished(summary)
 
 
 def _rotate_report(report_path: Path) -> None:

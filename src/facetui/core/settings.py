@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("process_dir", "path", "demo/query", "Folder of photos to recognise (the default input)."),
     Spec("processed_dir", "path", "out", "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv."),
     Spec("face_tol", "float", 0.5, "Face distance below which a match is accepted (lower = closer; dlib's 0.6 is too loose for one-to-many search).", 0.0, 2.0),
+    Spec("face_margin", "float", 0.1, "A face match also needs its best person to beat the next person by this distance (0 = off); "
+         "an ambiguous face goes to Unknown instead of the wrong folder. Measure with `facetui eval --rules`.", 0.0, 1.0),
     Spec("body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0),
     Spec("reid_model", "choice", "osnet_ain_x1_0", "torchreid OSNet architecture of the re-id weights file.",
          choices=("osnet_ain_x1_0", "osnet_ain_x0_75", "osnet_ain_x0_5", "osnet_ain_x0_25",
@@ -68,6 +71,7 @@ class Settings:
     process_dir: Path
     processed_dir: Path
     face_tol: float
+    face_margin: float
     body_tol: float
     reid_model: str
     reid_weights: Path | None
@@ -124,7 +128,10 @@ def _relativise(p: Path, base: Path | None) -> str:
 
 
 def _fail(key: str, value: Any, allowed: str) -> SettingsError:
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except (ValueError, RecursionError):  # an int of more than 4300 digits, a very deep structure
+        shown = f"<a {type(value).__name__} too large to show>"
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return SettingsError(f"setting '{key}' = {shown} is not valid: {allowed}")
@@ -148,7 +155,10 @@ def check_value(spec: Spec, value: Any, base: Path | None) -> Any:
                     raise _fail(spec.key, value, _range_text(spec))
                 value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond the float range (JSON allows 400-digit numbers)
+                raise _fail(spec.key, value, _range_text(spec)) from None
             if not math.isfinite(value):
                 raise _fail(spec.key, value, _range_text(spec))
         if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
@@ -172,13 +182,18 @@ def check_value(spec: Spec, value: Any, base: Path | None) -> Any:
             if k == "optional_path":
                 return None
             raise _fail(spec.key, value, "a non-empty path")
-        p = Path(value).expanduser()
+        _check_path_text(spec, value)
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError:  # "~someone" with no such user, or no home folder at all
+            raise _fail(spec.key, value, "a path whose ~ names a known home folder") from None
         if not p.is_absolute() and base is not None:
             p = base / p
         return p
     if k == "str":
         if not isinstance(value, str) or not value.strip() or "\x00" in value:
             raise _fail(spec.key, value, "a non-empty file name")
+        _check_path_text(spec, value.strip())
         return value.strip()
     if k == "exts":
         if isinstance(value, str):
@@ -197,6 +212,19 @@ def check_value(spec: Spec, value: Any, base: Path | None) -> Any:
     raise AssertionError(k)
 
 
+_NAME_MAX, _PATH_MAX = 255, 4095  # bytes: what ext4, APFS and NTFS accept for one name / a whole path
+
+
+def _check_path_text(spec: Spec, value: str) -> None:
+    """Refuse path text the file system could never open (so later stat/open calls cannot crash on it)."""
+    try:
+        raw = os.fsencode(value)
+    except UnicodeError:  # a lone surrogate that is not an escaped byte
+        raise _fail(spec.key, value, "a path of valid characters") from None
+    if len(raw) > _PATH_MAX or any(len(part) > _NAME_MAX for part in raw.split(b"/")):
+        raise _fail(spec.key, value, f"a path of at most {_PATH_MAX} bytes, each folder or file name at most {_NAME_MAX}")
+
+
 def _range_text(spec: Spec) -> str:
     word = "a whole number" if spec.kind == "int" else "a number"
     return f"{word} from {spec.low:g} to {spec.high:g}"
@@ -211,7 +239,7 @@ def from_dict(raw: Any, source: Path | None = None) -> Settings:
     for spec in SPECS:
         values[spec.key] = check_value(spec, raw.get(spec.key, spec.default), base)
     extra = {k: v for k, v in raw.items() if k not in SPEC_BY_KEY}
-    warnings = tuple(f"unknown setting '{k}' kept as is (not used by facetui)" for k in extra)
+    warnings = tuple(f"unknown setting {k!r} kept as is (not used by facetui)" for k in extra)
     return Settings(**values, source=source, extra=extra, warnings=warnings)
 
 
@@ -222,9 +250,12 @@ def defaults(base: Path | None = None) -> Settings:
 
 def load_settings(path: Path | str) -> Settings:
     """Read and validate a settings file; every failure is a SettingsError with a one-line reason."""
-    path = Path(path).expanduser().absolute()
     try:
-        text = path.read_text(encoding="utf-8")
+        path = Path(path).expanduser().absolute()
+    except RuntimeError:
+        raise SettingsError(f"settings path {str(path)!r}: cannot expand ~ (no such user or home folder)") from None
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is fine
     except FileNotFoundError:
         raise SettingsError(f"settings file not found: {path}") from None
     except IsADirectoryError:
@@ -246,7 +277,13 @@ def save_settings(settings: Settings, path: Path | str | None = None) -> Path:
     if target is None:
         raise SettingsError("no settings file to save to")
     s = settings if settings.source == target else replace(settings, source=Path(target))
-    atomic_write_text(Path(target), json.dumps(s.to_json_dict(), indent=2, ensure_ascii=False) + "\n")
+    raw = s.to_json_dict()
+    text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a path holding a byte that is not UTF-8: write it as a \udcXX escape
+        text = json.dumps(raw, indent=2) + "\n"
+    atomic_write_text(Path(target), text)
     return Path(target)
 
 
