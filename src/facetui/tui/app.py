@@ -1,0 +1,178 @@
+"""The Textual app: modes for Home, Settings, KB build and Recognition, app-wide keys, quitting safely mid-run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.worker import Worker
+
+from ..core.settings import Settings, SettingsError, from_dict, load_settings
+from .commands import FacetuiCommands
+from .dialogs import ConfirmDialog, ErrorDialog
+from .facts import DeviceInfo, probe_device
+from .home_screen import HomeScreen
+from .kb_screen import KbBuildScreen
+from .messages import SettingsChanged
+from .recognition_screen import RecognitionScreen
+from .run_screen import RunScreen
+from .settings_screen import SettingsScreen
+
+# Errors with a message meant for the user: shown as a notification, not as a crash dialog.
+USER_ERRORS = ("SetupError", "SettingsError", "KbError", "FaceModelError", "BodyModelError", "ImageLoadError")
+
+
+def load_or_default(path: Path) -> tuple[Settings, str]:
+    """The settings in ``path``, or the defaults (resolved next to it) and the reason they are not loaded."""
+    try:
+        return load_settings(path), ""
+    except SettingsError as e:
+        return from_dict({}, path), str(e)
+
+
+class FacetuiApp(App[int]):
+    """facetui's terminal app. ``clock``, ``device_probe`` and ``pipeline_hook`` exist for tests."""
+
+    CSS_PATH = "facetui.tcss"
+    TITLE = "facetui"
+    MODES = {"home": HomeScreen, "settings": SettingsScreen, "kb": KbBuildScreen, "recognition": RecognitionScreen}
+    DEFAULT_MODE = "home"
+    COMMANDS = App.COMMANDS | {FacetuiCommands}
+    BINDINGS = [
+        Binding("h", "show('home')", "Home", id="home"),
+        Binding("s", "show('settings')", "Settings", id="settings"),
+        Binding("k", "show('kb')", "KB", id="kb"),
+        Binding("r", "show('recognition')", "Recognise", id="recognition"),
+        Binding("u", "review", "Review", id="review"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+    ]
+
+    def __init__(self, settings_path: Path | str, *, clock: Callable[[], float] | None = None,
+                 device_probe: Callable[[], DeviceInfo] | None = None,
+                 pipeline_hook: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self.settings_path = Path(settings_path).expanduser().absolute()
+        self.settings, self.settings_error = load_or_default(self.settings_path)
+        self.clock = clock or time.monotonic
+        self.device_probe = device_probe or probe_device
+        self.device_info: DeviceInfo | None = None
+        self.pipeline_hook = pipeline_hook  # passed to the core as on_file: tests hold a run there
+        self.active_run: RunScreen | None = None
+        self.quitting = False
+
+    def on_mount(self) -> None:
+        if self.settings_error:
+            missing = "not found" in self.settings_error
+            self.push_screen(ErrorDialog(
+                "Settings not loaded",
+                f"{self.settings_error}\n\nfacetui runs with the default settings"
+                + (" for now; save in Settings (s) to create the file." if missing else
+                   "; saving in Settings (s) replaces the file with a valid one.")))
+        for w in self.settings.warnings:
+            self.notify(w, severity="warning")
+
+    # -- navigation ---------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen) and action in ("show", "review"):
+            return False
+        if action == "show" and parameters and parameters[0] == self.current_mode and self._at_mode_base():
+            return False  # hide the key of the screen already shown
+        if action == "review" and self.active_run is not None and self.active_run.KIND == "recognition":
+            return None  # the report is being written
+        return True
+
+    def _at_mode_base(self) -> bool:
+        return len(self.screen_stack) <= 1
+
+    def action_show(self, mode: str) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        while not self._at_mode_base() and not isinstance(self.screen, ModalScreen):
+            self.pop_screen()  # e.g. leave the review screen before switching
+        self.switch_mode(mode)
+        self.refresh_bindings()
+
+    def action_review(self) -> None:
+        try:
+            from .review_screen import ReviewScreen  # noqa: PLC0415 (written separately; optional)
+        except ImportError:
+            self.notify("review is not available", severity="warning")
+            return
+        self.push_screen(ReviewScreen(self.settings))
+
+    def run_screen(self, kind: str) -> RunScreen | None:
+        stack = self._screen_stacks.get(kind) or []
+        return stack[0] if stack and isinstance(stack[0], RunScreen) else None
+
+    async def action_start(self, kind: str) -> None:
+        """Switch to a run screen and start it (the command palette's 'now' commands)."""
+        self.action_show(kind)
+        screen = self.run_screen(kind)
+        if screen is not None:
+            self.call_after_refresh(screen.action_start)
+
+    def action_abort(self) -> None:
+        if self.active_run is None:
+            self.notify("Nothing is running.")
+            return
+        self.active_run.action_abort()
+
+    def action_save_settings(self) -> None:
+        self.action_show("settings")
+        self.call_after_refresh(lambda: self.screen.run_action("save"))
+
+    def action_discard_settings(self) -> None:
+        self.action_show("settings")
+        self.call_after_refresh(lambda: self.screen.run_action("cancel"))
+
+    # -- settings and errors ------------------------------------------------------------------------------------
+    def on_settings_changed(self, message: SettingsChanged) -> None:
+        self.settings = message.settings
+        self.settings_error = ""
+
+    def report_worker_error(self, worker: Worker) -> None:
+        """The one place a failed worker lands: user errors as a notification, anything else as a dialog."""
+        err = worker.error
+        if err is None:
+            return
+        if type(err).__name__ in USER_ERRORS or isinstance(err, OSError):
+            text = str(err) if not isinstance(err, OSError) else f"{err.strerror or err}: {err.filename or ''}"
+            self.notify(text, title="Cannot do that", severity="error", timeout=12)
+        else:
+            self.push_screen(ErrorDialog(
+                "Unexpected error",
+                f"{type(err).__name__}: {err}\n\n(in {worker.name or 'a background task'}; the app keeps running)"))
+
+    # -- quitting -----------------------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if self.active_run is None:
+            self.exit(0)
+            return
+        if self.quitting:
+            return
+        what = "recognition" if self.active_run.KIND == "recognition" else "KB build"
+        self.push_screen(ConfirmDialog(f"A {what} is running. Stop it after the current file and quit?",
+                                       yes="Stop and quit", no="Keep running"), self._quit_answered)
+
+    def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            self.quitting = True
+            self.run_worker(self._abort_then_exit(), group="quit", exclusive=True)
+
+    async def _abort_then_exit(self) -> None:
+        run = self.active_run
+        if run is not None:
+            run.action_abort()
+            await run.wait_for_run()
+        self.exit(0)
+
+
+def run_app(settings_path: Path) -> int:
+    """Open the app on ``settings_path``; the exit status for the command line."""
+    result = FacetuiApp(settings_path).run()
+    return result if isinstance(result, int) else 0
