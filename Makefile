@@ -1,4 +1,4 @@
-# facetui: `make run` sorts the bundled demo photos, `make test` runs the tests.
+# facetui: `make run` sorts the bundled demo photos (then opens the app on a terminal), `make test` runs the tests.
 # Both create .venv/ on first use; `make setup` alone is idempotent and quick once done.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: setup run tui test bench clean-venv help
 
 help:
-	@echo "make run    - set up .venv if needed, build the demo KB and sort the demo photos"
+	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
 	@echo "make tui    - open the Textual app on the shipped settings.json"
 	@echo "make test   - set up .venv if needed and run the test suite"
 	@echo "make bench  - speed and memory benchmark (prints figures)"
@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 run: setup
 	$(VENV)/bin/facetui kb build --settings settings.json
 	$(VENV)/bin/facetui recognize --settings settings.json
+	@if [ -t 0 ] && [ -t 1 ] && [ -z "$(NO_TUI)" ]; then $(VENV)/bin/facetui --settings settings.json; fi
 
 tui: setup
 	$(VENV)/bin/facetui --settings settings.json

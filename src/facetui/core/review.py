@@ -1,0 +1,763 @@
+"""Review decisions: the append-only review log in the output folder and the assign / reject / undo operations it records."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .analyze import FaceConfig, analyze_path
+from .cache import EmbeddingCache
+from .events import UNKNOWN, Candidates, FaceResult, FileResult
+from .fsutil import (atomic_write_bytes, check_person_name, file_sha256, fsync_dir, place_file,
+                     safe_person_name)
+from .kb import KbError, KnowledgeBase, load_kb, save_kb
+from .matcher import Bank, face_distances, top_k
+from .report import COLUMNS, REPORT_NAME, encode_rows, group_rows, read_rows, result_from_rows, rows_for
+from .scan import display_name
+from .settings import Settings
+
+LOG_NAME = "review.jsonl"
+LOG_VERSION = 1
+REVIEW_PREFIX = "review:"  # KB rows that came from a review decision (kbbuild carries them over)
+DECISIONS = ("assign", "none", "reject")
+
+
+class ReviewError(RuntimeError):
+    """A review operation that cannot be done (no report, photo gone, bad name); the message says why."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the review log: a decision on one face (or on a faceless photo), or the undoing of one."""
+
+    op: str  # "assign", "none" (not anyone in the KB), "reject" (not this candidate), "undo"
+    sha256: str = ""
+    file: str = ""  # the photo as the report names it (relative to the input folder)
+    face: int | None = None  # face index in the report; None: the whole photo (no face found)
+    box: Box | None = None  # (top, right, bottom, left) original pixels, to find the face again on a rerun
+    person: str = ""
+    rejected: tuple[str, ...] = ()  # people this face is not (reject: one; none: everyone in the KB then)
+    placed: str = ""  # output-relative path of the copy filed under the person
+    placed_written: bool = False  # we created that copy (False: it was already there)
+    unknown_copy: str = ""  # output-relative path of the Unknown/ copy this decision removed
+    kb_sources: tuple[str, ...] = ()  # KB rows added (removed again on undo)
+    undoes: str = ""  # for op "undo": the id of the entry it cancels
+    batch: str = ""  # decisions taken together (a whole cluster) share a batch and are undone together
+    id: str = field(default_factory=_new_id)
+    ts: str = field(default_factory=_now)
+
+    def to_json(self) -> str:
+        d = {"v": LOG_VERSION, "id": self.id, "ts": self.ts, "op": self.op}
+        for k in ("sha256", "file", "person", "placed", "unknown_copy", "undoes", "batch"):
+            if getattr(self, k):
+                d[k] = getattr(self, k)
+        if self.op != "undo":
+            d["face"] = self.face
+            d["box"] = list(self.box) if self.box else None
+        if self.rejected:
+            d["rejected"] = list(self.rejected)
+        if self.placed_written:
+            d["placed_written"] = True
+        if self.kb_sources:
+            d["kb_sources"] = list(self.kb_sources)
+        return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Entry | None":
+        try:
+            op = str(d["op"])
+            if op not in DECISIONS and op != "undo":
+                return None
+            box = d.get("box")
+            face = d.get("face")
+            return cls(op=op, sha256=str(d.get("sha256", "")), file=str(d.get("file", "")),
+                       face=None if face is None else int(face),
+                       box=tuple(int(v) for v in box) if box and len(box) == 4 else None,
+                       person=str(d.get("person", "")), rejected=tuple(str(x) for x in d.get("rejected", ())),
+                       placed=str(d.get("placed", "")), placed_written=bool(d.get("placed_written", False)),
+                       unknown_copy=str(d.get("unknown_copy", "")),
+                       kb_sources=tuple(str(x) for x in d.get("kb_sources", ())),
+                       undoes=str(d.get("undoes", "")), batch=str(d.get("batch", "")),
+                       id=str(d["id"]), ts=str(d.get("ts", "")))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+class ReviewLog:
+    """``review.jsonl`` in the output folder: one JSON object per line, only ever appended to."""
+
+    def __init__(self, output_dir: Path):
+        self.path = Path(output_dir) / LOG_NAME
+
+    def entries(self) -> list[Entry]:
+        """Every readable entry in order; a torn or foreign line (a crash mid-write, a hand edit) is skipped."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise ReviewError(f"cannot read the review log {self.path}: {e.strerror or e}") from None
+        out = []
+        for line in data.splitlines():
+            try:
+                d = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            e = Entry.from_dict(d) if isinstance(d, dict) else None
+            if e is not None:
+                out.append(e)
+        return out
+
+    def live(self) -> list[Entry]:
+        """The decisions that stand: every decision entry not cancelled by a later undo."""
+        entries = self.entries()
+        undone = {e.undoes for e in entries if e.op == "undo"}
+        return [e for e in entries if e.op in DECISIONS and e.id not in undone]
+
+    def append(self, *entries: Entry) -> None:
+        """Append entries in one write followed by fsync, on a line of their own even after a torn last line."""
+        data = "".join(e.to_json() + "\n" for e in entries).encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                with open(self.path, "rb") as f:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        data = b"\n" + data
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if size == 0:
+            fsync_dir(self.path.parent)
+
+
+# --- what the log means for a rerun -------------------------------------------------------------
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (top, right, bottom, left) boxes."""
+    top, bottom = max(a[0], b[0]), min(a[2], b[2])
+    left, right = max(a[3], b[3]), min(a[1], b[1])
+    inter = max(0, bottom - top) * max(0, right - left)
+    area_a = max(0, a[2] - a[0]) * max(0, a[1] - a[3])
+    area_b = max(0, b[2] - b[0]) * max(0, b[1] - b[3])
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class FaceDecision:
+    """Everything the log says about one face: who it is (if assigned), who it is not, and whether to ask again."""
+
+    index: int | None
+    box: Box | None
+    person: str = ""
+    rejected: set[str] = field(default_factory=set)
+    settled: bool = False  # "not anyone in the KB": do not ask again
+
+    def filter(self, cands: Candidates, k: int = 3) -> Candidates:
+        """The candidates without the rejected people, best ``k``."""
+        return tuple(c for c in cands if c[0] not in self.rejected)[:k]
+
+    def matches(self, index: int | None, box: Box | None) -> bool:
+        if self.box is not None and box is not None:
+            return iou(self.box, box) >= 0.5
+        if self.box is None and box is None:
+            return True  # the whole photo (no face found then, none now)
+        return False
+
+
+@dataclass
+class PhotoDecision:
+    """The standing review decisions on one photo (by content hash), per face."""
+
+    sha256: str
+    faces: list[FaceDecision] = field(default_factory=list)
+
+    def for_face(self, index: int | None, box: Box | None) -> FaceDecision | None:
+        hits = [f for f in self.faces if f.matches(index, box)]
+        if len(hits) > 1 and box is not None:
+            return max(hits, key=lambda f: iou(f.box, box))  # type: ignore[arg-type]
+        return hits[0] if hits else None
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        return tuple(sorted({f.person for f in self.faces if f.person}))
+
+    def unmatched_faces(self, results: Iterable[FaceResult], start: int) -> list[FaceResult]:
+        """Assignments that match none of ``results`` (the detector changed since): one extra face row each."""
+        got = [self.for_face(r.index, r.box) for r in results]
+        extra = []
+        for f in self.faces:
+            if f.person and not any(g is f for g in got):
+                extra.append(FaceResult(index=start + len(extra), box=None, sharpness=None, name=f.person,
+                                        via="review", skipped="face not found again: kept the review decision"))
+        return extra
+
+
+def decisions_from(entries: Iterable[Entry]) -> dict[str, PhotoDecision]:
+    """Fold standing decision entries (oldest first) into one PhotoDecision per photo."""
+    out: dict[str, PhotoDecision] = {}
+    for e in entries:
+        if e.op not in DECISIONS or not e.sha256:
+            continue
+        pd = out.setdefault(e.sha256, PhotoDecision(e.sha256))
+        fd = next((f for f in pd.faces if f.index == e.face and f.box == e.box), None)
+        if fd is None:
+            fd = FaceDecision(index=e.face, box=e.box)
+            pd.faces.append(fd)
+        if e.op == "assign":
+            fd.person = e.person
+            fd.rejected.discard(e.person)
+        elif e.op == "reject":
+            fd.rejected.update(e.rejected)
+        elif e.op == "none":
+            fd.rejected.update(e.rejected)
+            fd.settled = True
+    return out
+
+
+def load_overrides(output_dir: Path) -> dict[str, PhotoDecision]:
+    """The review decisions that a run into ``output_dir`` must respect, by photo content hash."""
+    try:
+        return decisions_from(ReviewLog(output_dir).live())
+    except ReviewError:
+        return {}
+
+
+# --- the review session ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One face waiting for a decision (``face`` None: a photo in which no face was found)."""
+
+    rel: str
+    sha256: str
+    face: int | None
+    box: Box | None
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.rel, self.face)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one operation did, for the screen and the CLI to say."""
+
+    entries: tuple[Entry, ...]
+    message: str
+
+
+def _rel_to(p: Path, base: Path) -> str:
+    try:
+        return Path(p).relative_to(base).as_posix()
+    except ValueError:
+        return str(p)
+
+
+class ReviewSession:
+    """The unknowns of the latest run in one output folder, with fresh candidates and the decisions on them."""
+
+    def __init__(self, settings: Settings, output_dir: Path | None = None):
+        self.settings = settings
+        self.output_dir = Path(output_dir or settings.processed_dir)
+        self.report_path = self.output_dir / REPORT_NAME
+        self.log = ReviewLog(self.output_dir)
+        self.face_cfg = FaceConfig(settings.detector, settings.upsample, settings.resize_max)
+        self._cache: EmbeddingCache | None = None
+        self._kb: KnowledgeBase | None = None
+        self._bank: Bank | None = None
+        self._body = None  # bodysetup.BodySetup, loaded on first need
+        self._analyses: dict[str, object] = {}
+        if not self.report_path.is_file():
+            raise ReviewError(f"no {REPORT_NAME} in {self.output_dir}: run recognition first")
+        self.results: dict[str, FileResult] = {}
+        self.items: list[ReviewItem] = []
+        self.decisions: dict[str, PhotoDecision] = {}  # the standing decisions, refreshed after each one
+        self.reload()
+
+    # -- loading ----------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown."""
+        rows = read_rows(self.report_path)
+        self.results = {rel: result_from_rows(rs, self.output_dir) for rel, rs in group_rows(rows).items()}
+        self.decisions = decisions = decisions_from(self.log.live())
+        items = []
+        for r in self.results.values():
+            if not r.is_unknown:
+                continue
+            pd = decisions.get(r.sha256)
+            faces = r.faces or (FaceResult(index=0, box=None, sharpness=None),)
+            for f in faces:
+                if f.name != UNKNOWN:
+                    continue
+                fd = pd.for_face(f.index, f.box) if pd else None
+                if fd is not None and (fd.settled or fd.person):
+                    continue
+                items.append(ReviewItem(r.rel, r.sha256, f.index if f.box is not None else None, f.box))
+        self.items = items
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        if self._cache is None:
+            self._cache = EmbeddingCache(self.settings.cache_dir)
+        return self._cache
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        if self._kb is None:
+            try:
+                self._kb = load_kb(self.settings.kb_path)
+            except KbError:
+                self._kb = KnowledgeBase()
+            self._bank = None
+        return self._kb
+
+    @property
+    def bank(self) -> Bank:
+        if self._bank is None:
+            self._bank = Bank.build(self.kb.face_enc, self.kb.face_names)
+        return self._bank
+
+    def result(self, item: ReviewItem) -> FileResult:
+        return self.results[item.rel]
+
+    def face(self, item: ReviewItem) -> FaceResult | None:
+        for f in self.result(item).faces:
+            if item.face is None and f.box is None:
+                return f
+            if item.face is not None and f.index == item.face and f.box is not None:
+                return f
+        return None
+
+    def status(self, item: ReviewItem) -> str:
+        """'' while undecided, else the person it went to, 'none' or 'rejected: X'."""
+        pd = self.decisions.get(item.sha256)
+        fd = pd.for_face(item.face, item.box) if pd else None
+        if fd is None:
+            return ""
+        if fd.person:
+            return fd.person
+        if fd.settled:
+            return "none"
+        return ""
+
+    def item_for(self, rel: str, face: int | None = None) -> ReviewItem:
+        """A face of any photo in the report (not only the queued ones): for scripts and clusters."""
+        r = self.results.get(rel)
+        if r is None:
+            matches = [x for x in self.results.values() if Path(x.rel).name == rel or str(x.path) == rel]
+            if len(matches) != 1:
+                raise ReviewError(f"{rel} is not in the report of the latest run ({self.report_path})")
+            r = matches[0]
+        if r.error:
+            raise ReviewError(f"{r.rel} could not be used in the run ({r.error})")
+        with_box = [f for f in r.faces if f.box is not None]
+        if face is None:
+            if not with_box:
+                return ReviewItem(r.rel, r.sha256, None, None)
+            unknown = [f for f in with_box if f.name == UNKNOWN] or with_box
+            usable = [f for f in unknown if not f.skipped] or unknown
+            f = max(usable, key=lambda f: (f.box[2] - f.box[0]) * (f.box[1] - f.box[3]))  # type: ignore[index]
+            return ReviewItem(r.rel, r.sha256, f.index, f.box)
+        for f in with_box:
+            if f.index == face:
+                return ReviewItem(r.rel, r.sha256, f.index, f.box)
+        raise ReviewError(f"{r.rel} has no face {face} (faces: {', '.join(str(f.index) for f in with_box) or 'none'})")
+
+    # -- candidates ---------------------------------------------------------------------------
+    def _analysis(self, sha: str, path: Path, want_body: bool = False):
+        a = self._analyses.get(sha)
+        if a is None:
+            a = self.cache.get_analysis(sha, self.face_cfg.key())
+        if a is None or (want_body and getattr(a, "body_crops", None) is None):
+            fresh = analyze_path(path, self.face_cfg, want_body, sha=sha)
+            if fresh.error:
+                return a
+            if fresh.sha256 == sha and not fresh.transient:
+                self.cache.put_analysis(fresh, self.face_cfg.key())
+            a = fresh
+        self._analyses[sha] = a
+        return a
+
+    def _face_slot(self, a, item: ReviewItem) -> int | None:
+        """The analysis face that is this item's face (best overlap with the report's box)."""
+        if a is None or item.box is None or not len(a.boxes):
+            return None
+        best = max(range(len(a.boxes)), key=lambda j: iou(a.boxes[j], item.box))
+        if iou(a.boxes[best], item.box) >= 0.5:
+            return best
+        return item.face if item.face is not None and item.face < len(a.boxes) else None
+
+    def encoding(self, item: ReviewItem, analyse: bool = False) -> np.ndarray | None:
+        """The 128-d face encoding of this item, from the embedding cache (or re-analysed when ``analyse``)."""
+        if item.box is None:
+            return None
+        a = self._analyses.get(item.sha256) or self.cache.get_analysis(item.sha256, self.face_cfg.key())
+        if a is None and analyse:
+            a = self._analysis(item.sha256, self.result(item).path)
+        slot = self._face_slot(a, item)
+        if slot is None:
+            return None
+        return np.asarray(a.encodings[slot], np.float64)  # type: ignore[union-attr]
+
+    def rejected(self, item: ReviewItem) -> set[str]:
+        pd = self.decisions.get(item.sha256)
+        fd = pd.for_face(item.face, item.box) if pd else None
+        return set(fd.rejected) if fd else set()
+
+    def candidates(self, item: ReviewItem) -> tuple[Candidates, Candidates]:
+        """(face, body) top-3 for this item against the KB as it is now, without the people rejected for it.
+
+        Face candidates are recomputed from the cached encoding, so a person named a moment ago (and added to
+        the KB) is proposed for their other photos at once; without an encoding the report's candidates are used.
+        """
+        rej = self.rejected(item)
+        f = self.face(item)
+        enc = self.encoding(item)
+        if enc is not None and len(self.bank):
+            dist = face_distances(self.bank, enc[None, :])[0]
+            face_c = top_k(dist, self.bank.people, k=3 + len(rej))
+        else:
+            face_c = f.face if f else ()
+        body_c = f.body if f else ()
+        face_c = tuple(c for c in face_c if c[0] not in rej)[:3]
+        body_c = tuple(c for c in body_c if c[0] not in rej)[:3]
+        return face_c, body_c
+
+    # -- decisions ----------------------------------------------------------------------------
+    def assign(self, item: ReviewItem, person: str, batch: str = "") -> Outcome:
+        """File this photo under ``person``: copy into ``<person>/``, drop our Unknown/ copy, log it, grow the KB."""
+        try:
+            person = check_person_name(person)
+        except ValueError as e:
+            raise ReviewError(str(e)) from None
+        r = self.result(item)
+        out = self.output_dir
+        src, mode = self._source(r)
+        dest, written = place_file(src, out / person, mode, name=Path(r.path).name)
+        placed = _rel_to(dest, out)
+        kb_sources: tuple[str, ...] = ()
+        note = ""
+        if self.settings.review_add_to_kb:
+            try:
+                kb_sources, note = self._kb_add(item, person)
+            except (KbError, OSError) as e:
+                note = f"not added to the KB ({e})"
+        unknown_copies = [d for d in r.destinations if Path(d).parent.name == UNKNOWN] if not r.people else []
+        entry = Entry(op="assign", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, person=person,
+                      placed=placed, placed_written=written,
+                      unknown_copy=_rel_to(unknown_copies[0], out) if unknown_copies else "",
+                      kb_sources=kb_sources, batch=batch)
+        try:
+            self.log.append(entry)
+        except OSError as e:
+            if written:
+                self._remove_if_ours(dest, r, person)
+            if kb_sources:
+                self._kb_remove(kb_sources)
+            raise ReviewError(f"cannot write the review log {self.log.path}: {e.strerror or e}") from None
+        removed = [d for d in unknown_copies if self._remove_if_ours(Path(d), r, UNKNOWN)]
+        dests_drop = {Path(d) for d in removed}
+        self._update_report(r, lambda res: _set_face(res, item, person, "review", add=dest, drop=dests_drop))
+        self.reload()
+        msg = f"{display_name(r.rel)} → {person} ({placed})"
+        if kb_sources:
+            msg += f"; added to the KB ({len(kb_sources)} row{'s' if len(kb_sources) > 1 else ''})"
+        if note:
+            msg += f"; {note}"
+        return Outcome((entry,), msg)
+
+    def assign_many(self, items: list[ReviewItem], person: str) -> Outcome:
+        """Name several faces at once (a cluster); one undo takes them all back."""
+        batch = _new_id()
+        entries: list[Entry] = []
+        for it in items:
+            if it.rel not in self.results:
+                continue
+            entries += self.assign(it, person, batch=batch).entries
+        photos = len({e.file for e in entries})
+        return Outcome(tuple(entries), f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
+                                       f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}")
+
+    def mark_none(self, item: ReviewItem) -> Outcome:
+        """'Not anyone in the KB': stays Unknown, is not asked again, and none of today's KB people is proposed."""
+        r = self.result(item)
+        people = set(self.kb.people)
+        f = self.face(item)
+        if f is not None:
+            people |= {n for n, _ in f.face} | {n for n, _ in f.body}
+        entry = Entry(op="none", sha256=r.sha256, file=r.rel, face=item.face, box=item.box,
+                      rejected=tuple(sorted(people)))
+        self.log.append(entry)
+        self.reload()
+        return Outcome((entry,), f"{display_name(r.rel)}: not anyone in the KB (will not be asked again)")
+
+    def reject(self, item: ReviewItem, person: str) -> Outcome:
+        """'Not this person': never proposed (nor filed) for this face again."""
+        r = self.result(item)
+        entry = Entry(op="reject", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=(person,))
+        self.log.append(entry)
+        self.decisions = decisions_from(self.log.live())
+        return Outcome((entry,), f"{display_name(r.rel)}: not {person}")
+
+    def last_decision(self) -> list[Entry]:
+        """The most recent standing decision (with the rest of its batch)."""
+        live = self.log.live()
+        if not live:
+            return []
+        last = live[-1]
+        if last.batch:
+            return [e for e in live if e.batch == last.batch]
+        return [last]
+
+    def undo(self) -> Outcome:
+        """Take back the last decision: the copy, the report row, the KB rows; the log records the undo.
+
+        The outcome's entries are the decisions taken back (so a screen can return to those faces).
+        """
+        targets = self.last_decision()
+        if not targets:
+            return Outcome((), "nothing to undo")
+        for e in reversed(targets):
+            self._undo_one(e)
+        self.reload()
+        first = targets[0]
+        if len(targets) == 1:
+            what = {"assign": f"{display_name(first.file)} → {first.person}", "none": f"{display_name(first.file)}: not anyone",
+                    "reject": f"{display_name(first.file)}: not {', '.join(first.rejected)}"}[first.op]
+        else:
+            what = f"{len(targets)} faces → {first.person}"
+        return Outcome(tuple(targets), f"undone: {what}")
+
+    def _undo_one(self, e: Entry) -> Entry:
+        if e.kb_sources:
+            self._kb_remove(e.kb_sources)
+        undo = Entry(op="undo", undoes=e.id, sha256=e.sha256, file=e.file)
+        self.log.append(undo)
+        if e.op != "assign":
+            return undo
+        out = self.output_dir
+        r = self.results.get(e.file)
+        if r is None or r.sha256 != e.sha256:
+            return undo  # a later run's report: its copies are that run's business
+        item = ReviewItem(e.file, e.sha256, e.face, e.box)
+        after = _set_face(r, item, UNKNOWN, "", add=None, drop=set())
+        placed = out / e.placed if e.placed else None
+        restored: Path | None = None
+        if not after.people and e.unknown_copy:
+            try:
+                src, mode = self._source(r)
+            except ReviewError:
+                src, mode = (placed, "copy") if placed and placed.is_file() else (None, "copy")
+            if src is not None:
+                restored, _ = place_file(src, out / UNKNOWN, mode, name=Path(e.unknown_copy).name)
+        drop: set[Path] = set()
+        if placed is not None and e.placed_written and safe_person_name(e.person) not in {
+                safe_person_name(p) for p in after.people}:
+            if self._remove_if_ours(placed, r, e.person):
+                drop.add(placed)
+        self._update_report(r, lambda res: _set_face(res, item, UNKNOWN, "", add=restored, drop=drop))
+        return undo
+
+    # -- files, KB, report ------------------------------------------------------------------------
+    def _source(self, r: FileResult) -> tuple[Path, str]:
+        """Where to copy the photo from: the original if it still holds the same bytes, else a copy of ours."""
+        try:
+            if Path(r.path).is_file() and file_sha256(r.path) == r.sha256:
+                return Path(r.path), self.settings.file_mode
+        except OSError:
+            pass
+        for d in r.destinations:
+            try:
+                if Path(d).is_file() and file_sha256(d) == r.sha256:
+                    return Path(d), "copy"
+            except OSError:
+                continue
+        raise ReviewError(f"{display_name(r.rel)}: neither the original ({r.path}) nor a copy in the output holds "
+                          "the photo the run saw; rerun recognition")
+
+    def _remove_if_ours(self, path: Path, r: FileResult, folder: str) -> bool:
+        """Delete ``path`` only if it is our copy: inside ``<output>/<folder>/``, not the original, same bytes."""
+        path = Path(path)
+        out = Path(os.path.realpath(self.output_dir))
+        parent = Path(os.path.realpath(path.parent))
+        if parent != out / safe_person_name(folder) and not (folder == UNKNOWN and parent == out / UNKNOWN):
+            return False
+        here = parent / path.name
+        original = Path(r.path)
+        for o in {Path(os.path.realpath(original.parent)) / original.name, Path(os.path.realpath(original))}:
+            if here == o:
+                return False
+        try:
+            if path.is_symlink() and not path.exists():
+                ours = Path(os.readlink(path)) == original.absolute()  # our link to an original since removed
+            else:
+                ours = path.is_file() and file_sha256(path) == r.sha256
+        except OSError:
+            return False
+        if not ours:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return True
+        fsync_dir(path.parent)
+        if parent.name != UNKNOWN:
+            try:
+                path.parent.rmdir()  # only when now empty: a folder made for this one decision
+            except OSError:
+                pass
+        return True
+
+    def _body_setup(self):
+        if self._body is None:
+            from .bodysetup import setup_body  # noqa: PLC0415
+
+            self._body = setup_body(self.settings, self.kb.body_dim or None)
+        return self._body
+
+    def _kb_add(self, item: ReviewItem, person: str) -> tuple[tuple[str, ...], str]:
+        """Add this face's encoding (and its body embedding when body recognition is on) to the KB."""
+        r = self.result(item)
+        source = f"{REVIEW_PREFIX}{r.sha256}:{item.face if item.face is not None else 0}"
+        kb = self._fresh_kb()
+        kb.remove_source(source)
+        enc = self.encoding(item, analyse=True)
+        added = []
+        if enc is not None:
+            kb.add_face(person, enc, source)
+            added.append("face")
+        note = ""
+        if self.settings.reid_weights is not None:
+            emb = self._body_embedding(item)
+            if emb is not None:
+                try:
+                    kb.add_body(person, emb, source)
+                    added.append("body")
+                except KbError as e:
+                    note = f"body not added ({e})"
+        if not added:
+            return (), "nothing to add to the KB (no face encoding)"
+        save_kb(kb, self.settings.kb_path)
+        self._kb, self._bank = kb, None
+        return (source,), note
+
+    def _body_embedding(self, item: ReviewItem) -> np.ndarray | None:
+        body = self._body_setup()
+        if body.encoder is None:
+            return None
+        r = self.result(item)
+        a = self._analyses.get(r.sha256) or self.cache.get_analysis(r.sha256, self.face_cfg.key())
+        slot = self._face_slot(a, item) if item.box is not None else 0
+        regions = max(1, len(a.boxes)) if a is not None else 0
+        emb = self.cache.get_body(r.sha256, body.key, regions) if regions else None
+        if emb is None:
+            a = self._analysis(r.sha256, r.path, want_body=True)
+            if a is None or not a.body_crops:
+                return None
+            emb = body.encoder.embed(a.body_crops)
+            a.body_crops = None
+            self.cache.put_body(r.sha256, body.key, emb)
+            slot = self._face_slot(a, item) if item.box is not None else 0
+        if slot is None or slot >= len(emb):
+            return None
+        return np.asarray(emb[slot], np.float32)
+
+    def _fresh_kb(self) -> KnowledgeBase:
+        """The KB as it is on disk now (another process may have rebuilt it)."""
+        try:
+            kb = load_kb(self.settings.kb_path)
+        except KbError as e:
+            if "no knowledge base" in str(e):
+                kb = KnowledgeBase()
+            else:
+                raise
+        self._kb, self._bank = kb, None
+        return kb
+
+    def _kb_remove(self, sources: Iterable[str]) -> int:
+        try:
+            kb = self._fresh_kb()
+        except KbError:
+            return 0
+        gone = sum(kb.remove_source(s) for s in sources)
+        if gone:
+            save_kb(kb, self.settings.kb_path)
+        self._kb, self._bank = kb, None
+        return gone
+
+    def _update_report(self, r: FileResult, change) -> None:
+        """Rewrite report.csv atomically with this photo's rows changed; other rows stay byte for byte."""
+        rows = read_rows(self.report_path)
+        groups = group_rows(rows)
+        if r.rel not in groups:
+            return
+        out_rows: list[list[str]] = []
+        for rel, rs in groups.items():
+            if rel == r.rel:
+                out_rows += rows_for(change(result_from_rows(rs, self.output_dir)), self.output_dir)
+            else:
+                out_rows += [[row[c] for c in COLUMNS] for row in rs]
+        atomic_write_bytes(self.report_path, encode_rows(out_rows, header=True))
+
+    # -- text for the CLI ---------------------------------------------------------------------------
+    def list_lines(self) -> list[str]:
+        """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
+        lines = []
+        for it in self.items:
+            r = self.result(it)
+            face_c, body_c = self.candidates(it)
+            where = ";".join(_rel_to(d, self.output_dir) for d in r.destinations) or "-"
+            what = f"face {it.face}" if it.face is not None else "whole photo"
+            f = self.face(it)
+            skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
+            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {_fmt(face_c)} | Body: {_fmt(body_c)}")
+        return lines
+
+
+def _fmt(c: Candidates) -> str:
+    return "[" + ", ".join(f"{n}:{v:.2f}" for n, v in c) + "]"
+
+
+def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
+    """This photo's result with one face's decision changed, and its people and destinations to match."""
+    faces = list(r.faces)
+    idx = next((j for j, f in enumerate(faces) if (f.index == item.face and f.box is not None)
+                or (item.face is None and f.box is None)), None)
+    if idx is None:
+        faces.append(FaceResult(index=item.face if item.face is not None else len(faces), box=item.box,
+                                sharpness=None, name=name, via=via))
+    else:
+        faces[idx] = replace(faces[idx], name=name, via=via)
+    people = tuple(sorted({f.name for f in faces if f.name != UNKNOWN}))
+    dests = [Path(d) for d in r.destinations if Path(d) not in drop]
+    if add is not None and Path(add) not in dests:
+        dests.append(Path(add))
+    return replace(r, faces=tuple(faces), people=people, destinations=tuple(dests))

@@ -1,0 +1,754 @@
+"""The review screen: each unknown face with its photo, crop and candidates, decided with one key; plus the clusters view.
+
+Import this module (or at least ``textual_image.widget``) before the app starts: textual-image asks the terminal
+which graphics protocol it speaks when it is first imported, which cannot be done once Textual owns the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image as PILImage
+from PIL import ImageDraw
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.suggester import SuggestFromList
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual_image.widget import HalfcellImage
+from textual_image.widget import Image as AutoImage
+
+from ..core.events import Candidates
+from ..core.fsutil import check_person_name
+from ..core.images import ImageLoadError, load_image
+from ..core.review import Outcome, ReviewError, ReviewItem, ReviewSession
+from ..core.scan import display_name
+from ..core.settings import Settings
+
+IMAGE_ENV = "FACETUI_IMAGES"  # "auto" (default) or "halfcell": force the half-block rendering
+PHOTO_SIDE = 800  # pixels: the photo is scaled to this before it is drawn
+CROP_SOURCE_SIDE = 1600  # pixels: face crops come from a sharper rendition
+
+
+def image_class(mode: str | None = None) -> type[Widget]:
+    """The image widget to use: a graphics protocol where the terminal has one, half-blocks otherwise.
+
+    ``auto`` takes textual-image's pick on a terminal (Sixel, Kitty TGP, else half-blocks) and half-blocks
+    when there is no terminal (headless tests, a pipe); ``halfcell`` forces half-blocks.
+    """
+    mode = (mode or os.environ.get(IMAGE_ENV) or "auto").lower()
+    if mode == "halfcell":
+        return HalfcellImage
+    on_tty = bool(sys.__stdout__ and sys.__stdout__.isatty())
+    return AutoImage if on_tty else HalfcellImage
+
+
+def _readable(paths) -> Path | None:
+    for p in paths:
+        try:
+            if Path(p).is_file():
+                return Path(p)
+        except OSError:
+            continue
+    return None
+
+
+def render_photo(path: Path, box, side: int = PHOTO_SIDE) -> tuple[PILImage.Image, PILImage.Image | None]:
+    """(the photo with the face outlined, the face with a margin) as PIL images; raises ImageLoadError."""
+    big = load_image(path, resize_max=CROP_SOURCE_SIDE)
+    pil = PILImage.fromarray(big.rgb)
+    crop = None
+    if box is not None:
+        t, r, b, l = (v * big.scale for v in box)
+        mh, mw = (b - t) * 0.3, (r - l) * 0.3
+        crop = pil.crop((int(max(0, l - mw)), int(max(0, t - mh)), int(min(pil.width, r + mw)),
+                         int(min(pil.height, b + mh))))
+    photo = pil.copy()
+    photo.thumbnail((side, side))
+    if box is not None:
+        k = photo.width / pil.width * big.scale
+        t, r, b, l = (v * k for v in box)
+        ImageDraw.Draw(photo).rectangle((l, t, r, b), outline=(255, 200, 0), width=max(2, side // 150))
+    return photo, crop
+
+
+def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:
+    """The candidate block: the numbered choices with their scores, then the body scores when faces lead."""
+    by_face = bool(numbered) and numbered == face_c
+    width = max((len(n) for n, _ in (*face_c, *body_c)), default=0)
+    lines = [f"[b]{i}[/b]  {name:<{width}}  {score:.2f}" for i, (name, score) in enumerate(numbered, 1)]
+    if not numbered:
+        lines.append("No candidates: n names this face.")
+    elif by_face:
+        lines.append("face distance (lower = closer)")
+    else:
+        lines.append("body similarity (higher = closer)")
+    if by_face and body_c:
+        lines.append("")
+        lines += [f"   {name:<{width}}  {score:.2f}" for name, score in body_c]
+        lines.append("body similarity (higher = closer)")
+    return "\n".join(lines)
+
+
+# --- messages from the workers ---------------------------------------------------------------------
+
+@dataclass
+class SessionOpened(Message):
+    session: ReviewSession | None
+    error: str = ""
+
+
+@dataclass
+class ItemLoaded(Message):
+    key: tuple
+    photo: PILImage.Image | None
+    face: PILImage.Image | None
+    face_c: Candidates
+    body_c: Candidates
+    error: str = ""
+
+
+@dataclass
+class Decided(Message):
+    outcome: Outcome | None
+    error: str = ""
+    undo: bool = False
+
+
+# --- dialogs --------------------------------------------------------------------------------------
+
+class PersonName(Validator):
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            check_person_name(value)
+        except ValueError as e:
+            return self.failure(str(e))
+        return self.success()
+
+
+class NameDialog(ModalScreen[str | None]):
+    """Ask for a person's name; dismisses the folder-safe form, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    NameDialog { align: center middle; }
+    NameDialog > Vertical { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    NameDialog #name-error { color: $error; height: auto; }
+    NameDialog #name-hint { color: $text-muted; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="name.cancel")]
+
+    def __init__(self, prompt: str, known: list[str] | None = None) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.known = sorted(known or [])
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.prompt, markup=False)
+            yield Input(placeholder="Person name (a folder of that name in the output)", id="name-input",
+                        validators=[PersonName()], validate_on=["changed", "submitted"],
+                        suggester=SuggestFromList(self.known, case_sensitive=False) if self.known else None)
+            yield Static("", id="name-error")
+            yield Static("enter: file it · escape: cancel", id="name-hint")
+
+    def on_mount(self) -> None:
+        inp = self.query_one(Input)
+        if self.app.is_headless:
+            inp.cursor_blink = False
+        inp.focus()
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        res = event.validation_result
+        msg = "" if res is None or res.is_valid or not event.value else "; ".join(res.failure_descriptions)
+        self.query_one("#name-error", Static).update(msg)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            safe = check_person_name(event.value)
+        except ValueError as e:
+            self.query_one("#name-error", Static).update(str(e))
+            return
+        self.dismiss(safe)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PreviewScreen(ModalScreen[None]):
+    """The photo as large as the terminal allows."""
+
+    DEFAULT_CSS = """
+    PreviewScreen { align: center middle; background: $background; }
+    PreviewScreen #preview-image { width: auto; height: 1fr; }
+    PreviewScreen #preview-caption { height: 1; width: 100%; content-align: center middle; }
+    """
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="preview.close")]
+
+    def __init__(self, photo: PILImage.Image, caption: str, image_mode: str | None = None) -> None:
+        super().__init__()
+        self.photo, self.caption, self.image_mode = photo, caption, image_mode
+
+    def compose(self) -> ComposeResult:
+        yield image_class(self.image_mode)(self.photo, id="preview-image")
+        yield Static(self.caption, id="preview-caption", markup=False)
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# --- the review screen ----------------------------------------------------------------------------
+
+ASSIGN = Binding.Group("assign", compact=True)
+
+
+class ReviewScreen(Screen[None]):
+    """Review the unknowns of the latest run one face at a time."""
+
+    DEFAULT_CSS = """
+    ReviewScreen { layout: vertical; }
+    ReviewScreen #review-title { height: 1; background: $panel; padding: 0 1; }
+    ReviewScreen #review-body { height: 1fr; }
+    ReviewScreen #review-photo-pane { width: 2fr; height: 100%; align: center middle; }
+    ReviewScreen #review-photo { width: auto; height: 1fr; }
+    ReviewScreen #review-side { width: 1fr; min-width: 30; height: 100%; padding: 0 1; }
+    ReviewScreen #review-face { width: auto; height: 12; }
+    ReviewScreen #review-cands { height: 1fr; }
+    ReviewScreen #review-status { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("1", "assign(1)", "candidate 1", id="review.assign_1", group=ASSIGN),
+        Binding("2", "assign(2)", "candidate 2", id="review.assign_2", group=ASSIGN),
+        Binding("3", "assign(3)", "candidate 3", id="review.assign_3", group=ASSIGN),
+        Binding("n", "new_name", "new name", id="review.new_name"),
+        Binding("x", "not_in_kb", "not in KB", id="review.not_in_kb"),
+        Binding("r", "reject", "not #1", id="review.reject"),
+        Binding("s", "skip", "skip", id="review.skip"),
+        Binding("z", "undo", "undo", id="review.undo"),
+        Binding("enter", "preview", "full size", id="review.preview"),
+        Binding("c", "clusters", "clusters", id="review.clusters"),
+        Binding("escape", "back", "back", id="review.back"),
+        Binding("u", "here", show=False, id="review.here"),  # the app's review key: already here
+    ]
+
+    def __init__(self, settings: Settings, output_dir: Path | None = None, image_mode: str | None = None,
+                 **kw) -> None:
+        super().__init__(**kw)
+        self.settings = settings
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.image_mode = image_mode
+        self.session: ReviewSession | None = None
+        self.queue: list[ReviewItem] = []
+        self.done: dict[tuple, str] = {}  # item key -> who it went to, "none" or "skipped"
+        self.pos = 0
+        self.busy = True
+        self._shown: tuple | None = None  # key of the item whose pictures and candidates are on screen
+        self._choices: Candidates = ()
+        self._photo: PILImage.Image | None = None
+
+    # -- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        cls = image_class(self.image_mode)
+        yield Static("Review unknowns: loading the latest report...", id="review-title", markup=False)
+        with Horizontal(id="review-body"):
+            with Vertical(id="review-photo-pane"):
+                yield cls(None, id="review-photo")
+            with Vertical(id="review-side"):
+                yield cls(None, id="review-face")
+                yield Static("", id="review-cands")
+        yield Static("", id="review-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        out = self.output_dir or getattr(self.app, "last_output_dir", None) or self.settings.processed_dir
+        self.output_dir = Path(out)
+        self._open(self.settings, self.output_dir)
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    # -- workers ----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="review-open", exit_on_error=False)
+    def _open(self, settings: Settings, output_dir: Path) -> None:
+        try:
+            session = ReviewSession(settings, output_dir)
+        except (ReviewError, OSError) as e:
+            self.post_message(SessionOpened(None, str(e)))
+            return
+        self.post_message(SessionOpened(session))
+
+    @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
+    def _load(self, item: ReviewItem) -> None:
+        session = self.session
+        if session is None:
+            return
+        face_c, body_c = session.candidates(item)
+        r = session.result(item)
+        src = _readable([r.path, *r.destinations])
+        photo = face = None
+        error = ""
+        if src is None:
+            error = "photo not found (original and copies are gone)"
+        else:
+            try:
+                photo, face = render_photo(src, item.box)
+            except ImageLoadError as e:
+                error = str(e)
+        self.post_message(ItemLoaded(item.key, photo, face, face_c, body_c, error))
+
+    @work(thread=True, group="review-decide", exit_on_error=False)
+    def _decide(self, op: str, item: ReviewItem | None, person: str = "") -> None:
+        session = self.session
+        if session is None:
+            return
+        try:
+            if op == "assign":
+                outcome = session.assign(item, person)
+            elif op == "none":
+                outcome = session.mark_none(item)
+            elif op == "reject":
+                outcome = session.reject(item, person)
+            else:
+                outcome = session.undo()
+        except (ReviewError, OSError) as e:
+            self.post_message(Decided(None, str(e), undo=op == "undo"))
+            return
+        self.post_message(Decided(outcome, undo=op == "undo"))
+
+    # -- message handlers -----------------------------------------------------------------------
+    @on(SessionOpened)
+    def _opened(self, msg: SessionOpened) -> None:
+        if msg.session is None:
+            self._title(f"Review unknowns: {msg.error}")
+            self._say("Run recognition first, then come back (escape).")
+            self.busy = False
+            self.refresh_bindings()
+            return
+        self.session = msg.session
+        self.queue = list(msg.session.items)
+        self.pos = 0
+        self.busy = False
+        self._show()
+
+    @on(ItemLoaded)
+    def _loaded(self, msg: ItemLoaded) -> None:
+        item = self.current
+        if item is None or item.key != msg.key:
+            return  # the user moved on meanwhile
+        self._shown = msg.key
+        self._choices = msg.face_c or msg.body_c
+        self._photo = msg.photo
+        self.query_one("#review-photo").image = msg.photo
+        self.query_one("#review-face").image = msg.face
+        text = candidates_text(msg.face_c, msg.body_c, self._choices)
+        if msg.error:
+            text = f"[b]Cannot show the photo:[/b] {msg.error}\n\n" + text
+        self.query_one("#review-cands", Static).update(text)
+        self.refresh_bindings()
+
+    @on(Decided)
+    def _decided(self, msg: Decided) -> None:
+        self.busy = False
+        if msg.outcome is None:
+            self._say(f"Not done: {msg.error}")
+            self.refresh_bindings()
+            return
+        self._say(msg.outcome.message)
+        if msg.undo:
+            for e in msg.outcome.entries:
+                self.done.pop((e.file, e.face), None)
+            keys = [(e.file, e.face) for e in msg.outcome.entries]
+            idx = next((i for i, it in enumerate(self.queue) if it.key in keys), None)
+            if idx is not None:
+                self.pos = idx
+            self._show()
+            return
+        for e in msg.outcome.entries:
+            key = (e.file, e.face)
+            if e.op == "assign":
+                self.done[key] = e.person
+            elif e.op == "none":
+                self.done[key] = "none"
+        if msg.outcome.entries and msg.outcome.entries[0].op == "reject":
+            self._show()  # same face, fresh candidates without the rejected one
+        else:
+            self._next()
+
+    # -- navigation -------------------------------------------------------------------------------
+    @property
+    def current(self) -> ReviewItem | None:
+        if 0 <= self.pos < len(self.queue) and self.queue[self.pos].key not in self.done:
+            return self.queue[self.pos]
+        return None
+
+    @property
+    def remaining(self) -> int:
+        return sum(1 for it in self.queue if it.key not in self.done)
+
+    def _next(self) -> None:
+        n = len(self.queue)
+        for step in range(1, n + 1):
+            i = (self.pos + step) % n
+            if self.queue[i].key not in self.done:
+                self.pos = i
+                break
+        self._show()
+
+    def _show(self) -> None:
+        if self.current is None and self.remaining:
+            self._next()
+            return
+        item = self.current
+        self._shown = None
+        self._choices = ()
+        if item is None:
+            self._finished()
+            return
+        assert self.session is not None
+        r = self.session.result(item)
+        face = self.session.face(item)
+        what = f"face {item.face}" if item.face is not None else "no face found"
+        if face is not None and face.skipped:
+            what += f" ({face.skipped})"
+        photo_faces = sum(1 for it in self.queue if it.rel == item.rel)
+        self._title(f"Review unknowns · {self.pos + 1} of {len(self.queue)} ({self.remaining} left) · "
+                    f"{display_name(r.rel)} · {what}" + (f" · {photo_faces} unknown faces in this photo"
+                                                         if photo_faces > 1 else ""))
+        self.query_one("#review-cands", Static).update("loading...")
+        self._load(item)
+        self.refresh_bindings()
+
+    def _finished(self) -> None:
+        assigned = sum(1 for v in self.done.values() if v not in ("none", "skipped"))
+        nones = sum(1 for v in self.done.values() if v == "none")
+        skipped = sum(1 for v in self.done.values() if v == "skipped")
+        if not self.queue:
+            self._title("Review unknowns · nothing to review: no unknown faces in the latest run")
+        else:
+            self._title(f"Review unknowns · done: {assigned} assigned, {nones} not in the KB, {skipped} skipped")
+        self.query_one("#review-photo").image = None
+        self.query_one("#review-face").image = None
+        self.query_one("#review-cands", Static).update("z: undo the last decision · c: clusters · escape: back")
+        self.refresh_bindings()
+
+    def _title(self, text: str) -> None:
+        self.query_one("#review-title", Static).update(text)
+
+    def _say(self, text: str) -> None:
+        self.query_one("#review-status", Static).update(text)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("back", "here"):
+            return True
+        if self.busy or self.session is None:
+            return False
+        ready = self.current is not None and self._shown == self.current.key
+        if action == "assign":
+            return ready and len(self._choices) >= int(parameters[0])
+        if action == "reject":
+            return ready and bool(self._choices)
+        if action in ("new_name", "not_in_kb", "skip"):
+            return self.current is not None
+        if action == "preview":
+            return ready and self._photo is not None
+        if action == "undo":
+            return True
+        return True
+
+    def _start(self, op: str, item: ReviewItem | None, person: str = "") -> None:
+        self.busy = True
+        self.refresh_bindings()
+        self._say(f"{op}...")
+        self._decide(op, item, person)
+
+    def action_assign(self, n: int) -> None:
+        item = self.current
+        if item is None or len(self._choices) < n:
+            return
+        self._start("assign", item, self._choices[n - 1][0])
+
+    def action_new_name(self) -> None:
+        item = self.current
+        if item is None or self.session is None:
+            return
+        known = list(self.session.kb.people)
+
+        def named(name: str | None) -> None:
+            if name and self.current is item:
+                self._start("assign", item, name)
+
+        self.app.push_screen(NameDialog(f"Who is this? ({display_name(item.rel)})", known), named)
+
+    def action_not_in_kb(self) -> None:
+        if self.current is not None:
+            self._start("none", self.current)
+
+    def action_reject(self) -> None:
+        if self.current is not None and self._choices:
+            self._start("reject", self.current, self._choices[0][0])
+
+    def action_skip(self) -> None:
+        item = self.current
+        if item is None:
+            return
+        self.done[item.key] = "skipped"
+        self._say(f"skipped {display_name(item.rel)} (asked again next time)")
+        self._next()
+
+    def action_undo(self) -> None:
+        self._start("undo", None)
+
+    def action_preview(self) -> None:
+        item = self.current
+        if item is None or self._photo is None or self.session is None:
+            return
+        r = self.session.result(item)
+        src = _readable([r.path, *r.destinations])
+        try:
+            photo, _ = render_photo(src, item.box, side=2400) if src else (self._photo, None)
+        except ImageLoadError:
+            photo = self._photo
+        self.app.push_screen(PreviewScreen(photo, f"{display_name(r.rel)} · escape: back", self.image_mode))
+
+    def action_clusters(self) -> None:
+        if self.session is None:
+            return
+
+        def back(_: None) -> None:
+            self._resync()
+
+        self.app.push_screen(ClustersScreen(self.session, self.image_mode), back)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.dismiss(None)
+
+    def action_here(self) -> None:
+        """Swallow the app's review key so a second review screen is not stacked on this one."""
+
+    def _resync(self) -> None:
+        """After the clusters view: faces named there leave this queue too."""
+        if self.session is None:
+            return
+        self.session.reload()
+        pending = {it.key for it in self.session.items}
+        for it in self.queue:
+            if it.key not in pending and it.key not in self.done:
+                self.done[it.key] = self.session.status(it) or "none"
+            elif it.key in pending and self.done.get(it.key) not in (None, "skipped"):
+                self.done.pop(it.key, None)
+        self._show()
+
+
+# --- the clusters view ----------------------------------------------------------------------------
+
+@dataclass
+class ClustersFound(Message):
+    clusters: list
+    error: str = ""
+
+
+@dataclass
+class ClusterFaces(Message):
+    index: int
+    faces: list
+
+
+class ClustersScreen(Screen[None]):
+    """Unknown faces grouped by likeness, biggest group first; name a whole group with one entry."""
+
+    DEFAULT_CSS = """
+    ClustersScreen { layout: vertical; }
+    ClustersScreen #clusters-title { height: 1; background: $panel; padding: 0 1; }
+    ClustersScreen #clusters-body { height: 1fr; }
+    ClustersScreen #cluster-list { width: 1fr; min-width: 36; height: 100%; }
+    ClustersScreen #cluster-detail { width: 2fr; height: 100%; padding: 0 1; }
+    ClustersScreen #cluster-faces { height: 12; }
+    ClustersScreen .cluster-face { width: auto; height: 12; margin-right: 1; }
+    ClustersScreen #cluster-cands { height: 1fr; }
+    ClustersScreen #clusters-status { height: 1; background: $panel; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("n", "name_cluster", "name group", id="clusters.name"),
+        Binding("1", "assign(1)", "candidate 1", id="clusters.assign_1", group=ASSIGN),
+        Binding("2", "assign(2)", "candidate 2", id="clusters.assign_2", group=ASSIGN),
+        Binding("3", "assign(3)", "candidate 3", id="clusters.assign_3", group=ASSIGN),
+        Binding("z", "undo", "undo", id="clusters.undo"),
+        Binding("escape", "back", "back", id="clusters.back"),
+        Binding("u", "here", show=False, id="clusters.here"),  # the app's review key: already in review
+    ]
+    SHOWN_FACES = 4
+
+    def __init__(self, session: ReviewSession, image_mode: str | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.image_mode = image_mode
+        self.clusters: list = []
+        self.busy = True
+
+    def compose(self) -> ComposeResult:
+        yield Static("Clusters of unknown faces: grouping...", id="clusters-title", markup=False)
+        with Horizontal(id="clusters-body"):
+            yield OptionList(id="cluster-list")
+            with Vertical(id="cluster-detail"):
+                yield Horizontal(id="cluster-faces")
+                yield Static("", id="cluster-cands")
+        yield Static("", id="clusters-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._find()
+
+    @property
+    def selected(self):
+        ol = self.query_one(OptionList)
+        i = ol.highlighted
+        return self.clusters[i] if i is not None and 0 <= i < len(self.clusters) else None
+
+    @work(thread=True, exclusive=True, group="clusters-find", exit_on_error=False)
+    def _find(self) -> None:
+        from ..core.clusters import find_clusters  # noqa: PLC0415
+
+        try:
+            self.session.reload()
+            clusters = find_clusters(self.session)
+        except (ReviewError, OSError, RuntimeError) as e:
+            self.post_message(ClustersFound([], str(e)))
+            return
+        self.post_message(ClustersFound(clusters))
+
+    @work(thread=True, exclusive=True, group="clusters-faces", exit_on_error=False)
+    def _faces(self, index: int, cluster) -> None:
+        faces = []
+        for it in cluster.items[: self.SHOWN_FACES]:
+            r = self.session.result(it)
+            src = _readable([r.path, *r.destinations])
+            if src is None:
+                continue
+            try:
+                _, crop = render_photo(src, it.box, side=200)
+            except ImageLoadError:
+                continue
+            if crop is not None:
+                faces.append(crop)
+        self.post_message(ClusterFaces(index, faces))
+
+    @work(thread=True, group="clusters-decide", exit_on_error=False)
+    def _decide(self, cluster, person: str | None) -> None:
+        try:
+            outcome = self.session.assign_many(list(cluster.items), person) if person else self.session.undo()
+        except (ReviewError, OSError) as e:
+            self.post_message(Decided(None, str(e)))
+            return
+        self.post_message(Decided(outcome, undo=person is None))
+
+    @on(ClustersFound)
+    def _found(self, msg: ClustersFound) -> None:
+        self.busy = False
+        self.clusters = msg.clusters
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        thr = self.session.settings.face_tol
+        if msg.error:
+            self.query_one("#clusters-title", Static).update(f"Clusters: {msg.error}")
+        else:
+            groups = sum(1 for c in self.clusters if len(c.items) > 1)
+            self.query_one("#clusters-title", Static).update(
+                f"Clusters of unknown faces · {len(self.clusters)} clusters, {groups} with several faces · "
+                f"threshold {thr:.2f}")
+        for n, c in enumerate(self.clusters, 1):
+            names = ", ".join(display_name(Path(p).name) for p in c.photos[:3]) + (" ..." if len(c.photos) > 3 else "")
+            ol.add_option(Option(f"{n}. {len(c.items)} face{'s' if len(c.items) != 1 else ''}: {names}"))
+        if self.clusters:
+            ol.highlighted = 0
+            ol.focus()
+        else:
+            self.query_one("#cluster-cands", Static).update("No unknown faces with encodings to group.")
+        self.refresh_bindings()
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        c = self.selected
+        if c is None:
+            return
+        lines = [f"[b]{i}[/b]  {name}  (mean distance {d:.2f})" for i, (name, d) in enumerate(c.candidates, 1)]
+        lines.append("")
+        lines.append(f"{len(c.items)} faces in {len(c.photos)} photos:")
+        lines += [f"   {display_name(it.rel)} face {it.face}" for it in c.items]
+        self.query_one("#cluster-cands", Static).update("\n".join(lines))
+        self.query_one("#cluster-faces", Horizontal).remove_children()
+        self._faces(event.option_index, c)
+        self.refresh_bindings()
+
+    @on(ClusterFaces)
+    def _show_faces(self, msg: ClusterFaces) -> None:
+        ol = self.query_one(OptionList)
+        if ol.highlighted != msg.index:
+            return
+        box = self.query_one("#cluster-faces", Horizontal)
+        box.remove_children()
+        cls = image_class(self.image_mode)
+        box.mount_all([cls(f, classes="cluster-face") for f in msg.faces])
+
+    @on(Decided)
+    def _decided(self, msg: Decided) -> None:
+        self.query_one("#clusters-status", Static).update(msg.outcome.message if msg.outcome else f"Not done: {msg.error}")
+        self._find()  # the named faces leave; busy until the groups are back
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("back", "here"):
+            return True
+        if self.busy:
+            return False
+        if action == "assign":
+            c = self.selected
+            return c is not None and len(c.candidates) >= int(parameters[0])
+        if action == "name_cluster":
+            return self.selected is not None
+        return True
+
+    def action_name_cluster(self) -> None:
+        c = self.selected
+        if c is None:
+            return
+
+        def named(name: str | None) -> None:
+            if name:
+                self.busy = True
+                self.refresh_bindings()
+                self._decide(c, name)
+
+        self.app.push_screen(NameDialog(f"Name these {len(c.items)} faces:", list(self.session.kb.people)), named)
+
+    def action_assign(self, n: int) -> None:
+        c = self.selected
+        if c is not None and len(c.candidates) >= n:
+            self.busy = True
+            self.refresh_bindings()
+            self._decide(c, c.candidates[n - 1][0])
+
+    def action_undo(self) -> None:
+        self.busy = True
+        self.refresh_bindings()
+        self._decide(None, None)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_here(self) -> None:
+        """Swallow the app's review key while the clusters view is open."""
