@@ -17,15 +17,18 @@ EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_ABORTED = 0, 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --settings may stand before or after the command; SUPPRESS keeps a subparser from resetting it to the default
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--settings", type=Path, default=Path("settings.json"), metavar="PATH",
+    common.add_argument("--settings", type=Path, default=argparse.SUPPRESS, metavar="PATH",
                         help="settings file (default: ./settings.json); relative paths in it resolve against its folder")
     p = argparse.ArgumentParser(
-        prog="facetui", parents=[common],
+        prog="facetui",
         description="Sort a photo library by the people in it. With no command, opens the terminal app.",
         epilog="Examples:\n  facetui kb build\n  facetui recognize --input ~/Photos/2024 --output ~/Sorted\n"
                "  facetui review --list\n  facetui   (opens the app)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--settings", type=Path, default=Path("settings.json"), metavar="PATH",
+                   help="settings file (default: ./settings.json); relative paths in it resolve against its folder")
     p.add_argument("--version", action="version", version=f"facetui {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
