@@ -12,6 +12,41 @@ from pathlib import Path
 
 TEMP_PREFIX = ".facetui-tmp-"
 _HASH_CHUNK = 1 << 20
+_NAME_MAX = 255  # bytes in one file or folder name (ext4, APFS, NTFS)
+
+
+def _read_umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
+
+# --- test hook ---------------------------------------------------------------------------------
+# Crash tests need deterministic points to die at. With FACETUI_TEST_CRASH_AT="<point>@<n>[,<point>@<n>...]" set, the
+# n-th time this process reaches <point> it sends itself FACETUI_TEST_CRASH_SIGNAL (default SIGKILL; SIGINT is a
+# Ctrl-C at that very moment). Unset, it costs one environment look-up.
+# Points: "copy" (a photo's temp copy written, not yet linked), "link" (the copy has its real name, the temp name not yet
+# removed), "write:<file name>" (an atomic write's temp file written, not yet renamed), "replaced:<file name>" (renamed),
+# "row" (a report row written).
+_CRASH_ENV = "FACETUI_TEST_CRASH_AT"
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(point: str) -> None:
+    spec = os.environ.get(_CRASH_ENV)
+    if not spec:
+        return
+    targets = {want: n for want, _, n in (item.strip().rpartition("@") for item in spec.split(","))}
+    if point not in targets:
+        return
+    _crash_hits[point] = _crash_hits.get(point, 0) + 1
+    if str(_crash_hits[point]) == targets[point]:
+        import signal  # noqa: PLC0415
+
+        sig = getattr(signal, os.environ.get("FACETUI_TEST_CRASH_SIGNAL", "SIGKILL"))
+        os.kill(os.getpid(), sig)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -31,16 +66,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # a file we replace keeps its permissions
+    except OSError:
+        mode = 0o666 & ~_UMASK  # a new one gets what open() would give it (mkstemp makes 0600)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, mode)
+        except OSError:
+            pass
+        crash_point("write:" + path.name)
         os.replace(tmp, path)
     except BaseException:
         _unlink_quietly(tmp)
         raise
+    crash_point("replaced:" + path.name)
     fsync_dir(path.parent)
 
 
@@ -69,18 +114,32 @@ def bytes_sha256(data: bytes) -> str:
 
 # Names that Windows (and so SMB/exFAT shares) refuse, whatever the extension.
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]')
+_PERSON_MAX = 120  # characters, and at most _PERSON_MAX_BYTES bytes, so "<name> (12).jpg"-style names still fit
+_PERSON_MAX_BYTES = 200
+
+
+def _encodable(c: str) -> str:
+    try:
+        os.fsencode(c)
+        return c
+    except UnicodeError:  # a lone surrogate that is not an escaped file-name byte
+        return "_"
 
 
 def safe_person_name(name: str) -> str:
     """A folder name for a person that can never leave the output folder ('' when nothing usable is left)."""
     name = unicodedata.normalize("NFC", str(name))
+    name = "".join(_encodable(c) if "\ud800" <= c <= "\udfff" else c for c in name)
     name = _BAD_CHARS.sub("_", name).strip().strip(".").strip()
     if not name or set(name) <= {"_", "."}:
         return ""
-    if name.split(".")[0].upper() in _RESERVED:
+    if name.split(".")[0].strip().upper() in _RESERVED:
         name = "_" + name
-    return name[:120]
+    name = name[:_PERSON_MAX]
+    while len(os.fsencode(name)) > _PERSON_MAX_BYTES:
+        name = name[:-1]
+    return name.rstrip(" .") or "_"
 
 
 def check_person_name(name: str) -> str:
@@ -115,7 +174,12 @@ def _candidates(dest_dir: Path, name: str):
     else:
         ext = "." + ext
     for i in range(1, 10_000):
-        yield dest_dir / f"{stem} ({i}){ext}"
+        tag = f" ({i}){ext}"
+        room = _NAME_MAX - len(os.fsencode(tag))
+        short = stem
+        while len(os.fsencode(short)) > room:  # a 255-byte name still gets its " (1)"
+            short = short[:-1]
+        yield dest_dir / f"{short}{tag}"
 
 
 def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None) -> tuple[Path, bool]:
@@ -158,12 +222,12 @@ def _already_there(src: Path, dest: Path, mode: str) -> bool:
 def _create(src: Path, dest: Path, mode: str) -> bool:
     """Create ``dest`` atomically; False when the name was taken meanwhile."""
     if mode == "symlink":
-        tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name}.lnk"
+        tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name[:40]}.lnk"
         _unlink_quietly(tmp)
         os.symlink(src.absolute(), tmp)
         return _link_into_place(tmp, dest)
     if mode == "hardlink":
-        tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name}.lnk"
+        tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name[:40]}.lnk"
         _unlink_quietly(tmp)
         try:
             os.link(src, tmp)
@@ -174,6 +238,7 @@ def _create(src: Path, dest: Path, mode: str) -> bool:
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, _HASH_CHUNK)
+            crash_point("copy")
             out.flush()
             os.fsync(out.fileno())
         shutil.copystat(src, tmp, follow_symlinks=True)
@@ -194,6 +259,7 @@ def _link_into_place(tmp: Path, dest: Path) -> bool:
         if not tmp.is_symlink():
             try:
                 os.link(tmp, dest)
+                crash_point("link")
                 fsync_dir(dest.parent)
                 return True
             except FileExistsError:
@@ -210,9 +276,10 @@ def _link_into_place(tmp: Path, dest: Path) -> bool:
             _unlink_quietly(tmp)
 
 
-def remove_stale_temps(folder: Path) -> int:
+def remove_stale_temps(folder: Path, recursive: bool = True) -> int:
     """Delete temp files that an interrupted run of ours left (only our own prefix); return how many."""
     n = 0
+    folder = Path(folder)
     if not folder.is_dir():
         return 0
     for root, _dirs, files in os.walk(folder):
@@ -220,4 +287,6 @@ def remove_stale_temps(folder: Path) -> int:
             if f.startswith(TEMP_PREFIX):
                 _unlink_quietly(Path(root) / f)
                 n += 1
+        if not recursive:
+            break
     return n

@@ -128,17 +128,24 @@ def from_bytes(data: bytes, where: str = "KB") -> KnowledgeBase:
         raise KbError(f"{where} is not a facetui KB or is damaged ({e}); rebuild it with 'facetui kb build'") from None
     if not isinstance(meta, dict) or meta.get("format") != KB_FORMAT:
         raise KbError(f"{where} is not a facetui KB file")
-    if int(meta.get("version", 0)) > KB_VERSION:
-        raise KbError(f"{where} was written by a newer facetui (KB version {meta.get('version')})")
-    kb = KnowledgeBase(
-        face_enc=np.asarray(face, np.float64).reshape(-1, FACE_DIM) if face.size else np.zeros((0, FACE_DIM)),
-        face_names=[str(x) for x in meta.pop("face_names", [])],
-        face_sources=[str(x) for x in meta.pop("face_sources", [])],
-        body_enc=np.asarray(body, np.float32) if body.ndim == 2 else np.zeros((0, 0), np.float32),
-        body_names=[str(x) for x in meta.pop("body_names", [])],
-        body_sources=[str(x) for x in meta.pop("body_sources", [])],
-        meta=meta,
-    )
+    try:
+        version = int(meta.get("version", 0))
+        lists = {k: meta.pop(k, []) for k in ("face_names", "face_sources", "body_names", "body_sources")}
+        if not all(isinstance(v, list) for v in lists.values()):
+            raise TypeError("name and source lists must be JSON lists")
+        kb = KnowledgeBase(
+            face_enc=np.asarray(face, np.float64).reshape(-1, FACE_DIM) if face.size else np.zeros((0, FACE_DIM)),
+            face_names=[str(x) for x in lists["face_names"]],
+            face_sources=[str(x) for x in lists["face_sources"]],
+            body_enc=np.asarray(body, np.float32) if body.ndim == 2 else np.zeros((0, 0), np.float32),
+            body_names=[str(x) for x in lists["body_names"]],
+            body_sources=[str(x) for x in lists["body_sources"]],
+            meta=meta,
+        )
+    except (ValueError, TypeError, OverflowError) as e:
+        raise KbError(f"{where} has damaged metadata ({e}); rebuild it with 'facetui kb build'") from None
+    if version > KB_VERSION:
+        raise KbError(f"{where} was written by a newer facetui (KB version {version})")
     kb.check()
     return kb
 

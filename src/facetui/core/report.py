@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
 from .events import UNKNOWN, Candidates, FaceResult, FileResult
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, crash_point
 from .scan import display_name
 
 REPORT_NAME = "report.csv"
@@ -19,6 +20,30 @@ COLUMNS = [
     "decision", "via", "skipped", "people", "destinations", "error", "notes", "end",
 ]
 _ENC = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+
+
+def join_list(items) -> str:
+    """Several names in one cell, ';'-separated; a ';' or '\\' inside a name is escaped with '\\' (a file may be
+    called "a;b.jpg", a person "Smith; J.")."""
+    return ";".join(str(i).replace("\\", "\\\\").replace(";", "\\;") for i in items)
+
+
+def split_list(text: str) -> list[str]:
+    """The inverse of :func:`join_list` (empty items dropped)."""
+    out, cur, esc = [], [], False
+    for ch in text:
+        if esc:
+            cur.append(ch)
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == ";":
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [x for x in out if x]
 
 
 def _cands(c: Candidates) -> list[str]:
@@ -33,8 +58,8 @@ def _cands(c: Candidates) -> list[str]:
 
 def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
     """The CSV rows for one file (the last column marks a complete row)."""
-    dests = ";".join(_rel(d, output_dir) for d in result.destinations)
-    common_tail = [";".join(result.people) or (UNKNOWN if not result.error else ""), dests, result.error,
+    dests = join_list(_rel(d, output_dir) for d in result.destinations)
+    common_tail = [join_list(result.people) or (UNKNOWN if not result.error else ""), dests, result.error,
                    " | ".join(result.notes), "1"]
     head = [result.rel, str(result.path), result.sha256]
     faces = result.faces or (FaceResult(index=0, box=None, sharpness=None, name=UNKNOWN if not result.error else ""),)
@@ -74,8 +99,22 @@ class ReportWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
     def add(self, result: FileResult, output_dir: Path | None) -> None:
-        os.write(self._fd, encode_rows(rows_for(result, output_dir)))
-        os.fsync(self._fd)
+        """Append one file's rows whole, or not at all: a short or failed write (disk full) is cut back off."""
+        data = encode_rows(rows_for(result, output_dir))
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
+        except BaseException:
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            raise
+        crash_point("row")
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -113,30 +152,50 @@ def _parse_cands(r: dict[str, str], kind: str, score: str) -> Candidates:
     out = []
     for i in (1, 2, 3):
         n, v = r.get(f"{kind}_{i}", ""), r.get(f"{kind}_{i}_{score}", "")
-        if n and v:
-            try:
-                out.append((n, float(v)))
-            except ValueError:
-                pass
+        if n and v and _float(v) is not None:
+            out.append((n, float(v)))
     return tuple(out)
 
 
+def _int(text: str, default: int = 0) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _float(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _box(text: str) -> tuple[int, int, int, int] | None:
+    try:
+        box = tuple(int(v) for v in text.split())
+    except ValueError:
+        return None
+    return box if len(box) == 4 else None  # type: ignore[return-value]
+
+
 def result_from_rows(rows: list[dict[str, str]], output_dir: Path | None) -> FileResult:
-    """Rebuild a FileResult from its report rows (for resume and review)."""
+    """Rebuild a FileResult from its report rows (for resume and review); a hand-edited cell reads as empty."""
     first = rows[0]
     faces = []
     for r in rows:
-        box = tuple(int(v) for v in r["box"].split()) if r["box"] else None
+        box = _box(r["box"]) if r["box"] else None
         if box is None and not r["face_1"] and not r["body_1"] and len(rows) == 1:
             continue  # the placeholder row of a faceless file with no candidates
         faces.append(FaceResult(
-            index=int(r["face_index"] or 0), box=box if box and len(box) == 4 else None,
-            sharpness=float(r["sharpness"]) if r["sharpness"] else None,
+            index=_int(r["face_index"]), box=box,
+            sharpness=_float(r["sharpness"]) if r["sharpness"] else None,
             face=_parse_cands(r, "face", "dist"), body=_parse_cands(r, "body", "sim"),
             name=r["decision"] or UNKNOWN, via=r["via"], skipped=r["skipped"]))
-    people = tuple(p for p in first["people"].split(";") if p and p != UNKNOWN)
+    people = tuple(p for p in split_list(first["people"]) if p != UNKNOWN)
     dests = tuple((output_dir / d) if output_dir is not None and not os.path.isabs(d) else Path(d)
-                  for d in first["destinations"].split(";") if d)
+                  for d in split_list(first["destinations"]))
     notes = tuple(n for n in first["notes"].split(" | ") if n)
     return FileResult(path=Path(first["source"]), rel=first["file"], faces=tuple(faces), people=people,
                       destinations=dests, error=first["error"], notes=notes, sha256=first["sha256"])
