@@ -176,3 +176,27 @@ def test_hostile_person_names_stay_inside_the_output(settings, workspace):
     assert not (workspace.parent / "escaped").exists() and not (workspace / "escaped").exists()
     inside = [p.parent.name for p in out.rglob("q01.jpg")]
     assert len(inside) == 1 and "escaped" in inside[0] and (out / inside[0]).parent == out
+
+
+def test_rerun_that_now_recognises_a_photo_removes_only_our_unknown_copy(settings, workspace):
+    out = workspace / "out"
+    run_all(recognize(settings.replace(face_tol=0.2)))  # strict: q01 lands in Unknown
+    assert (out / "Unknown" / "q01.jpg").exists()
+    (out / "Unknown" / "q03.jpg").unlink()
+    (out / "Unknown" / "q03.jpg").write_bytes(b"a different file the user put here")
+    events = run_all(recognize(settings))
+    q01 = next(e.result for e in events if isinstance(e, FileDone) and e.result.rel == "q01.jpg")
+    assert not (out / "Unknown" / "q01.jpg").exists() and (out / "Barack_Obama" / "q01.jpg").exists()
+    assert any("removed the earlier copy" in n for n in q01.notes)
+    assert (out / "Unknown" / "q03.jpg").read_bytes() == b"a different file the user put here"
+    assert (workspace / "query" / "q01.jpg").exists()
+    assert _filed(out)["q06.jpg"] == {"Unknown"}  # still unknown: its copy stays
+
+
+def test_resorting_the_unknown_folder_never_touches_its_inputs(settings, workspace):
+    out = workspace / "out"
+    run_all(recognize(settings.replace(face_tol=0.2)))
+    before = {p.name: file_sha256(p) for p in (out / "Unknown").iterdir()}
+    run_all(recognize(settings, input_dir=out / "Unknown", output_dir=out))
+    assert {p.name: file_sha256(p) for p in (out / "Unknown").iterdir()} == before
+    assert (out / "Barack_Obama" / "q01.jpg").exists()

@@ -206,6 +206,34 @@ def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None =
     raise OSError(f"too many files named like {name} in {dest_dir}")
 
 
+def _real_name(p: Path) -> str:
+    """The path with its folder resolved but the last part kept (a link stays the link)."""
+    p = Path(p)
+    return os.path.join(os.path.realpath(p.parent), p.name)
+
+
+def remove_own_copies(src: Path, dest_dir: Path, mode: str = "copy") -> list[Path]:
+    """Delete the copies of ``src`` that an earlier run filed in ``dest_dir`` (same bytes, or a link to it).
+
+    Used when a photo once filed under Unknown is now recognised: the original still exists, so removing
+    facetui's own identical copy loses nothing. Files with other content are never touched.
+    """
+    removed = []
+    if not dest_dir.is_dir() or not Path(src).exists():
+        return removed
+    for dest in _candidates(dest_dir, Path(src).name):
+        if not os.path.lexists(dest):
+            break
+        if _real_name(dest) == _real_name(src):
+            continue  # the input itself (e.g. re-sorting the Unknown folder): inputs are never touched
+        if _already_there(src, dest, "symlink" if dest.is_symlink() else "copy"):
+            os.unlink(dest)
+            removed.append(dest)
+    if removed:
+        fsync_dir(dest_dir)
+    return removed
+
+
 def _already_there(src: Path, dest: Path, mode: str) -> bool:
     try:
         if mode == "symlink" and dest.is_symlink():

@@ -17,7 +17,7 @@ from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .events import UNKNOWN, Event, FaceResult, FileDone, FileResult, Notice, RunFinished, RunStarted, RunSummary
-from .fsutil import place_file, remove_stale_temps, safe_person_name
+from .fsutil import place_file, remove_own_copies, remove_stale_temps, safe_person_name
 from .kb import KbError, KnowledgeBase, load_kb
 from .manifest import RunManifest, manifest_path
 from .matcher import Bank, body_similarities, face_distances, top_k
@@ -109,7 +109,11 @@ class Decider:
 
 def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> list[str]:
     notes: list[str] = []
-    if not input_dir.is_dir():
+    try:
+        is_dir = input_dir.is_dir()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise SetupError(f"cannot use input folder {input_dir}: {e.strerror or e}") from None
+    if not is_dir:
         raise SetupError(f"input folder does not exist: {input_dir}")
     try:
         same = input_dir.resolve() == output_dir.resolve()
@@ -260,5 +264,10 @@ def _file(result: FileResult, output_dir: Path, mode: str) -> FileResult:
     for folder in folders:
         dest, _written = place_file(result.path, output_dir / folder, mode)
         dests.append(dest)
+    notes = result.notes
+    if result.people:  # recognised now: an earlier run's identical copy in Unknown/ would only mislead
+        gone = remove_own_copies(result.path, output_dir / UNKNOWN, mode)
+        if gone:
+            notes = notes + (f"removed the earlier copy in {UNKNOWN}/",)
     return FileResult(path=result.path, rel=result.rel, faces=result.faces, people=result.people,
-                      destinations=tuple(dests), error="", notes=result.notes, sha256=result.sha256, cached=result.cached)
+                      destinations=tuple(dests), error="", notes=notes, sha256=result.sha256, cached=result.cached)
