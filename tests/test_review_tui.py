@@ -241,7 +241,10 @@ def test_bindings_have_ids_and_the_keys_of_the_issue():
     for k in ("1", "2", "3", "n", "x", "s", "z", "enter", "escape", "c"):
         assert k in keys, k
     assert all(b.id and b.id.startswith("review.") for b in ReviewScreen.BINDINGS)
-    assert all(b.show for b in ReviewScreen.BINDINGS if b.key != "u")  # all in the Footer
+    assert all(b.show for b in ReviewScreen.BINDINGS)  # all in the Footer
+    # no screen-level `u`: the app's check_action turns its review key off while a review screen is open
+    assert "u" not in keys and "u" not in {b.key for b in ClustersScreen.BINDINGS}
+    assert ReviewScreen.IS_REVIEW and ClustersScreen.IS_REVIEW
     assert all(b.id for b in ClustersScreen.BINDINGS + NameDialog.BINDINGS + PreviewScreen.BINDINGS)
 
 

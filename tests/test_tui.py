@@ -23,7 +23,7 @@ from facetui.tui.kb_screen import KbBuildScreen
 from facetui.tui.recognition_screen import RecognitionScreen
 from facetui.tui.settings_screen import SettingsScreen
 from facetui.tui.suggest import PathSuggester
-from facetui.tui.widgets import RunProgress, stats_line
+from facetui.tui.widgets import HANGING_INDENT, RunProgress, stats_line
 
 SIZE = (100, 32)
 QUERY = sorted(read_truth())  # q01.jpg ... q09.jpg
@@ -50,7 +50,15 @@ async def wait_until(pilot, cond, what: str, timeout: float = 90.0) -> None:
 
 
 def log_lines(screen) -> list[str]:
-    return [strip.text.rstrip() for strip in screen.log_widget.lines]
+    """The log's entries: a long line wraps onto indented screen lines, joined back here."""
+    entries: list[str] = []
+    for strip in screen.log_widget.lines:
+        text = strip.text.rstrip()
+        if entries and text.startswith(" " * HANGING_INDENT):
+            entries[-1] += " " + text.strip()
+        else:
+            entries.append(text)
+    return entries
 
 
 def shown(widget) -> str:
@@ -120,7 +128,7 @@ def test_abort_while_a_gate_holds_the_run_stops_after_that_file(workspace):
                 screen = app.screen
                 await pilot.press("enter")
                 await wait_until(pilot, reached.is_set, f"the gate at file {k}")
-                await wait_until(pilot, lambda: len(screen.log_widget.lines) == k - 1, f"{k - 1} log lines")
+                await wait_until(pilot, lambda: len(log_lines(screen)) == k - 1, f"{k - 1} log lines")
                 assert screen.running
                 await pilot.press("escape")
                 assert screen.stopping
@@ -175,6 +183,88 @@ def test_quit_during_a_run_asks_first_then_aborts_cleanly(workspace):
     out = workspace / "out"
     assert {r["file"] for r in read_rows(out / REPORT_NAME)} == set(QUERY[:2])
     assert filed(out) == expected_copies(QUERY[:2])
+
+
+def test_long_log_lines_wrap_whole_at_80_columns(workspace):
+    """At 80 columns every line shows to its end (the top-3s of every face), continuation lines indented."""
+    from facetui.core.render import format_line
+    from facetui.core.report import read_results
+
+    async def go():
+        app = make_app(workspace / "settings.json")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("r", "enter")
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            log = screen.log_widget
+            width = log.scrollable_content_region.width
+            rows = [strip.text.rstrip() for strip in log.lines]
+            assert max(len(r) for r in rows) <= width and log.virtual_size.width <= width  # nothing past the edge
+            assert len(rows) > 9 and rows[1].startswith(" " * HANGING_INDENT + "Alex_Lacamoire:0.8")
+            return log_lines(screen)
+
+    entries = run(go())
+    out = workspace / "out"
+    assert entries == [format_line(r) for r in read_results(out / REPORT_NAME, out)]  # each line whole
+
+
+def test_u_opens_the_one_face_review_and_does_nothing_while_it_is_open(workspace):
+    """The lead's keys at 80x24 (r, enter, u): the review, not its clusters view; u again stacks nothing."""
+    from facetui.tui.review_screen import ClustersScreen, ReviewScreen
+
+    async def go():
+        app = make_app(workspace / "settings.json")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("r", "enter")
+            run_screen = app.screen
+            await wait_until(pilot, lambda: run_screen.summary is not None, "the run to end")
+            await pilot.press("u")
+            review = app.screen
+            assert type(review) is ReviewScreen
+            await wait_until(pilot, lambda: review.current is not None and review._shown == review.current.key,
+                             "the first face")
+            assert shown(review.query_one("#review-title")).startswith("Review unknowns · 1 of 9 ")
+            assert app.check_action("review", ()) is False  # off, so the footer drops it too
+            depth = len(app.screen_stack)
+            await pilot.press("u")
+            await pilot.pause(0.1)
+            assert app.screen is review and len(app.screen_stack) == depth
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(app.screen, ClustersScreen), "the clusters view")
+            clusters = app.screen
+            await pilot.press("u")
+            await pilot.pause(0.1)
+            assert app.screen is clusters and len(app.screen_stack) == depth + 1
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is review, "back to the review")
+            await pilot.press("escape")
+            assert app.screen is run_screen and app.check_action("review", ()) is True
+    run(go())
+
+
+PRELOAD_SCRIPT = """
+import sys
+from pathlib import Path
+from facetui.tui import app as tui_app
+
+before = "textual_image.widget" in sys.modules
+if sys.argv[2] == "broken":
+    sys.modules["textual_image.widget"] = None  # the import fails
+seen = []
+tui_app.FacetuiApp.run = lambda self: seen.append(sys.modules.get("textual_image.widget") is not None) or 3
+print("RESULT", before, seen, tui_app.run_app(Path(sys.argv[1])), sys.__stdin__ is not None)
+"""
+
+
+@pytest.mark.parametrize("case", ["ok", "broken"])
+def test_run_app_imports_textual_image_before_textual_takes_the_terminal(workspace, case):
+    """textual-image asks the terminal about graphics when first imported; under Textual the answer arrived as keys
+    (``[?1;2c``: the c opened the clusters view). run_app imports it first; a failed import does not stop the app."""
+    out = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT, str(workspace / "settings.json"), case],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = "True" if case == "ok" else "False"
+    assert f"RESULT False [{loaded}] 3 True" in out.stdout, out.stdout + out.stderr
 
 
 def test_a_setup_error_is_shown_and_the_app_keeps_going(workspace):
@@ -323,7 +413,7 @@ def test_kb_build_from_home_writes_a_kb_the_core_loads(workspace):
             await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the KB build")
             assert screen.error == ""
             assert screen.summary.people == 5 and screen.summary.faces == 11 and not screen.summary.aborted
-            assert len(screen.log_widget.lines) == 11  # one line per dataset photo
+            assert len(log_lines(screen)) == 11  # one line per dataset photo
             await pilot.press("h")
             home = app.screen
             await wait_until(pilot, lambda: home.facts is not None and home.facts.kb.get("ok"), "home facts")

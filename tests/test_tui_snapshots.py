@@ -101,7 +101,7 @@ def test_recognition_quit_asks_mid_run(snap_compare, snap_ws):
 
     async def run(pilot):
         await pilot.press("r", "enter")
-        await settle(pilot, lambda: reached.is_set() and len(app.screen.log_widget.lines) == 3)
+        await settle(pilot, lambda: reached.is_set() and app.screen.done == 3)
         await pilot.press("q")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -82,12 +83,18 @@ class FacetuiApp(App[int]):
             return False
         if action == "show" and parameters and parameters[0] == self.current_mode and self._at_mode_base():
             return False  # hide the key of the screen already shown
+        if action == "review" and self._in_review():
+            return False  # already reviewing: u does nothing (and no second review screen is stacked)
         if action == "review" and self.active_run is not None and self.active_run.KIND == "recognition":
             return None  # the report is being written
         return True
 
     def _at_mode_base(self) -> bool:
         return len(self.screen_stack) <= 1
+
+    def _in_review(self) -> bool:
+        """Whether the review screen (or its clusters view) is open in the current mode."""
+        return any(getattr(s, "IS_REVIEW", False) for s in self.screen_stack)
 
     def action_show(self, mode: str) -> None:
         if isinstance(self.screen, ModalScreen):
@@ -172,7 +179,31 @@ class FacetuiApp(App[int]):
         self.exit(0)
 
 
+def preload_images() -> None:
+    """Import textual-image now, before Textual owns the terminal.
+
+    On its first import textual-image asks the terminal for its graphics protocols and cell size (``ESC [ c``,
+    ``ESC _ G ...``) and reads the answer from stdin. Once Textual runs, its input thread reads stdin too and takes
+    (part of) the answer as key presses: ``[?1;2c`` reached the review screen as the keys ``1``, ``2`` and ``c``.
+    If the query fails here (say stdin is not a terminal), the import is retried without it: half-blocks.
+    """
+    try:
+        import textual_image.widget  # noqa: F401, PLC0415
+        return
+    except Exception:  # noqa: BLE001 (any failure of the terminal query only costs the graphics protocols)
+        pass
+    saved = sys.__stdin__
+    sys.__stdin__ = None  # textual-image then skips the queries: no Sixel or Kitty graphics, half-blocks
+    try:
+        import textual_image.widget  # noqa: F401, PLC0415, F811
+    except Exception:  # noqa: BLE001 (the review screen then says it is not available)
+        pass
+    finally:
+        sys.__stdin__ = saved
+
+
 def run_app(settings_path: Path) -> int:
     """Open the app on ``settings_path``; the exit status for the command line."""
+    preload_images()
     result = FacetuiApp(settings_path).run()
     return result if isinstance(result, int) else 0

@@ -219,14 +219,15 @@ class ReviewScreen(Screen[None]):
 
     DEFAULT_CSS = """
     ReviewScreen { layout: vertical; }
-    ReviewScreen #review-title { height: 1; background: $panel; padding: 0 1; }
+    ReviewScreen #review-title { height: auto; max-height: 2; background: $panel; padding: 0 1; }
     ReviewScreen #review-body { height: 1fr; }
     ReviewScreen #review-photo-pane { width: 2fr; height: 100%; align: center middle; }
     ReviewScreen #review-photo { width: auto; height: 1fr; }
     ReviewScreen #review-side { width: 1fr; min-width: 30; height: 100%; padding: 0 1; }
     ReviewScreen #review-face { width: auto; height: 12; }
     ReviewScreen #review-cands { height: 1fr; }
-    ReviewScreen #review-status { height: 1; background: $panel; padding: 0 1; }
+    ReviewScreen #review-keys { height: auto; color: $text-muted; }
+    ReviewScreen #review-status { height: auto; min-height: 1; max-height: 2; background: $panel; padding: 0 1; }
     """
 
     BINDINGS = [
@@ -241,8 +242,8 @@ class ReviewScreen(Screen[None]):
         Binding("enter", "preview", "full size", id="review.preview"),
         Binding("c", "clusters", "clusters", id="review.clusters"),
         Binding("escape", "back", "back", id="review.back"),
-        Binding("u", "here", show=False, id="review.here"),  # the app's review key: already here
     ]
+    IS_REVIEW = True  # the app's review key (u) does nothing while this is open
 
     def __init__(self, settings: Settings, output_dir: Path | None = None, image_mode: str | None = None,
                  **kw) -> None:
@@ -269,6 +270,8 @@ class ReviewScreen(Screen[None]):
             with Vertical(id="review-side"):
                 yield cls(None, id="review-face")
                 yield Static("", id="review-cands")
+                # the footer's last keys, which an 80-column footer cuts off
+                yield Static("c clusters · ⏎ full size\nesc back", id="review-keys", markup=False)
         yield Static("", id="review-status", markup=False)
         yield Footer()
 
@@ -335,6 +338,7 @@ class ReviewScreen(Screen[None]):
         if msg.session is None:
             self._title(f"Review unknowns: {msg.error}")
             self._say("Run recognition first, then come back (escape).")
+            self.query_one("#review-keys").display = False
             self.busy = False
             self.refresh_bindings()
             return
@@ -429,6 +433,7 @@ class ReviewScreen(Screen[None]):
                     f"{display_name(r.rel)} · {what}" + (f" · {photo_faces} unknown faces in this photo"
                                                          if photo_faces > 1 else ""))
         self.query_one("#review-cands", Static).update("loading...")
+        self.query_one("#review-keys").display = True
         self._load(item)
         self.refresh_bindings()
 
@@ -443,6 +448,7 @@ class ReviewScreen(Screen[None]):
         self.query_one("#review-photo").image = None
         self.query_one("#review-face").image = None
         self.query_one("#review-cands", Static).update("z: undo the last decision · c: clusters · escape: back")
+        self.query_one("#review-keys").display = False  # said just above
         self.refresh_bindings()
 
     def _title(self, text: str) -> None:
@@ -453,7 +459,7 @@ class ReviewScreen(Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action in ("back", "here"):
+        if action == "back":
             return True
         if self.busy or self.session is None:
             return False
@@ -538,9 +544,6 @@ class ReviewScreen(Screen[None]):
         if len(self.app.screen_stack) > 1:
             self.dismiss(None)
 
-    def action_here(self) -> None:
-        """Swallow the app's review key so a second review screen is not stacked on this one."""
-
     def _resync(self) -> None:
         """After the clusters view: faces named there leave this queue too."""
         if self.session is None:
@@ -574,7 +577,7 @@ class ClustersScreen(Screen[None]):
 
     DEFAULT_CSS = """
     ClustersScreen { layout: vertical; }
-    ClustersScreen #clusters-title { height: 1; background: $panel; padding: 0 1; }
+    ClustersScreen #clusters-title { height: auto; max-height: 2; background: $panel; padding: 0 1; }
     ClustersScreen #clusters-body { height: 1fr; }
     ClustersScreen #cluster-list { width: 1fr; min-width: 36; height: 100%; }
     ClustersScreen #cluster-detail { width: 2fr; height: 100%; padding: 0 1; }
@@ -590,8 +593,8 @@ class ClustersScreen(Screen[None]):
         Binding("3", "assign(3)", "candidate 3", id="clusters.assign_3", group=ASSIGN),
         Binding("z", "undo", "undo", id="clusters.undo"),
         Binding("escape", "back", "back", id="clusters.back"),
-        Binding("u", "here", show=False, id="clusters.here"),  # the app's review key: already in review
     ]
+    IS_REVIEW = True
     SHOWN_FACES = 4
 
     def __init__(self, session: ReviewSession, image_mode: str | None = None) -> None:
@@ -688,7 +691,8 @@ class ClustersScreen(Screen[None]):
             return
         lines = [f"[b]{i}[/b]  {name}  (mean distance {d:.2f})" for i, (name, d) in enumerate(c.candidates, 1)]
         lines.append("")
-        lines.append(f"{len(c.items)} faces in {len(c.photos)} photos:")
+        n, k = len(c.items), len(c.photos)
+        lines.append(f"{n} face{'s' if n != 1 else ''} in {k} photo{'s' if k != 1 else ''}:")
         lines += [f"   {display_name(it.rel)} face {it.face}" for it in c.items]
         self.query_one("#cluster-cands", Static).update("\n".join(lines))
         self.query_one("#cluster-faces", Horizontal).remove_children()
@@ -711,7 +715,7 @@ class ClustersScreen(Screen[None]):
         self._find()  # the named faces leave; busy until the groups are back
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action in ("back", "here"):
+        if action == "back":
             return True
         if self.busy:
             return False
@@ -749,6 +753,3 @@ class ClustersScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
-
-    def action_here(self) -> None:
-        """Swallow the app's review key while the clusters view is open."""

@@ -1,7 +1,9 @@
-"""Small widgets the screens share: a capped run log, a progress bar with count/rate/ETA, a quiet text input."""
+"""Small widgets the screens share: a capped, wrapping run log, a progress bar with count/rate/ETA, a quiet text input."""
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +12,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, ProgressBar, RichLog, Static
 
-MAX_LOG_LINES = 5000
+MAX_LOG_LINES = 5000  # screen lines (a wrapped entry takes several)
+HANGING_INDENT = 4
 
 
 class FieldInput(Input):
@@ -67,11 +70,49 @@ class Choice(Widget, can_focus=True):
         self.value = self.choices[(i + delta) % len(self.choices)]
 
 
+class Hanging:
+    """A Text wrapped at word boundaries to the width it is drawn at, its continuation lines indented."""
+
+    def __init__(self, text: Text, indent: int = HANGING_INDENT) -> None:
+        if "\t" in text.plain:  # wrap() expands tabs in its lines; expand them first so offsets match the text
+            text = text.copy()
+            text.expand_tabs()
+        self.text = text
+        self.indent = indent
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.text)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lines = self.text.wrap(console, width, overflow="fold")
+        indent = self.indent if width >= 4 * self.indent else 0
+        if len(lines) <= 1 or not indent:
+            yield self.text
+            return
+        first = lines[0]
+        rest = self.text[len(first.plain):]
+        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" \n")):]
+        out = first.copy()
+        out.rstrip()
+        for line in rest.wrap(console, width - indent, overflow="fold"):
+            out.append("\n" + " " * indent)
+            out.append_text(line)
+        yield out
+
+
 class RunLog(RichLog):
-    """The scrolling per-file log; keeps the last MAX_LOG_LINES lines so a run of 100k photos stays responsive."""
+    """The scrolling per-file log, long lines wrapped with a hanging indent; keeps the last MAX_LOG_LINES screen lines
+    so a run of 100k photos stays responsive."""
 
     def __init__(self, **kw) -> None:
-        super().__init__(max_lines=MAX_LOG_LINES, wrap=False, markup=False, highlight=False, auto_scroll=True, **kw)
+        super().__init__(max_lines=MAX_LOG_LINES, wrap=True, min_width=20,  # RichLog's 78 would overflow 80 columns
+                         markup=False, highlight=False, auto_scroll=True, **kw)
+
+    def write(self, content, *args, **kw) -> "RunLog":
+        if isinstance(content, Text):
+            content = Hanging(content)
+        return super().write(content, *args, **kw)
 
 
 def format_eta(seconds: float) -> str:
