@@ -64,3 +64,35 @@ def workspace(tmp_path, built_workspace) -> Path:
 @pytest.fixture
 def settings(workspace) -> Settings:
     return load_settings(workspace / "settings.json")
+
+
+LEFT_OUT = "Barack_Obama"
+
+
+@pytest.fixture(scope="session")
+def no_obama_base(built_workspace, tmp_path_factory) -> Path:
+    """The demo workspace with Barack_Obama left out of the KB (his photos land in Unknown), made once per session.
+
+    Its KB build reuses the cached analyses of the built workspace; one recognition run warms the cache for the
+    query photos, and its output is then removed. Treat it as read-only: copy it with ``no_obama_ws``.
+    """
+    from facetui.core.kbbuild import build_kb
+    from facetui.core.pipeline import recognize
+
+    base = tmp_path_factory.mktemp("review-no-obama")
+    shutil.rmtree(base)
+    shutil.copytree(built_workspace, base, symlinks=True)
+    shutil.move(base / "kb" / LEFT_OUT, base / f"{LEFT_OUT}-aside")
+    s = load_settings(base / "settings.json")
+    run_all(build_kb(s))
+    run_all(recognize(s))
+    shutil.rmtree(s.processed_dir)
+    return base
+
+
+@pytest.fixture
+def no_obama_ws(tmp_path, no_obama_base) -> Path:
+    """A private writable copy of ``no_obama_base``."""
+    dst = tmp_path / "ws"
+    shutil.copytree(no_obama_base, dst, symlinks=True)
+    return dst

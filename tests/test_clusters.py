@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_all
+from conftest import LEFT_OUT, run_all
 
 from facetui.cli import main as cli_main
 from facetui.core.clusters import cluster_encodings, cluster_lines, find_clusters
 from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
 from facetui.core.pipeline import recognize
 from facetui.core.review import REVIEW_PREFIX, ReviewSession
 from facetui.core.settings import load_settings
 
-LEFT_OUT = "Barack_Obama"
-
-
-def no_obama_base(tmp_path_factory, built_workspace: Path) -> Path:
-    """The demo workspace without Barack_Obama in the KB, made once per session from the conftest's built one.
-
-    Its KB build reuses the cached analyses of the built workspace; one recognition run warms the cache for the
-    query photos. The review test files share it (same folder under the session's base temp).
-    """
-    base = tmp_path_factory.getbasetemp() / "review-no-obama"
-    if not (base / "ready").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.copytree(built_workspace, base, symlinks=True)
-        shutil.move(base / "kb" / LEFT_OUT, base / f"{LEFT_OUT}-aside")
-        s = load_settings(base / "settings.json")
-        run_all(build_kb(s))
-        run_all(recognize(s))
-        shutil.rmtree(s.processed_dir)
-        (base / "ready").write_text("ok")
-    return base
 
 
 @pytest.fixture
-def settings(tmp_path, tmp_path_factory, built_workspace):
-    dst = tmp_path / "ws"
-    shutil.copytree(no_obama_base(tmp_path_factory, built_workspace), dst, symlinks=True)
-    s = load_settings(dst / "settings.json")
+def settings(no_obama_ws):
+    s = load_settings(no_obama_ws / "settings.json")
     run_all(recognize(s))
     return s
 

@@ -5,51 +5,26 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-from conftest import run_all
+from conftest import LEFT_OUT, run_all
 from textual.app import App
 from textual.widgets import Input, OptionList
 
 from facetui.core.events import FileDone
 from facetui.core.fsutil import file_sha256
 from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
 from facetui.core.pipeline import recognize
 from facetui.core.review import LOG_NAME, REVIEW_PREFIX
 from facetui.core.settings import load_settings
 from facetui.tui.review_screen import ClustersScreen, NameDialog, PreviewScreen, ReviewScreen, image_class
 
-LEFT_OUT = "Barack_Obama"
 SIZE = (110, 34)
 
 
-def no_obama_base(tmp_path_factory, built_workspace: Path) -> Path:
-    """The demo workspace without Barack_Obama in the KB, made once per session from the conftest's built one.
-
-    Its KB build reuses the cached analyses of the built workspace; one recognition run warms the cache for the
-    query photos. The review test files share it (same folder under the session's base temp).
-    """
-    base = tmp_path_factory.getbasetemp() / "review-no-obama"
-    if not (base / "ready").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.copytree(built_workspace, base, symlinks=True)
-        shutil.move(base / "kb" / LEFT_OUT, base / f"{LEFT_OUT}-aside")
-        s = load_settings(base / "settings.json")
-        run_all(build_kb(s))
-        run_all(recognize(s))
-        shutil.rmtree(s.processed_dir)
-        (base / "ready").write_text("ok")
-    return base
-
-
 @pytest.fixture
-def settings(tmp_path, tmp_path_factory, built_workspace):
-    dst = tmp_path / "ws"
-    shutil.copytree(no_obama_base(tmp_path_factory, built_workspace), dst, symlinks=True)
-    s = load_settings(dst / "settings.json")
+def settings(no_obama_ws):
+    s = load_settings(no_obama_ws / "settings.json")
     run_all(recognize(s))
     return s
 

@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
