@@ -188,15 +188,7 @@ def _eval(settings, args) -> int:
     if tols and any(not 0 <= t <= 2 for t in tols):
         print("facetui: --tols values must lie from 0 to 2", file=sys.stderr)
         return EXIT_SETUP
-    cancel = threading.Event()
-
-    def on_sigint(_sig, _frm):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after the current photo (Ctrl-C again to quit at once)...", file=sys.stderr)
-
-    old = signal.signal(signal.SIGINT, on_sigint)
+    cancel, old = _ctrl_c_sets_cancel()
     bar = _Progress()
     try:
         rep = evaluate(settings, args.truth, input_dir=args.input, kb=args.kb, tolerances=tols, rules=args.rules,
@@ -210,7 +202,7 @@ def _eval(settings, args) -> int:
         print("facetui: interrupted", file=sys.stderr)
         return EXIT_ABORTED
     finally:
-        signal.signal(signal.SIGINT, old)
+        _restore_sigint(cancel, old)
     bar.clear()
     for line in report_lines(rep):
         print(line)
@@ -281,13 +273,8 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _drive(make_events, quiet: bool) -> int:
-    """Run a core generator with Ctrl-C wired to its cancellation flag, printing each event."""
-    from .core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted  # noqa: PLC0415
-    from .core.pipeline import SetupError  # noqa: PLC0415
-    from .core.render import kb_line, summary_lines  # noqa: PLC0415
-    from .core.report import format_line  # noqa: PLC0415
-
+def _ctrl_c_sets_cancel():
+    """Wire Ctrl-C to a cancellation flag: the first press stops after the current photo, a second quits at once."""
     cancel = threading.Event()
 
     def on_sigint(_sig, _frm):
@@ -296,7 +283,22 @@ def _drive(make_events, quiet: bool) -> int:
         cancel.set()
         print("\nstopping after the current file (Ctrl-C again to quit at once)...", file=sys.stderr)
 
-    old = signal.signal(signal.SIGINT, on_sigint)
+    return cancel, signal.signal(signal.SIGINT, on_sigint)
+
+
+def _restore_sigint(cancel: threading.Event, old) -> None:
+    # once Ctrl-C was pressed, another one on the way out must not end us with a traceback and status -2
+    signal.signal(signal.SIGINT, signal.SIG_IGN if cancel.is_set() else old)
+
+
+def _drive(make_events, quiet: bool) -> int:
+    """Run a core generator with Ctrl-C wired to its cancellation flag, printing each event."""
+    from .core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted  # noqa: PLC0415
+    from .core.pipeline import SetupError  # noqa: PLC0415
+    from .core.render import kb_line, summary_lines  # noqa: PLC0415
+    from .core.report import format_line  # noqa: PLC0415
+
+    cancel, old = _ctrl_c_sets_cancel()
     bar = _Progress()
     status = EXIT_OK
     progress = [0, 0]  # files done, total: for the line a second Ctrl-C leaves
@@ -337,11 +339,10 @@ def _drive(make_events, quiet: bool) -> int:
     except KeyboardInterrupt:
         bar.clear()
         done = f" after {progress[0]} of {progress[1]} files" if progress[1] else ""
-        print(f"facetui: interrupted{done} (what was filed is in the report; a rerun completes the rest)", file=sys.stderr)
+        print(f"facetui: interrupted{done} (the report lists what was filed; a rerun does the rest)", file=sys.stderr)
         return EXIT_ABORTED
     finally:
-        # once Ctrl-C was pressed, another one on the way out must not end us with a traceback and status -2
-        signal.signal(signal.SIGINT, signal.SIG_IGN if cancel.is_set() else old)
+        _restore_sigint(cancel, old)
     return status
 
 
