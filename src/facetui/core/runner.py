@@ -6,7 +6,9 @@ import concurrent.futures as cf
 import hashlib
 import multiprocessing
 import os
+import stat
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,14 @@ def hash_file(path: Path) -> tuple[str, str]:
     """(sha256, error): the error is a one-line reason when the file cannot be read."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK + S_ISREG: a FIFO or device named like a photo must not hang the run waiting for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                return "", "is a folder, not a file"
+            if not stat.S_ISREG(mode):
+                return "", "not a regular file (a FIFO, socket or device)"
             while chunk := f.read(1 << 20):
                 h.update(chunk)
     except PermissionError:
@@ -55,17 +64,35 @@ def default_workers(setting: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
+
+
 def _worker_init() -> None:
+    global _START_CPU
     from . import faces  # noqa: PLC0415
 
     faces.face_recognition_module()  # load dlib's models once per worker
+    _START_CPU = time.process_time()
+
+
+def _analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
+    global _START_CPU
+    t = time.perf_counter()
+    a = analyze_path(path, cfg, want_body, sha)
+    a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
+    if _START_CPU is not None:
+        a.timings["worker_start"] = _START_CPU
+        _START_CPU = None
+    return a
 
 
 class Analyzer:
     """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
 
     def __init__(self, face_cfg: FaceConfig, cache: EmbeddingCache, body_encoder=None, body_key: str = "",
-                 workers: int = 0, batch_size: int = 16):
+                 workers: int = 0, batch_size: int = 16, timings: dict[str, float] | None = None):
+        """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...)."""
+        self.timings = timings
         self.face_cfg = face_cfg
         self.face_key = face_cfg.key()
         self.cache = cache
@@ -73,6 +100,10 @@ class Analyzer:
         self.body_key = body_key
         self.workers = default_workers(workers)
         self.batch_size = max(1, batch_size)
+
+    def _add(self, stage: str, seconds: float) -> None:
+        if self.timings is not None:
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     def _from_cache(self, sha: str) -> Item | None:
         a = self.cache.get_analysis(sha, self.face_key)
@@ -95,6 +126,7 @@ class Analyzer:
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
         todo = iter(paths)
         exhausted = False
+        torch_threads: int | None = None
         try:
             while True:
                 while not exhausted and len(pending) < window and not cancel.is_set():
@@ -102,11 +134,15 @@ class Analyzer:
                     if p is None:
                         exhausted = True
                         break
+                    t0 = time.thread_time()
                     sha, err = hash_file(p)
+                    t1 = time.thread_time()
+                    self._add("hash", t1 - t0)
                     if err:
                         pending.append((p, sha, Item(p, Analysis(sha256="", error=err))))
                         continue
                     hit = self._from_cache(sha)
+                    self._add("cache", time.thread_time() - t1)
                     if hit is not None:
                         hit.path = p
                         pending.append((p, sha, hit))
@@ -115,7 +151,8 @@ class Analyzer:
                         if pool is None:
                             pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                           initializer=_worker_init)
-                        pending.append((p, sha, pool.submit(analyze_path, p, self.face_cfg, want_body, sha)))
+                            torch_threads = self._share_cores()
+                        pending.append((p, sha, pool.submit(_analyze_in_worker, p, self.face_cfg, want_body, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
                 if not pending or cancel.is_set():
@@ -129,6 +166,28 @@ class Analyzer:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+            if torch_threads is not None:
+                import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
+
+                torch.set_num_threads(torch_threads)
+
+    def _share_cores(self) -> int | None:
+        """While worker processes keep the cores busy, give OSNet in this process only the cores they leave.
+
+        torch's intra-op threads spin-wait at every layer; on cores that dlib workers already fill they burn CPU
+        the workers need (measured on 2 cores, 2 workers: 2 torch threads cost several times the CPU per crop of one).
+        Returns the thread count to restore afterwards, or None when nothing was changed.
+        """
+        if self.body is None or str(getattr(self.body, "device", "cpu")) != "cpu":
+            return None
+        import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
+
+        before = torch.get_num_threads()
+        want = max(1, default_workers(0) - self.workers)
+        if want >= before:
+            return None
+        torch.set_num_threads(want)
+        return before
 
     def _resolve(self, p: Path, sha: str, x: object) -> Item:
         if isinstance(x, Item):
@@ -136,12 +195,18 @@ class Analyzer:
         if x is None:
             a = analyze_path(p, self.face_cfg, self.body is not None, sha)
         else:
+            t = time.perf_counter()
             try:
                 a = x.result()  # type: ignore[union-attr]
             except cf.process.BrokenProcessPool:
                 a = Analysis(sha256=sha, error="the analysis worker died on this file (out of memory?)", transient=True)
+            self._add("wait_wall", time.perf_counter() - t)
+        for stage, seconds in a.timings.items():
+            self._add(stage, seconds)
         if not a.transient:
+            t = time.thread_time()
             self.cache.put_analysis(a, self.face_key)
+            self._add("cache", time.thread_time() - t)
         return Item(p, a)
 
     def _stage(self, pending: deque, exhausted: bool) -> list[Item]:
@@ -170,7 +235,12 @@ class Analyzer:
         if not need:
             return
         crops = [c for it in need for c in it.analysis.body_crops]
+        t, w = time.process_time(), time.perf_counter()  # process time: torch's own threads count too
         emb = self.body.embed(crops, batch_size=self.batch_size)
+        self._add("body", time.process_time() - t)
+        self._add("body_wall", time.perf_counter() - w)
+        self._add("body_crops", len(crops))
+        t = time.thread_time()
         i = 0
         for it in need:
             n = len(it.analysis.body_crops)
@@ -178,3 +248,4 @@ class Analyzer:
             i += n
             it.analysis.body_crops = None  # free the pixels
             self.cache.put_body(it.analysis.sha256, self.body_key, it.body)
+        self._add("cache", time.thread_time() - t)

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""GPU check: OSNet throughput and fp16 agreement, then the whole pipeline with body embeddings on the GPU.
+
+    python benchmarks/gpu_check.py                      # on a CUDA machine: about 2 minutes
+    python benchmarks/gpu_check.py --device cpu --quick # smoke run on any machine (no GPU needed)
+
+1. OSNet (random-init weights: timing only) on real person crops: crops/s at batch 1, 16 and 64, fp32 and,
+   on CUDA, fp16; the fp16-vs-fp32 cosine of every crop (facetui uses fp16 on CUDA only if it stays within 1e-3).
+2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
+   warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split.
+
+It never needs network access. Figures are printed and, with --json, written to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+
+import bench_recognize as bench  # noqa: E402
+import gpu_check_osnet as osnet_check  # noqa: E402
+
+from facetui.core import bodies  # noqa: E402
+
+FP16_MIN_COSINE = 1 - 1e-3
+
+
+def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
+    import numpy as np
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    crops_dir, _files, crops = osnet_check.load_crops(None)
+    precisions = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
+    out: dict = {"crops": len(crops), "crops_dir": str(crops_dir), "rows": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = bodies.save_random_weights(Path(tmp) / "random.pt", bench.MODEL, seed=0)
+        encs = {p: bodies.load_body_encoder(bench.MODEL, weights, device=device, half=(p == "fp16"))
+                for p in precisions}
+        ref = encs["fp32"].embed(crops, batch_size=16)
+        if "fp16" in encs:
+            cos = (ref * encs["fp16"].embed(crops, batch_size=16)).sum(axis=1)
+            out["fp16_cosine_min"], out["fp16_cosine_mean"] = float(cos.min()), float(cos.mean())
+            out["fp16_ok"] = bool(cos.min() >= FP16_MIN_COSINE)
+            print(f"  fp16 vs fp32 cosine over {len(crops)} crops: min {cos.min():.6f}, mean {cos.mean():.6f} "
+                  f"-> {'within' if out['fp16_ok'] else 'OUTSIDE'} 1e-3")
+        one = np.concatenate([encs["fp32"].embed([c], batch_size=1) for c in crops])
+        out["fp32_batch1_vs_16_max_abs"] = float(np.abs(one - ref).max())
+        configs = [(p, b) for p in precisions for b in batches]
+        print(f"  {'precision':>9} {'batch':>5} {'ms/crop':>8} {'crops/s':>9}")
+        for p, b in configs:
+            per_crop, calls = osnet_check.time_embed(encs[p], crops, b, seconds / len(configs), sync)
+            out["rows"].append({"precision": p, "batch": b, "calls": calls, "crops_per_s": 1 / per_crop})
+            print(f"  {p:>9} {b:>5} {1000 * per_crop:>8.2f} {1 / per_crop:>9.0f}")
+    return out
+
+
+def run_pipeline(device: str, photos: int, work: Path) -> dict:
+    from facetui.core.events import FileDone, RunFinished, RunStarted
+    from facetui.core.kbbuild import build_kb
+    from facetui.core.pipeline import recognize
+    from facetui.core.settings import load_settings
+
+    sp = bench.make_workspace(work / "ws", workers=0)
+    raw = json.loads(sp.read_text())
+    raw["device"] = device
+    sp.write_text(json.dumps(raw, indent=2))
+    lib = bench.make_library(work / "photos", photos)
+    settings = load_settings(sp)
+    t = time.perf_counter()
+    for ev in build_kb(settings):
+        if isinstance(ev, RunFinished):
+            kb = ev.summary
+    print(f"  KB: {kb.faces} faces, {kb.bodies} bodies in {time.perf_counter() - t:.1f} s")
+    out: dict = {"library": lib}
+    for name, tol in (("cold", settings.face_tol), ("warm", 0.45)):
+        timings: dict[str, float] = {}
+        s = settings.replace(cache_dir=work / "cache", face_tol=tol)
+        t0 = time.perf_counter()
+        n = 0
+        for ev in recognize(s, work / "photos", work / f"out-{name}", timings=timings):
+            if isinstance(ev, RunStarted):
+                t_loop, dev, notices = time.perf_counter(), ev.device, ev.notices
+            elif isinstance(ev, FileDone):
+                n += 1
+            elif isinstance(ev, RunFinished):
+                summary = ev.summary
+        loop = time.perf_counter() - t_loop
+        r = {"photos": n, "loop_s": loop, "total_s": time.perf_counter() - t0, "photos_per_s": n / loop,
+             "device": dev, "errors": summary.errors, "timings": timings}
+        out[name] = r
+        body = ""
+        if timings.get("body_crops"):
+            body = (f", body {timings['body_crops']:.0f} crops in {timings['body_wall']:.2f} s wall "
+                    f"({timings['body_crops'] / max(timings['body_wall'], 1e-9):.0f} crops/s)")
+        print(f"  {name}: {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
+              f"{dev}{body})")
+        if name == "cold":
+            print("  " + bench.stage_line("cold", r).strip())
+            for note in notices:
+                print(f"    notice: {note}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--photos", type=int, default=200)
+    ap.add_argument("--osnet-seconds", type=float, default=40.0, help="time spent on the throughput table")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 24 photos, a few seconds of OSNet timing "
+                    "(batches 1 and 4 on a CPU)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if args.quick:
+        args.photos, args.osnet_seconds = 24, 4.0
+    t0 = time.perf_counter()
+    import torch
+
+    from facetui.core.faces import dlib_has_cuda
+
+    device = bodies.resolve_device(args.device)
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
+    print(f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "
+          f"{bench.cpu_cores()} cores; {bench.machine()}")
+    if args.device == "auto" and device != "cuda":
+        print("  no CUDA GPU visible: running everything on the CPU")
+    results: dict = {"device": device, "device_name": name, "torch": torch.__version__, "machine": bench.machine()}
+    print("1. OSNet throughput (random-init weights)")
+    results["osnet"] = check_osnet(device, args.osnet_seconds, [1, 4] if args.quick and device == "cpu" else [1, 16, 64])
+    print(f"2. pipeline on {args.photos} photos")
+    work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
+    try:
+        results["pipeline"] = run_pipeline(device, args.photos, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["total_s"] = time.perf_counter() - t0
+    print(f"total {results['total_s']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Worker processes change nothing but speed: the same filing, report and embeddings as one process, order aside."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DEMO, read_truth, run_all
+
+from facetui.core import bodies
+from facetui.core.analyze import FaceConfig
+from facetui.core.cache import EmbeddingCache
+from facetui.core.events import FileDone, RunFinished
+from facetui.core.pipeline import recognize
+from facetui.core.report import REPORT_NAME
+from facetui.core.runner import Analyzer
+
+QUERIES = sorted((DEMO / "query").glob("*.jpg"))
+
+
+def _filed(out: Path) -> dict[str, str]:
+    """{person/file: sha256 of the copy} for every photo filed under out."""
+    got = {}
+    for person in sorted(os.listdir(out)):
+        if (out / person).is_dir():
+            for f in os.listdir(out / person):
+                got[f"{person}/{f}"] = hashlib.sha256((out / person / f).read_bytes()).hexdigest()
+    return got
+
+
+def _rows(out: Path) -> list[list[str]]:
+    with open(out / REPORT_NAME, newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[0] == "file" and len(rows) >= len(QUERIES)
+    return sorted(rows)
+
+
+def _results(events) -> list:
+    return sorted((dataclasses.replace(e.result, destinations=()) for e in events if isinstance(e, FileDone)),
+                  key=lambda r: r.rel)
+
+
+def test_two_workers_file_and_report_exactly_as_one(settings, workspace):
+    serial = run_all(recognize(settings.replace(workers=1, cache_dir=workspace / "cache-1"),
+                               output_dir=workspace / "out-1"))
+    parallel = run_all(recognize(settings.replace(workers=2, cache_dir=workspace / "cache-2"),
+                                 output_dir=workspace / "out-2"))
+    # both ran cold: every photo was analysed, by worker processes in the second run
+    assert not any(e.result.cached for e in serial + parallel if isinstance(e, FileDone))
+    assert _filed(workspace / "out-2") == _filed(workspace / "out-1")
+    assert _rows(workspace / "out-2") == _rows(workspace / "out-1")
+    assert _results(parallel) == _results(serial)
+    # the events come back in input order, numbered 1..N, although workers may finish out of order
+    done = [e for e in parallel if isinstance(e, FileDone)]
+    assert [e.index for e in done] == list(range(1, len(QUERIES) + 1))
+    assert [e.result.rel for e in done] == [p.name for p in QUERIES]
+    # and it is the right filing, not merely the same one
+    truth = {f: (people or {"Unknown"}) for f, people in read_truth().items()}
+    filed: dict[str, set[str]] = {}
+    for key in _filed(workspace / "out-2"):
+        person, f = key.split("/", 1)
+        filed.setdefault(f, set()).add(person)
+    assert filed == truth
+    s1 = next(e for e in serial if isinstance(e, RunFinished)).summary
+    s2 = next(e for e in parallel if isinstance(e, RunFinished)).summary
+    assert (s2.done, s2.unknown, s2.known, s2.errors, s2.per_person) == (s1.done, s1.unknown, s1.known, s1.errors,
+                                                                          s1.per_person)
+
+
+def test_cancel_with_workers_stops_after_the_file_in_hand(settings, workspace):
+    cancel = threading.Event()
+    events = []
+    for ev in recognize(settings.replace(workers=2, cache_dir=workspace / "cache-cancel"),
+                        output_dir=workspace / "out-cancel", cancel=cancel):
+        events.append(ev)
+        if isinstance(ev, FileDone):
+            cancel.set()
+    summary = next(e for e in events if isinstance(e, RunFinished)).summary
+    assert summary.aborted and summary.done == 1
+    assert sum(isinstance(e, FileDone) for e in events) == 1
+    with open(workspace / "out-cancel" / REPORT_NAME, newline="", encoding="utf-8") as f:
+        files = {r["file"] for r in csv.DictReader(f)}
+    assert files == {QUERIES[0].name}
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    w = bodies.save_random_weights(tmp_path_factory.mktemp("w") / "w.pt", "osnet_ain_x1_0", seed=0)
+    return bodies.load_body_encoder("osnet_ain_x1_0", w, "cpu")
+
+
+def test_body_crops_from_workers_give_the_same_embeddings(tmp_path, encoder):
+    import torch
+
+    threads = torch.get_num_threads()
+    out = {}
+    for workers in (1, 2):
+        cache = EmbeddingCache(tmp_path / f"cache-{workers}")
+        try:
+            out[workers] = list(Analyzer(FaceConfig(), cache, encoder, "k", workers=workers, batch_size=4).run(QUERIES))
+        finally:
+            cache.close()
+        assert torch.get_num_threads() == threads  # the run gives back the thread count it borrowed
+    assert [it.path for it in out[2]] == QUERIES
+    for a, b in zip(out[1], out[2]):
+        assert not a.cached and not b.cached
+        assert a.analysis.boxes == b.analysis.boxes and a.analysis.sharpness == b.analysis.sharpness
+        assert np.array_equal(a.analysis.encodings, b.analysis.encodings)
+        assert a.body.shape == b.body.shape == (max(1, len(a.analysis.boxes)), encoder.dim)
+        # the body crops are the same pixels; OSNet may run on another thread count in the main process,
+        # which can move the last float bits, never the decision
+        assert np.allclose(a.body, b.body, rtol=0, atol=1e-5)
