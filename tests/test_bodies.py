@@ -23,10 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _testdata() -> Path:
-    for cand in (REPO / "shared" / "testdata", REPO.parent / "shared" / "testdata"):
-        if (cand / "bodies").is_dir():
-            return cand
-    pytest.fail("shared/testdata/bodies not found next to the repo (see shared/testdata/README.md)")
+    """The bundled demo (bodies/ and scenes/ from the shared test data), so a fresh clone tests itself."""
+    demo = REPO / "demo"
+    if not (demo / "bodies").is_dir():
+        pytest.fail("demo/bodies is missing from the repo (see demo/README.md)")
+    return demo
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,14 @@ import pytest
 from conftest import DEMO, read_truth, run_all
 
 from facetui.cli import main
-from facetui.core.evaluate import EvalError, evaluate, kb_advice, load_truth, pick_marked, report_lines, score
+from facetui.core.evaluate import evaluate, report_lines
 from facetui.core.events import FileDone
 from facetui.core.kb import load_kb
+from facetui.core.kbadvice import kb_advice
 from facetui.core.pipeline import recognize
+from facetui.core.scores import pick_marked, score
 from facetui.core.settings import load_settings
+from facetui.core.truth import EvalError, load_truth
 
 SWEEP = [0.35, 0.5, 0.75]
 
@@ -192,7 +195,7 @@ def test_truth_problems_are_reported(ws, no_margin, tmp_path):
 
 
 def test_pick_marked_breaks_ties_towards_the_middle():
-    from facetui.core.evaluate import Score
+    from facetui.core.scores import Score
 
     def s(v, found, wrong):
         return Score(value=v, photos=5, appearances=4, found=found, wrong=wrong, unknown_photos=1, unknown_kept=1,

@@ -22,8 +22,8 @@ from facetui.core.kb import load_kb
 from facetui.core.kbbuild import build_kb
 from facetui.core.pipeline import recognize
 from facetui.core.report import REPORT_NAME, read_results, read_rows
-from facetui.core.review import (LOG_NAME, REVIEW_PREFIX, Entry, ReviewError, ReviewLog, ReviewSession,
-                                 load_overrides)
+from facetui.core.review import REVIEW_PREFIX, ReviewSession
+from facetui.core.reviewlog import LOG_NAME, Entry, ReviewError, ReviewLog, load_overrides
 from facetui.core.settings import load_settings
 
 

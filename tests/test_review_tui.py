@@ -15,9 +15,14 @@ from facetui.core.events import FileDone
 from facetui.core.fsutil import file_sha256
 from facetui.core.kb import load_kb
 from facetui.core.pipeline import recognize
-from facetui.core.review import LOG_NAME, REVIEW_PREFIX
+from facetui.core.review import REVIEW_PREFIX
+from facetui.core.reviewlog import LOG_NAME
 from facetui.core.settings import load_settings
-from facetui.tui.review_screen import ClustersScreen, NameDialog, PreviewScreen, ReviewScreen, image_class
+from facetui.tui.clusters_screen import ClustersScreen
+from facetui.tui.name_dialog import NameDialog
+from facetui.tui.photos import image_class
+from facetui.tui.preview_screen import PreviewScreen
+from facetui.tui.review_screen import ReviewScreen
 
 SIZE = (110, 34)
 

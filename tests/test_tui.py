@@ -210,7 +210,8 @@ def test_long_log_lines_wrap_whole_at_80_columns(workspace):
 
 def test_u_opens_the_one_face_review_and_does_nothing_while_it_is_open(workspace):
     """The lead's keys at 80x24 (r, enter, u): the review, not its clusters view; u again stacks nothing."""
-    from facetui.tui.review_screen import ClustersScreen, ReviewScreen
+    from facetui.tui.clusters_screen import ClustersScreen
+    from facetui.tui.review_screen import ReviewScreen
 
     async def go():
         app = make_app(workspace / "settings.json")

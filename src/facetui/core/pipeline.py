@@ -22,7 +22,7 @@ from .kb import KbError, KnowledgeBase, load_kb
 from .manifest import RunManifest, manifest_path
 from .matcher import Bank, body_similarities, face_distances, top_k
 from .report import REPORT_NAME, ReportWriter
-from .review import load_overrides
+from .reviewlog import load_overrides
 from .runner import Analyzer, Item
 from .scan import scan_images
 from .settings import Settings
@@ -40,7 +40,7 @@ class Decider:
 
     kb: KnowledgeBase
     settings: Settings
-    overrides: dict = field(default_factory=dict)  # review decisions by sha256 (review.load_overrides)
+    overrides: dict = field(default_factory=dict)  # review decisions by sha256 (reviewlog.load_overrides)
 
     def __post_init__(self) -> None:
         self.faces = Bank.build(self.kb.face_enc, self.kb.face_names)
