@@ -139,7 +139,7 @@ class ReviewSession:
         return None
 
     def status(self, item: ReviewItem) -> str:
-        """'' while undecided, else the person it went to, 'none' or 'rejected: X'."""
+        """'' while undecided (a face with only rejected candidates is still undecided), the person, or 'none'."""
         pd = self.decisions.get(item.sha256)
         fd = pd.for_face(item.face, item.box) if pd else None
         if fd is None:

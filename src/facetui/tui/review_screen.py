@@ -300,8 +300,6 @@ class ReviewScreen(Screen[None]):
             return self.current is not None
         if action == "preview":
             return ready and self._photo is not None
-        if action == "undo":
-            return True
         return True
 
     def _start(self, op: str, item: ReviewItem | None, person: str = "") -> None:
