@@ -419,6 +419,8 @@ def test_kb_build_from_home_writes_a_kb_the_core_loads(workspace):
             home = app.screen
             await wait_until(pilot, lambda: home.facts is not None and home.facts.kb.get("ok"), "home facts")
             assert "5 people" in shown(home.query_one("#facts"))
+            assert "KB build" in home.facts.last_run and "completed" in home.facts.last_run  # from kb-run.toml
+            assert "Last run" in shown(home.query_one("#facts"))
     run(go())
     kb = load_kb(kb_file)
     assert sorted(kb.people) == ["Alex_Lacamoire", "Barack_Obama", "Joe_Biden", "Kit_Harington", "Rose_Leslie"]

@@ -35,8 +35,33 @@ def snap_ws(workspace, monkeypatch):
     kb = load_kb(kb_file)
     kb.meta["built_at"] = BUILT_AT
     save_kb(kb, kb_file)
+    _fix_manifest_times(workspace)
     monkeypatch.chdir(workspace)
     return workspace
+
+
+def _fix_manifest_times(ws) -> None:
+    """The KB build's run manifest, as Home shows it under "Last run", with a fixed time in UTC."""
+    import datetime as dt
+    import os
+    import time
+    import tomllib
+
+    import tomli_w
+
+    from facetui.core.manifest import manifest_path
+    from facetui.core.settings import load_settings
+
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    p = manifest_path(load_settings(ws / "settings.json"), "kb")
+    m = tomllib.loads(p.read_text())
+    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    for key in ("started", "ended"):
+        if key in m["run"]:
+            m["run"][key] = fixed
+    m["run"]["elapsed_s"] = 7.5
+    p.write_text(tomli_w.dumps(m))
 
 
 def make_app(ws, **kw) -> FacetuiApp:

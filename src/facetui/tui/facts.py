@@ -26,6 +26,7 @@ class HomeFacts:
     body: str  # "on: ..." or "off: why"
     body_on: bool
     report: Path | None = None
+    last_run: str = ""  # one line from the newest run manifest ("" when none)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def _count(folder: Path, settings: Settings, recursive: bool) -> int:
 def gather_home_facts(settings: Settings) -> HomeFacts:
     """Everything the Home screen shows except the device; reads the disk, so call it from a thread."""
     from ..core.kbbuild import kb_status  # noqa: PLC0415
+    from ..core.manifest import describe_run, last_run  # noqa: PLC0415
     from ..core.report import REPORT_NAME  # noqa: PLC0415
 
     inp, out = settings.process_dir, settings.processed_dir
@@ -76,7 +78,9 @@ def gather_home_facts(settings: Settings) -> HomeFacts:
         out_facts = FolderFacts(out, True, _count(out, settings, True), _count(out / UNKNOWN, settings, True))
         report = out / REPORT_NAME if (out / REPORT_NAME).is_file() else None
     on, text = body_state(settings)
-    return HomeFacts(kb=kb_status(settings), input=in_facts, output=out_facts, body=text, body_on=on, report=report)
+    last = last_run(settings)
+    return HomeFacts(kb=kb_status(settings), input=in_facts, output=out_facts, body=text, body_on=on, report=report,
+                     last_run=describe_run(last[1]) if last else "")
 
 
 _PROBE = """

@@ -97,6 +97,7 @@ class HomeScreen(FacetuiScreen):
         dev = app.device_info
         t.add_row("Device", Text(dev.describe() if dev else "checking...", "" if dev else "dim"))
         t.add_row("Bodies", Text(f.body, "green" if f.body_on else "dim"))
+        t.add_row("Last run", Text(f.last_run or "none yet", "" if f.last_run else "dim"))
         self.query_one("#facts", Static).update(t)
         self.query_one("#next", Static).update(self._next_step(f))
 
