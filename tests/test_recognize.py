@@ -200,3 +200,20 @@ def test_resorting_the_unknown_folder_never_touches_its_inputs(settings, workspa
     run_all(recognize(settings, input_dir=out / "Unknown", output_dir=out))
     assert {p.name: file_sha256(p) for p in (out / "Unknown").iterdir()} == before
     assert (out / "Barack_Obama" / "q01.jpg").exists()
+
+
+def test_missing_face_models_give_a_clear_setup_error(settings, monkeypatch, tmp_path):
+    import pytest
+
+    from facetui.core import faces
+    from facetui.core.kbbuild import build_kb
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "shape_predictor_5_face_landmarks.dat").write_bytes(b"x")
+    monkeypatch.setattr(faces, "_models_dir", lambda: tmp_path / "models")
+    for gen in (recognize(settings), build_kb(settings)):
+        with pytest.raises(SetupError, match="face model file.* missing .*dlib_face_recognition_resnet_model_v1"):
+            run_all(gen)
+    monkeypatch.setattr(faces, "_models_dir", lambda: None)
+    with pytest.raises(SetupError, match="install the 'face-recognition-models' package"):
+        run_all(recognize(settings))

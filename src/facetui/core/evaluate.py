@@ -118,7 +118,7 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
             rep.notices.append("the truth names people who are not in the KB (they can never be found): "
                                + ", ".join(unknown_people))
         try:
-            facemod.face_recognition_module()
+            facemod.check_face_models()  # loading waits for the first photo that needs it
         except facemod.FaceModelError as e:
             raise SetupError(str(e)) from None
         body = setup_body(settings, kb_obj.body_dim or None)

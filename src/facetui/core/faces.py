@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,20 +19,42 @@ class FaceModelError(RuntimeError):
     """face_recognition or its model files cannot be loaded; the message says how to fix it."""
 
 
-def face_recognition_module() -> Any:
-    """Import face_recognition once, turning its quit()-on-missing-models into a clear FaceModelError."""
-    global _FR
-    if _FR is not None:
-        return _FR
-    if importlib.util.find_spec("face_recognition_models") is None:
+MODEL_FILES = ("shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat",
+               "dlib_face_recognition_resnet_model_v1.dat", "mmod_human_face_detector.dat")
+
+
+def _models_dir() -> Path | None:
+    """face_recognition_models' model folder, found without importing the package."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def check_face_models() -> None:
+    """A cheap check (no model is loaded) that face_recognition and its model files are installed."""
+    folder = _models_dir()
+    if folder is None:
         raise FaceModelError(
             "face models are missing: install the 'face-recognition-models' package (make setup does)")
+    missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
+    if missing:
+        raise FaceModelError(f"face model file(s) missing from {folder}: {', '.join(missing)}; "
+                             "reinstall 'face-recognition-models'")
     if importlib.util.find_spec("pkg_resources") is None:
         raise FaceModelError(
             "face-recognition-models needs pkg_resources, which setuptools 82 removed: "
             "install 'setuptools<82' in this environment (make setup does)")
     if importlib.util.find_spec("face_recognition") is None:
         raise FaceModelError("the 'face_recognition' package is missing (make setup installs it with --no-deps)")
+
+
+def face_recognition_module() -> Any:
+    """Import face_recognition once, turning its quit()-on-missing-models into a clear FaceModelError."""
+    global _FR
+    if _FR is not None:
+        return _FR
+    check_face_models()
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):

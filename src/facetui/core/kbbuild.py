@@ -46,7 +46,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     if not root.is_dir():
         raise SetupError(f"dataset folder does not exist: {root} (expected {root}/<Person Name>/*.jpg)")
     try:
-        facemod.face_recognition_module()
+        facemod.check_face_models()  # loading waits for the first photo that needs it
     except facemod.FaceModelError as e:
         raise SetupError(str(e)) from None
     people = scan_people(root, settings.valid_exts)

@@ -158,7 +158,7 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
     if not kb.face_names and not kb.body_names:
         raise SetupError(f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it")
     try:
-        facemod.face_recognition_module()
+        facemod.check_face_models()  # loading waits for the first photo that needs it
     except facemod.FaceModelError as e:
         raise SetupError(str(e)) from None
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
