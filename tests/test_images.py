@@ -125,12 +125,24 @@ def test_each_corpus_file_loads_or_fails_as_expected(
     assert not wrong, "\n".join(wrong)
 
 
-def test_unreadable_file_is_refused(corpus: tuple[Path, dict[str, str]]) -> None:
-    dest, expected = corpus
-    if "noaccess.jpg" not in expected:
-        pytest.skip("this process can read a mode-000 file (running as root)")
-    with pytest.raises(ImageLoadError, match="^permission denied$"):
-        load_image(dest / "noaccess.jpg")
+def test_unreadable_file_is_refused(tmp_path: Path) -> None:
+    """A mode-000 photo is refused with 'permission denied'; as root, in a child that has shed root's powers."""
+    import subprocess
+    import sys
+
+    from robustness import permission_preexec
+
+    photo = tmp_path / "noaccess.jpg"
+    photo.write_bytes((DEMO / "query" / "q01.jpg").read_bytes())
+    photo.chmod(0)
+    usable, preexec = permission_preexec()
+    if not usable:
+        pytest.skip("cannot run a child that file permissions apply to on this machine")
+    code = ("from facetui.core.images import load_image, ImageLoadError\n"
+            f"try:\n    load_image({str(photo)!r})\nexcept ImageLoadError as e:\n    print('refused:', e)\n"
+            "else:\n    print('loaded')")
+    r = subprocess.run([sys.executable, "-c", code], preexec_fn=preexec, capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "refused: permission denied", r.stdout + r.stderr
 
 
 def test_loading_changes_no_file(corpus: tuple[Path, dict[str, str]]) -> None:
