@@ -116,3 +116,29 @@ def test_body_crops_from_workers_give_the_same_embeddings(tmp_path, encoder):
         # the body crops are the same pixels; OSNet may run on another thread count in the main process,
         # which can move the last float bits, never the decision
         assert np.allclose(a.body, b.body, rtol=0, atol=1e-5)
+
+
+def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
+    """A photo that kills its worker process (OOM killer, a crash in native code) is reported; the run goes on."""
+    import shutil
+
+    from conftest import make_workspace, read_truth, run_all
+
+    from facetui.core.events import FileDone
+    from facetui.core.kbbuild import build_kb
+    from facetui.core.pipeline import recognize
+    from facetui.core.settings import load_settings
+
+    sp = make_workspace(tmp_path, workers=2)
+    shutil.copy(tmp_path / "query" / "q01.jpg", tmp_path / "query" / "q00-dies.jpg")
+    with open(tmp_path / "query" / "q00-dies.jpg", "ab") as f:
+        f.write(b"different bytes, same picture")  # another content hash: not a cache hit of q01
+    s = load_settings(sp)
+    run_all(build_kb(s.replace(workers=1)))
+    monkeypatch.setenv("FACETUI_TEST_WORKER_DIES_ON", "q00-dies.jpg")
+    events = run_all(recognize(s))
+    done = {e.result.rel: e.result for e in events if isinstance(e, FileDone)}
+    assert "worker died" in done["q00-dies.jpg"].error
+    for name, people in read_truth().items():
+        assert set(done[name].people) == people, name  # every other photo filed as usual
+    assert events[-1].summary.errors == 1 and events[-1].summary.done == 10

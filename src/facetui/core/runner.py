@@ -77,6 +77,8 @@ def _worker_init() -> None:
 
 def _analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
     global _START_CPU
+    if os.environ.get("FACETUI_TEST_WORKER_DIES_ON") == Path(path).name:
+        os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
     t = time.perf_counter()
     a = analyze_path(path, cfg, want_body, sha)
     a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
@@ -121,7 +123,7 @@ class Analyzer:
         """Yield one Item per path, in order; stops early (after the file in hand) once ``cancel`` is set."""
         cancel = cancel or threading.Event()
         want_body = self.body is not None
-        pool: cf.ProcessPoolExecutor | None = None
+        self._pool = None
         window = self.workers * 3
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
         todo = iter(paths)
@@ -148,11 +150,9 @@ class Analyzer:
                         pending.append((p, sha, hit))
                         continue
                     if self.workers > 1 and len(paths) > 1:
-                        if pool is None:
-                            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                          initializer=_worker_init)
+                        if self._pool is None and torch_threads is None:
                             torch_threads = self._share_cores()
-                        pending.append((p, sha, pool.submit(_analyze_in_worker, p, self.face_cfg, want_body, sha)))
+                        pending.append((p, sha, self._submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
                 if not pending or cancel.is_set():
@@ -164,12 +164,26 @@ class Analyzer:
                         return
                     yield it
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
             if torch_threads is not None:
                 import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
 
                 torch.set_num_threads(torch_threads)
+
+    def _submit(self, p: Path, sha: str) -> cf.Future:
+        """Send one photo to the worker pool, starting a fresh pool when there is none or the last one broke."""
+        for _attempt in (1, 2):
+            if self._pool is None:
+                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_worker_init)
+            try:
+                return self._pool.submit(_analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
+            except cf.process.BrokenProcessPool:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+        raise RuntimeError("cannot start analysis worker processes")
 
     def _share_cores(self) -> int | None:
         """While worker processes keep the cores busy, give OSNet in this process only the cores they leave.
@@ -199,7 +213,13 @@ class Analyzer:
             try:
                 a = x.result()  # type: ignore[union-attr]
             except cf.process.BrokenProcessPool:
-                a = Analysis(sha256=sha, error="the analysis worker died on this file (out of memory?)", transient=True)
+                # A worker died, which fails every photo in flight in that pool: give each one more try in a
+                # fresh pool; the photo that kills a worker twice is reported, and the run goes on.
+                try:
+                    a = self._submit(p, sha).result()
+                except cf.process.BrokenProcessPool:
+                    a = Analysis(sha256=sha, transient=True,
+                                 error="the analysis worker died on this photo (out of memory, or a crash in dlib)")
             self._add("wait_wall", time.perf_counter() - t)
         for stage, seconds in a.timings.items():
             self._add(stage, seconds)
