@@ -96,3 +96,13 @@ def no_obama_ws(tmp_path, no_obama_base) -> Path:
     dst = tmp_path / "ws"
     shutil.copytree(no_obama_base, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture
+def no_obama_settings(no_obama_ws) -> Settings:
+    """Settings of a private no-Obama workspace after one recognition run (his photos wait in Unknown/)."""
+    from facetui.core.pipeline import recognize
+
+    s = load_settings(no_obama_ws / "settings.json")
+    run_all(recognize(s))
+    return s

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LEFT_OUT, run_all
+from conftest import LEFT_OUT
 
 from facetui.cli import main as cli_main
 from facetui.core.clusters import cluster_encodings, cluster_lines, find_clusters
 from facetui.core.kb import load_kb
-from facetui.core.pipeline import recognize
 from facetui.core.review import REVIEW_PREFIX, ReviewSession
-from facetui.core.settings import load_settings
 
 
 
 @pytest.fixture
-def settings(no_obama_ws):
-    s = load_settings(no_obama_ws / "settings.json")
-    run_all(recognize(s))
-    return s
+def settings(no_obama_settings):
+    return no_obama_settings
 
 
 def test_cluster_encodings_groups_each_known_person_apart(built_workspace):

@@ -17,7 +17,6 @@ from facetui.core.kb import load_kb
 from facetui.core.pipeline import recognize
 from facetui.core.review import REVIEW_PREFIX
 from facetui.core.reviewlog import LOG_NAME
-from facetui.core.settings import load_settings
 from facetui.tui.clusters_screen import ClustersScreen
 from facetui.tui.name_dialog import NameDialog
 from facetui.tui.photos import image_class
@@ -28,10 +27,8 @@ SIZE = (110, 34)
 
 
 @pytest.fixture
-def settings(no_obama_ws):
-    s = load_settings(no_obama_ws / "settings.json")
-    run_all(recognize(s))
-    return s
+def settings(no_obama_settings):
+    return no_obama_settings
 
 
 class ReviewApp(App):
