@@ -57,6 +57,7 @@ class Decider:
             sims = body_similarities(self.bodies, item.body)
         results: list[FaceResult] = []
         usable = [i for i, sh in enumerate(a.sharpness) if sh >= s.lap_var_thresh]
+        largest = max(range(len(a.boxes)), key=lambda i: facemod.box_area(a.boxes[i])) if a.boxes else None
         if s.multi_face == "largest" and usable:
             usable = [max(usable, key=lambda i: facemod.box_area(a.boxes[i]))]
         for i, box in enumerate(a.boxes):
@@ -74,23 +75,21 @@ class Decider:
             name, via = UNKNOWN, ""
             if not skipped:
                 name, via = self._accept(face_c, body_c)
-            elif i not in usable and a.sharpness[i] < s.lap_var_thresh and s.multi_face == "all":
+            elif a.sharpness[i] < s.lap_var_thresh and (s.multi_face == "all" or (not usable and i == largest)):
                 name, via = self._accept((), body_c)  # a blurry face: its body region may still tell
             if fd and fd.person:
                 name, via = fd.person, "review"
             results.append(FaceResult(index=i, box=box, sharpness=a.sharpness[i], face=face_c, body=body_c,
                                       name=name, via=via, skipped=skipped))
-        if not a.boxes or not usable:
-            # no usable face: the whole photo (or the regions of the blurry faces) by body alone
-            if not a.boxes:
-                fd = rv.for_face(0, None) if rv else None
-                k = 3 + (len(fd.rejected) if fd else 0)
-                body_c = top_k(sims[0], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
-                body_c = fd.filter(body_c) if fd else body_c
-                name, via = self._accept((), body_c)
-                if fd and fd.person:
-                    name, via = fd.person, "review"
-                results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via))
+        if not a.boxes:  # no face at all: the whole photo by body alone (blurry faces consulted theirs above)
+            fd = rv.for_face(0, None) if rv else None
+            k = 3 + (len(fd.rejected) if fd else 0)
+            body_c = top_k(sims[0], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
+            body_c = fd.filter(body_c) if fd else body_c
+            name, via = self._accept((), body_c)
+            if fd and fd.person:
+                name, via = fd.person, "review"
+            results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via))
         if rv:
             results += rv.unmatched_faces(results, len(results))
         people = tuple(sorted({r.name for r in results if r.name != UNKNOWN}))

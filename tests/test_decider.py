@@ -1,0 +1,85 @@
+"""The per-face decision rules, on hand-made embeddings: tolerance, margin, blur, multi-face policy, body fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facetui.core.analyze import Analysis
+from facetui.core.kb import KnowledgeBase
+from facetui.core.pipeline import Decider
+from facetui.core.runner import Item
+from facetui.core.settings import defaults
+
+RNG = np.random.default_rng(7)
+A, B = RNG.normal(size=128), RNG.normal(size=128)
+A, B = A / np.linalg.norm(A), B / np.linalg.norm(B)  # distance between them ~1.4
+BODY_A, BODY_B = np.eye(512, dtype=np.float32)[0], np.eye(512, dtype=np.float32)[1]
+
+
+def near(v, d):
+    """A vector at Euclidean distance d from v."""
+    w = RNG.normal(size=v.shape)
+    w -= w.dot(v) * v / v.dot(v)
+    return v + d * w / np.linalg.norm(w)
+
+
+@pytest.fixture
+def kb():
+    return KnowledgeBase(face_enc=np.vstack([A, B]), face_names=["Ann", "Bob"], face_sources=["a", "b"],
+                         body_enc=np.vstack([BODY_A, BODY_B]), body_names=["Ann", "Bob"], body_sources=["a", "b"])
+
+
+def item(encs, sharp, boxes=None, body=None):
+    boxes = boxes or [(0, 10 * (i + 1), 10 * (i + 1), 0) for i in range(len(encs))]
+    a = Analysis(sha256="x", size=(100, 100), boxes=boxes, sharpness=list(sharp),
+                 encodings=np.asarray(encs).reshape(-1, 128))
+    return Item(Path("p.jpg"), a, None if body is None else np.asarray(body, np.float32))
+
+
+def test_tolerance_decides_and_top3_is_per_person(kb):
+    d = Decider(kb, defaults().replace(face_tol=0.5, face_margin=0.0))
+    r = d.decide(item([near(A, 0.3)], [200]), "p.jpg")
+    assert r.people == ("Ann",) and r.faces[0].via == "face"
+    assert [n for n, _ in r.faces[0].face] == ["Ann", "Bob"] and abs(r.faces[0].face[0][1] - 0.3) < 1e-6
+    assert d.decide(item([near(A, 0.6)], [200]), "p.jpg").is_unknown
+
+
+def test_margin_sends_an_ambiguous_face_to_unknown(kb):
+    mid = (A + B) / 2
+    kb2 = KnowledgeBase(face_enc=np.vstack([near(mid, 0.2), near(mid, 0.25)]), face_names=["Ann", "Bob"],
+                        face_sources=["a", "b"])
+    q = item([mid], [200])
+    assert Decider(kb2, defaults().replace(face_tol=0.5, face_margin=0.0)).decide(q, "p").people == ("Ann",)
+    assert Decider(kb2, defaults().replace(face_tol=0.5, face_margin=0.1)).decide(q, "p").is_unknown
+
+
+def test_blurry_face_is_skipped_but_its_body_region_can_decide(kb):
+    s = defaults().replace(face_tol=0.5, lap_var_thresh=80.0, body_tol=0.8)
+    r = Decider(kb, s).decide(item([near(A, 0.1)], [10]), "p")
+    assert r.is_unknown and "blurry" in r.faces[0].skipped
+    r = Decider(kb, s).decide(item([near(A, 0.1)], [10], body=[BODY_B]), "p")
+    assert r.people == ("Bob",) and r.faces[0].via == "body"
+
+
+def test_largest_policy_uses_only_the_largest_sharp_face_and_falls_back_to_its_body(kb):
+    s = defaults().replace(face_tol=0.5, multi_face="largest")
+    boxes = [(0, 10, 10, 0), (0, 50, 50, 0)]  # the second face is the largest
+    r = Decider(kb, s).decide(item([near(A, 0.1), near(B, 0.1)], [200, 200], boxes), "p")
+    assert r.people == ("Bob",) and "not the largest" in r.faces[0].skipped
+    r = Decider(kb, s).decide(item([near(A, 0.1), near(B, 0.1)], [10, 10], boxes, body=[BODY_A, BODY_A]), "p")
+    assert r.people == ("Ann",) and r.faces[1].via == "body" and r.faces[0].name == "Unknown"
+
+
+def test_group_photo_files_every_recognised_person(kb):
+    r = Decider(kb, defaults().replace(face_tol=0.5)).decide(item([near(A, 0.2), near(B, 0.2)], [200, 200]), "p")
+    assert r.people == ("Ann", "Bob")
+
+
+def test_faceless_photo_goes_by_whole_photo_body(kb):
+    it = item([], [], boxes=[], body=[BODY_A])
+    r = Decider(kb, defaults()).decide(it, "p")
+    assert r.people == ("Ann",) and r.faces[0].box is None and r.faces[0].via == "body"
+    assert Decider(kb, defaults()).decide(item([], [], boxes=[]), "p").is_unknown
