@@ -26,7 +26,7 @@ from facetui.core.settings import load_settings
 from robustness import (comparable, contents, copy_workspace, data_rows, kill_and_reap, report_rows, run_cli,
                         start_cli, temps, tree, wait_for)
 
-SKIP_OUT = ("report.csv", "report-previous.csv", "recognize-run.toml", "run.toml")  # per-run records, compared apart
+SKIP_OUT = ("report.csv", "report-previous.csv", "recognize-run.toml", "run.toml", ".facetui.lock")  # per-run records, compared apart; the lock file is empty
 
 
 def _add_inputs(ws: Path) -> None:

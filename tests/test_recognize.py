@@ -217,3 +217,15 @@ def test_missing_face_models_give_a_clear_setup_error(settings, monkeypatch, tmp
     monkeypatch.setattr(faces, "_models_dir", lambda: None)
     with pytest.raises(SetupError, match="install the 'face-recognition-models' package"):
         run_all(recognize(settings))
+
+
+def test_a_second_run_into_the_same_output_is_refused_while_the_first_runs(settings, workspace):
+    import pytest
+
+    first = recognize(settings)
+    next(first)  # the first run has started and holds the output folder
+    with pytest.raises(SetupError, match="another facetui run is writing to"):
+        run_all(recognize(settings))
+    rest = run_all(first)
+    assert rest[-1].summary.done == 9  # the first run is unharmed
+    assert run_all(recognize(settings))[-1].summary.done == 9  # and the lock is gone once it ends

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import threading
 import time
@@ -144,15 +146,42 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
               timings: dict[str, float] | None = None) -> Iterator[Event]:
     """Sort ``input_dir`` into ``output_dir/<Person>/`` and ``Unknown/``; yield RunStarted, FileDone..., RunFinished.
 
-    Raises SetupError before the first file when the run cannot start. Setting ``cancel`` stops the run
-    after the file in hand; RunFinished then says aborted. ``on_file`` is a test hook called before each file.
+    Raises SetupError before the first file when the run cannot start (also while another run writes to the
+    same output folder). Setting ``cancel`` stops the run after the file in hand; RunFinished then says aborted.
+    ``on_file`` is a test hook called before each file.
     ``timings`` (for the benchmark) accumulates seconds per stage: CPU of decode, detect, encode, body, match...
     """
-    t0 = time.monotonic()
-    cancel = cancel or threading.Event()
     input_dir = Path(input_dir or settings.process_dir)
     output_dir = Path(output_dir or settings.processed_dir)
     notices = _check_folders(settings, input_dir, output_dir)
+    with output_lock(output_dir):
+        yield from _recognize(settings, input_dir, output_dir, cancel or threading.Event(), notices, on_file, timings)
+
+
+LOCK_NAME = ".facetui.lock"
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: Path):
+    """Hold an exclusive lock on the output folder for one run (the OS drops it if the process dies)."""
+    try:
+        fd = os.open(output_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise SetupError(f"cannot lock output folder {output_dir}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SetupError(f"another facetui run is writing to {output_dir}; wait for it or choose another "
+                             "output folder") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: threading.Event, notices: list[str],
+               on_file: Callable[[int], None] | None, timings: dict[str, float] | None) -> Iterator[Event]:
+    t0 = time.monotonic()
     kb = load_kb_for(settings)
     if not kb.face_names and not kb.body_names:
         raise SetupError(f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it")
