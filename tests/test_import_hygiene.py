@@ -1,0 +1,25 @@
+"""One core, two faces: the core never imports Textual or the app, statically (import-linter) and at run time."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_import_linter_contract_is_kept():
+    exe = shutil.which("lint-imports") or str(REPO / ".venv" / "bin" / "lint-imports")
+    r = subprocess.run([exe], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "1 kept, 0 broken" in r.stdout, r.stdout + r.stderr
+
+
+def test_running_the_core_loads_no_textual(tmp_path):
+    code = ("import sys\n"
+            "import facetui.core.pipeline, facetui.core.kbbuild, facetui.core.review, facetui.core.evaluate\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image')"
+            " or m.startswith('facetui.tui')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
