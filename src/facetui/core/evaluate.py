@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import faces as facemod
 from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
@@ -19,7 +18,7 @@ from .fsutil import atomic_write_text
 from .kb import KnowledgeBase
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .manifest import RunManifest, manifest_path
-from .pipeline import Decider, SetupError, load_kb_for
+from .pipeline import Decider, load_kb_for, require_face_models
 from .rules import RuleScore, consider_rules, rule_lines
 from .runner import Analyzer, Item
 from .scan import display_name, scan_images
@@ -117,10 +116,7 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
         if unknown_people:
             rep.notices.append("the truth names people who are not in the KB (they can never be found): "
                                + ", ".join(unknown_people))
-        try:
-            facemod.check_face_models()  # loading waits for the first photo that needs it
-        except facemod.FaceModelError as e:
-            raise SetupError(str(e)) from None
+        require_face_models()  # loading waits for the first photo that needs it
         body = setup_body(settings, kb_obj.body_dim or None)
         if body.encoder is not None and not kb_obj.body_dim:
             body.encoder = None

@@ -18,7 +18,7 @@ from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSumm
 from .fsutil import remove_stale_temps
 from .kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
 from .manifest import RunManifest, manifest_path
-from .pipeline import SetupError
+from .pipeline import SetupError, require_face_models
 from .runner import Analyzer
 from .scan import display_name, scan_people
 from .settings import Settings
@@ -45,10 +45,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     root = settings.dataset_dir
     if not root.is_dir():
         raise SetupError(f"dataset folder does not exist: {root} (expected {root}/<Person Name>/*.jpg)")
-    try:
-        facemod.check_face_models()  # loading waits for the first photo that needs it
-    except facemod.FaceModelError as e:
-        raise SetupError(str(e)) from None
+    require_face_models()  # loading waits for the first photo that needs it
     people = scan_people(root, settings.valid_exts)
     jobs = [(person, p) for person, paths in people.items() for p in paths]
     old, old_note = _old_kb(settings)

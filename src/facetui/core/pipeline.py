@@ -133,6 +133,14 @@ def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> lis
     return notes
 
 
+def require_face_models() -> None:
+    """A SetupError when face_recognition or its model files are missing (cheap: no model is loaded here)."""
+    try:
+        facemod.check_face_models()
+    except facemod.FaceModelError as e:
+        raise SetupError(str(e)) from None
+
+
 def load_kb_for(settings: Settings) -> KnowledgeBase:
     try:
         return load_kb(settings.kb_path)
@@ -185,10 +193,7 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
     kb = load_kb_for(settings)
     if not kb.face_names and not kb.body_names:
         raise SetupError(f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it")
-    try:
-        facemod.check_face_models()  # loading waits for the first photo that needs it
-    except facemod.FaceModelError as e:
-        raise SetupError(str(e)) from None
+    require_face_models()  # loading waits for the first photo that needs it
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
     body = setup_body(settings, kb.body_dim or None)
     if body.encoder is not None and not kb.body_dim:

@@ -122,7 +122,6 @@ class Analyzer:
     def run(self, paths: list[Path], cancel: threading.Event | None = None) -> Iterator[Item]:
         """Yield one Item per path, in order; stops early (after the file in hand) once ``cancel`` is set."""
         cancel = cancel or threading.Event()
-        want_body = self.body is not None
         self._pool = None
         window = self.workers * 3
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
