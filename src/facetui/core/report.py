@@ -58,7 +58,7 @@ def _cands(c: Candidates) -> list[str]:
 
 def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
     """The CSV rows for one file (the last column marks a complete row)."""
-    dests = join_list(_rel(d, output_dir) for d in result.destinations)
+    dests = join_list(rel_to(d, output_dir) for d in result.destinations)
     common_tail = [join_list(result.people) or (UNKNOWN if not result.error else ""), dests, result.error,
                    " | ".join(result.notes), "1"]
     head = [result.rel, str(result.path), result.sha256]
@@ -72,7 +72,8 @@ def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
     return rows
 
 
-def _rel(p: Path, base: Path | None) -> str:
+def rel_to(p: Path, base: Path | None) -> str:
+    """``p`` relative to ``base`` in POSIX form, or ``p`` as it is when it lies elsewhere."""
     if base is not None:
         try:
             return Path(p).relative_to(base).as_posix()
@@ -206,7 +207,8 @@ def read_results(path: Path, output_dir: Path | None = None) -> list[FileResult]
     return [result_from_rows(rs, output_dir) for rs in group_rows(read_rows(path)).values()]
 
 
-def _fmt(c: Candidates) -> str:
+def format_candidates(c: Candidates) -> str:
+    """``[A:0.34, B:0.61]``: a top-3 as the seed prints it."""
     return "[" + ", ".join(f"{n}:{v:.2f}" for n, v in c) + "]"
 
 
@@ -216,9 +218,9 @@ def format_line(result: FileResult) -> str:
     if result.error:
         return f"{name} → Error | {result.error}"
     used = [f for f in result.faces if not f.skipped and f.face] or [f for f in result.faces if f.face]
-    face = " ".join(_fmt(f.face) for f in used) if used else "[]"
+    face = " ".join(format_candidates(f.face) for f in used) if used else "[]"
     bodies = [f for f in result.faces if f.body]
-    body = " ".join(_fmt(f.body) for f in bodies) if bodies else "[]"
+    body = " ".join(format_candidates(f.body) for f in bodies) if bodies else "[]"
     line = f"{name} → {result.label} | Face: {face} | Body: {body}"
     skipped = [f.skipped for f in result.faces if f.skipped]
     if skipped:

@@ -16,7 +16,8 @@ from .fsutil import (atomic_write_bytes, check_person_name, file_sha256, fsync_d
                      safe_person_name)
 from .kb import KbError, KnowledgeBase, load_kb, save_kb
 from .matcher import Bank, face_distances, top_k
-from .report import COLUMNS, REPORT_NAME, encode_rows, group_rows, read_rows, result_from_rows, rows_for
+from .report import (COLUMNS, REPORT_NAME, encode_rows, format_candidates, group_rows, read_rows, rel_to,
+                     result_from_rows, rows_for)
 from .reviewlog import (LOG_NAME, Box, Entry, PhotoDecision, ReviewError, ReviewLog, _new_id, decisions_from, iou,
                         load_overrides)
 from .scan import display_name
@@ -49,13 +50,6 @@ class Outcome:
 
     entries: tuple[Entry, ...]
     message: str
-
-
-def _rel_to(p: Path, base: Path) -> str:
-    try:
-        return Path(p).relative_to(base).as_posix()
-    except ValueError:
-        return str(p)
 
 
 class ReviewSession:
@@ -244,7 +238,7 @@ class ReviewSession:
         out = self.output_dir
         src, mode = self._source(r)
         dest, written = place_file(src, out / person, mode, name=Path(r.path).name)
-        placed = _rel_to(dest, out)
+        placed = rel_to(dest, out)
         kb_sources: tuple[str, ...] = ()
         note = ""
         if self.settings.review_add_to_kb:
@@ -255,7 +249,7 @@ class ReviewSession:
         unknown_copies = [d for d in r.destinations if Path(d).parent.name == UNKNOWN] if not r.people else []
         entry = Entry(op="assign", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, person=person,
                       placed=placed, placed_written=written,
-                      unknown_copy=_rel_to(unknown_copies[0], out) if unknown_copies else "",
+                      unknown_copy=rel_to(unknown_copies[0], out) if unknown_copies else "",
                       kb_sources=kb_sources, batch=batch)
         try:
             self.log.append(entry)
@@ -516,16 +510,12 @@ class ReviewSession:
         for it in self.items:
             r = self.result(it)
             face_c, body_c = self.candidates(it)
-            where = ";".join(_rel_to(d, self.output_dir) for d in r.destinations) or "-"
+            where = ";".join(rel_to(d, self.output_dir) for d in r.destinations) or "-"
             what = f"face {it.face}" if it.face is not None else "whole photo"
             f = self.face(it)
             skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
-            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {_fmt(face_c)} | Body: {_fmt(body_c)}")
+            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | Body: {format_candidates(body_c)}")
         return lines
-
-
-def _fmt(c: Candidates) -> str:
-    return "[" + ", ".join(f"{n}:{v:.2f}" for n, v in c) + "]"
 
 
 def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
