@@ -285,7 +285,7 @@ def child_seed(spec: dict) -> dict:
         torch.set_num_threads(spec["torch_threads"])
     settings = load_settings(Path(spec["settings"]))
     inp, outp = Path(spec["input"]), Path(spec["output"])
-    fr = faces.face_recognition_module()
+    import face_recognition as fr  # the seed used its API
     kb = load_kb(settings.kb_path)
     known_faces = list(kb.face_enc)
     known_face_names = list(kb.face_names)

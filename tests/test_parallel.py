@@ -118,6 +118,38 @@ def test_body_crops_from_workers_give_the_same_embeddings(tmp_path, encoder):
         assert np.allclose(a.body, b.body, rtol=0, atol=1e-5)
 
 
+class _GpuLike:
+    """The real encoder, but saying it runs on a GPU, and recording how many crops each call gets."""
+
+    def __init__(self, enc):
+        self.enc, self.device, self.dim, self.calls = enc, "cuda", enc.dim, []
+
+    def embed(self, crops, batch_size=16):
+        self.calls.append(len(crops))
+        return self.enc.embed(crops, batch_size=batch_size)
+
+
+def test_on_a_gpu_body_batches_wait_for_photos_in_flight(tmp_path, encoder):
+    photos = QUERIES + sorted((DEMO / "scenes").glob("*.jpg"))  # 2 workers: a window of 6 in flight
+    on_cpu, on_gpu = _GpuLike(encoder), _GpuLike(encoder)
+    on_cpu.device = "cpu"
+    runs = {}
+    for name, enc in (("cpu", on_cpu), ("gpu", on_gpu)):
+        cache = EmbeddingCache(tmp_path / name)
+        try:
+            runs[name] = list(Analyzer(FaceConfig(), cache, enc, "k", workers=2, batch_size=8).run(photos))
+        finally:
+            cache.close()
+    crops = sum(on_gpu.calls)
+    assert crops == sum(on_cpu.calls) >= len(photos)
+    # every call but the last gets a full batch, or everything that was in flight
+    assert all(n >= 6 for n in on_gpu.calls[:-1]), on_gpu.calls
+    assert len(on_gpu.calls) <= len(on_cpu.calls)
+    assert [it.path for it in runs["gpu"]] == photos
+    for a, b in zip(runs["cpu"], runs["gpu"]):
+        assert np.allclose(a.body, b.body, rtol=0, atol=1e-5)
+
+
 def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
     """A photo that kills its worker process (OOM killer, a crash in native code) is reported; the run goes on."""
     import shutil

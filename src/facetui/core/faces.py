@@ -1,10 +1,16 @@
-"""Face detection and 128-d dlib encodings through face_recognition, loaded lazily and guarded."""
+"""Face detection and 128-d dlib encodings, straight from dlib and face_recognition_models' files.
+
+face_recognition's own API loads every model at import (the 68-point landmark model alone is 96 MB and half a
+second of CPU per worker, and it sets Pillow's LOAD_TRUNCATED_IMAGES globally). facetui calls the same dlib
+functions with the same model files and arguments, so its boxes and encodings are those of
+``face_recognition.face_locations`` / ``face_encodings(model="small")`` (tests/test_faces.py checks), but loads
+each model only when a photo first needs it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-import io
-import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +18,22 @@ import numpy as np
 
 Box = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
-_FR: Any = None
-
 
 class FaceModelError(RuntimeError):
-    """face_recognition or its model files cannot be loaded; the message says how to fix it."""
+    """dlib or a face model file cannot be loaded; the message says how to fix it."""
 
 
-MODEL_FILES = ("shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat",
-               "dlib_face_recognition_resnet_model_v1.dat", "mmod_human_face_detector.dat")
+LANDMARKS_5 = "shape_predictor_5_face_landmarks.dat"
+ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
+CNN_DETECTOR = "mmod_human_face_detector.dat"
+MODEL_FILES = (LANDMARKS_5, ENCODER, CNN_DETECTOR)
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
 
 
 def _models_dir() -> Path | None:
-    """face_recognition_models' model folder, found without importing the package."""
+    """face_recognition_models' model folder, found without importing the package (it needs pkg_resources)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -32,7 +41,7 @@ def _models_dir() -> Path | None:
 
 
 def check_face_models() -> None:
-    """A cheap check (no model is loaded) that face_recognition and its model files are installed."""
+    """A cheap check (no model is loaded) that dlib and the face model files are installed."""
     folder = _models_dir()
     if folder is None:
         raise FaceModelError(
@@ -41,34 +50,45 @@ def check_face_models() -> None:
     if missing:
         raise FaceModelError(f"face model file(s) missing from {folder}: {', '.join(missing)}; "
                              "reinstall 'face-recognition-models'")
-    if importlib.util.find_spec("pkg_resources") is None:
-        raise FaceModelError(
-            "face-recognition-models needs pkg_resources, which setuptools 82 removed: "
-            "install 'setuptools<82' in this environment (make setup does)")
-    if importlib.util.find_spec("face_recognition") is None:
-        raise FaceModelError("the 'face_recognition' package is missing (make setup installs it with --no-deps)")
+    if importlib.util.find_spec("dlib") is None:
+        raise FaceModelError("dlib is missing: install 'dlib-bin' (make setup does)")
 
 
-def face_recognition_module() -> Any:
-    """Import face_recognition once, turning its quit()-on-missing-models into a clear FaceModelError."""
-    global _FR
-    if _FR is not None:
-        return _FR
-    check_face_models()
-    buf = io.StringIO()
+def _dlib() -> Any:
     try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
-            import warnings
+        import dlib  # noqa: PLC0415 (native; imported where a photo needs it)
+    except ImportError as e:
+        raise FaceModelError(f"dlib could not be imported: {e}") from None
+    return dlib
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import face_recognition as fr  # noqa: PLC0415 (heavy: dlib models load here)
-    except SystemExit:
-        raise FaceModelError("face_recognition could not load its models: " + (buf.getvalue().strip() or "unknown reason")) from None
-    except (ImportError, RuntimeError, OSError) as e:
-        raise FaceModelError(f"face_recognition could not be imported: {e}") from None
-    _FR = fr
-    return fr
+
+def _model(name: str) -> Any:
+    """The dlib object for one model ('hog' or a model file name), loaded once per process."""
+    with _LOCK:
+        m = _MODELS.get(name)
+        if m is not None:
+            return m
+        dlib = _dlib()
+        if name == "hog":
+            m = dlib.get_frontal_face_detector()
+        else:
+            check_face_models()
+            path = str(_models_dir() / name)
+            load = {LANDMARKS_5: dlib.shape_predictor, ENCODER: dlib.face_recognition_model_v1,
+                    CNN_DETECTOR: dlib.cnn_face_detection_model_v1}[name]
+            try:
+                m = load(path)
+            except RuntimeError as e:  # a truncated or damaged model file
+                raise FaceModelError(f"dlib could not load {path}: {e}; reinstall 'face-recognition-models'") from None
+        _MODELS[name] = m
+        return m
+
+
+def load_face_models(detector: str = "hog") -> None:
+    """Load the detector, landmark and encoder models now (a worker does this once before its first photo)."""
+    _model("hog" if detector == "hog" else CNN_DETECTOR)
+    _model(LANDMARKS_5)
+    _model(ENCODER)
 
 
 def dlib_has_cuda() -> bool:
@@ -81,19 +101,26 @@ def dlib_has_cuda() -> bool:
 
 
 def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 1) -> list[Box]:
-    """Every face box in an RGB uint8 image, in face_recognition's (top, right, bottom, left) order."""
-    fr = face_recognition_module()
-    boxes = fr.face_locations(rgb, number_of_times_to_upsample=upsample, model=detector)
-    return [tuple(int(v) for v in b) for b in boxes]
+    """Every face box in an RGB uint8 image, in (top, right, bottom, left) order, trimmed to the image."""
+    if detector == "cnn":
+        rects = [d.rect for d in _model(CNN_DETECTOR)(rgb, upsample)]
+    else:
+        rects = list(_model("hog")(rgb, upsample))
+    h, w = rgb.shape[:2]
+    return [(max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0)) for r in rects]
 
 
 def encode_faces(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
-    """128-d encodings of the given boxes using dlib's own 5-point alignment; (N, 128) float64."""
+    """128-d encodings of the given boxes using dlib's 5-point alignment, one jitter; (N, 128) float64."""
     if not boxes:
         return np.zeros((0, 128), dtype=np.float64)
-    fr = face_recognition_module()
-    enc = fr.face_encodings(rgb, known_face_locations=list(boxes), num_jitters=1, model="small")
-    return np.asarray(enc, dtype=np.float64).reshape(len(boxes), 128)
+    dlib = _dlib()
+    predictor, encoder = _model(LANDMARKS_5), _model(ENCODER)
+    out = np.empty((len(boxes), 128), dtype=np.float64)
+    for i, (t, r, b, l) in enumerate(boxes):
+        shape = predictor(rgb, dlib.rectangle(int(l), int(t), int(r), int(b)))
+        out[i] = np.asarray(encoder.compute_face_descriptor(rgb, shape, 1), dtype=np.float64)
+    return out
 
 
 def box_area(box: Box) -> int:

@@ -1,0 +1,79 @@
+"""facetui calls dlib directly; its boxes and encodings must be exactly face_recognition's, on real photos."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facetui.core import faces
+from facetui.core.images import load_image
+
+DEMO = Path(__file__).resolve().parents[1] / "demo"
+PHOTOS = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "scenes").glob("*.jpg"))[:3]
+
+
+@pytest.fixture(scope="module")
+def fr():
+    import face_recognition  # the reference implementation (loads all of its models)
+
+    return face_recognition
+
+
+@pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
+def test_boxes_and_encodings_equal_face_recognitions(path, fr):
+    rgb = load_image(path, resize_max=800).rgb
+    ours = faces.detect_faces(rgb, "hog", 1)
+    assert ours == [tuple(b) for b in fr.face_locations(rgb, number_of_times_to_upsample=1, model="hog")]
+    theirs = np.asarray(fr.face_encodings(rgb, known_face_locations=ours, num_jitters=1, model="small"))
+    assert np.array_equal(faces.encode_faces(rgb, ours), theirs.reshape(len(ours), 128))
+
+
+def test_the_demo_photos_have_faces_to_compare():
+    # Without faces the equivalence test above compares empty lists; make sure it does not.
+    found = sum(len(faces.detect_faces(load_image(p, resize_max=800).rgb)) for p in PHOTOS)
+    assert found >= 10
+
+
+def test_boxes_are_trimmed_to_the_image(fr):
+    rgb = load_image(PHOTOS[0], resize_max=800).rgb
+    h, w = rgb.shape[:2]
+    # A face cut by the edge: dlib reports a box past the border; both trim it the same way.
+    t, r, b, l = faces.detect_faces(rgb)[0]
+    edge = np.ascontiguousarray(rgb[:, l + (r - l) // 3:])
+    boxes = faces.detect_faces(edge)
+    assert boxes == [tuple(x) for x in fr.face_locations(edge)]
+    for bt, br, bb, bl in boxes:
+        assert 0 <= bt and 0 <= bl and br <= edge.shape[1] and bb <= edge.shape[0]
+
+
+def test_no_faces_gives_an_empty_array():
+    assert faces.encode_faces(np.zeros((50, 50, 3), np.uint8), []).shape == (0, 128)
+    assert faces.detect_faces(np.full((120, 160, 3), 128, np.uint8)) == []
+
+
+def test_a_damaged_model_file_is_a_clear_error(monkeypatch, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in faces.MODEL_FILES:
+        (folder / name).write_bytes(b"not a model")
+    monkeypatch.setattr(faces, "_models_dir", lambda: folder)
+    monkeypatch.setattr(faces, "_MODELS", {})
+    with pytest.raises(faces.FaceModelError, match="could not load .*reinstall 'face-recognition-models'"):
+        faces.encode_faces(np.zeros((80, 80, 3), np.uint8), [(10, 60, 60, 10)])
+
+
+def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path):
+    # face_recognition's import loads a 96 MB model facetui never uses and flips Pillow's LOAD_TRUNCATED_IMAGES.
+    code = ("import sys\nfrom pathlib import Path\nfrom PIL import ImageFile\n"
+            "from facetui.core.analyze import FaceConfig, analyze_path\n"
+            f"a = analyze_path(Path({str(PHOTOS[0])!r}), FaceConfig(), False)\n"
+            "assert not a.error and len(a.boxes) >= 1, a\n"
+            "assert 'face_recognition' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
+            "assert ImageFile.LOAD_TRUNCATED_IMAGES is False\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
