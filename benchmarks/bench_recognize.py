@@ -224,7 +224,7 @@ class SeedReid:
     def __init__(self, weights: Path):
         from facetui.core.bodies import load_body_encoder
 
-        self.enc = load_body_encoder(MODEL, weights, "cpu")
+        self.enc = load_body_encoder(MODEL, weights, "cpu", freeze=False)  # the seed runs torchreid's eager model
 
     def __call__(self, pil_img):
         import numpy as np

@@ -40,6 +40,7 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     crops_dir, _files, crops = osnet_check.load_crops(None)
+    crops = crops + scene_crops()  # more real crops for the fp16 agreement
     precisions = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
     out: dict = {"crops": len(crops), "crops_dir": str(crops_dir), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +65,17 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
     return out
 
 
-def run_pipeline(device: str, photos: int, work: Path) -> dict:
+def scene_crops() -> list:
+    """The body regions facetui itself cuts around each face of the demo photos."""
+    from facetui.core.analyze import FaceConfig, analyze_path
+
+    out = []
+    for p in sorted((bench.DEMO / "query").glob("*.jpg")) + sorted((bench.DEMO / "kb").rglob("*.jpg")):
+        out.extend(analyze_path(p, FaceConfig(), True).body_crops or [])
+    return out
+
+
+def run_pipeline(device: str, photos: int, work: Path, batches: list[int]) -> dict:
     from facetui.core.events import FileDone, RunFinished, RunStarted
     from facetui.core.kbbuild import build_kb
     from facetui.core.pipeline import recognize
@@ -82,9 +93,12 @@ def run_pipeline(device: str, photos: int, work: Path) -> dict:
             kb = ev.summary
     print(f"  KB: {kb.faces} faces, {kb.bodies} bodies in {time.perf_counter() - t:.1f} s")
     out: dict = {"library": lib}
-    for name, tol in (("cold", settings.face_tol), ("warm", 0.45)):
+    runs = [(f"cold-b{b}", settings.face_tol, b) for b in batches[1:]] + [("cold", settings.face_tol, batches[0]),
+                                                                          ("warm", 0.45, batches[0])]
+    for name, tol, batch in runs:
         timings: dict[str, float] = {}
-        s = settings.replace(cache_dir=work / "cache", face_tol=tol)
+        cache = work / ("cache" if name in ("cold", "warm") else f"cache-{name}")
+        s = settings.replace(cache_dir=cache, face_tol=tol, kb_batch_size=batch)
         t0 = time.perf_counter()
         n = 0
         for ev in recognize(s, work / "photos", work / f"out-{name}", timings=timings):
@@ -102,7 +116,7 @@ def run_pipeline(device: str, photos: int, work: Path) -> dict:
         if timings.get("body_crops"):
             body = (f", body {timings['body_crops']:.0f} crops in {timings['body_wall']:.2f} s wall "
                     f"({timings['body_crops'] / max(timings['body_wall'], 1e-9):.0f} crops/s)")
-        print(f"  {name}: {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
+        print(f"  {name} (batch {batch}): {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
               f"{dev}{body})")
         if name == "cold":
             print("  " + bench.stage_line("cold", r).strip())
@@ -118,6 +132,8 @@ def main() -> int:
     ap.add_argument("--osnet-seconds", type=float, default=40.0, help="time spent on the throughput table")
     ap.add_argument("--quick", action="store_true", help="smoke run: 24 photos, a few seconds of OSNet timing "
                     "(batches 1 and 4 on a CPU)")
+    ap.add_argument("--batches", default="16",
+                    help="kb_batch_size for the pipeline's cold run; more values add a cold run each (e.g. 16,64)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.quick:
@@ -139,7 +155,7 @@ def main() -> int:
     print(f"2. pipeline on {args.photos} photos")
     work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
     try:
-        results["pipeline"] = run_pipeline(device, args.photos, work)
+        results["pipeline"] = run_pipeline(device, args.photos, work, [int(b) for b in args.batches.split(",")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["total_s"] = time.perf_counter() - t0

@@ -386,3 +386,54 @@ def test_crop_for_reid_takes_the_box():
     assert gray.shape == (256, 128, 3) and (gray == 7).all()
     with pytest.raises(ValueError):
         bodies.crop_for_reid(img, (50, 30, 50, 0))
+
+
+# ------------------------------------------------------------------ frozen CPU model
+
+
+@pytest.mark.parametrize("name", ["osnet_ain_x1_0", "osnet_x0_25"])
+def test_frozen_cpu_model_gives_the_eager_models_embeddings(name, crops, tmp_path):
+    import torch
+
+    w = bodies.save_random_weights(tmp_path / f"{name}.pt", name, seed=3)
+    frozen = bodies.load_body_encoder(name, w, device="cpu")
+    eager = bodies.load_body_encoder(name, w, device="cpu", freeze=False)
+    assert isinstance(frozen._model, torch.jit.ScriptModule)  # the optimisation took
+    assert not isinstance(eager._model, torch.jit.ScriptModule)
+    assert frozen.dim == eager.dim
+    for batch in (1, 3, 16):  # traced at batch 2: other batch sizes must work too
+        a, b = frozen.embed(crops, batch_size=batch), eager.embed(crops, batch_size=batch)
+        assert a.shape == b.shape == (len(crops), eager.dim)
+        assert np.abs(a - b).max() < 1e-5
+
+
+def test_a_model_that_cannot_be_frozen_stays_eager(ain_weights, crops, monkeypatch):
+    import torch
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("tracing is not supported here")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu")
+    assert not isinstance(enc._model, torch.jit.ScriptModule)
+    assert enc.embed(crops).shape == (len(crops), enc.dim)
+
+
+def test_a_frozen_model_that_disagrees_is_not_used(ain_weights, crops, monkeypatch):
+    import torch
+
+    real = torch.jit.optimize_for_inference
+
+    def skewed(mod):
+        out = real(mod)
+
+        class Off(torch.nn.Module):
+            def forward(self, x):
+                return out(x) + 0.5
+
+        return Off()
+
+    monkeypatch.setattr(torch.jit, "optimize_for_inference", skewed)
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu")
+    eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
+    assert np.array_equal(enc.embed(crops), eager.embed(crops))
