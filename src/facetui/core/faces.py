@@ -1,15 +1,17 @@
-"""Face detection and 128-d dlib encodings, straight from dlib and face_recognition_models' files.
+"""Face detection and 128-d dlib encodings, from dlib and face_recognition_models' files.
 
 face_recognition's own API loads every model at import (the 68-point landmark model alone is 96 MB and half a
 second of CPU per worker, and it sets Pillow's LOAD_TRUNCATED_IMAGES globally). facetui calls the same dlib
 functions with the same model files and arguments, so its boxes and encodings are those of
 ``face_recognition.face_locations`` / ``face_encodings(model="small")`` (tests/test_faces.py checks), but loads
-each model only when a photo first needs it.
+each model only when a photo first needs it. The descriptor network itself runs in torch (face_net.py: the same
+model file and arithmetic, about ten times faster than dlib-bin's BLAS-less build) wherever it loads.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ MODEL_FILES = (LANDMARKS_5, ENCODER, CNN_DETECTOR)
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
+_NET: Any = None  # face_net.FaceNet once loaded; False where it could not be (dlib's own encoder is used then)
+ENCODER_ENV = "FACETUI_FACE_ENCODER"  # "dlib" forces dlib's own encoder (A/B checks); default: torch, else dlib
 
 
 def _models_dir() -> Path | None:
@@ -84,11 +88,34 @@ def _model(name: str) -> Any:
         return m
 
 
+def _face_net() -> Any:
+    """The torch port of dlib's encoder (face_net), or None where dlib's own encoder is to be used."""
+    global _NET
+    with _LOCK:
+        if _NET is None:
+            _NET = False
+            if os.environ.get(ENCODER_ENV, "torch") != "dlib":
+                check_face_models()
+                try:
+                    from .face_net import FaceNet  # noqa: PLC0415 (imports torch)
+
+                    _NET = FaceNet(_models_dir() / ENCODER)
+                except Exception:  # noqa: BLE001 (no torch, an unknown model file: dlib computes the same)
+                    _NET = False
+        return _NET or None
+
+
+def encoder_name() -> str:
+    """Which implementation computes face descriptors in this process: 'torch' or 'dlib'."""
+    return "torch" if _face_net() is not None else "dlib"
+
+
 def load_face_models(detector: str = "hog") -> None:
     """Load the detector, landmark and encoder models now (a worker does this once before its first photo)."""
     _model("hog" if detector == "hog" else CNN_DETECTOR)
     _model(LANDMARKS_5)
-    _model(ENCODER)
+    if _face_net() is None:
+        _model(ENCODER)
 
 
 def dlib_has_cuda() -> bool:
@@ -115,10 +142,16 @@ def encode_faces(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
     if not boxes:
         return np.zeros((0, 128), dtype=np.float64)
     dlib = _dlib()
-    predictor, encoder = _model(LANDMARKS_5), _model(ENCODER)
+    predictor = _model(LANDMARKS_5)
+    shapes = dlib.full_object_detections()
+    for t, r, b, l in boxes:
+        shapes.append(predictor(rgb, dlib.rectangle(int(l), int(t), int(r), int(b))))
+    net = _face_net()
+    if net is not None:  # the chips dlib's encoder would see (150 px, padding 0.25), through the same network
+        return net.encode(dlib.get_face_chips(rgb, shapes, size=150, padding=0.25))
+    encoder = _model(ENCODER)
     out = np.empty((len(boxes), 128), dtype=np.float64)
-    for i, (t, r, b, l) in enumerate(boxes):
-        shape = predictor(rgb, dlib.rectangle(int(l), int(t), int(r), int(b)))
+    for i, shape in enumerate(shapes):
         out[i] = np.asarray(encoder.compute_face_descriptor(rgb, shape, 1), dtype=np.float64)
     return out
 

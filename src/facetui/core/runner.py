@@ -71,7 +71,14 @@ def _worker_init(detector: str) -> None:
     global _START_CPU
     from . import faces  # noqa: PLC0415
 
-    faces.load_face_models(detector)  # load dlib's models once per worker
+    if os.environ.get(faces.ENCODER_ENV, "torch") != "dlib":
+        try:
+            import torch  # noqa: PLC0415 (the face descriptor network runs in torch)
+
+            torch.set_num_threads(1)  # one worker per core: threads of its own would only fight the others
+        except ImportError:
+            pass
+    faces.load_face_models(detector)  # load the models once per worker
     _START_CPU = time.process_time()
 
 
