@@ -261,7 +261,8 @@ def _frozen_for_cpu(model: Any) -> Any:
     """The model traced and frozen for inference (batch norms folded into the convolutions), if that gives the
     same embeddings; else the model as it is.
 
-    On a CPU this costs about 1.5 s once and saves about a third of OSNet's time per crop (benchmarks/README.md).
+    On a CPU this costs about 1.5 s once and saves about a third of OSNet's time per crop (measured with
+    benchmarks/bench_recognize.py).
     """
     import warnings
 
