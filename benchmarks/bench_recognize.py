@@ -12,6 +12,7 @@ nothing), then runs each configuration in its own subprocess so that each has it
            largest face, decode again with PIL, OSNet on the whole photo one call per file, copy;
   seed-1t  the same with one torch thread (faster on a busy CPU); ratios use the faster of the two seeds;
   cold     facetui ``recognize`` into a fresh output with an empty cache;
+  cold-dlib  the same, with dlib's own face descriptor network instead of facetui's torch port of it (A/B);
   cold-2t  the same, but torch keeps all its threads in the main process while the dlib workers run (A/B);
   warm     the same again with another face_tol (cache full);
   cold-big / warm-big  the larger folder, for peak RSS as the folder grows;
@@ -360,6 +361,10 @@ def child_facetui(spec: dict) -> dict:
         from facetui.core.runner import Analyzer
 
         Analyzer._share_cores = lambda self: None
+    if spec.get("face_encoder"):  # the A/B run: dlib's own descriptor network instead of the torch port
+        from facetui.core import faces
+
+        os.environ[faces.ENCODER_ENV] = spec["face_encoder"]  # inherited by the worker processes
     t_start = time.perf_counter()
     c_start = time.process_time()
     settings = load_settings(Path(spec["settings"]))
@@ -484,8 +489,8 @@ def main() -> int:
     ap.add_argument("--sizes", default=",".join("native" if x is None else str(x) for x in LONG_SIDES),
                     help="long sides of the variants, in turn ('native': the demo photo's own, <= 800 px); "
                          "default %(default)s")
-    ap.add_argument("--only", default="", help="comma-separated runs to do (seed,seed-1t,cold,cold-2t,warm,big,match); "
-                    "default all")
+    ap.add_argument("--only", default="", help="comma-separated runs to do "
+                    "(seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match); default all")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -498,7 +503,8 @@ def main() -> int:
         args.photos, args.big = 24, 48 if args.big else 0
     cores = cpu_cores()
     sizes = tuple(None if x == "native" else int(x) for x in args.sizes.split(","))
-    only = set(args.only.split(",")) if args.only else {"seed", "seed-1t", "cold", "cold-2t", "warm", "big", "match"}
+    only = set(args.only.split(",")) if args.only else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big",
+                                                        "match"}
     if args.skip_seed:
         only -= {"seed", "seed-1t"}
     work = args.keep or Path(tempfile.mkdtemp(prefix="facetui-bench-"))
@@ -528,6 +534,9 @@ def main() -> int:
                                          "torch_threads": 1})
         runs["cold"] = run_child({**base, "mode": "cold", "output": str(work / "out-cold"),
                                   "cache": str(work / "cache")})
+        if "cold-dlib" in only:
+            runs["cold-dlib"] = run_child({**base, "mode": "cold-dlib", "output": str(work / "out-cold-dlib"),
+                                           "cache": str(work / "cache-dlib"), "face_encoder": "dlib"})
         if "cold-2t" in only:
             runs["cold-2t"] = run_child({**base, "mode": "cold-2t", "output": str(work / "out-cold-2t"),
                                          "cache": str(work / "cache-2t"), "torch_threads_kept": True})

@@ -141,11 +141,12 @@ def main() -> int:
     t0 = time.perf_counter()
     import torch
 
-    from facetui.core.faces import dlib_has_cuda
+    from facetui.core.faces import dlib_has_cuda, encoder_name
 
     device = bodies.resolve_device(args.device)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
     print(f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "
+          f"face descriptors by {encoder_name()} (CPU workers); "
           f"{bench.cpu_cores()} cores; {bench.machine()}")
     if args.device == "auto" and device != "cuda":
         print("  no CUDA GPU visible: running everything on the CPU")

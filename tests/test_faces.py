@@ -142,3 +142,14 @@ def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path
             "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\x01\x0dloss_metric_2", bytes(range(256)) * 4096,
+                                     b"\x01\x05con_4\x01\x02\x08\xff\xff\xff\xff\xff\xff\xff\x7f"])
+def test_garbage_is_refused_by_the_model_reader(tmp_path, content):
+    from facetui.core import face_net
+
+    path = tmp_path / "garbage.dat"
+    path.write_bytes(content)
+    with pytest.raises(face_net.FaceNetError):
+        face_net.read_weights(path)
