@@ -126,15 +126,14 @@ def make_workspace(root: Path, workers: int) -> Path:
 
 # --------------------------------------------------------------------------------------------- memory
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of pid and all its descendants, from /proc (0 where /proc is missing)."""
+def _proc_tree(pid: int) -> tuple[list[int], dict[int, list[bytes]]]:
+    """pid's live descendants (not pid itself) and every process's /proc stat fields after the name."""
     kids: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    stats: dict[int, list[bytes]] = {}
     try:
         names = os.listdir("/proc")
     except OSError:
-        return 0
+        return [], {}
     for name in names:
         if not name.isdigit():
             continue
@@ -143,28 +142,46 @@ def tree_rss_bytes(pid: int) -> int:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        p = int(name)
-        kids.setdefault(int(fields[1]), []).append(p)  # fields[1] is the parent's pid
-        rss[p] = int(fields[21]) * page  # resident pages
-    total, stack = 0, [pid]
+        stats[int(name)] = fields
+        kids.setdefault(int(fields[1]), []).append(int(name))  # fields[1] is the parent's pid
+    out, stack = [], list(kids.get(pid, []))
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        out.append(p)
         stack.extend(kids.get(p, []))
-    return total
+    return out, stats
+
+
+def tree_rss_bytes(pid: int) -> tuple[int, int]:
+    """Resident memory of pid and all its descendants, and of the largest descendant, from /proc (0 where
+    /proc is missing)."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    desc, stats = _proc_tree(pid)
+    rss = {p: int(stats[p][21]) * page for p in [pid, *desc] if p in stats}  # resident pages
+    return sum(rss.values()), max((rss[p] for p in desc if p in rss), default=0)
+
+
+def descendants_cpu_s() -> float:
+    """CPU seconds of this process's live descendants and of the children they reaped: the forkserver's workers
+    are its children, not ours, so os.times() never sees them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    desc, stats = _proc_tree(os.getpid())
+    # utime, stime, cutime, cstime are fields 14-17 of /proc/PID/stat (11-14 after the name)
+    return sum(sum(int(x) for x in stats[p][11:15]) for p in desc if p in stats) / tick
 
 
 def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     """Run one configuration in a fresh interpreter; add its peak RSS (whole process tree, sampled)."""
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             text=True, cwd=REPO)
-    peak = 0
+    peak = peak_one = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_one
         while not done.wait(sample_s):
-            peak = max(peak, tree_rss_bytes(proc.pid))
+            tree, one = tree_rss_bytes(proc.pid)
+            peak, peak_one = max(peak, tree), max(peak_one, one)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -176,6 +193,8 @@ def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     line = next(ln for ln in reversed(out.splitlines()) if ln.startswith(RESULT))
     res = json.loads(line[len(RESULT):])
     res["tree_peak_mb"] = peak / 2**20
+    # worker processes are the forkserver's children, so getrusage in the run does not see them: sampled here
+    res["worker_peak_mb"] = max(res.get("worker_peak_mb", 0), peak_one / 2**20)
     return res
 
 
@@ -199,7 +218,7 @@ class CpuWatch:
     @staticmethod
     def _ours() -> float:
         t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
+        return t.user + t.system + t.children_user + t.children_system + descendants_cpu_s()
 
     def start(self) -> None:
         self.t0, self.busy0, self.ours0 = time.perf_counter(), self._machine_busy(), self._ours()

@@ -174,3 +174,23 @@ def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
     for name, people in read_truth().items():
         assert set(done[name].people) == people, name  # every other photo filed as usual
     assert events[-1].summary.errors == 1 and events[-1].summary.done == 10
+
+
+def test_workers_see_the_environment_of_their_run_not_of_the_forkserver(tmp_path, monkeypatch):
+    # The first pool starts the forkserver, with the environment of that moment; a later run's workers must still
+    # see the FACETUI_ settings and test hooks of their own run.
+    photos = QUERIES[:3]
+    cache = EmbeddingCache(tmp_path / "c1")
+    try:
+        first = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).run(photos))
+    finally:
+        cache.close()
+    assert not any(it.analysis.error for it in first)
+    monkeypatch.setenv("FACETUI_TEST_WORKER_DIES_ON", photos[1].name)
+    cache = EmbeddingCache(tmp_path / "c2")
+    try:
+        second = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).run(photos))
+    finally:
+        cache.close()
+    assert [bool(it.analysis.error) for it in second] == [False, True, False]
+    assert "worker died" in second[1].analysis.error

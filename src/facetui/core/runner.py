@@ -67,8 +67,31 @@ def default_workers(setting: int) -> int:
 _START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
 
 
-def _worker_init(detector: str) -> None:
+_ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a server that has already imported dlib, numpy and (for the face descriptor
+    network) torch, once per facetui process: a worker then starts in a fraction of a second instead of importing
+    torch itself (about 1 s of CPU on a CPU build, several on a CUDA build, times one per core). The server is a
+    fresh interpreter, so the app's threads are never forked. 'spawn' where there is no forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from . import faces  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("forkserver")
+    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.analyze"]
+    if os.environ.get(faces.ENCODER_ENV, "torch") != "dlib":
+        preload += ["torch", "facetui.core.face_net"]
+    ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
+    return ctx
+
+
+def _worker_init(detector: str, env: dict[str, str]) -> None:
     global _START_CPU
+    for key in [k for k in os.environ if k.startswith(_ENV_PREFIX)]:
+        del os.environ[key]
+    os.environ.update(env)
     from . import faces  # noqa: PLC0415
 
     if os.environ.get(faces.ENCODER_ENV, "torch") != "dlib":
@@ -182,9 +205,10 @@ class Analyzer:
         """Send one photo to the worker pool, starting a fresh pool when there is none or the last one broke."""
         for _attempt in (1, 2):
             if self._pool is None:
-                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
+                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
                                                     initializer=_worker_init,
-                                                    initargs=(self.face_cfg.detector,))
+                                                    initargs=(self.face_cfg.detector, env))
             try:
                 return self._pool.submit(_analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
             except cf.process.BrokenProcessPool:
