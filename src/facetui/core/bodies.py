@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .torchfreeze import frozen_if_same
+
 if TYPE_CHECKING:  # only for annotations; numpy and torch are imported lazily at run time
     import numpy as np
 
@@ -257,33 +259,6 @@ def weights_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _frozen_for_cpu(model: Any) -> Any:
-    """The model traced and frozen for inference (batch norms folded into the convolutions), if that gives the
-    same embeddings; else the model as it is.
-
-    On a CPU this costs about 1.5 s once and saves about a third of OSNet's time per crop (measured with
-    benchmarks/bench_recognize.py).
-    """
-    import warnings
-
-    import torch
-
-    try:
-        gen = torch.Generator().manual_seed(0)
-        example, probe = (torch.rand(n, 3, *REID_SIZE, generator=gen) for n in (2, 3))
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frozen = torch.jit.optimize_for_inference(
-                torch.jit.freeze(torch.jit.trace(model, example, check_trace=False)))
-            want = torch.nn.functional.normalize(model(probe), dim=1)
-            got = torch.nn.functional.normalize(frozen(probe), dim=1)
-        if got.shape == want.shape and float((got - want).abs().max()) < 1e-4:
-            return frozen
-    except Exception:  # noqa: BLE001 (an optimisation only: any failure keeps the eager model)
-        pass
-    return model
-
-
 def save_random_weights(path: Path, model_name: str = "osnet_ain_x1_0", seed: int = 0) -> Path:
     """Save a randomly initialised state_dict of model_name to path.
 
@@ -382,8 +357,10 @@ def load_body_encoder(
     if half:
         model.half()
     dim = int(model.feature_dim)
-    if dev == "cpu" and freeze:
-        model = _frozen_for_cpu(model)
+    if dev == "cpu" and freeze:  # about 1 s once; about a third less CPU per crop (benchmarks/bench_recognize.py)
+        gen = torch.Generator().manual_seed(0)
+        example, probe = (torch.rand(n, 3, *REID_SIZE, generator=gen) for n in (2, 3))
+        model = frozen_if_same(model, example, probe, tol=1e-4, normalise=True)
     return BodyEncoder(
         model_name=model_name,
         weights_path=weights_path,

@@ -11,12 +11,13 @@ dlib's own encoder.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .torchfreeze import frozen_if_same
 
 CHIP_SIZE = 150
 _NAME = re.compile(rb"\x01([\x04-\x15])(con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2|input_rgb_image_sized)")
@@ -225,7 +226,10 @@ class FaceNet:
 
         self._torch = torch
         model = build_model(read_weights(path))
-        self.model = _frozen(model, torch)
+        gen = torch.Generator().manual_seed(0)
+        example, probe = (torch.randint(0, 256, (n, CHIP_SIZE, CHIP_SIZE, 3), generator=gen, dtype=torch.uint8)
+                          for n in (2, 3))
+        self.model = frozen_if_same(model, example, probe, tol=1e-5)
 
     def encode(self, chips: list[np.ndarray]) -> np.ndarray:
         if not chips:
@@ -245,21 +249,3 @@ class FaceNet:
         finally:
             if threads != 1:
                 torch.set_num_threads(threads)
-
-
-def _frozen(model: Any, torch: Any) -> Any:
-    """Traced and frozen for inference when that gives the same descriptors; else the eager module."""
-    try:
-        gen = torch.Generator().manual_seed(0)
-        example, probe = (torch.randint(0, 256, (n, CHIP_SIZE, CHIP_SIZE, 3), generator=gen, dtype=torch.uint8)
-                          for n in (2, 3))
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frozen = torch.jit.optimize_for_inference(
-                torch.jit.freeze(torch.jit.trace(model, example, check_trace=False)))
-            want, got = model(probe), frozen(probe)
-        if got.shape == want.shape and float((got - want).abs().max()) < 1e-5:
-            return frozen
-    except Exception:  # noqa: BLE001 (an optimisation only: any failure keeps the eager module)
-        pass
-    return model

@@ -88,13 +88,18 @@ def _model(name: str) -> Any:
         return m
 
 
+def torch_encoder_wanted() -> bool:
+    """False where FACETUI_FACE_ENCODER=dlib asks for dlib's own descriptor network instead of the torch port."""
+    return os.environ.get(ENCODER_ENV, "torch") != "dlib"
+
+
 def _face_net() -> Any:
     """The torch port of dlib's encoder (face_net), or None where dlib's own encoder is to be used."""
     global _NET
     with _LOCK:
         if _NET is None:
             _NET = False
-            if os.environ.get(ENCODER_ENV, "torch") != "dlib":
+            if torch_encoder_wanted():
                 check_face_models()
                 try:
                     from .face_net import FaceNet  # noqa: PLC0415 (imports torch)

@@ -81,7 +81,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
     ctx = multiprocessing.get_context("forkserver")
     preload = ["numpy", "PIL.Image", "dlib", "facetui.core.analyze"]
-    if os.environ.get(faces.ENCODER_ENV, "torch") != "dlib":
+    if faces.torch_encoder_wanted():
         preload += ["torch", "facetui.core.face_net"]
     ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
     return ctx
@@ -94,7 +94,7 @@ def _worker_init(detector: str, env: dict[str, str]) -> None:
     os.environ.update(env)
     from . import faces  # noqa: PLC0415
 
-    if os.environ.get(faces.ENCODER_ENV, "torch") != "dlib":
+    if faces.torch_encoder_wanted():
         try:
             import torch  # noqa: PLC0415 (the face descriptor network runs in torch)
 
