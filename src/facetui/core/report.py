@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import re
 from pathlib import Path
 
 from .events import UNKNOWN, Candidates, FaceResult, FileResult
@@ -20,6 +21,22 @@ COLUMNS = [
     "decision", "via", "skipped", "people", "destinations", "error", "notes", "end",
 ]
 _ENC = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
+
+
+def _cell_out(text: str) -> str:
+    """A cell a spreadsheet will never run as a formula. File and person names are the user's (a photo may be
+    called "=HYPERLINK(...).jpg"), so text starting with = + - @ tab or CR gets a leading ', the spreadsheet
+    mark for text; text already starting with ' gets one too, so that :func:`_cell_in` reads every cell back
+    exactly. Numbers such as -0.1234 stay numbers."""
+    if text and text[0] in _FORMULA_START and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def _cell_in(text: str) -> str:
+    return text[1:] if text.startswith("'") else text
 
 
 def join_list(items) -> str:
@@ -85,9 +102,14 @@ def rel_to(p: Path, base: Path | None) -> str:
 def encode_rows(rows: list[list[str]], header: bool = False) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+    # with "\n" line ends, csv leaves a cell holding a lone "\r" unquoted, and a reader then splits the row there
+    # (a file name may hold one): such rows get every cell quoted
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if header:
         w.writerow(COLUMNS)
-    w.writerows(rows)
+    for r in rows:
+        cells = [_cell_out(c) for c in r]
+        (quoted if any("\r" in c for c in cells) else w).writerow(cells)
     return buf.getvalue().encode("utf-8", "surrogateescape")
 
 
@@ -137,7 +159,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
             header = next(reader, None)
             if header != COLUMNS:
                 return []
-            return [dict(zip(COLUMNS, r)) for r in reader if len(r) == len(COLUMNS) and r[-1] == "1"]
+            return [dict(zip(COLUMNS, map(_cell_in, r))) for r in reader if len(r) == len(COLUMNS) and r[-1] == "1"]
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
 
