@@ -314,3 +314,34 @@ def test_link_modes_remove_only_our_link_and_never_the_original(ws, mode):
     session.undo()
     assert not os.path.lexists(placed) and file_sha256(unknown) == sha
     assert original.is_file() and not original.is_symlink() and file_sha256(original) == sha
+
+
+def test_decisions_wait_while_a_recognition_run_writes_to_the_folder(ws):
+    s = settings_of(ws)
+    run(s)
+    out = s.processed_dir
+    session = ReviewSession(s)
+    before = files(out)
+    report_before = (out / REPORT_NAME).read_bytes()
+    active = recognize(s.replace(process_dir=ws / "query"))
+    next(active)  # a second sort into the same folder has started and holds its lock
+    with pytest.raises(ReviewError, match="a recognition run is writing to"):
+        session.assign(session.item_for("q01.jpg"), LEFT_OUT)
+    with pytest.raises(ReviewError, match="a recognition run is writing to"):
+        session.assign_many([session.item_for("q01.jpg"), session.item_for("q02.jpg")], LEFT_OUT)
+    assert not (out / LOG_NAME).exists() or log_lines(out) == []  # nothing was decided
+    run_all(active)
+    assert files(out) == before and (out / REPORT_NAME).read_bytes() == report_before
+    # once the run is over, the same decision goes through, and so does its undo
+    session.reload()
+    session.assign(session.item_for("q01.jpg"), LEFT_OUT)
+    assert "Barack_Obama/q01.jpg" in files(out)
+    active = recognize(s)
+    next(active)
+    with pytest.raises(ReviewError, match="a recognition run is writing to"):
+        session.undo()
+    run_all(active)
+    session.undo()
+    assert "Barack_Obama/q01.jpg" not in files(out) and "Unknown/q01.jpg" in files(out)
+    # and a run started after a decision is not refused: the lock is only held while deciding
+    assert run_all(recognize(s))[-1].summary.done == 9

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -318,3 +320,25 @@ def remove_stale_temps(folder: Path, recursive: bool = True) -> int:
         if not recursive:
             break
     return n
+
+
+LOCK_NAME = ".facetui.lock"
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path):
+    """Hold an exclusive lock on ``folder/.facetui.lock`` (the OS drops it if the process dies). Raises
+    FolderBusy at once when another process holds it, OSError when the lock file cannot be opened."""
+    fd = os.open(Path(folder) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise FolderBusy(str(folder)) from None
+        yield
+    finally:
+        os.close(fd)

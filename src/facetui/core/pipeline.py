@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import threading
 import time
@@ -19,7 +18,7 @@ from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .events import UNKNOWN, Event, FaceResult, FileDone, FileResult, Notice, RunFinished, RunStarted, RunSummary
-from .fsutil import place_file, remove_own_copies, remove_stale_temps, safe_person_name
+from .fsutil import FolderBusy, folder_lock, place_file, remove_own_copies, remove_stale_temps, safe_person_name
 from .kb import KbError, KnowledgeBase, load_kb
 from .manifest import RunManifest, manifest_path
 from .matcher import Bank, body_similarities, face_distances, top_k
@@ -166,25 +165,18 @@ def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Pat
         yield from _recognize(settings, input_dir, output_dir, cancel or threading.Event(), notices, on_file, timings)
 
 
-LOCK_NAME = ".facetui.lock"
-
-
 @contextlib.contextmanager
 def output_lock(output_dir: Path):
-    """Hold an exclusive lock on the output folder for one run (the OS drops it if the process dies)."""
-    try:
-        fd = os.open(output_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise SetupError(f"cannot lock output folder {output_dir}: {e.strerror or e}") from None
-    try:
+    """Hold the output folder's lock for one run; a second run into it is refused with a clear message."""
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            stack.enter_context(folder_lock(output_dir))
+        except FolderBusy:
             raise SetupError(f"another facetui run is writing to {output_dir}; wait for it or choose another "
                              "output folder") from None
+        except OSError as e:
+            raise SetupError(f"cannot lock output folder {output_dir}: {e.strerror or e}") from None
         yield
-    finally:
-        os.close(fd)
 
 
 def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: threading.Event, notices: list[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,8 +13,8 @@ import numpy as np
 from .analyze import FaceConfig, analyze_path
 from .cache import EmbeddingCache
 from .events import UNKNOWN, Candidates, FaceResult, FileResult
-from .fsutil import (atomic_write_bytes, check_person_name, file_sha256, fsync_dir, place_file,
-                     safe_person_name)
+from .fsutil import (FolderBusy, atomic_write_bytes, check_person_name, file_sha256, folder_lock, fsync_dir,
+                     place_file, safe_person_name)
 from .kb import KbError, KnowledgeBase, load_kb, save_kb
 from .matcher import Bank, face_distances, top_k
 from .report import (COLUMNS, REPORT_NAME, encode_rows, format_candidates, group_rows, read_rows, rel_to,
@@ -71,7 +72,33 @@ class ReviewSession:
         self.results: dict[str, FileResult] = {}
         self.items: list[ReviewItem] = []
         self.decisions: dict[str, PhotoDecision] = {}  # the standing decisions, refreshed after each one
+        self._writing_depth = 0
         self.reload()
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Hold the output folder's lock while a decision moves copies and rewrites the report, so that it never
+        interleaves with a recognition run into the same folder (re-entrant: a cluster holds it once)."""
+        if self._writing_depth:
+            self._writing_depth += 1
+            try:
+                yield
+            finally:
+                self._writing_depth -= 1
+            return
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(folder_lock(self.output_dir))
+            except FolderBusy:
+                raise ReviewError(f"a recognition run is writing to {self.output_dir}: decide again when it "
+                                  "has finished") from None
+            except OSError as e:
+                raise ReviewError(f"cannot lock {self.output_dir}: {e.strerror or e}") from None
+            self._writing_depth = 1
+            try:
+                yield
+            finally:
+                self._writing_depth = 0
 
     # -- loading ----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -234,6 +261,10 @@ class ReviewSession:
             person = check_person_name(person)
         except ValueError as e:
             raise ReviewError(str(e)) from None
+        with self._writing():
+            return self._assign(item, person, batch)
+
+    def _assign(self, item: ReviewItem, person: str, batch: str) -> Outcome:
         r = self.result(item)
         out = self.output_dir
         src, mode = self._source(r)
@@ -274,10 +305,11 @@ class ReviewSession:
         """Name several faces at once (a cluster); one undo takes them all back."""
         batch = _new_id()
         entries: list[Entry] = []
-        for it in items:
-            if it.rel not in self.results:
-                continue
-            entries += self.assign(it, person, batch=batch).entries
+        with self._writing():
+            for it in items:
+                if it.rel not in self.results:
+                    continue
+                entries += self.assign(it, person, batch=batch).entries
         photos = len({e.file for e in entries})
         return Outcome(tuple(entries), f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
                                        f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}")
@@ -321,8 +353,9 @@ class ReviewSession:
         targets = self.last_decision()
         if not targets:
             return Outcome((), "nothing to undo")
-        for e in reversed(targets):
-            self._undo_one(e)
+        with self._writing():
+            for e in reversed(targets):
+                self._undo_one(e)
         self.reload()
         first = targets[0]
         if len(targets) == 1:
