@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from conftest import DEMO, run_all
 
-from facetui.core import bodies
+from facetui.core import bodies, faces
 from facetui.core.analyze import FaceConfig, analyze_path
 from facetui.core.cache import CACHE_FILE, EmbeddingCache
 from facetui.core.events import FileDone, RunFinished, RunStarted
@@ -231,3 +231,19 @@ def test_body_embeddings_cached_bit_identical_and_keyed_by_weights(tmp_path):
     assert not any(np.allclose(a.body, o.body) for a, o in zip(cold, other))
     assert all(np.array_equal(a.analysis.encodings, o.analysis.encodings) for a, o in zip(cold, other))
     assert [it.cached for it in run(enc0, "w0")] == [True] * 4  # the first weights' entries are still good
+
+
+def test_the_face_encoder_implementation_keeps_its_own_entries(warm_ws, cold, monkeypatch):
+    # dlib's own encoder and the torch port agree to ~4e-7, not to the bit: a cache filled by one is not the other's
+    workspace, settings = warm_ws
+    monkeypatch.setenv("FACETUI_FACE_ENCODER", "dlib")
+    monkeypatch.setattr(faces, "_NET", None)  # this process decides afresh too
+    other = run_all(recognize(settings, output_dir=workspace / "out-dlib"))
+    assert _cached_flags(other) == [False] * len(QUERIES)
+    by_dlib = _results(other)
+    assert [r.people for r in by_dlib] == [r.people for r in cold]  # the same decisions
+    monkeypatch.delenv("FACETUI_FACE_ENCODER")
+    monkeypatch.setattr(faces, "_NET", None)
+    back = run_all(recognize(settings, output_dir=workspace / "out-torch"))
+    assert _cached_flags(back) == [True] * len(QUERIES)
+    assert _results(back) == cold

@@ -25,8 +25,10 @@ class FaceConfig:
     resize_max: int = 800
 
     def key(self) -> str:
-        raw = json.dumps({"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample,
-                          "rmax": self.resize_max, "enc": "dlib_face_recognition_resnet_model_v1+5pt"}, sort_keys=True)
+        # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
+        impl = "torch" if facemod.torch_encoder_wanted() else "dlib"
+        raw = json.dumps({"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample, "rmax": self.resize_max,
+                          "enc": f"dlib_face_recognition_resnet_model_v1+5pt/{impl}"}, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
