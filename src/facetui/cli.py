@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
 
+    sub.add_parser("keys", parents=[common],
+                   help="the app's key bindings by id, with keymap.toml (beside the settings file) applied and checked")
+
     sett = sub.add_parser("settings", parents=[common], help="check the settings file, or print the settings reference")
     sett.add_argument("--reference", action="store_true", help="print every setting with its default and meaning (Markdown)")
     return p
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         from .tui.app import run_app  # noqa: PLC0415 (Textual only when the app is wanted)
 
         return run_app(args.settings)
+    if args.command == "keys":
+        return _keys(args.settings)
     if args.command == "settings" and args.reference:
         from .core.settings import settings_reference_markdown  # noqa: PLC0415
 
@@ -153,6 +158,22 @@ def _review(settings, args) -> int:
     except BrokenPipeError:  # `facetui review --list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def _keys(settings_path: Path) -> int:
+    from .tui.keymap import KEYMAP_NAME, bindings, load_keymap  # noqa: PLC0415 (Textual: the app's bindings)
+
+    path = Path(settings_path).expanduser().absolute().parent / KEYMAP_NAME
+    keymap, problems = load_keymap(path)
+    rows = [(bid, keymap.get(bid, keys), where, what) for bid, (keys, where, what) in bindings().items()]
+    w_id, w_keys = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    print(f"{'id':<{w_id}}  {'keys':<{w_keys}}  where: what")
+    for bid, keys, where, what in rows:
+        print(f"{bid:<{w_id}}  {keys:<{w_keys}}  {where}: {what}" + ("  (keymap)" if bid in keymap else ""))
+    print(f"\nkeymap: {path}" + ("" if path.is_file() else " (none; write one to rebind keys by id)"))
+    for line in problems:
+        print(f"facetui: {line}", file=sys.stderr)
+    return EXIT_SETUP if problems else EXIT_OK
 
 
 def _parse_tols(text: str | None) -> list[float] | None:

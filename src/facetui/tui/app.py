@@ -17,6 +17,7 @@ from .commands import FacetuiCommands
 from .dialogs import ConfirmDialog, ErrorDialog
 from .facts import DeviceInfo, probe_device
 from .home_screen import HomeScreen
+from .keymap import KEYMAP_NAME, load_keymap
 from .kb_screen import KbBuildScreen
 from .messages import SettingsChanged
 from .recognition_screen import RecognitionScreen
@@ -67,6 +68,11 @@ class FacetuiApp(App[int]):
         self.quitting = False
 
     def on_mount(self) -> None:
+        keymap, problems = load_keymap(self.settings_path.parent / KEYMAP_NAME)
+        if keymap:
+            self.set_keymap(keymap)
+        for line in problems:
+            self.notify(line, severity="warning", timeout=10)
         if self.settings_error:
             missing = "not found" in self.settings_error
             self.push_screen(ErrorDialog(
