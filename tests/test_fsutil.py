@@ -86,3 +86,31 @@ def test_check_person_name_refuses_with_reasons():
     for bad, why in [("", "empty"), ("../x", "cannot contain"), ("..", "nothing usable"), ("Unknown", "reserved")]:
         with pytest.raises(ValueError, match=why):
             check_person_name(bad)
+
+
+def test_folder_lock_tells_a_busy_folder_from_one_that_cannot_be_locked(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    import pytest
+
+    from facetui.core import fsutil
+    from facetui.core.pipeline import SetupError, output_lock
+
+    with fsutil.folder_lock(tmp_path):
+        with pytest.raises(fsutil.FolderBusy):  # a second holder, as another process would be
+            with fsutil.folder_lock(tmp_path):
+                pass
+        with pytest.raises(SetupError, match="another facetui run is writing to"):
+            with output_lock(tmp_path):
+                pass
+    with fsutil.folder_lock(tmp_path):  # released
+        pass
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(SetupError, match="cannot lock output folder .*No locks available"):
+        with output_lock(tmp_path):
+            pass

@@ -332,12 +332,12 @@ class FolderBusy(RuntimeError):
 @contextlib.contextmanager
 def folder_lock(folder: Path):
     """Hold an exclusive lock on ``folder/.facetui.lock`` (the OS drops it if the process dies). Raises
-    FolderBusy at once when another process holds it, OSError when the lock file cannot be opened."""
+    FolderBusy at once when another process holds it, OSError when the file cannot be opened or locked."""
     fd = os.open(Path(folder) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # held elsewhere; any other failure (no locks on this file system) stays an OSError
             raise FolderBusy(str(folder)) from None
         yield
     finally:
