@@ -9,7 +9,7 @@ import pytest
 
 from facetui.core.analyze import Analysis
 from facetui.core.kb import KnowledgeBase
-from facetui.core.pipeline import Decider
+from facetui.core.decide import Decider
 from facetui.core.runner import Item
 from facetui.core.settings import defaults
 

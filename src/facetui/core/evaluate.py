@@ -18,7 +18,8 @@ from .fsutil import atomic_write_text
 from .kb import KnowledgeBase
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .manifest import RunManifest, manifest_path
-from .pipeline import Decider, load_kb_for, require_face_models
+from .decide import Decider
+from .pipeline import load_kb_for, require_face_models
 from .rules import RuleScore, consider_rules, rule_lines
 from .runner import Analyzer, Item
 from .scan import display_name, scan_images

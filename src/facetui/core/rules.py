@@ -7,7 +7,7 @@ from typing import Sequence
 
 from .events import UNKNOWN, FileResult
 from .kb import KnowledgeBase
-from .pipeline import Decider
+from .decide import Decider
 from .runner import Item
 from .scores import score
 from .settings import Settings
