@@ -65,6 +65,11 @@ class EvalReport:
     def body(self) -> Sweep | None:
         return next((s for s in self.sweeps if s.key == "body_tol"), None)
 
+    @property
+    def advice(self) -> dict[str, float]:
+        """The settings this eval advises ({key: value}), only those with a marked value; what --apply writes."""
+        return {sw.key: sw.marked for sw in self.sweeps if sw.marked is not None}
+
 
 def _photos(truth: Truth, exts: tuple[str, ...]) -> tuple[list[tuple[Path, str]], list[str]]:
     if not truth.input_dir.is_dir():
