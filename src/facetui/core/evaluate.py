@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
@@ -64,6 +66,23 @@ class EvalReport:
     @property
     def body(self) -> Sweep | None:
         return next((s for s in self.sweeps if s.key == "body_tol"), None)
+
+    def distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """(same-person, different-person) face distances for the histograms: from the labelled photos with one
+        face (each top-3 candidate is same or different by the label), else from the KB's leave-one-out."""
+        same: list[float] = []
+        diff: list[float] = []
+        face = self.face
+        if face is not None and self.truth is not None and face.results:
+            for r in next(iter(face.results.values())):
+                if r.error or len(r.faces) != 1:
+                    continue
+                want = self.truth.expected.get(r.rel, frozenset())
+                for person, d in r.faces[0].face:
+                    (same if person in want else diff).append(d)
+        elif self.kb is not None:
+            return self.kb.same, self.kb.diff
+        return np.asarray(same, float), np.asarray(diff, float)
 
     @property
     def advice(self) -> dict[str, float]:
