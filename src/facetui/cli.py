@@ -56,14 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     rev.add_argument("--face", type=int, metavar="N", help="with --assign: the face index (default: the largest unknown face)")
 
     ev = sub.add_parser("eval", parents=[common],
-                        help="score the settings on labelled photos over a sweep of face_tol values (files nothing)")
+                        help="score the settings on labelled photos: sweeps of face_tol, face_margin, face_k and "
+                             "lap_var_thresh, and the best combination with no wrong filing (files nothing)")
     ev.add_argument("--truth", type=Path, metavar="FILE",
                     help="labels: a CSV 'file,expected' (people joined by ';', or Unknown), or a folder of <Person>/ folders")
     ev.add_argument("--input", type=Path, help="folder the CSV's files are in (default: process_dir)")
     ev.add_argument("--kb", action="store_true",
                     help="also (or only) advise a tolerance from the KB itself: leave each KB photo out in turn")
     ev.add_argument("--tols", metavar="LIST", help="face_tol values: '0.4,0.5,0.6' or 'start:stop:step' (default 0.3:0.8:0.05)")
-    ev.add_argument("--rules", action="store_true", help="also measure face_margin values and a minimum face size")
+    ev.add_argument("--rules", action="store_true",
+                    help="also compare the candidate decision rules (nearest photo, margin, several KB photos agreeing)")
+    ev.add_argument("--apply", action="store_true",
+                    help="write the advised settings into the settings file (prints each change; other keys kept)")
     ev.add_argument("--output", type=Path, help="where eval.csv and eval-run.toml go (default: processed_dir)")
 
     sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
@@ -227,7 +231,30 @@ def _eval(settings, args) -> int:
     bar.clear()
     for line in report_lines(rep):
         print(line)
+    if args.apply and not rep.aborted:
+        return _apply(settings, rep)
     return EXIT_ABORTED if rep.aborted else EXIT_OK
+
+
+def _apply(settings, rep) -> int:
+    from .core.evaluate import apply_advice  # noqa: PLC0415
+    from .core.settings import SettingsError  # noqa: PLC0415
+
+    if not rep.advice:
+        print("Nothing to apply: the eval has no advice (no setting files nothing wrongly).")
+        return EXIT_OK
+    try:
+        new, lines = apply_advice(settings, rep.advice)
+    except SettingsError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    if not lines:
+        print(f"Applied: the settings in {settings.source} already are the advice.")
+        return EXIT_OK
+    print(f"Applied to {new.source}:")
+    for line in lines:
+        print(f"  {line}")
+    return EXIT_OK
 
 
 def _status(settings) -> int:

@@ -547,7 +547,11 @@ class ReviewSession:
             what = f"face {it.face}" if it.face is not None else "whole photo"
             f = self.face(it)
             skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
-            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | Body: {format_candidates(body_c)}")
+            if f is not None and f.quality == "low":
+                skipped += " (low quality)"
+            why = f" | why: {f.rule}" if f is not None and f.rule else ""
+            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
+                         f"Body: {format_candidates(body_c)}{why}")
         return lines
 
 
