@@ -16,7 +16,7 @@ from .events import UNKNOWN, Candidates, FaceResult, FileResult
 from .fsutil import (FolderBusy, atomic_write_bytes, check_person_name, file_sha256, folder_lock, fsync_dir,
                      place_file, safe_person_name)
 from .kb import KbError, KnowledgeBase, load_kb, save_kb
-from .matcher import Bank, face_distances, top_k
+from .matcher import Bank, face_scores, top_k
 from .report import (COLUMNS, REPORT_NAME, encode_rows, format_candidates, group_rows, read_rows, rel_to,
                      result_from_rows, rows_for)
 from .reviewlog import (LOG_NAME, Box, Entry, PhotoDecision, ReviewError, ReviewLog, _new_id, decisions_from, iou,
@@ -245,7 +245,7 @@ class ReviewSession:
         f = self.face(item)
         enc = self.encoding(item)
         if enc is not None and len(self.bank):
-            dist = face_distances(self.bank, enc[None, :])[0]
+            dist = face_scores(self.bank, enc[None, :], self.settings.face_k)[0]  # as the Decider scores it
             face_c = top_k(dist, self.bank.people, k=3 + len(rej))
         else:
             face_c = f.face if f else ()
