@@ -2,9 +2,10 @@
 
 A face's score for a person is the mean distance to that person's ``face_k`` nearest KB faces (matcher.face_scores).
 The best person is accepted when the score is under ``face_tol`` and beats the next person by ``face_margin``.
-A low-quality face (quality.py) is still matched, but only accepted under the stricter rule (LOW_TOL_DROP,
-LOW_MARGIN_ADD); a face too poor to use is never filed by face, though its candidates are kept for review. A face
-that is not accepted may still be filed by its body region (cosine similarity over ``body_tol``).
+A low-quality face (quality.py) is still matched, but only accepted under the stricter rule (STRICT_TOL_DROP,
+STRICT_MARGIN_ADD); so is a match to a person with fewer KB photos than ``face_k``, whose photos cannot agree. A
+face too poor to use is never filed by face, though its candidates are kept for review. A face that is not accepted
+may still be filed by its body region (cosine similarity over ``body_tol``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from .quality import GOOD, LOW, POOR, POOR_BELOW, quality_level
 from .runner import Item
 from .settings import Settings
 
-# the stricter rule for a low-quality face: measured on Gaussian-blurred LFW faces, where the plain rule starts to
-# file strangers wrongly and this one files none (README, Accuracy)
-LOW_TOL_DROP = 0.04
-LOW_MARGIN_ADD = 0.04
+# the stricter rule, for a low-quality face and for a person with fewer KB photos than face_k: a wider margin over
+# the next person. Measured on blurred LFW faces and on LFW with one KB photo per person, where the plain rule files
+# strangers wrongly: +0.02 still filed one, +0.03 none; a lower tolerance as well cost finds and saved none
+# (benchmarks/accuracy_report.py; README, Accuracy)
+STRICT_TOL_DROP = 0.0
+STRICT_MARGIN_ADD = 0.04
+
+
+def strict_rule(face_tol: float, face_margin: float) -> tuple[float, float]:
+    """(tolerance, margin) of the stricter rule."""
+    return max(0.0, face_tol - STRICT_TOL_DROP), face_margin + STRICT_MARGIN_ADD
 
 
 @dataclass
@@ -40,6 +48,8 @@ class Decider:
     def __post_init__(self) -> None:
         self.faces = Bank.build(self.kb.face_enc, self.kb.face_names)
         self.bodies = Bank.build(self.kb.body_enc, self.kb.body_names, normalise=True) if self.kb.body_dim else None
+        sizes = np.diff(np.append(self.faces.starts, len(self.faces.vectors)))
+        self.kb_photos = dict(zip(self.faces.people, (int(n) for n in sizes)))  # KB faces per person
 
     def with_settings(self, settings: Settings) -> "Decider":
         """The same KB banks and score memo under other settings (an eval decides each photo many times)."""
@@ -112,20 +122,23 @@ class Decider:
         return FileResult(path=item.path, rel=rel, faces=tuple(results), people=people, notes=a.notes,
                           sha256=a.sha256, cached=item.cached)
 
-    def face_rule(self, level: str) -> tuple[float, float]:
-        """(tolerance, margin) a face of this quality level must pass."""
+    def face_rule(self, level: str, person: str = "") -> tuple[float, float, str]:
+        """(tolerance, margin, why stricter or "") that a face of this quality must pass to be filed under ``person``."""
         s = self.settings
         if level == LOW:
-            return max(0.0, s.face_tol - LOW_TOL_DROP), s.face_margin + LOW_MARGIN_ADD
-        return s.face_tol, s.face_margin
+            return (*strict_rule(s.face_tol, s.face_margin), "low-quality face")
+        n = self.kb_photos.get(person, s.face_k)
+        if n < s.face_k:
+            return (*strict_rule(s.face_tol, s.face_margin), f"only {n} KB photo{'s' if n != 1 else ''}")
+        return s.face_tol, s.face_margin, ""
 
     def _accept(self, face_c: Candidates, body_c: Candidates, level: str) -> tuple[str, str, str]:
         """(name, via, rule): who the face is, how it was decided, and the rule with its numbers."""
         s = self.settings
         why = ""
         if face_c and level != POOR:
-            tol, margin = self.face_rule(level)
-            tag = "low-quality face" if level == LOW else "face"
+            tol, margin, stricter = self.face_rule(level, face_c[0][0])
+            tag = "low-quality face" if level == LOW else (f"face ({stricter}: stricter rule)" if stricter else "face")
             best = face_c[0][1]
             gap = face_c[1][1] - best if len(face_c) > 1 else None
             if best >= tol:

@@ -153,7 +153,7 @@ def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: S
         kb.add_face(person, a.encodings[idx], rel)
         kept = True
         if a.sharpness[idx] < settings.lap_var_thresh:
-            reason = f"kept although blurry (sharpness {a.sharpness[idx]:.0f})"
+            reason = f"kept although low quality (sharpness {a.sharpness[idx]:.0f} < {settings.lap_var_thresh:g})"
     else:
         reason = "no face found"
     if body_emb is not None and len(body_emb):

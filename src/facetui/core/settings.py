@@ -51,7 +51,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("resize_max", "int", 800, "Photos are downscaled so the long side is at most this many pixels before detection.", 64, 10000),
     Spec("lap_var_thresh", "float", 120.0, "Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
          "(sharp faces measure about 200-2000 at any photo size). A face below it is low quality: still matched, but filed only "
-         "under a stricter rule (face_tol - 0.04, face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.", 0.0, 1e6),
+         "under a stricter rule (face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.", 0.0, 1e6),
     Spec("kb_batch_size", "int", 16, "Body crops embedded per OSNet batch.", 1, 1024),
     Spec("device", "choice", "auto", "Where OSNet runs: auto (CUDA when available), cpu or cuda.", choices=("auto", "cpu", "cuda")),
     Spec("detector", "choice", "hog", "Face detector: hog (CPU, fast) or cnn (dlib's CNN; slow without a CUDA-built dlib).", choices=("hog", "cnn")),

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .decide import LOW_MARGIN_ADD, LOW_TOL_DROP, Decider
+from .decide import Decider, strict_rule
 from .faces import box_area
 from .matcher import body_similarities, face_scores, top_k
 from .quality import POOR_BELOW
@@ -72,6 +72,7 @@ class _Faces:
     best: dict[int, np.ndarray]  # face_k -> (F,) best person index (-1: no candidate)
     s1: dict[int, np.ndarray]  # face_k -> (F,) best score (+inf: none)
     gap: dict[int, np.ndarray]  # face_k -> (F,) next person's score minus the best (+inf: no second person)
+    few: dict[int, np.ndarray]  # face_k -> (F,) the best person has fewer KB photos than face_k (stricter rule)
 
 
 class Search:
@@ -103,6 +104,7 @@ class Search:
         best = {k: [] for k in ks}
         s1 = {k: [] for k in ks}
         gap = {k: [] for k in ks}
+        few = {k: [] for k in ks}
         for p, (item, _) in enumerate(items):
             a = item.analysis
             if a.error:
@@ -124,6 +126,7 @@ class Search:
                     best[k].append(-1)
                     s1[k].append(np.inf)
                     gap[k].append(np.inf)
+                    few[k].append(False)
                     continue
                 sc = face_scores(d.faces, a.encodings, k)
                 for i in range(len(a.boxes)):
@@ -131,10 +134,12 @@ class Search:
                     best[k].append(self.index[c[0][0]] if c else -1)
                     s1[k].append(c[0][1] if c else np.inf)
                     gap[k].append(c[1][1] - c[0][1] if len(c) > 1 else np.inf)
+                    few[k].append(bool(c) and d.kb_photos.get(c[0][0], k) < k)
         arr = lambda v, t=np.float64: np.asarray(v, dtype=t)  # noqa: E731
         return _Faces(photo=arr(photo, np.int64), q=arr(q), area=arr(area), body=arr(body, np.int64),
                       faceless=arr(faceless, bool), best={k: arr(v, np.int64) for k, v in best.items()},
-                      s1={k: arr(v) for k, v in s1.items()}, gap={k: arr(v) for k, v in gap.items()})
+                      s1={k: arr(v) for k, v in s1.items()}, gap={k: arr(v) for k, v in gap.items()},
+                      few={k: arr(v, bool) for k, v in few.items()})
 
     def _usable(self, lap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(usable, poor, body_allowed) per face row for this gate, following the multi_face policy."""
@@ -164,8 +169,10 @@ class Search:
         f = self.faces
         usable, poor, body_allowed = self._usable(c.lap_var_thresh)
         low = usable & (c.lap_var_thresh > 0) & (f.q < c.lap_var_thresh)
-        tol = np.where(low, max(0.0, c.face_tol - LOW_TOL_DROP), c.face_tol)
-        margin = np.where(low, c.face_margin + LOW_MARGIN_ADD, c.face_margin)
+        strict = low | f.few[c.face_k]  # as Decider.face_rule: a low-quality face, or a person with too few KB photos
+        strict_tol, strict_margin = strict_rule(c.face_tol, c.face_margin)
+        tol = np.where(strict, strict_tol, c.face_tol)
+        margin = np.where(strict, strict_margin, c.face_margin)
         s1, gap, best = f.s1[c.face_k], f.gap[c.face_k], f.best[c.face_k]
         face_ok = usable & (best >= 0) & (s1 < tol) & (gap >= margin)
         return np.where(face_ok, best, np.where((usable | body_allowed) & (f.body >= 0), f.body, -1))
