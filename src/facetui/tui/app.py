@@ -55,8 +55,8 @@ class FacetuiApp(App[int]):
         Binding("k", "show('kb')", "KB", id="kb"),
         Binding("r", "show('recognition')", "Recognise", id="recognition"),
         Binding("u", "review", "Review", id="review"),
-        Binding("c", "show('calibrate')", "Calibrate", id="calibrate"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("c", "show('calibrate')", "Calibrate", id="calibrate"),  # after q: at 80 columns q stays in the footer
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
