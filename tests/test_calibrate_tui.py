@@ -216,6 +216,92 @@ def test_kb_only_draws_the_kb_distances_and_advises_nothing_to_apply(calib_ws):
     asyncio.run(go())
 
 
+def _fake_report(ws):
+    """An eval with two sweeps (face_tol and a second key such as the parallel change adds), no models needed."""
+    from facetui.core.evaluate import EvalReport
+    from facetui.core.scores import Score, Sweep
+    from facetui.core.truth import Truth
+
+    def sc(v, found, wrong):
+        return Score(value=v, photos=10, appearances=8, found=found, wrong=wrong, unknown_photos=2,
+                     unknown_kept=2 - min(wrong, 2), exact=found - wrong + 2)
+
+    face = Sweep("face_tol", [sc(0.4, 5, 0), sc(0.5, 7, 0), sc(0.6, 8, 1)], marked=0.5, current=0.5)
+    gate = Sweep("lap_var_thresh", [sc(0.0, 8, 0), sc(40.0, 7, 0), sc(80.0, 5, 0)], marked=0.0, current=80.0)
+    truth = Truth(ws / "query", {f"p{i}.jpg": frozenset() for i in range(10)}, ws / "truth.csv")
+    return EvalReport(truth=truth, sweeps=[face, gate], photos=10)
+
+
+def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_each_change(calib_ws, monkeypatch):
+    import facetui.core.evaluate as ev
+
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **kw: _fake_report(calib_ws))
+    path = calib_ws / "settings.json"
+
+    async def go():
+        app = make_app(calib_ws)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_and_run(app, pilot)
+            rows = table_rows(screen)
+            assert [r[0] for r in rows] == ["face_tol", "", "", "lap_var_thresh", "", ""]
+            assert [r[1] for r in rows] == ["0.40", "0.50", "0.60", "0.00", "40", "80"]
+            assert rows[1][6] == "← advised, in use" and rows[3][6] == "← advised" and rows[5][6] == "← in use"
+            assert rows[2][3] == "1"
+            assert screen.query_one(SweepPlot).series.key == "face_tol"
+            assert screen.query_one(DistancePlot).hist is None  # no decisions recorded: no distances
+            await pilot.press("down", "down")  # onto the lap_var_thresh rows
+            await pilot.pause()
+            series = screen.query_one(SweepPlot).series
+            assert series.key == "lap_var_thresh" and series.values == [0.0, 40.0, 80.0] and series.marked == 0.0
+            assert screen.pending_changes() == {"lap_var_thresh": (80.0, 0.0)}  # face_tol is already advised
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+            assert "lap_var_thresh: 80 -> 0.00" in str(app.screen.query_one(".dialog-text").render())
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.settings.lap_var_thresh == 0.0, "the settings to reload")
+    asyncio.run(go())
+    assert json.loads(path.read_text())["lap_var_thresh"] == 0.0
+
+
+def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
+    import facetui.core.evaluate as ev
+
+    reached, release = threading.Event(), threading.Event()
+    real = ev.evaluate
+    ends: list = []
+
+    def gated(*args, on_progress=None, **kw):
+        def hook(i, n):
+            on_progress(i, n)
+            if i == 2:
+                reached.set()
+                release.wait(60)
+        rep = real(*args, on_progress=hook, **kw)
+        ends.append(rep)
+        return rep
+
+    monkeypatch.setattr(ev, "evaluate", gated)
+
+    async def go():
+        app = make_app(calib_ws)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("c", "enter")
+            await wait_until(pilot, reached.is_set, "the gate")
+            await pilot.press("q")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+            assert "calibration sweep is running" in str(app.screen.query_one(".dialog-text").render())
+            await pilot.press("y")
+            await pilot.pause(0.2)
+            release.set()
+            await wait_until(pilot, lambda: bool(ends), "the sweep to stop")
+            await pilot.pause(0.5)
+    try:
+        asyncio.run(go())
+    finally:
+        release.set()
+    assert ends and ends[0].aborted and ends[0].face.scores[0].photos == 2
+
+
 # -- apply ----------------------------------------------------------------------------------------------------------
 
 def test_apply_shows_the_change_then_writes_the_advice_and_keeps_other_keys(calib_ws):

@@ -153,10 +153,12 @@ class CalibrateScreen(FacetuiScreen):
         for i, name in enumerate(COLUMNS):
             table.add_column(name, key=f"c{i}")
         self.query_one(RunProgress).reset(0)
-        self.watch(self.query_one("#kb-only", YesNo), "value", self._kb_only_changed, init=False)
+        self.watch(self.query_one("#kb-only", YesNo), "value", self._kb_only_changed)
         self.refresh_view()
 
-    def _kb_only_changed(self, _value: bool) -> None:
+    def _kb_only_changed(self, kb_only: bool) -> None:
+        for fid in ("#truth", "#photos"):
+            self.query_one(fid, Input).disabled = kb_only  # not used by a KB-only measurement
         if not self.running and self.report is None and not self.error:
             self.set_status(self.ready_text())
 
@@ -171,6 +173,8 @@ class CalibrateScreen(FacetuiScreen):
                 if isinstance(inp.suggester, PathSuggester):
                     inp.suggester.base = self._base()
             self._seen = s
+        if self.report is not None and not self.running:
+            self.show_notes(self.report)  # the advice is shown against the settings in use now
         self.show_status()
         if self.focused is None or isinstance(self.focused, Input):
             self.query_one(DataTable).focus()  # so the app's keys act as keys, not as text typed into a field
