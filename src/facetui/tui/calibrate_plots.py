@@ -193,8 +193,12 @@ class DistancePlot(TitledPlot):
                         f"face distance, % of pairs: {marks}" if marks else "face distance, % of pairs",
                         f"distance %: {marks}" if marks else "distance %",
                         marks)
-        plt.bar(h.centers, h.same_pct, width=0.45, label=f"same person ({h.same_n})", color=SAME_COLOR, marker="hd")
-        plt.bar(h.centers, h.diff_pct, width=0.45, label=f"different ({h.diff_n})", color=DIFF_COLOR, marker="hd")
+        # side by side in each bin (same on the left half, different on the right), so neither hides the other
+        quarter = (h.edges[1] - h.edges[0]) / 4
+        plt.bar([c - quarter for c in h.centers], h.same_pct, width=0.45, label=f"same person ({h.same_n})",
+                color=SAME_COLOR, marker="hd")
+        plt.bar([c + quarter for c in h.centers], h.diff_pct, width=0.45, label=f"different ({h.diff_n})",
+                color=DIFF_COLOR, marker="hd")
         plt.xlim(h.edges[0], h.edges[-1])
         plt.xticks(_ticks(h.edges[0], h.edges[-1], 6))
         top = max(h.same_pct + h.diff_pct + [1.0])
