@@ -359,6 +359,8 @@ def test_apply_answered_no_leaves_the_file(calib_ws):
 def test_calibrate_keys_have_ids_and_palette_commands(calib_ws):
     ids = bindings()
     assert ids["calibrate"][0] == "c" and ids["calibrate.apply"][0] == "a"
+    assert ids["calibrate.start"][:2] == ("enter", "Calibrate") and ids["calibrate.abort"][0] == "escape"
+    assert ids["start"][1] == "Run"  # the run screens' own keys are listed under them, not under Calibrate
     palette = {action for _, _, action in COMMANDS}
     covers = {"start": "start('calibrate')", "back": "show('home')", "apply": "apply_calibration"}
     for b in CalibrateScreen.BINDINGS:

@@ -101,9 +101,9 @@ class CalibrateScreen(FacetuiScreen):
     AUTO_FOCUS = "#calib-table"
     BINDINGS = [
         # priority: enter starts from the table and the fields alike (the table would take it as "select row")
-        Binding("enter", "start", "Run sweep", priority=True, id="start"),
-        Binding("escape", "abort", "Abort", priority=True, id="abort"),
-        Binding("escape", "back", "Back", id="back"),
+        Binding("enter", "start", "Run sweep", priority=True, id="calibrate.start"),
+        Binding("escape", "abort", "Abort", priority=True, id="calibrate.abort"),
+        Binding("escape", "back", "Back", id="calibrate.back"),
         Binding("a", "apply", "Apply advice", id="calibrate.apply"),
     ]
 
