@@ -157,7 +157,8 @@ def test_escape_aborts_a_sweep_held_mid_way(calib_ws, monkeypatch):
             await wait_until(pilot, reached.is_set, "the gate")
             await wait_until(pilot, lambda: screen.done == k, "progress to reach the gate")
             assert screen.running and app.active_run is screen
-            assert screen.check_action("start", ()) is None and screen.check_action("abort", ()) is True
+            assert screen.check_action("start", ()) is False and screen.check_action("abort", ()) is True
+            assert screen.check_action("apply", ()) is False
             await pilot.press("escape")
             assert isinstance(app.screen, CalibrateScreen)  # escape aborted; it did not go back Home
             assert "Stopping" in status(screen)

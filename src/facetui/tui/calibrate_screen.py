@@ -101,10 +101,10 @@ class CalibrateScreen(FacetuiScreen):
     AUTO_FOCUS = "#calib-table"
     BINDINGS = [
         # priority: enter starts from the table and the fields alike (the table would take it as "select row")
-        Binding("enter", "start", "Run sweep", priority=True, id="calibrate.start"),
+        Binding("enter", "start", "Run", priority=True, id="calibrate.start"),
         Binding("escape", "abort", "Abort", priority=True, id="calibrate.abort"),
-        Binding("escape", "back", "Back", id="calibrate.back"),
-        Binding("a", "apply", "Apply advice", id="calibrate.apply"),
+        Binding("escape", "back", "Back", show=False, id="calibrate.back"),  # h shows Home; room for q at 80
+        Binding("a", "apply", "Apply", id="calibrate.apply"),
     ]
 
     def __init__(self) -> None:
@@ -235,14 +235,15 @@ class CalibrateScreen(FacetuiScreen):
 
     # -- actions ------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # while this sweep runs, start and apply are hidden (escape aborts); otherwise grayed out when they cannot act
         if action == "start":
-            return None if self.fapp.active_run is not None else True
+            return False if self.running else (None if self.fapp.active_run is not None else True)
         if action == "abort":
             return self.running
         if action == "back":
             return not self.running
         if action == "apply":
-            return True if not self.running and self.pending_changes() else None
+            return False if self.running else (True if self.pending_changes() else None)
         return True
 
     def action_start(self) -> None:
