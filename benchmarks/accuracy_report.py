@@ -263,7 +263,7 @@ def blurred(s, root: Path, truth: Path, rep0, exp0) -> None:
           ["sigma", "faces", "low quality", "poor", "median sharpness", "found", "wrong", "strangers Unknown",
            "gate off: found", "wrong", "strangers Unknown", "ceiling"], rows,
           (f"Shipped defaults ({short(cur)}) against the same with the quality gate off (gate 0).\n"
-           "A low-quality face must pass face_tol - 0.04 with face_margin + 0.04; a 'poor' one (sharpness < 10) "
+           "A low-quality face must beat the next person by face_margin + 0.04; a 'poor' one (sharpness < 10) "
            "is never filed\nby face. LFW photos are 250 px, faces ~100 px.",))
 
 
