@@ -23,7 +23,8 @@ HIST_STEP = 0.05
 
 @dataclass(frozen=True)
 class SweepSeries:
-    """What the sweep chart draws: per value, the recall in percent and the wrong filings."""
+    """What the sweep chart draws: per value, the recall in percent and the wrong filings; ``marked`` is the advised
+    value (a line), ``current`` the one in use."""
 
     key: str
     values: list[float]
@@ -33,9 +34,11 @@ class SweepSeries:
     current: float
 
 
-def sweep_series(sw: Sweep) -> SweepSeries:
+def sweep_series(sw: Sweep, advised: float | None = None) -> SweepSeries:
+    """One sweep's series, with ``advised`` marked: the eval's advice for this key (the joint search's value, which
+    need not be one of the sweep's own values nor its own pick)."""
     return SweepSeries(sw.key, [s.value for s in sw.scores], [round(100.0 * s.recall, 1) for s in sw.scores],
-                       [s.wrong for s in sw.scores], sw.marked, sw.current)
+                       [s.wrong for s in sw.scores], advised, sw.current)
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,8 @@ class SweepPlot(TitledPlot):
         self.empty_text = "recall and wrong filings: run a sweep (enter)"
         self._draw()
 
-    def show_sweep(self, sw: Sweep | None, empty_text: str = "") -> None:
-        self.series = sweep_series(sw) if sw is not None and sw.scores else None
+    def show_sweep(self, sw: Sweep | None, empty_text: str = "", advised: float | None = None) -> None:
+        self.series = sweep_series(sw, advised) if sw is not None and sw.scores else None
         if empty_text:
             self.empty_text = empty_text
         self._draw()
@@ -138,9 +141,14 @@ class SweepPlot(TitledPlot):
         plt.yticks([0, 25, 50, 75, 100], yside="left")
         plt.yticks(_ticks(0, top, 4) if top > 4 else list(range(top + 1)), yside="right")
         lo, hi = min(s.values), max(s.values)
+        if s.marked is not None:  # the advice may lie between (or, in principle, beyond) the swept values
+            lo, hi = min(lo, s.marked), max(hi, s.marked)
         if hi > lo:
             plt.xlim(lo, hi)
-        plt.xticks(_ticks(lo, hi, 5) or s.values)
+        if s.key == "face_k":  # a count of KB photos: whole numbers only
+            plt.xticks(s.values, [str(int(v)) for v in s.values])
+        else:
+            plt.xticks(_ticks(lo, hi, 5) or s.values)
         if s.marked is not None:
             plt.vline(s.marked, ADVISED_COLOR)
         if s.marked is None or not math.isclose(s.current, s.marked):

@@ -3,6 +3,7 @@ table and the charts, and write the advice into the settings file."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker, get_current_worker
 
-from ..core.settings import Settings, SettingsError, load_settings, save_settings, update_raw
+from ..core.settings import Settings, SettingsError, load_settings
 from .base import FacetuiScreen
 from .calibrate_plots import DistancePlot, SweepPlot
 from .dialogs import ConfirmDialog
@@ -28,13 +29,14 @@ from .widgets import FieldInput, RunProgress, YesNo, format_eta
 if TYPE_CHECKING:
     from ..core.evaluate import EvalReport
     from ..core.scores import Sweep
+    from ..core.tune import Tuning
 
 TRUTH_NAME = "truth.csv"
 COLUMNS = ("setting", "value", "recall", "wrong", "Unknown kept", "exactly right", "")
 
 
 def num(v: Any) -> str:
-    """A setting value as the table and the change lines show it (0.5 -> "0.50", 80.0 -> "80")."""
+    """A tolerance or margin as the table and the change lines show it (0.5 -> "0.50", 80.0 -> "80")."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
     if math.isclose(round(v, 2), v) and abs(v) < 10:
@@ -42,14 +44,20 @@ def num(v: Any) -> str:
     return f"{v:g}"
 
 
+def value_text(key: str, v: Any) -> str:
+    """A setting's value as the CLI's sweep table prints it: face_k a whole number (2, not 2.00), lap_var_thresh
+    a sharpness (0, 60, 120), the tolerances and the margin with two decimals."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if key == "face_k":
+        return str(int(round(v)))
+    if key == "lap_var_thresh":
+        return f"{v:g}"
+    return num(v)
+
+
 def pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.0f}%" if b else "-"
-
-
-def same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), abs_tol=1e-9)
-    return a == b
 
 
 def default_labels(settings: Settings) -> tuple[str, str, bool]:
@@ -84,13 +92,38 @@ def resolve(text: str, base: Path) -> Path | None:
     return p if p.is_absolute() else base / p
 
 
-def mark_text(sw: Sweep, value: float) -> str:
+def advised_value(rep: EvalReport, key: str) -> float | None:
+    """The value the advice gives ``key`` (the joint search's combination, body_tol from its sweep); None when the
+    advice leaves the key out."""
+    v = rep.advice.get(key)
+    return None if v is None else float(v)
+
+
+def mark_text(sw: Sweep, value: float, advised: float | None) -> str:
+    """"advised": the advice's value (what a writes); "best alone": the best value with no wrong filing when only
+    this key changes (the sweep's own pick), shown where the joint advice differs; "in use": the value in use."""
     marks = []
-    if sw.marked is not None and math.isclose(value, sw.marked):
+    if advised is not None and math.isclose(value, advised):
         marks.append("advised")
+    elif sw.marked is not None and math.isclose(value, sw.marked):
+        marks.append("best alone")
     if math.isclose(value, sw.current):
         marks.append("in use")
     return ("← " + ", ".join(marks)) if marks else ""
+
+
+def tuning_text(t: Tuning) -> str:
+    """The joint search in one line (of the notes' three at 100 columns): appearances found and wrong filings with the
+    settings in use and with the advice, and the ceiling (the right person is the nearest KB person)."""
+    n = t.appearances
+    cur = t.current_score
+    text = f"Joint search: in use finds {cur.found}/{n} ({cur.wrong} wrong), "
+    if t.best is None or t.best_score is None:
+        text += "no combination without a wrong filing; "
+    else:
+        b = t.best_score
+        text += f"advice {b.found}/{n} ({b.wrong} wrong); "
+    return text + f"no rule finds more than {t.nearest_right}/{n}"
 
 
 class CalibrateScreen(FacetuiScreen):
@@ -345,22 +378,26 @@ class CalibrateScreen(FacetuiScreen):
         self.plot_key = ""
         if rep is None:
             return
-        cursor = 0
+        cursor = in_use = None  # the advised face_tol row, else the one in use
         for sw in rep.sweeps:
+            want = advised_value(rep, sw.key)
             for i, s in enumerate(sw.scores):
-                if (sw.key == "face_tol" and sw.marked is not None and math.isclose(s.value, sw.marked)
-                        and rep.face is sw):
-                    cursor = table.row_count
-                advised = sw.marked is not None and math.isclose(s.value, sw.marked)
+                advised = want is not None and math.isclose(s.value, want)
+                if sw is rep.face:
+                    if advised:
+                        cursor = table.row_count
+                    if math.isclose(s.value, sw.current):
+                        in_use = table.row_count
                 table.add_row(
                     Text(sw.key if i == 0 else "", "bold"),
-                    Text(num(s.value), "bold" if advised else ""),
+                    Text(value_text(sw.key, s.value), "bold" if advised else ""),
                     Text(f"{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}"),
                     Text(str(s.wrong), "red" if s.wrong else ""),
                     Text(f"{s.unknown_kept}/{s.unknown_photos}"),
                     Text(f"{s.exact}/{s.photos}"),
-                    Text(mark_text(sw, s.value), "bold green" if advised else ""),
+                    Text(mark_text(sw, s.value, want), "bold green" if advised else ""),
                     key=f"{sw.key}={s.value!r}")
+        cursor = cursor if cursor is not None else (in_use or 0)
         if rep.sweeps:
             table.move_cursor(row=cursor, animate=False)
             self.show_sweep(self.sweep_of_row(cursor))
@@ -379,9 +416,9 @@ class CalibrateScreen(FacetuiScreen):
         return None
 
     def show_sweep(self, sw: Sweep | None) -> None:
-        if sw is not None and sw.key != self.plot_key:
+        if sw is not None and sw.key != self.plot_key and self.report is not None:
             self.plot_key = sw.key
-            self.query_one(SweepPlot).show_sweep(sw)
+            self.query_one(SweepPlot).show_sweep(sw, advised=advised_value(self.report, sw.key))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_sweep(self.sweep_of_row(event.cursor_row))
@@ -390,7 +427,7 @@ class CalibrateScreen(FacetuiScreen):
         same, diff = rep.distances()
         face = rep.face
         if face is not None:
-            advised, current, source = face.marked, face.current, "labelled photos"
+            advised, current, source = advised_value(rep, "face_tol"), face.current, "labelled photos"
         else:
             advised = rep.kb.tolerance if rep.kb is not None else None
             current, source = self.fapp.settings.face_tol, "KB leave-one-out"
@@ -404,16 +441,18 @@ class CalibrateScreen(FacetuiScreen):
         changes = self.pending_changes()
         if rep.aborted:
             lines.append("Aborted: the advice of a partial sweep is not applied.")
-        elif rep.sweeps:
-            for sw in rep.sweeps:
-                if sw.marked is None:
-                    lines.append(f"{sw.key}: every value in the sweep files some photo under a wrong person.")
+        if rep.tuning is not None:
+            lines.append(tuning_text(rep.tuning))
+        if rep.sweeps and not rep.aborted:
             if changes:
                 lines.append("Advice: " + change_text(changes) + " · a writes it to "
                              + short_path(self.fapp.settings_path) + ".")
             elif rep.advice:
-                lines.append("Advice: " + ", ".join(f"{k} {num(v)}" for k, v in rep.advice.items())
-                             + " · the settings in use already say so.")
+                lines.append("Advice: keep the settings in use ("
+                             + ", ".join(f"{k} {value_text(k, v)}" for k, v in rep.advice.items()) + ").")
+            for sw in rep.sweeps:
+                if sw.marked is None:
+                    lines.append(f"{sw.key}: every value in the sweep files some photo under a wrong person.")
         if rep.kb is not None:
             k = rep.kb
             if k.tolerance is not None:
@@ -427,12 +466,14 @@ class CalibrateScreen(FacetuiScreen):
 
     # -- applying the advice ------------------------------------------------------------------------------------
     def pending_changes(self) -> dict[str, tuple[Any, Any]]:
-        """{key: (value in use, advised value)} for each advised value that differs from the settings in use."""
+        """{key: (value in use, advised value)} for each advised value that differs from the settings in use (the
+        core's advice_changes, as eval --apply prints them); nothing for an aborted sweep."""
         rep = self.report
         if rep is None or rep.aborted:
             return {}
-        raw = self.fapp.settings.to_json_dict()
-        return {k: (raw.get(k), v) for k, v in rep.advice.items() if not same_value(raw.get(k), v)}
+        from ..core.evaluate import advice_changes  # noqa: PLC0415 (imported by the sweep's worker already)
+
+        return {k: (old, new) for k, old, new in advice_changes(self.fapp.settings, rep.advice)}
 
     def action_apply(self) -> None:
         changes = self.pending_changes()
@@ -442,19 +483,22 @@ class CalibrateScreen(FacetuiScreen):
         path = self.fapp.settings_path
         self.app.push_screen(
             ConfirmDialog(f"Write the advice into {short_path(path)}?\n\n"
-                          + "\n".join(f"  {k}: {num(a)} -> {num(b)}" for k, (a, b) in changes.items())
+                          + "\n".join(f"  {k}: {value_text(k, a)} -> {value_text(k, b)}"
+                                      for k, (a, b) in changes.items())
                           + "\n\nOther keys are kept.", yes="Apply", no="Keep as is"),
             lambda yes: self.save_advice(path, self.fapp.settings, changes) if yes else None)
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False)
     def save_advice(self, path: Path, in_use: Settings, changes: dict[str, tuple[Any, Any]]) -> None:
-        """Write the advised values into the file as it is now (edits made elsewhere kept), atomically."""
+        """Write exactly the changes shown into the file as it is now (edits made elsewhere kept), atomically, with
+        the core's apply_advice (as eval --apply)."""
+        from ..core.evaluate import apply_advice  # noqa: PLC0415
+
         try:
             base = load_settings(path)
         except SettingsError:
-            base = in_use  # missing or broken: written whole from the settings in use, as Settings' save would
-        new = update_raw(base, {k: now for k, (_, now) in changes.items()})
-        save_settings(new, path)
+            base = dataclasses.replace(in_use, source=path)  # missing or broken: written whole from the settings in use
+        new, _ = apply_advice(base, {k: now for k, (_, now) in list(changes.items())[:1]})
         self.post_message(AdviceApplied(new, path, changes))
 
     def on_advice_applied(self, message: AdviceApplied) -> None:
@@ -471,4 +515,4 @@ class CalibrateScreen(FacetuiScreen):
 
 
 def change_text(changes: dict[str, tuple[Any, Any]]) -> str:
-    return ", ".join(f"{k} {num(a)} -> {num(b)}" for k, (a, b) in changes.items())
+    return ", ".join(f"{k} {value_text(k, a)} -> {value_text(k, b)}" for k, (a, b) in changes.items())
