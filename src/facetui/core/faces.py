@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from .errors import FacetuiError
+
 Box = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
 
-class FaceModelError(RuntimeError):
+class FaceModelError(FacetuiError, RuntimeError):
     """dlib or a face model file cannot be loaded; the message says how to fix it."""
 
 

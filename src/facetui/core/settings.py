@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import FacetuiError
 from .fsutil import atomic_write_text
 
 DEFAULT_SETTINGS_NAME = "settings.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(FacetuiError, ValueError):
     """A settings file or value that cannot be used; the message names the key, the value and what is allowed."""
 
 

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
+from ..core.errors import FacetuiError
 from ..core.settings import Settings, SettingsError, from_dict, load_settings
 from .calibrate_screen import CalibrateScreen
 from .commands import FacetuiCommands
@@ -27,9 +28,6 @@ from .settings_screen import SettingsScreen
 
 # What the quit question calls each run (by the running screen's KIND).
 RUN_WHAT = {"recognition": "recognition", "kb": "KB build", "calibrate": "calibration sweep"}
-
-# Errors with a message meant for the user: shown as a notification, not as a crash dialog.
-USER_ERRORS = ("SetupError", "EvalError", "SettingsError", "KbError", "FaceModelError", "BodyModelError", "ImageLoadError")
 
 
 def load_or_default(path: Path) -> tuple[Settings, str]:
@@ -163,7 +161,7 @@ class FacetuiApp(App[int]):
         err = worker.error
         if err is None:
             return
-        if type(err).__name__ in USER_ERRORS or isinstance(err, OSError):
+        if isinstance(err, (FacetuiError, OSError)):  # a message meant for the user: a notification, not a crash
             text = str(err) if not isinstance(err, OSError) else f"{err.strerror or err}: {err.filename or ''}"
             self.notify(text, title="Cannot do that", severity="error", timeout=12)
         else:
