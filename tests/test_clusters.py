@@ -61,11 +61,17 @@ def test_same_unknown_person_falls_in_one_cluster_others_do_not(settings):
     assert lines[0].startswith(f"Cluster 1: 3 faces in 3 photos (threshold {settings.face_tol:.2f})")
 
 
-def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings):
+def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings, monkeypatch):
+    from facetui.core import review
+
     out = settings.processed_dir
     session = ReviewSession(settings)
     first = find_clusters(session)[0]
+    writes = []
+    real = review.atomic_write_bytes
+    monkeypatch.setattr(review, "atomic_write_bytes", lambda p, d: (writes.append(p), real(p, d))[1])
     outcome = session.assign_many(list(first.items), LEFT_OUT)
+    assert writes.count(session.report_path) == 1  # one report rewrite for the whole decision
     assert outcome.message == "3 faces in 3 photos → Barack_Obama"
     for name in ("q01.jpg", "q02.jpg", "q05.jpg"):
         assert (out / LEFT_OUT / name).is_file()
@@ -74,7 +80,9 @@ def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings)
     kb = load_kb(settings.kb_path)
     assert sum(s.startswith(REVIEW_PREFIX) for s in kb.face_sources) == 3
     assert [c for c in find_clusters(ReviewSession(settings)) if len(c.items) > 1] == []
+    writes.clear()
     session.undo()
+    assert writes.count(session.report_path) == 1
     assert not (out / LEFT_OUT).exists()
     assert (out / "Unknown" / "q01.jpg").is_file() and (out / "Unknown" / "q02.jpg").is_file()
     assert (out / "Joe_Biden" / "q05.jpg").is_file() and not (out / "Unknown" / "q05.jpg").exists()
