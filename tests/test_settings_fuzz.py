@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from facetui.cli import main as cli_main
+from facetui.cli import COMMANDS, main as cli_main
 from facetui.core.settings import SPECS, Settings, SettingsError, from_dict, load_settings, save_settings, update_raw
 
 KEYS = [s.key for s in SPECS]
@@ -183,13 +183,25 @@ _CLI_CASES = [(s.key, v) for s in SPECS for v in _BAD_BY_KIND[s.kind]]  # every 
 
 
 @pytest.mark.parametrize("key,value", _CLI_CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(_CLI_CASES)])
-@pytest.mark.parametrize("command", [["settings"], ["recognize"], ["kb", "build"], ["kb", "show"]])
-def test_cli_exits_2_with_the_message(tmp_path, capsys, key, value, command):
+def test_cli_exits_2_with_the_message(tmp_path, capsys, key, value):
     p = _write(tmp_path, {key: value})
-    status = cli_main([*command, "--settings", str(p)])
+    status = cli_main(["settings", "--settings", str(p)])
     out, err = capsys.readouterr()
     assert status == 2
     assert err.startswith(f"facetui: setting '{key}'") and err.count("\n") == 1, err
+    assert "Traceback" not in err + out
+
+
+_ARGS = {"kb": ["kb", "build"], "review": ["review", "--list"], "eval": ["eval", "--kb"]}
+
+
+@pytest.mark.parametrize("command", sorted(c for c in COMMANDS if c != "keys"))  # keys reads only keymap.toml
+def test_every_command_refuses_a_bad_settings_file_the_same_way(tmp_path, capsys, command):
+    """Every command loads the settings in one place (cli.main), so one bad value per command is enough here."""
+    p = _write(tmp_path, {"face_tol": math.nan})
+    status = cli_main([*_ARGS.get(command, [command]), "--settings", str(p)])
+    out, err = capsys.readouterr()
+    assert status == 2 and err.startswith("facetui: setting 'face_tol'") and err.count("\n") == 1, err
     assert "Traceback" not in err + out
 
 
