@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import DEMO
+from helpers import DEMO
 from test_tui_snapshots import StepClock
 
 from facetui.core.evaluate import advice_changes, evaluate

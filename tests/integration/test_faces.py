@@ -12,7 +12,7 @@ import pytest
 from facetui.core import faces
 from facetui.core.images import load_image
 
-DEMO = Path(__file__).resolve().parents[1] / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "demo"
 PHOTOS = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "scenes").glob("*.jpg"))[:3]
 
 

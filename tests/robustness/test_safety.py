@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_truth, run_all
+from helpers import read_truth, run_all
 from facetui.core.analyze import FaceConfig
 from facetui.core.cache import CACHE_FILE
 from facetui.core.events import FileDone

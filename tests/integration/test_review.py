@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import LEFT_OUT, run_all
+from helpers import LEFT_OUT, run_all
 
 from facetui.cli import main as cli_main
 from facetui.core import kbbuild
@@ -259,7 +259,7 @@ def test_cli_review_list_assign_undo(ws, capsys):
 @pytest.mark.slow
 def test_body_rows_join_and_leave_the_kb_with_the_decision(tmp_path):
     """With body recognition on (random OSNet weights: mechanics only), an assignment adds the body too."""
-    from conftest import make_workspace
+    from helpers import make_workspace
 
     from facetui.core.bodies import save_random_weights
 

@@ -7,7 +7,7 @@ import threading
 import tomllib
 
 import pytest
-from conftest import run_all
+from helpers import run_all
 
 from facetui.cli import main
 from facetui.core.events import KbImageDone

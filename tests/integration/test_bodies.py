@@ -19,7 +19,7 @@ from PIL import Image
 from facetui.core import bodies
 from facetui.core.bodies import BodyModelError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _testdata() -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_workspace, run_all
+from helpers import make_workspace, run_all
 
 from facetui.core.events import FileDone, RunStarted
 from facetui.core.kb import load_kb

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LEFT_OUT
+from helpers import LEFT_OUT
 
 from facetui.cli import main as cli_main
 from facetui.core.clusters import cluster_encodings, cluster_lines, find_clusters

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import make_workspace, run_all
+from helpers import make_workspace, run_all
 
 from facetui.core.events import KbImageDone, RunFinished
 from facetui.core.kb import KbError, KnowledgeBase, from_bytes, load_kb, save_kb, to_bytes

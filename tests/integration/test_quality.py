@@ -11,7 +11,7 @@ from facetui.core.analyze import FaceConfig, analyze_bytes
 from facetui.core.quality import GOOD, LOW, POOR, quality_level
 from facetui.core.settings import defaults
 
-from conftest import DEMO
+from helpers import DEMO
 
 PHOTOS = [DEMO / "kb" / "Joe_Biden" / "biden2.jpg", DEMO / "query" / "q02.jpg", DEMO / "query" / "q01.jpg"]
 GATE = defaults().lap_var_thresh

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, read_truth, run_all
+from helpers import REPO, read_truth, run_all
 
 from facetui.core.events import FileDone, RunFinished, RunStarted
 from facetui.core.fsutil import file_sha256

@@ -9,7 +9,7 @@ import pytest
 
 from facetui.core.settings import (SPECS, SettingsError, load_settings, save_settings, settings_reference_markdown,
                                    update_raw)
-from conftest import REPO
+from helpers import REPO
 
 
 def test_shipped_settings_point_at_the_demo():

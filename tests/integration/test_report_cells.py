@@ -6,7 +6,7 @@ import csv
 import re
 import shutil
 
-from conftest import run_all
+from helpers import run_all
 from hypothesis import given, settings as hsettings, strategies as st
 
 from facetui.core.events import FileDone

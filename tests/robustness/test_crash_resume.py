@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_all
+from helpers import run_all
 
 from facetui.core.fsutil import TEMP_PREFIX
 from facetui.core.kb import load_kb

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter
 
-from conftest import DEMO, read_truth, run_all
+from helpers import DEMO, read_truth, run_all
 from facetui.cli import main
 from facetui.core.analyze import FaceConfig, analyze_path
 from facetui.core.events import FileDone

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, REPO, run_all
+from helpers import DEMO, REPO, run_all
 from facetui.core.decide import Decider
 from facetui.core.evaluate import evaluate
 from facetui.core.kb import load_kb

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import DEMO, run_all
+from helpers import DEMO, run_all
 
 from facetui.core import bodies, faces
 from facetui.core.analyze import FaceConfig, analyze_path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO, read_truth, run_all
+from helpers import DEMO, read_truth, run_all
 
 from facetui.cli import main
 from facetui.core.evaluate import evaluate, report_lines

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_truth
+from helpers import read_truth
 
 from facetui.core.kb import load_kb
 from facetui.core.report import REPORT_NAME, read_rows

@@ -23,7 +23,7 @@ from corpus import (
 from facetui.core import images
 from facetui.core.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
 
-DEMO = Path(__file__).resolve().parents[1] / "demo"  # the real photos of shared/testdata/faces, bundled
+DEMO = Path(__file__).resolve().parents[2] / "demo"  # the real photos of shared/testdata/faces, bundled
 FACE_PHOTO = DEMO / "query" / "q01.jpg"  # Barack Obama, one upright face, 800x450
 SMALL_PHOTO = DEMO / "query" / "q02.jpg"  # 320x240
 SRC = Path(images.__file__).resolve().parents[2]

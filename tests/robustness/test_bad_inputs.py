@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, read_truth
+from helpers import DEMO, read_truth
 from corpus import BOMB_SIZE, HUGE_NAME, NON_UTF8_NAME, ROTATED_NAME, WEIRD_NAME, make_corpus
 from facetui.core.report import split_list
 from facetui.core.scan import display_name

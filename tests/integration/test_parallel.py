@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO, read_truth, run_all
+from helpers import DEMO, read_truth, run_all
 
 from facetui.core import bodies
 from facetui.core.analyze import FaceConfig
@@ -154,7 +154,7 @@ def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
     """A photo that kills its worker process (OOM killer, a crash in native code) is reported; the run goes on."""
     import shutil
 
-    from conftest import make_workspace, read_truth, run_all
+    from helpers import make_workspace, read_truth, run_all
 
     from facetui.core.events import FileDone
     from facetui.core.kbbuild import build_kb

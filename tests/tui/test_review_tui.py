@@ -7,7 +7,7 @@ import functools
 import json
 
 import pytest
-from conftest import LEFT_OUT, run_all
+from helpers import LEFT_OUT, run_all
 from textual.app import App
 from textual.widgets import Input, OptionList
 
