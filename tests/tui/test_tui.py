@@ -185,6 +185,49 @@ def test_quit_during_a_run_asks_first_then_aborts_cleanly(workspace):
     assert filed(out) == expected_copies(QUERY[:2])
 
 
+def test_one_run_at_a_time_and_only_the_app_sets_it(workspace):
+    """While a recognition run is held at file 2, the KB build and the calibration sweep refuse to start (the key
+    grayed out, and a start from the palette told why); a start that fails its checks does not hold the run."""
+    reached, release = threading.Event(), threading.Event()
+
+    def hook(i: int) -> None:
+        if i == 2:
+            reached.set()
+            release.wait(60)
+
+    async def go():
+        app = make_app(workspace / "settings.json", pipeline_hook=hook)
+        async with app.run_test(size=SIZE) as pilot:
+            try:
+                await pilot.press("r", "enter")
+                recognition = app.screen
+                await wait_until(pilot, reached.is_set, "the gate")
+                assert app.active_run is recognition
+                with pytest.raises(AttributeError):
+                    app.active_run = None  # the app's to change (claim_run / release_run), not a screen's
+                for key in ("k", "c"):
+                    await pilot.press(key)
+                    other = app.screen
+                    assert other is not recognition and other.check_action("start", ()) is None  # grayed out
+                    other.action_start()  # as the palette's "now" command does
+                    await pilot.pause()
+                    assert not other.running and app.active_run is recognition
+                    assert "A run is already going" in notifications(app)[-1]
+                await pilot.press("r")
+            finally:
+                release.set()
+            await wait_until(pilot, lambda: recognition.summary is not None, "the run to end")
+            assert app.active_run is None
+            recognition.query_one("#input").value = ""  # fails its checks: nothing starts, nothing is held
+            recognition.action_start()
+            assert not recognition.running and app.active_run is None
+            await pilot.press("k", "enter")
+            kb = app.screen
+            await wait_until(pilot, lambda: kb.summary is not None, "the KB build to end")
+            assert isinstance(kb, KbBuildScreen) and not kb.summary.aborted and app.active_run is None
+    run(go())
+
+
 def test_long_log_lines_wrap_whole_at_80_columns(workspace):
     """At 80 columns every line shows to its end (the top-3s of every face), continuation lines indented."""
     from facetui.core.render import format_line
@@ -338,7 +381,7 @@ def test_the_log_keeps_only_the_last_lines(workspace, monkeypatch):
     """Thousands of files must not grow the log without bound (the cap is lowered here to keep the test quick)."""
     from facetui.core.events import FaceResult, FileDone, FileResult, RunStarted
     from facetui.tui import widgets
-    from facetui.tui.messages import FileProcessed, RunBegan
+    from facetui.tui.messages import CoreEvent
 
     monkeypatch.setattr(widgets, "MAX_LOG_LINES", 50)
     n = 400
@@ -348,11 +391,11 @@ def test_the_log_keeps_only_the_last_lines(workspace, monkeypatch):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("r")
             screen = app.screen
-            screen.post_message(RunBegan(RunStarted("recognize", n, workspace, workspace, False, "cpu")))
+            screen.post_message(CoreEvent(RunStarted("recognize", n, workspace, workspace, False, "cpu")))
             for i in range(1, n + 1):
                 face = FaceResult(0, (1, 2, 3, 4), 100.0, face=(("A", 0.3),), name="A", via="face")
                 result = FileResult(workspace / f"p{i}.jpg", f"p{i}.jpg", faces=(face,), people=("A",))
-                screen.post_message(FileProcessed(FileDone(i, n, result)))
+                screen.post_message(CoreEvent(FileDone(i, n, result)))
             await wait_until(pilot, lambda: screen.done == n, "the messages")
             lines = log_lines(screen)
             assert len(lines) == 50

@@ -68,7 +68,7 @@ class FacetuiApp(App[int]):
         self.device_probe = device_probe or probe_device
         self.device_info: DeviceInfo | None = None
         self.pipeline_hook = pipeline_hook  # passed to the core as on_file: tests hold a run there
-        self.active_run: RunScreen | CalibrateScreen | None = None
+        self._active_run: RunScreen | CalibrateScreen | None = None
         self.quitting = False
 
     def on_mount(self) -> None:
@@ -150,6 +150,29 @@ class FacetuiApp(App[int]):
     def action_discard_settings(self) -> None:
         self.action_show("settings")
         self.call_after_refresh(lambda: self.screen.run_action("cancel"))
+
+    # -- the one run at a time --------------------------------------------------------------------------------------
+    # Claimed by a call, not a message: a message is handled later, so two quick starts (enter on one run screen,
+    # then on another) could both find no run going. These two methods are the only writers of the run state.
+    @property
+    def active_run(self) -> RunScreen | CalibrateScreen | None:
+        """The screen whose run (KB build, recognition, calibration sweep) is going, or None."""
+        return self._active_run
+
+    def claim_run(self, screen: RunScreen | CalibrateScreen) -> bool:
+        """Make ``screen`` the running screen; False (and the user told why) when another run is going."""
+        if self._active_run is not None:
+            self.notify("A run is already going; abort it first (escape on its screen).", severity="warning")
+            return False
+        self._active_run = screen
+        self.refresh_bindings()
+        return True
+
+    def release_run(self, screen: RunScreen | CalibrateScreen) -> None:
+        """``screen``'s run has ended (or did not start): another may start."""
+        if self._active_run is screen:
+            self._active_run = None
+        self.refresh_bindings()
 
     # -- settings and errors ------------------------------------------------------------------------------------
     def on_settings_changed(self, message: SettingsChanged) -> None:

@@ -280,11 +280,11 @@ class CalibrateScreen(FacetuiScreen):
         return True
 
     def action_start(self) -> None:
-        if self.fapp.active_run is not None:
-            self.notify("A run is already going; abort it first (escape on its screen).", severity="warning")
-            return
+        if not self.fapp.claim_run(self):
+            return  # another run is going (the app said so)
         truth, photos, kb_only = self.choice()
         if not kb_only and truth is None:
+            self.fapp.release_run(self)
             self.notify("Type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only.",
                         title="Cannot start", severity="error")
             self.query_one("#truth", Input).focus()
@@ -292,7 +292,6 @@ class CalibrateScreen(FacetuiScreen):
         self.running, self.stopping = True, False
         self.done = self.total = 0
         self.report, self.error, self.saved = None, "", ""
-        self.fapp.active_run = self
         self.fill_table(None)
         self.query_one("#calib-notes", Static).update("")
         self.query_one(SweepPlot).show_sweep(None, "recall and wrong filings: sweeping...")
@@ -304,7 +303,6 @@ class CalibrateScreen(FacetuiScreen):
         start_resource_tracker()
         self.started_at = self.fapp.clock()
         self.worker = self.launch(self.fapp.settings, None if kb_only else truth, photos, kb_only)
-        self.fapp.refresh_bindings()
         self.refresh_bindings()
 
     def action_abort(self) -> None:
@@ -354,8 +352,7 @@ class CalibrateScreen(FacetuiScreen):
     def on_calibration_ended(self, message: CalibrationEnded) -> None:
         self.elapsed = self.fapp.clock() - self.started_at
         self.running = False
-        if self.fapp.active_run is self:
-            self.fapp.active_run = None
+        self.fapp.release_run(self)
         rep = message.report
         if rep is None:
             self.error = message.error or "the sweep did not start"
@@ -368,7 +365,6 @@ class CalibrateScreen(FacetuiScreen):
             self.show_notes(rep)
             self.show_distances(rep)
         self.show_status()
-        self.fapp.refresh_bindings()
         self.refresh_bindings()
 
     # -- the results --------------------------------------------------------------------------------------------

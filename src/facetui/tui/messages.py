@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..core.events import FileDone, KbImageDone, Notice, RunStarted, RunSummary
+from ..core.events import Event, RunSummary
 from ..core.settings import Settings
 from .facts import DeviceInfo, HomeFacts
 
@@ -16,32 +16,13 @@ if TYPE_CHECKING:
     from ..core.evaluate import EvalReport
 
 
+# -- runs (KB build, recognition) -------------------------------------------------------------------------------
 @dataclass
-class RunBegan(Message):
-    """A run passed its checks and is about to process ``started.total`` files."""
+class CoreEvent(Message):
+    """An event the core yielded mid-run (RunStarted, FileDone, KbImageDone, Notice), passed on as it is; the run
+    screen dispatches on its type. The core's RunFinished is not passed on: RunEnded carries its summary."""
 
-    started: RunStarted
-
-
-@dataclass
-class FileProcessed(Message):
-    """Recognition finished one photo (filed, reported)."""
-
-    event: FileDone
-
-
-@dataclass
-class KbImageProcessed(Message):
-    """The KB build finished one dataset photo."""
-
-    event: KbImageDone
-
-
-@dataclass
-class RunNoticed(Message):
-    """The core said something mid-run (e.g. no images found, disk full)."""
-
-    notice: Notice
+    event: Event
 
 
 @dataclass
@@ -52,23 +33,7 @@ class RunEnded(Message):
     error: str = ""  # why it failed, when it did
 
 
-@dataclass
-class SettingsChanged(Message):
-    """Settings were saved; post it to the app, which makes ``app.settings`` the new value."""
-
-    settings: Settings
-
-
-@dataclass
-class HomeFactsReady(Message):
-    facts: HomeFacts
-
-
-@dataclass
-class DeviceProbed(Message):
-    info: DeviceInfo
-
-
+# -- the calibration sweep (the core reports its progress through a callback, not events) -----------------------
 @dataclass
 class CalibrationProgress(Message, bubble=False):  # for the calibrate screen only
     """The calibration sweep analysed photo ``done`` of ``total``."""
@@ -92,3 +57,21 @@ class AdviceApplied(Message, bubble=False):  # for the calibrate screen only
     settings: Settings
     path: Path
     changes: dict[str, tuple[object, object]]  # key -> (was, now)
+
+
+# -- settings and Home ------------------------------------------------------------------------------------------
+@dataclass
+class SettingsChanged(Message):
+    """Settings were saved; post it to the app, which makes ``app.settings`` the new value."""
+
+    settings: Settings
+
+
+@dataclass
+class HomeFactsReady(Message):
+    facts: HomeFacts
+
+
+@dataclass
+class DeviceProbed(Message):
+    info: DeviceInfo

@@ -13,8 +13,8 @@ from textual.worker import Worker, get_current_worker
 
 from ..core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
 from .base import FacetuiScreen
-from .lines import summary_text
-from .messages import FileProcessed, KbImageProcessed, RunBegan, RunEnded, RunNoticed
+from .lines import kb_text, result_text, summary_text
+from .messages import CoreEvent, RunEnded
 from .widgets import RunLog, RunProgress
 
 
@@ -122,16 +122,15 @@ class RunScreen(FacetuiScreen):
         raise NotImplementedError
 
     def action_start(self) -> None:
-        if self.fapp.active_run is not None:
-            self.notify("A run is already going; abort it first (escape on its screen).", severity="warning")
-            return
+        if not self.fapp.claim_run(self):
+            return  # another run is going (the app said so)
         args = self.prepare()
         if args is None:
+            self.fapp.release_run(self)
             return
         self.running, self.stopping = True, False
         self.done = self.total = 0
         self.summary, self.error = None, ""
-        self.fapp.active_run = self
         self.log_widget.clear()
         self.query_one("#summary", Static).update("")
         self.notes = []
@@ -142,7 +141,6 @@ class RunScreen(FacetuiScreen):
         start_resource_tracker()
         self.started_at = self.fapp.clock()
         self.worker = self.launch(*args)
-        self.fapp.refresh_bindings()
         self.refresh_bindings()
 
     def start_text(self) -> str:
@@ -171,22 +169,17 @@ class RunScreen(FacetuiScreen):
 
     # -- the thread side ----------------------------------------------------------------------------------------
     def drive(self, make_events: Callable[[object], Iterator[object]]) -> None:
-        """Run in the thread worker: feed the core the worker's cancel flag and post one message per event."""
+        """Run in the thread worker: feed the core the worker's cancel flag and pass each event on as a CoreEvent;
+        the finish's summary goes with the RunEnded posted on the way out."""
         worker = get_current_worker()
         summary: RunSummary | None = None
         error = ""
         try:
             for ev in make_events(worker.cancelled_event):
-                if isinstance(ev, RunStarted):
-                    self.post_message(RunBegan(ev))
-                elif isinstance(ev, FileDone):
-                    self.post_message(FileProcessed(ev))
-                elif isinstance(ev, KbImageDone):
-                    self.post_message(KbImageProcessed(ev))
-                elif isinstance(ev, Notice):
-                    self.post_message(RunNoticed(ev))
-                elif isinstance(ev, RunFinished):
+                if isinstance(ev, RunFinished):
                     summary = ev.summary
+                else:
+                    self.post_message(CoreEvent(ev))
         except BaseException as e:
             error = str(e) or type(e).__name__
             raise
@@ -194,8 +187,18 @@ class RunScreen(FacetuiScreen):
             self.post_message(RunEnded(summary, error))
 
     # -- messages from the worker -------------------------------------------------------------------------------
-    def on_run_began(self, message: RunBegan) -> None:
-        ev = message.started
+    def on_core_event(self, message: CoreEvent) -> None:
+        match message.event:
+            case RunStarted() as ev:
+                self.run_began(ev)
+            case FileDone() as ev:
+                self.file_done(ev)
+            case KbImageDone() as ev:
+                self.kb_image_done(ev)
+            case Notice() as ev:
+                self.noticed(ev)
+
+    def run_began(self, ev: RunStarted) -> None:
         self.total = ev.total
         self.query_one(RunProgress).reset(ev.total)
         self.notes = [n for n in ev.notices if n]
@@ -207,20 +210,15 @@ class RunScreen(FacetuiScreen):
         self.done, self.total = index, total
         self.query_one(RunProgress).show(index, total, self.fapp.clock() - self.started_at)
 
-    def on_file_processed(self, message: FileProcessed) -> None:
-        from .lines import result_text  # noqa: PLC0415
+    def file_done(self, ev: FileDone) -> None:
+        self.log_widget.write(result_text(ev.result))
+        self.advance(ev.index, ev.total)
 
-        self.log_widget.write(result_text(message.event.result))
-        self.advance(message.event.index, message.event.total)
+    def kb_image_done(self, ev: KbImageDone) -> None:
+        self.log_widget.write(kb_text(ev))
+        self.advance(ev.index, ev.total)
 
-    def on_kb_image_processed(self, message: KbImageProcessed) -> None:
-        from .lines import kb_text  # noqa: PLC0415
-
-        self.log_widget.write(kb_text(message.event))
-        self.advance(message.event.index, message.event.total)
-
-    def on_run_noticed(self, message: RunNoticed) -> None:
-        n = message.notice
+    def noticed(self, n: Notice) -> None:
         severity = "error" if n.level == "error" else ("warning" if n.level == "warning" else "information")
         self.notify(n.text, severity=severity)
         self.notes.append(n.text)
@@ -229,8 +227,7 @@ class RunScreen(FacetuiScreen):
     def on_run_ended(self, message: RunEnded) -> None:
         elapsed = self.fapp.clock() - self.started_at
         self.running = False
-        if self.fapp.active_run is self:
-            self.fapp.active_run = None
+        self.fapp.release_run(self)
         s = message.summary
         if s is None:
             self.error = message.error or "the run did not start"
@@ -243,7 +240,6 @@ class RunScreen(FacetuiScreen):
             self.set_status(self.finished_text(s))
             self.run_finished(s)
             self.call_after_refresh(self.log_widget.scroll_end, animate=False)
-        self.fapp.refresh_bindings()
         self.refresh_bindings()
 
     def finished_text(self, s: RunSummary) -> str:
