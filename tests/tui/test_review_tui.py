@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
 
 import pytest
 from helpers import LEFT_OUT, run_all
@@ -184,8 +185,8 @@ async def test_preview_and_clusters_view_names_a_whole_cluster(settings):
     app = ReviewApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
-        await pilot.pause()
+        await pilot.press("enter")  # the full-size rendition is read in a worker, then the preview opens
+        await settle(pilot)
         assert isinstance(app.screen, PreviewScreen)
         await pilot.press("escape")
         await pilot.pause()
@@ -212,6 +213,56 @@ async def test_preview_and_clusters_view_names_a_whole_cluster(settings):
         await settle(pilot)
         assert review_rows(settings) == [] and not (out / LEFT_OUT).exists()
         assert "q01.jpg" in text(app, "#review-title")
+
+
+@sync
+async def test_no_disk_work_on_the_ui_thread(settings, monkeypatch):
+    """Opening, candidates, decisions, undo, the preview, the clusters and the re-read after them all run in
+    thread workers: each session method and picture read that touches disk records the thread it ran on."""
+    from facetui.core.review import ReviewSession
+    from facetui.tui import review_work
+
+    calls: list[tuple[str, bool]] = []
+
+    def on_thread(name, fn):
+        def wrapper(*args, **kw):
+            calls.append((name, threading.current_thread() is threading.main_thread()))
+            return fn(*args, **kw)
+        return wrapper
+
+    for name in ("__init__", "reload", "candidates", "assign", "assign_many", "mark_none", "reject", "undo", "close"):
+        monkeypatch.setattr(ReviewSession, name, on_thread(name, getattr(ReviewSession, name)))
+    monkeypatch.setattr(ReviewSession, "kb", property(on_thread("kb", ReviewSession.kb.fget)))
+    for name in ("render_photo", "group_faces"):
+        monkeypatch.setattr(review_work, name, on_thread(name, getattr(review_work, name)))
+
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*LEFT_OUT, "enter")
+        await settle(pilot)
+        await pilot.press("z")
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("escape", "c")
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+    ran = {name for name, _ in calls}
+    assert {"__init__", "reload", "candidates", "assign", "assign_many", "undo", "reject", "kb", "render_photo",
+            "group_faces"} <= ran, ran
+    assert [name for name, on_ui in calls if on_ui] == []
 
 
 def test_bindings_have_ids_and_the_keys_of_the_issue():

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..core.images import ImageLoadError
-from ..core.review import ReviewError, ReviewSession
+from ..core.clusters import Cluster
+from ..core.review import ReviewSession
 from ..core.scan import display_name
+from . import review_work
+from .base import FacetuiScreen
+from .messages import ClusterFaces, ClustersFound, Decided
 from .name_dialog import NameDialog
-from .photos import _readable, image_class, render_photo
-from .review_messages import ClusterFaces, ClustersFound, Decided
+from .photos import image_class
 
 ASSIGN = Binding.Group("assign", compact=True)  # the candidate keys, here and on the review screen
 
 
-class ClustersScreen(Screen[None]):
-    """Unknown faces grouped by likeness, biggest group first; name a whole group with one entry."""
+class ClustersScreen(FacetuiScreen[None]):
+    """Unknown faces grouped by likeness, biggest group first; name a whole group with one entry. The grouping, the
+    crops and the decisions run in thread workers (``review_work``) on the review screen's session and lock."""
 
     DEFAULT_CSS = """
     ClustersScreen { layout: vertical; }
@@ -47,11 +50,13 @@ class ClustersScreen(Screen[None]):
     IS_REVIEW = True
     SHOWN_FACES = 4
 
-    def __init__(self, session: ReviewSession, image_mode: str | None = None) -> None:
+    def __init__(self, session: ReviewSession, lock: threading.Lock, image_mode: str | None = None) -> None:
         super().__init__()
         self.session = session
+        self.lock = lock  # the review screen's: one worker at a time uses the session
         self.image_mode = image_mode
-        self.clusters: list = []
+        self.clusters: list[Cluster] = []
+        self.people: tuple[str, ...] = ()  # the KB's names, as the last grouping read them (for the name dialog)
         self.busy = True
 
     def compose(self) -> ComposeResult:
@@ -73,47 +78,26 @@ class ClustersScreen(Screen[None]):
         i = ol.highlighted
         return self.clusters[i] if i is not None and 0 <= i < len(self.clusters) else None
 
+    # -- workers: the disk work is in review_work, each posts the message it returns ---------------
     @work(thread=True, exclusive=True, group="clusters-find", exit_on_error=False)
     def _find(self) -> None:
-        from ..core.clusters import find_clusters  # noqa: PLC0415
-
-        try:
-            self.session.reload()
-            clusters = find_clusters(self.session)
-        except (ReviewError, OSError, RuntimeError) as e:
-            self.post_message(ClustersFound([], str(e)))
-            return
-        self.post_message(ClustersFound(clusters))
+        self.post_message(review_work.find_clusters(self.session, self.lock))
 
     @work(thread=True, exclusive=True, group="clusters-faces", exit_on_error=False)
-    def _faces(self, index: int, cluster) -> None:
-        faces = []
-        for it in cluster.items[: self.SHOWN_FACES]:
-            r = self.session.result(it)
-            src = _readable([r.path, *r.destinations])
-            if src is None:
-                continue
-            try:
-                _, crop = render_photo(src, it.box, side=200)
-            except ImageLoadError:
-                continue
-            if crop is not None:
-                faces.append(crop)
-        self.post_message(ClusterFaces(index, faces))
+    def _faces(self, index: int, cluster: Cluster) -> None:
+        self.post_message(review_work.cluster_faces(self.session, index, cluster, self.SHOWN_FACES))
 
-    @work(thread=True, group="clusters-decide", exit_on_error=False)
-    def _decide(self, cluster, person: str | None) -> None:
-        try:
-            outcome = self.session.assign_many(list(cluster.items), person) if person else self.session.undo()
-        except (ReviewError, OSError) as e:
-            self.post_message(Decided(None, str(e)))
-            return
-        self.post_message(Decided(outcome, undo=person is None))
+    @work(thread=True, exclusive=True, group="clusters-decide", exit_on_error=False)
+    def _decide(self, cluster: Cluster | None, person: str | None) -> None:
+        self.post_message(review_work.decide_cluster(self.session, self.lock, cluster, person))
 
+    # -- message handlers -----------------------------------------------------------------------
     @on(ClustersFound)
     def _found(self, msg: ClustersFound) -> None:
         self.busy = False
         self.clusters = msg.clusters
+        if not msg.error:
+            self.people = msg.people
         ol = self.query_one(OptionList)
         ol.clear_options()
         thr = self.session.settings.face_tol
@@ -187,7 +171,7 @@ class ClustersScreen(Screen[None]):
                 self.refresh_bindings()
                 self._decide(c, name)
 
-        self.app.push_screen(NameDialog(f"Name these {len(c.items)} faces:", list(self.session.kb.people)), named)
+        self.app.push_screen(NameDialog(f"Name these {len(c.items)} faces:", list(self.people)), named)
 
     def action_assign(self, n: int) -> None:
         c = self.selected

@@ -1,4 +1,4 @@
-"""The Textual messages the app's thread workers and screens post (one dataclass each)."""
+"""The Textual messages the app's thread workers and screens post (one dataclass each, every screen's here)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from ..core.events import Event, RunSummary
 from ..core.settings import Settings
 from .facts import DeviceInfo, HomeFacts
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only named in annotations: the app starts without the review core or PIL
+    from PIL import Image as PILImage
+
     from ..core.evaluate import EvalReport
+    from ..core.events import Candidates
+    from ..core.review import Outcome, ReviewSession
 
 
 # -- runs (KB build, recognition) -------------------------------------------------------------------------------
@@ -75,3 +79,64 @@ class HomeFactsReady(Message):
 @dataclass
 class DeviceProbed(Message):
     info: DeviceInfo
+
+
+# -- review and clusters: what their thread workers read or did on disk ---------------------------------------------
+@dataclass
+class SessionOpened(Message):
+    """The review session of the latest run, or None (``error`` says why); ``people`` are the KB's names."""
+
+    session: ReviewSession | None
+    error: str = ""
+    people: tuple[str, ...] = ()
+
+
+@dataclass
+class ItemLoaded(Message):
+    """One face's pictures and candidates, for the face ``key``; ``people`` are the KB's names as they are now."""
+
+    key: tuple
+    photo: PILImage.Image | None
+    face: PILImage.Image | None
+    face_c: Candidates
+    body_c: Candidates
+    error: str = ""
+    people: tuple[str, ...] = ()
+
+
+@dataclass
+class PreviewReady(Message):
+    """The full-size rendition of the face ``key``'s photo."""
+
+    key: tuple
+    photo: PILImage.Image
+    caption: str
+
+
+@dataclass
+class QueueReloaded(Message):
+    """The report and the log read again: ``status`` maps each face asked about to '' while it still waits, else to
+    its decision (the person, or 'none')."""
+
+    status: dict[tuple, str]
+    error: str = ""
+
+
+@dataclass
+class Decided(Message):
+    outcome: Outcome | None
+    error: str = ""
+    undo: bool = False
+
+
+@dataclass
+class ClustersFound(Message):
+    clusters: list
+    error: str = ""
+    people: tuple[str, ...] = ()
+
+
+@dataclass
+class ClusterFaces(Message):
+    index: int
+    faces: list

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -9,19 +10,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..core.events import Candidates
-from ..core.images import ImageLoadError
-from ..core.review import ReviewError, ReviewItem, ReviewSession
+from ..core.review import ReviewItem, ReviewSession
 from ..core.scan import display_name
 from ..core.settings import Settings
+from . import review_work
+from .base import FacetuiScreen
 from .clusters_screen import ASSIGN, ClustersScreen
+from .messages import Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
 from .name_dialog import NameDialog
-from .photos import _readable, image_class, render_photo
+from .photos import image_class
 from .preview_screen import PreviewScreen
-from .review_messages import Decided, ItemLoaded, SessionOpened
 
 
 def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:
@@ -42,8 +43,9 @@ def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates
     return "\n".join(lines)
 
 
-class ReviewScreen(Screen[None]):
-    """Review the unknowns of the latest run one face at a time."""
+class ReviewScreen(FacetuiScreen[None]):
+    """Review the unknowns of the latest run one face at a time; what reads or writes the files runs in thread
+    workers (``review_work``), and the screen changes when their message comes back."""
 
     DEFAULT_CSS = """
     ReviewScreen { layout: vertical; }
@@ -80,6 +82,9 @@ class ReviewScreen(Screen[None]):
         self.output_dir = Path(output_dir) if output_dir else None
         self.image_mode = image_mode
         self.session: ReviewSession | None = None
+        self.lock = threading.Lock()  # held by every worker's use of the session (this screen's and the clusters')
+        self.people: tuple[str, ...] = ()  # the KB's names, as the last worker read them (for the name dialog)
+        self.stale = False  # the clusters view is open: it may decide faces of this queue
         self.queue: list[ReviewItem] = []
         self.done: dict[tuple, str] = {}  # item key -> who it went to, "none" or "skipped"
         self.pos = 0
@@ -109,60 +114,49 @@ class ReviewScreen(Screen[None]):
         self._open(self.settings, self.output_dir)
 
     def on_unmount(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        session, lock = self.session, self.lock
+        if session is None:
+            return
 
-    # -- workers ----------------------------------------------------------------------------------
+        def close() -> None:  # once no worker of this screen (or of its clusters view) holds the session
+            with lock:
+                session.close()
+
+        # an app worker: this screen's own are cancelled as it goes
+        self.app.run_worker(close, thread=True, group="review-close", exit_on_error=False)
+
+    def refresh_view(self) -> None:
+        if self.stale and self.session is not None:  # back from the clusters view
+            self.stale = False
+            self.busy = True
+            self.refresh_bindings()
+            self._reload(self.session, list(self.queue))
+
+    # -- workers: the disk work is in review_work, each posts the message it returns ---------------
     @work(thread=True, exclusive=True, group="review-open", exit_on_error=False)
     def _open(self, settings: Settings, output_dir: Path) -> None:
-        try:
-            session = ReviewSession(settings, output_dir)
-        except (ReviewError, OSError) as e:
-            self.post_message(SessionOpened(None, str(e)))
-            return
-        self.post_message(SessionOpened(session))
+        self.post_message(review_work.open_session(settings, output_dir))
 
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
-    def _load(self, item: ReviewItem) -> None:
-        session = self.session
-        if session is None:
-            return
-        face_c, body_c = session.candidates(item)
-        r = session.result(item)
-        src = _readable([r.path, *r.destinations])
-        photo = face = None
-        error = ""
-        if src is None:
-            error = "photo not found (original and copies are gone)"
-        else:
-            try:
-                photo, face = render_photo(src, item.box)
-            except ImageLoadError as e:
-                error = str(e)
-        self.post_message(ItemLoaded(item.key, photo, face, face_c, body_c, error))
+    def _load(self, session: ReviewSession, item: ReviewItem) -> None:
+        self.post_message(review_work.load_item(session, self.lock, item))
 
-    @work(thread=True, group="review-decide", exit_on_error=False)
-    def _decide(self, op: str, item: ReviewItem | None, person: str = "") -> None:
-        session = self.session
-        if session is None:
-            return
-        try:
-            if op == "assign":
-                outcome = session.assign(item, person)
-            elif op == "none":
-                outcome = session.mark_none(item)
-            elif op == "reject":
-                outcome = session.reject(item, person)
-            else:
-                outcome = session.undo()
-        except (ReviewError, OSError) as e:
-            self.post_message(Decided(None, str(e), undo=op == "undo"))
-            return
-        self.post_message(Decided(outcome, undo=op == "undo"))
+    @work(thread=True, exclusive=True, group="review-decide", exit_on_error=False)
+    def _decide(self, session: ReviewSession, op: str, item: ReviewItem | None, person: str = "") -> None:
+        self.post_message(review_work.decide(session, self.lock, op, item, person))
+
+    @work(thread=True, exclusive=True, group="review-preview", exit_on_error=False)
+    def _preview(self, session: ReviewSession, item: ReviewItem, shown: PILImage.Image) -> None:
+        self.post_message(review_work.preview(session, item, shown))
+
+    @work(thread=True, exclusive=True, group="review-reload", exit_on_error=False)
+    def _reload(self, session: ReviewSession, items: list[ReviewItem]) -> None:
+        self.post_message(review_work.reload_queue(session, self.lock, items))
 
     # -- message handlers -----------------------------------------------------------------------
     @on(SessionOpened)
     def _opened(self, msg: SessionOpened) -> None:
+        self.people = msg.people
         if msg.session is None:
             self._title(f"Review unknowns: {msg.error}")
             self._say("Run recognition first, then come back (escape).")
@@ -181,6 +175,7 @@ class ReviewScreen(Screen[None]):
         item = self.current
         if item is None or item.key != msg.key:
             return  # the user moved on meanwhile
+        self.people = msg.people
         self._shown = msg.key
         self._choices = msg.face_c or msg.body_c
         self._photo = msg.photo
@@ -219,6 +214,27 @@ class ReviewScreen(Screen[None]):
             self._show()  # same face, fresh candidates without the rejected one
         else:
             self._next()
+
+    @on(QueueReloaded)
+    def _reloaded(self, msg: QueueReloaded) -> None:
+        """Faces decided in the clusters view leave this queue; faces undone there come back."""
+        self.busy = False
+        if msg.error:
+            self._say(f"Cannot read the decisions again: {msg.error}")
+        for it in self.queue:
+            status = msg.status.get(it.key)
+            if status and it.key not in self.done:
+                self.done[it.key] = status
+            elif status == "" and self.done.get(it.key) not in (None, "skipped"):
+                self.done.pop(it.key, None)
+        self._show()
+
+    @on(PreviewReady)
+    def _preview_ready(self, msg: PreviewReady) -> None:
+        item = self.current
+        if item is None or item.key != msg.key or not self.is_current:
+            return  # moved on meanwhile, or a dialog is open
+        self.app.push_screen(PreviewScreen(msg.photo, msg.caption, self.image_mode))
 
     # -- navigation -------------------------------------------------------------------------------
     @property
@@ -266,7 +282,7 @@ class ReviewScreen(Screen[None]):
                                                          if photo_faces > 1 else ""))
         self.query_one("#review-cands", Static).update("loading...")
         self.query_one("#review-keys").display = True
-        self._load(item)
+        self._load(self.session, item)
         self.refresh_bindings()
 
     def _finished(self) -> None:
@@ -310,7 +326,8 @@ class ReviewScreen(Screen[None]):
         self.busy = True
         self.refresh_bindings()
         self._say(f"{op}...")
-        self._decide(op, item, person)
+        assert self.session is not None
+        self._decide(self.session, op, item, person)
 
     def action_assign(self, n: int) -> None:
         item = self.current
@@ -322,7 +339,7 @@ class ReviewScreen(Screen[None]):
         item = self.current
         if item is None or self.session is None:
             return
-        known = list(self.session.kb.people)
+        known = list(self.people)
 
         def named(name: str | None) -> None:
             if name and self.current is item:
@@ -353,36 +370,14 @@ class ReviewScreen(Screen[None]):
         item = self.current
         if item is None or self._photo is None or self.session is None:
             return
-        r = self.session.result(item)
-        src = _readable([r.path, *r.destinations])
-        try:
-            photo, _ = render_photo(src, item.box, side=2400) if src else (self._photo, None)
-        except ImageLoadError:
-            photo = self._photo
-        self.app.push_screen(PreviewScreen(photo, f"{display_name(r.rel)} · escape: back", self.image_mode))
+        self._preview(self.session, item, self._photo)  # PreviewReady opens it
 
     def action_clusters(self) -> None:
         if self.session is None:
             return
-
-        def back(_: None) -> None:
-            self._resync()
-
-        self.app.push_screen(ClustersScreen(self.session, self.image_mode), back)
+        self.stale = True  # refresh_view reads the queue again when this screen is shown again
+        self.app.push_screen(ClustersScreen(self.session, self.lock, self.image_mode))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.dismiss(None)
-
-    def _resync(self) -> None:
-        """After the clusters view: faces named there leave this queue too."""
-        if self.session is None:
-            return
-        self.session.reload()
-        pending = {it.key for it in self.session.items}
-        for it in self.queue:
-            if it.key not in pending and it.key not in self.done:
-                self.done[it.key] = self.session.status(it) or "none"
-            elif it.key in pending and self.done.get(it.key) not in (None, "skipped"):
-                self.done.pop(it.key, None)
-        self._show()
