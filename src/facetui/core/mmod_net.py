@@ -265,7 +265,7 @@ def pyramid_up(rgb: np.ndarray) -> np.ndarray:
     """dlib's ``pyramid_up(img, pyramid_down<2>)`` on an RGB uint8 image, bit for bit (:func:`pyramid_up_tensor`)."""
     import torch
 
-    return pyramid_up_tensor(torch.from_numpy(np.ascontiguousarray(rgb))).numpy()
+    return pyramid_up_tensor(torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C"))).numpy()
 
 
 def pyramid_up_tensor(img: Any) -> Any:
@@ -469,6 +469,10 @@ class MmodDetector:
         self.weights = read_detector(path)
         self.device = torch.device(device or "cpu")
         self.model = build_model(self.weights).to(self.device, memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            # cuDNN's TF32 convolutions (torch's default) keep 10 bits of mantissa: scores near the threshold
+            # would flip. IEEE float32 gives the CPU's boxes.
+            torch.backends.cudnn.allow_tf32 = False
         self._mean = torch.tensor(self.weights.mean_rgb, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     def detect(self, rgb: np.ndarray, upsample: int = 0) -> list[Detection]:
@@ -509,8 +513,11 @@ class MmodDetector:
         if not rects or min(size) < 1:
             return None
         torch = self._torch
+        rgb = np.ascontiguousarray(rgb)
+        if not rgb.flags.writeable:  # torch.from_numpy warns on a read-only array (e.g. np.asarray of a PIL image)
+            rgb = rgb.copy()
         with self._one_thread(), torch.inference_mode():
-            img = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
+            img = torch.from_numpy(rgb).to(self.device)
             for _ in range(upsample):
                 img = pyramid_up_tensor(img)
         return _Prepared(img, rects, (rows, cols))
