@@ -27,3 +27,34 @@ def test_help_lists_every_command():
                         "print(sorted(m for m in ('torch','dlib','textual','face_recognition') if m in sys.modules))"],
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "[]"
+
+
+def test_every_command_in_the_parser_has_a_handler_module_and_the_help_names_it():
+    import importlib
+
+    from facetui.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == set(COMMANDS)
+    text = parser.format_help()
+    for name, (module, _) in COMMANDS.items():
+        assert callable(importlib.import_module(f"facetui.cli.{module}").run)
+        assert f"    {name}" in text  # listed with its help line, not just mentioned
+
+
+def test_every_user_error_is_one_family_with_one_exit_table():
+    from facetui.core.bodies import BodyModelError
+    from facetui.core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_SETUP, FacetuiError, SetupError, exit_code
+    from facetui.core.faces import FaceModelError
+    from facetui.core.images import ImageLoadError
+    from facetui.core.kb import KbError
+    from facetui.core.reviewlog import ReviewError
+    from facetui.core.settings import SettingsError
+    from facetui.core.truth import EvalError
+
+    for cls in (SetupError, EvalError, SettingsError, KbError, ReviewError, FaceModelError, BodyModelError,
+                ImageLoadError):
+        assert issubclass(cls, FacetuiError), cls
+        assert exit_code(cls("x")) == EXIT_SETUP
+    assert exit_code(KeyboardInterrupt()) == EXIT_ABORTED and exit_code(ValueError()) == EXIT_FAILED

@@ -58,7 +58,7 @@ def test_same_unknown_person_falls_in_one_cluster_others_do_not(settings):
     assert len([k for k in others if k[0] == "q09.jpg"]) == 6
     assert first.candidates and first.candidates[0][0] != LEFT_OUT
     lines = cluster_lines(clusters, settings.face_tol)
-    assert lines[0].startswith("Cluster 1: 3 faces in 3 photos (threshold 0.50)")
+    assert lines[0].startswith(f"Cluster 1: 3 faces in 3 photos (threshold {settings.face_tol:.2f})")
 
 
 def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings):

@@ -36,7 +36,7 @@ def test_boxes_and_dlib_encodings_equal_face_recognitions(path, fr, dlib_encoder
     assert ours == [tuple(b) for b in fr.face_locations(rgb, number_of_times_to_upsample=1, model="hog")]
     theirs = np.asarray(fr.face_encodings(rgb, known_face_locations=ours, num_jitters=1, model="small"))
     assert faces.encoder_name() == "dlib"
-    assert np.array_equal(faces.encode_faces(rgb, ours), theirs.reshape(len(ours), 128))
+    assert np.array_equal(faces.encode_faces(rgb, ours, flip=False), theirs.reshape(len(ours), 128))
 
 
 def test_the_torch_port_gives_dlibs_descriptors(fr):
@@ -46,7 +46,7 @@ def test_the_torch_port_gives_dlibs_descriptors(fr):
         rgb = load_image(path, resize_max=800).rgb
         boxes = faces.detect_faces(rgb)
         theirs = np.asarray(fr.face_encodings(rgb, known_face_locations=boxes, num_jitters=1, model="small"))
-        ours = faces.encode_faces(rgb, boxes)
+        ours = faces.encode_faces(rgb, boxes, flip=False)
         assert ours.shape == (len(boxes), 128) and ours.dtype == np.float64
         if boxes:
             worst = max(worst, float(np.abs(ours - theirs).max()))
@@ -54,6 +54,19 @@ def test_the_torch_port_gives_dlibs_descriptors(fr):
     # float32 arithmetic in another order: about 4e-7 on descriptors of norm ~1.4, where faces of one person
     # lie ~0.4 apart and face_tol is 0.5
     assert n >= 10 and worst < 1e-5
+
+
+def test_the_stored_descriptor_is_the_mean_of_the_face_and_its_mirror_image(fr):
+    rgb = load_image(DEMO / "query" / "q01.jpg", resize_max=800).rgb
+    boxes = faces.detect_faces(rgb)
+    chips = faces.face_chips(rgb, boxes)
+    mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+    single, flipped = faces.encode_chips(chips, flip=False), faces.encode_chips(mirrored, flip=False)
+    both = faces.encode_faces(rgb, boxes)
+    assert np.abs(both - (single + flipped) / 2).max() < 1e-6  # one batch of 2N views vs two of N: float order
+    # the mirror image is a real second view: close to the first (same person), yet not the same
+    gap = np.linalg.norm(single - flipped, axis=1)
+    assert np.all(gap > 0.01) and np.all(gap < 0.3)
 
 
 def test_a_face_alone_or_in_company_gets_the_same_descriptor():
@@ -107,7 +120,8 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
     rgb = load_image(PHOTOS[0], resize_max=800).rgb
     boxes = faces.detect_faces(rgb)
     assert faces.encoder_name() == "dlib"
-    assert np.array_equal(faces.encode_faces(rgb, boxes), np.asarray(fr.face_encodings(rgb, boxes, model="small")))
+    assert np.array_equal(faces.encode_faces(rgb, boxes, flip=False),
+                          np.asarray(fr.face_encodings(rgb, boxes, model="small")))
 
 
 def test_the_encoder_can_be_forced_to_dlib(tmp_path):

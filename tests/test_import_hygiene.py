@@ -15,7 +15,22 @@ def test_import_linter_contract_is_kept():
     exe = str(beside) if beside.exists() else shutil.which("lint-imports")
     assert exe, "import-linter is not installed (it is in the test extras)"
     r = subprocess.run([exe], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "1 kept, 0 broken" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "Contracts: 3 kept, 0 broken" in r.stdout, r.stdout + r.stderr
+
+
+def test_every_core_module_has_its_place_in_the_layers():
+    """A new core module must be put in a layer (pyproject.toml), or the layers contract would not see it."""
+    import pkgutil
+    import tomllib
+
+    import facetui.core
+
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c.get("containers") == ["facetui.core"])["layers"]
+    placed = {m.strip() for layer in layers for m in layer.replace("|", ":").split(":")}
+    modules = {m.name for m in pkgutil.iter_modules(facetui.core.__path__)}
+    assert modules - placed == set(), "core modules missing from the layers contract"
+    assert placed - modules == set(), "the layers contract names modules that do not exist"
 
 
 def test_running_the_core_loads_no_textual(tmp_path):

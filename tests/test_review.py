@@ -170,9 +170,8 @@ def test_not_anyone_stays_unknown_and_is_not_asked_again(ws):
 
 
 def test_rejected_candidate_is_never_proposed_nor_accepted_again(ws):
-    loose = settings_of(ws, face_tol=0.75)
-    if hasattr(loose, "face_margin"):
-        loose = loose.replace(face_margin=0.0)  # accept the best person however close the runner-up
+    # the plain nearest-photo rule, loose: accept the best person however close the runner-up
+    loose = settings_of(ws, face_tol=0.75, face_margin=0.0, face_k=1)
     res = run(loose)
     assert res["q08.jpg"].people == ("Alex_Lacamoire",)  # q08 is not Alex, but 0.72 < 0.75
     session = ReviewSession(loose)
@@ -244,7 +243,8 @@ def test_cli_review_list_assign_undo(ws, capsys):
     assert cli_main(["review", "--list", "--settings", sp]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("11 unknown face(s) in 6 photo(s)")
-    assert "q01.jpg [face 0] in Unknown/q01.jpg | Face: [Joe_Biden:0.81" in out
+    line = next(x for x in out.splitlines() if x.startswith("q01.jpg [face 0] in Unknown/q01.jpg | Face: ["))
+    assert LEFT_OUT not in line and "why: face" in line  # his candidates are others, and it says why not filed
     assert cli_main(["review", "--assign", "q01.jpg", LEFT_OUT, "--settings", sp]) == 0
     assert "q01.jpg → Barack_Obama" in capsys.readouterr().out
     assert (s.processed_dir / "Barack_Obama" / "q01.jpg").is_file()

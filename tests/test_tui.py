@@ -200,7 +200,8 @@ def test_long_log_lines_wrap_whole_at_80_columns(workspace):
             width = log.scrollable_content_region.width
             rows = [strip.text.rstrip() for strip in log.lines]
             assert max(len(r) for r in rows) <= width and log.virtual_size.width <= width  # nothing past the edge
-            assert len(rows) > 9 and rows[1].startswith(" " * HANGING_INDENT + "Alex_Lacamoire:0.8")
+            assert len(rows) > 9 and rows[0].startswith("q01.jpg") and rows[1].startswith(" " * HANGING_INDENT)
+            assert rows[1].strip()[0].isalpha()  # a wrapped candidate, not a new file's line
             return log_lines(screen)
 
     entries = run(go())

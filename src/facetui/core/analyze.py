@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from . import faces as facemod
-from .images import ImageLoadError, load_image_bytes, sharpness, to_gray
+from .images import ImageLoadError, load_image_bytes
+from .quality import chip_sharpness
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: flip-averaged descriptors, sharpness of the aligned chip (quality.py)
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,10 @@ class FaceConfig:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
         impl = "torch" if facemod.torch_encoder_wanted() else "dlib"
         fields = {"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample, "rmax": self.resize_max,
-                  "enc": f"dlib_face_recognition_resnet_model_v1+5pt/{impl}"}
+                  "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}"}
         if self.detector == "cnn" and facemod.torch_cnn_wanted():
             # the torch port of dlib's CNN detector finds dlib's boxes, not always to the pixel: its own entries
-            # (dlib's own CNN keeps the key it always had, so caches it filled stay valid; HOG's is untouched)
+            # (dlib's own CNN keeps the key it would have without the port; HOG's is untouched)
             fields["cnn"] = "mmod_human_face_detector/torch"
         raw = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
@@ -44,7 +45,7 @@ class Analysis:
     sha256: str
     size: tuple[int, int] = (0, 0)  # original (width, height) after EXIF rotation
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # original-photo pixels
-    sharpness: list[float] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)  # quality.chip_sharpness of each face
     encodings: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
     notes: tuple[str, ...] = ()
     error: str = ""
@@ -75,9 +76,10 @@ def analyze_bytes(data: bytes, cfg: FaceConfig, want_body: bool, sha: str | None
     boxes = facemod.detect_faces(rgb, cfg.detector, cfg.upsample)
     boxes.sort(key=lambda b: (b[3], b[0]))  # left to right, stable report order
     t, tm["detect"] = _lap(clock, t)
-    sharp = [float(sharpness(to_gray(facemod.crop(rgb, b)))) for b in boxes]
+    chips = facemod.face_chips(rgb, boxes)
+    sharp = [chip_sharpness(c) for c in chips]
     t, tm["sharpness"] = _lap(clock, t)
-    enc = facemod.encode_faces(rgb, boxes)
+    enc = facemod.encode_chips(chips)
     t, tm["encode"] = _lap(clock, t)
     inv = 1.0 / img.scale if img.scale > 0 else 1.0
     orig_boxes = [tuple(int(round(v * inv)) for v in b) for b in boxes]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import FacetuiError
 from .torchfreeze import frozen_if_same
 
 if TYPE_CHECKING:  # only for annotations; numpy and torch are imported lazily at run time
@@ -50,7 +51,7 @@ _MODEL_FILES = {
 _LOADED: dict[str, Any] = {}
 
 
-class BodyModelError(Exception):
+class BodyModelError(FacetuiError):
     """The body model cannot be built, its weights cannot be loaded, or the device is unusable."""
 
 

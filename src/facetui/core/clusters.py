@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .events import UNKNOWN, Candidates
-from .matcher import face_distances, top_k
+from .matcher import face_scores, top_k
 from .review import ReviewItem, ReviewSession
 from .scan import display_name
 
@@ -72,7 +72,7 @@ def find_clusters(session: ReviewSession, threshold: float | None = None, min_si
             continue
         cands: Candidates = ()
         if len(bank):
-            mean = face_distances(bank, encs[group]).mean(axis=0)
+            mean = face_scores(bank, encs[group], session.settings.face_k).mean(axis=0)
             cands = top_k(mean, bank.people)
         out.append(Cluster(tuple(items[i] for i in group), cands))
     return out

@@ -1,17 +1,39 @@
-"""The decision rule: one photo's analysis and the KB in, who each face is (and which rule said so) out."""
+"""The decision rule: one photo's analysis and the KB in, who each face is (and which rule said so) out.
+
+A face's score for a person is the mean distance to that person's ``face_k`` nearest KB faces (matcher.face_scores).
+The best person is accepted when the score is under ``face_tol`` and beats the next person by ``face_margin``.
+A low-quality face (quality.py) is still matched, but only accepted under the stricter rule (STRICT_TOL_DROP,
+STRICT_MARGIN_ADD); so is a match to a person with fewer KB photos than ``face_k``, whose photos cannot agree. A
+face too poor to use is never filed by face, though its candidates are kept for review. A face that is not accepted
+may still be filed by its body region (cosine similarity over ``body_tol``).
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import faces as facemod
-from .events import UNKNOWN, FaceResult, FileResult
+from .events import UNKNOWN, Candidates, FaceResult, FileResult
 from .kb import KnowledgeBase
-from .matcher import Bank, body_similarities, face_distances, top_k
+from .matcher import Bank, body_similarities, face_scores, top_k
+from .quality import GOOD, LOW, POOR, POOR_BELOW, quality_level
 from .runner import Item
 from .settings import Settings
+
+# the stricter rule, for a low-quality face and for a person with fewer KB photos than face_k: a wider margin over
+# the next person. Measured on blurred LFW faces and on LFW with one KB photo per person, where the plain rule files
+# strangers wrongly: +0.02 still filed one, +0.03 none; a lower tolerance as well cost finds and saved none
+# (benchmarks/accuracy_report.py; README, Accuracy)
+STRICT_TOL_DROP = 0.0
+STRICT_MARGIN_ADD = 0.04
+
+
+def strict_rule(face_tol: float, face_margin: float) -> tuple[float, float]:
+    """(tolerance, margin) of the stricter rule."""
+    return max(0.0, face_tol - STRICT_TOL_DROP), face_margin + STRICT_MARGIN_ADD
 
 
 @dataclass
@@ -21,66 +43,115 @@ class Decider:
     kb: KnowledgeBase
     settings: Settings
     overrides: dict = field(default_factory=dict)  # review decisions by sha256 (reviewlog.load_overrides)
+    memo: dict | None = None  # face scores by (sha256, face_k), for deciding the same photos under many settings
 
     def __post_init__(self) -> None:
         self.faces = Bank.build(self.kb.face_enc, self.kb.face_names)
         self.bodies = Bank.build(self.kb.body_enc, self.kb.body_names, normalise=True) if self.kb.body_dim else None
+        sizes = np.diff(np.append(self.faces.starts, len(self.faces.vectors)))
+        self.kb_photos = dict(zip(self.faces.people, (int(n) for n in sizes)))  # KB faces per person
+
+    def with_settings(self, settings: Settings) -> "Decider":
+        """The same KB banks and score memo under other settings (an eval decides each photo many times)."""
+        if self.memo is None:
+            self.memo = {}
+        other = copy.copy(self)  # not dataclasses.replace: that would build the banks again
+        other.settings = settings
+        return other
+
+    def _scores(self, sha: str, encodings: np.ndarray) -> np.ndarray:
+        k = self.settings.face_k
+        if self.memo is None:
+            return face_scores(self.faces, encodings, k)
+        key = (sha, k)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = face_scores(self.faces, encodings, k)
+        return got
 
     def decide(self, item: Item, rel: str, overrides: dict | None = None) -> FileResult:
         a, s = item.analysis, self.settings
         if a.error:
             return FileResult(path=item.path, rel=rel, error=a.error, notes=a.notes, sha256=a.sha256, cached=item.cached)
         rv = (self.overrides if overrides is None else overrides).get(a.sha256)  # review decisions on this photo
-        dist = face_distances(self.faces, a.encodings) if len(a.boxes) else np.zeros((0, 0))
+        scores = self._scores(a.sha256, a.encodings) if len(a.boxes) else np.zeros((0, 0))
         sims = None
         if item.body is not None and self.bodies is not None and len(item.body):
             sims = body_similarities(self.bodies, item.body)
-        results: list[FaceResult] = []
-        usable = [i for i, sh in enumerate(a.sharpness) if sh >= s.lap_var_thresh]
+        levels = [quality_level(q, s.lap_var_thresh) for q in a.sharpness]
+        usable = [i for i, lv in enumerate(levels) if lv != POOR]
         largest = max(range(len(a.boxes)), key=lambda i: facemod.box_area(a.boxes[i])) if a.boxes else None
         if s.multi_face == "largest" and usable:
             usable = [max(usable, key=lambda i: facemod.box_area(a.boxes[i]))]
+        results: list[FaceResult] = []
         for i, box in enumerate(a.boxes):
             fd = rv.for_face(i, box) if rv else None
             k = 3 + (len(fd.rejected) if fd else 0)
-            face_c = top_k(dist[i], self.faces.people, k) if len(self.faces) else ()
+            face_c = top_k(scores[i], self.faces.people, k) if len(self.faces) else ()
             body_c = top_k(sims[i], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
             if fd:  # a rejected candidate is neither proposed nor accepted again
                 face_c, body_c = fd.filter(face_c), fd.filter(body_c)
             skipped = ""
-            if a.sharpness[i] < s.lap_var_thresh:
-                skipped = f"blurry (sharpness {a.sharpness[i]:.0f} < {s.lap_var_thresh:g})"
+            if levels[i] == POOR:
+                skipped = f"too poor to use (sharpness {a.sharpness[i]:.0f} < {min(POOR_BELOW, s.lap_var_thresh):g})"
             elif i not in usable:
                 skipped = "not the largest face (multi_face = largest)"
-            name, via = UNKNOWN, ""
             if not skipped:
-                name, via = self._accept(face_c, body_c)
-            elif a.sharpness[i] < s.lap_var_thresh and (s.multi_face == "all" or (not usable and i == largest)):
-                name, via = self._accept((), body_c)  # a blurry face: its body region may still tell
+                name, via, rule = self._accept(face_c, body_c, levels[i])
+            elif levels[i] == POOR and (s.multi_face == "all" or (not usable and i == largest)):
+                name, via, rule = self._accept((), body_c, POOR)  # a face too poor to use: its body may still tell
+            else:
+                name, via, rule = UNKNOWN, "", "not used"
             if fd and fd.person:
-                name, via = fd.person, "review"
+                name, via, rule = fd.person, "review", "assigned in review"
             results.append(FaceResult(index=i, box=box, sharpness=a.sharpness[i], face=face_c, body=body_c,
-                                      name=name, via=via, skipped=skipped))
-        if not a.boxes:  # no face at all: the whole photo by body alone (blurry faces consulted theirs above)
+                                      name=name, via=via, skipped=skipped, quality=levels[i], rule=rule))
+        if not a.boxes:  # no face at all: the whole photo by body alone (poor faces consulted theirs above)
             fd = rv.for_face(0, None) if rv else None
             k = 3 + (len(fd.rejected) if fd else 0)
             body_c = top_k(sims[0], self.bodies.people, k, higher_is_better=True) if sims is not None else ()
             body_c = fd.filter(body_c) if fd else body_c
-            name, via = self._accept((), body_c)
+            name, via, rule = self._accept((), body_c, GOOD)
             if fd and fd.person:
-                name, via = fd.person, "review"
-            results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via))
+                name, via, rule = fd.person, "review", "assigned in review"
+            results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via,
+                                      rule=rule if body_c else ""))
         if rv:
             results += rv.unmatched_faces(results, len(results))
         people = tuple(sorted({r.name for r in results if r.name != UNKNOWN}))
         return FileResult(path=item.path, rel=rel, faces=tuple(results), people=people, notes=a.notes,
                           sha256=a.sha256, cached=item.cached)
 
-    def _accept(self, face_c, body_c) -> tuple[str, str]:
+    def face_rule(self, level: str, person: str = "") -> tuple[float, float, str]:
+        """(tolerance, margin, why stricter or "") that a face of this quality must pass to be filed under ``person``."""
         s = self.settings
-        # face_margin: the best person must beat the runner-up person clearly, or the face is ambiguous
-        if face_c and face_c[0][1] < s.face_tol and (len(face_c) < 2 or face_c[1][1] - face_c[0][1] >= s.face_margin):
-            return face_c[0][0], "face"
+        if level == LOW:
+            return (*strict_rule(s.face_tol, s.face_margin), "low-quality face")
+        n = self.kb_photos.get(person, s.face_k)
+        if n < s.face_k:
+            return (*strict_rule(s.face_tol, s.face_margin), f"only {n} KB photo{'s' if n != 1 else ''}")
+        return s.face_tol, s.face_margin, ""
+
+    def _accept(self, face_c: Candidates, body_c: Candidates, level: str) -> tuple[str, str, str]:
+        """(name, via, rule): who the face is, how it was decided, and the rule with its numbers."""
+        s = self.settings
+        why = ""
+        if face_c and level != POOR:
+            tol, margin, stricter = self.face_rule(level, face_c[0][0])
+            tag = "low-quality face" if level == LOW else (f"face ({stricter}: stricter rule)" if stricter else "face")
+            best = face_c[0][1]
+            gap = face_c[1][1] - best if len(face_c) > 1 else None
+            if best >= tol:
+                why = f"{tag} {best:.2f} >= {tol:.2f}"
+            elif gap is not None and gap < margin:
+                why = f"{tag} ambiguous: margin {gap:.2f} < {margin:.2f}"
+            else:
+                gap_text = f", margin {gap:.2f} >= {margin:.2f}" if gap is not None else ""
+                return face_c[0][0], "face", f"{tag} {best:.2f} < {tol:.2f}{gap_text}"
+        elif level == POOR:
+            why = "face too poor to use"
         if body_c and body_c[0][1] > s.body_tol:
-            return body_c[0][0], "body"
-        return UNKNOWN, ""
+            return body_c[0][0], "body", f"body {body_c[0][1]:.2f} > {s.body_tol:.2f}" + (f" ({why})" if why else "")
+        if body_c and not why:
+            why = f"body {body_c[0][1]:.2f} <= {s.body_tol:.2f}"
+        return UNKNOWN, "", why

@@ -11,21 +11,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .fsutil import atomic_write_text
-from .kb import KnowledgeBase
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .manifest import RunManifest, manifest_path
 from .decide import Decider
 from .pipeline import load_kb_for, require_face_models
-from .rules import RuleScore, consider_rules, rule_lines
+from .rules import RuleScore, compare_rules, rule_lines
 from .runner import Analyzer, Item
 from .scan import display_name, scan_images
 from .scores import Score, Sweep, pick_marked, score, sweep_lines
 from .settings import Settings
 from .truth import EvalError, Truth, load_truth
+from .tune import Combo, Search, Tuning, tune, tuning_lines
 
 # the truth, scores and KB advice live in their own modules; their names stay importable from here too
 __all__ = ["DEFAULT_BODY_TOLS", "DEFAULT_FACE_TOLS", "EVAL_REPORT_NAME", "EvalError", "EvalReport", "Score",
@@ -34,6 +36,9 @@ __all__ = ["DEFAULT_BODY_TOLS", "DEFAULT_FACE_TOLS", "EVAL_REPORT_NAME", "EvalEr
 EVAL_REPORT_NAME = "eval.csv"
 DEFAULT_FACE_TOLS = tuple(round(0.30 + 0.05 * i, 2) for i in range(11))  # 0.30 .. 0.80
 DEFAULT_BODY_TOLS = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95
+DEFAULT_MARGINS = (0.0, 0.03, 0.06, 0.09, 0.12, 0.15)
+DEFAULT_KS = (1, 2, 3)
+DEFAULT_LAPS = (0.0, 60.0, 120.0, 240.0, 480.0)
 
 Progress = Callable[[int, int], None]
 
@@ -48,6 +53,8 @@ class EvalReport:
     sweeps: list[Sweep] = field(default_factory=list)
     kb: KbAdvice | None = None
     rules: list[RuleScore] = field(default_factory=list)
+    tuning: Tuning | None = None  # the joint search over the settings that decide
+    items: list[tuple[Item, str]] = field(default_factory=list, repr=False)  # the analysed photos, for re-deciding
     photos: int = 0
     encoded: int = 0  # photos analysed in this run
     cached: int = 0  # photos taken from the embedding cache
@@ -65,10 +72,36 @@ class EvalReport:
     def body(self) -> Sweep | None:
         return next((s for s in self.sweeps if s.key == "body_tol"), None)
 
+    def distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """(same-person, different-person) face distances for the histograms: from the labelled photos with one
+        face (each top-3 candidate is same or different by the label), else from the KB's leave-one-out."""
+        same: list[float] = []
+        diff: list[float] = []
+        face = self.face
+        if face is not None and self.truth is not None and face.results:
+            for r in next(iter(face.results.values())):
+                if r.error or len(r.faces) != 1:
+                    continue
+                want = self.truth.expected.get(r.rel, frozenset())
+                for person, d in r.faces[0].face:
+                    (same if person in want else diff).append(d)
+        elif self.kb is not None:
+            return self.kb.same, self.kb.diff
+        return np.asarray(same, float), np.asarray(diff, float)
+
     @property
     def advice(self) -> dict[str, float]:
-        """The settings this eval advises ({key: value}), only those with a marked value; what --apply writes."""
-        return {sw.key: sw.marked for sw in self.sweeps if sw.marked is not None}
+        """The settings this eval advises ({key: value}); what --apply writes. The joint search's best combination
+        where there is one (face_tol, face_margin, face_k, lap_var_thresh), else the face_tol sweep's marked
+        value; body_tol from its sweep."""
+        out: dict[str, float] = {}
+        if self.tuning is not None and self.tuning.best is not None:
+            out.update(self.tuning.best.as_settings())
+        elif self.face is not None and self.face.marked is not None:
+            out["face_tol"] = self.face.marked
+        if self.body is not None and self.body.marked is not None:
+            out["body_tol"] = self.body.marked
+        return out
 
 
 def _photos(truth: Truth, exts: tuple[str, ...]) -> tuple[list[tuple[Path, str]], list[str]]:
@@ -167,12 +200,22 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
             rep.notices.append(f"aborted after {len(items)} of {len(photos)} photos: the scores cover those only")
         assert truth is not None
         expected = {rel: truth.expected[rel] for _, rel in items}
-        rep.sweeps.append(_sweep(settings, kb_obj, items, expected, "face_tol", tolerances, DEFAULT_FACE_TOLS))
+        rep.items = items
+        decider = Decider(kb_obj, settings, memo={})  # one KB bank and one score per photo and face_k, reused
+        rep.sweeps.append(_sweep(decider, items, expected, "face_tol", tolerances, DEFAULT_FACE_TOLS))
+        for key, grid in (("face_margin", DEFAULT_MARGINS), ("face_k", DEFAULT_KS), ("lap_var_thresh", DEFAULT_LAPS)):
+            rep.sweeps.append(_sweep(decider, items, expected, key, None, grid))
         if body.encoder is not None:
-            rep.sweeps.append(_sweep(settings, kb_obj, items, expected, "body_tol", body_tolerances,
-                                     DEFAULT_BODY_TOLS))
+            rep.sweeps.append(_sweep(decider, items, expected, "body_tol", body_tolerances, DEFAULT_BODY_TOLS))
+        search = Search(decider, items, expected)
+        current = Combo(settings.face_tol, settings.face_margin, settings.face_k, settings.lap_var_thresh)
+        rep.tuning = tune(search, current)
+        if rep.tuning.best is not None:  # the fast search replays the Decider; score its advice with the Decider itself
+            best = decider.with_settings(settings.replace(**rep.tuning.best.as_settings()))
+            rep.tuning.best_score = score([best.decide(item, rel) for item, rel in items], expected,
+                                          rep.tuning.best.face_tol)
         if rules:
-            rep.rules = consider_rules(settings, kb_obj, items, expected, [x.value for x in rep.sweeps[0].scores])
+            rep.rules = compare_rules(search, current)
     if kb:
         rep.kb = kb_advice(kb_obj)
     rep.elapsed_s = time.monotonic() - t0
@@ -181,14 +224,15 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
     return rep
 
 
-def _sweep(settings: Settings, kb: KnowledgeBase, items: list[tuple[Item, str]],
-           expected: dict[str, frozenset[str]], key: str, grid: Sequence[float] | None,
-           default: Sequence[float]) -> Sweep:
+def _sweep(decider: Decider, items: list[tuple[Item, str]], expected: dict[str, frozenset[str]], key: str,
+           grid: Sequence[float] | None, default: Sequence[float]) -> Sweep:
+    settings = decider.settings
     current = float(getattr(settings, key))
     scores, results = [], {}
     for v in _values(grid, default, current):
-        decider = Decider(kb, settings.replace(**{key: v}))
-        res = [decider.decide(item, rel) for item, rel in items]
+        value = int(v) if key == "face_k" else v
+        d = decider.with_settings(settings.replace(**{key: value}))
+        res = [d.decide(item, rel) for item, rel in items]
         results[v] = res
         scores.append(score(res, expected, v))
     return Sweep(key=key, scores=scores, marked=pick_marked(scores), current=current, results=results)
@@ -243,12 +287,49 @@ def _record(rep: EvalReport, manifest: RunManifest | None) -> None:
                            "tolerance": k.tolerance, "separated": k.separated, "singletons": list(k.singletons)}
         counts["kb_tolerance"] = k.tolerance
     if rep.rules:
-        ev["rules"] = [{"rule": r.rule, "value": r.value, "removed": r.removed, "lost": r.lost,
-                        "safe_values": list(r.safe_values)} for r in rep.rules]
+        ev["rules"] = [{"rule": r.rule, "untuned_found": r.untuned_score.found, "untuned_wrong": r.untuned_score.wrong,
+                        "tuned_found": r.tuned_score.found if r.tuned_score else -1,
+                        "tuned": r.tuned.as_settings() if r.tuned else {}} for r in rep.rules]
+    if rep.tuning is not None:
+        t = rep.tuning
+        ev["tuning"] = {"combinations": t.combos, "safe": t.safe, "nearest_right": t.nearest_right,
+                        "appearances": t.appearances, "current_found": t.current_score.found,
+                        "current_wrong": t.current_score.wrong,
+                        "advice": t.best.as_settings() if t.best else {},
+                        "advice_found": t.best_score.found if t.best_score else -1}
     manifest.finish(aborted=rep.aborted, counts=counts, report_path=rep.report_path, notices=rep.notices,
                     extra={"eval": ev})
     if manifest.error:
         rep.notices.append(manifest.error)
+
+
+def advice_changes(settings: Settings, advice: dict[str, float]) -> list[tuple[str, object, object]]:
+    """(key, value in use, advised value) for each advised setting that differs from the one in use."""
+    out = []
+    for key, value in advice.items():
+        old = getattr(settings, key)
+        new = int(value) if isinstance(old, int) and not isinstance(old, bool) else float(value)
+        if not math.isclose(float(old), float(new)):
+            out.append((key, old, new))
+    return out
+
+
+def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings, list[str]]:
+    """Write the advised values into the settings file (atomic; every other key, known or not, kept as it is).
+    Returns the new settings and one line per change; raises SettingsError when the file cannot be written."""
+    from .settings import save_settings, update_raw  # noqa: PLC0415
+
+    changes = advice_changes(settings, advice)
+    if not changes:
+        return settings, []
+    new = update_raw(settings, {k: v for k, _, v in changes})
+    try:
+        save_settings(new)
+    except OSError as e:
+        from .settings import SettingsError  # noqa: PLC0415
+
+        raise SettingsError(f"cannot write {new.source}: {e.strerror or e}") from None
+    return new, [f"{k}: {old:g} -> {v:g}" for k, old, v in changes]
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -261,8 +342,10 @@ def report_lines(rep: EvalReport) -> list[str]:
                      f"{rep.cached} from the cache); nothing is filed.")
         for sw in rep.sweeps:
             exp = {r: rep.truth.expected[r] for r in rep.truth.expected}
-            lines += sweep_lines(sw, exp)
-        lines += rule_lines(rep.rules)
+            lines += sweep_lines(sw, exp if sw.key == "face_tol" else None)
+        if rep.tuning is not None:
+            lines += tuning_lines(rep.tuning)
+        lines += rule_lines(rep.rules, rep.tuning.nearest_right if rep.tuning else None)
     if rep.kb is not None:
         lines += kb_lines(rep.kb)
     lines += [f"Note: {n}" for n in rep.notices if n and not n.startswith("body recognition off: no re-id")]

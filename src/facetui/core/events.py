@@ -21,7 +21,9 @@ class FaceResult:
     body: Candidates = ()
     name: str = UNKNOWN  # the decision for this face
     via: str = ""  # "face", "body", "review" or "" when unknown
-    skipped: str = ""  # why this face was not used (e.g. "blurry (lap var 31 < 80)")
+    skipped: str = ""  # why this face was not used (e.g. "too poor to use (sharpness 6 < 10)")
+    quality: str = ""  # "" (good), "low" (filed only under the stricter rule) or "poor" (never filed by face)
+    rule: str = ""  # which rule decided, and with what numbers (e.g. "face 0.43 < 0.51, margin 0.12 >= 0.09")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from .errors import FacetuiError
+
 # Pillow's Image.open refuses any image above 2 * Image.MAX_IMAGE_PIXELS (2 * 89_478_485 px by default) with
 # DecompressionBombError, and this module leaves that global alone.  The default limit is that same number: it
 # promises no more than Pillow will open and refuses nothing Pillow would, and it admits every camera photo we know
@@ -36,7 +38,7 @@ _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90 or 270 degrees
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(FacetuiError):
     """A file that cannot be used as a photo; ``str(e)`` and ``e.reason`` are a short one-line reason."""
 
     def __init__(self, reason: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import FacetuiError
 from .fsutil import atomic_write_bytes
 
 KB_FORMAT = "facetui-kb"
@@ -19,7 +20,7 @@ KB_VERSION = 1
 FACE_DIM = 128
 
 
-class KbError(RuntimeError):
+class KbError(FacetuiError, RuntimeError):
     """A KB file that is missing, unreadable, unsafe or of the wrong shape; the message says which."""
 
 

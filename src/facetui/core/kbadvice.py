@@ -124,7 +124,8 @@ def kb_lines(k: KbAdvice, width: int = 40) -> list[str]:
     if k.tolerance is None:
         lines.append("No tolerance advice: it needs two photos of at least one person and at least two people.")
     elif k.separated:
-        lines.append(f"Separating tolerance: face_tol = {k.tolerance:g} (midway in the gap {k.low:.3f} .. {k.high:.3f}).")
+        lines.append(f"Separating tolerance: face_tol = {k.tolerance:g} (midway in the gap {k.low:.3f} .. {k.high:.3f}; "
+                     "distances between single photos, the scale of face_k 1).")
     else:
         lines.append(f"The distributions overlap ({k.low:.3f} > {k.high:.3f}): face_tol = {k.tolerance:g} files nobody "
                      f"wrongly but finds {100 * k.genuine_recall(k.tolerance):.0f}% of the KB's own photos.")

@@ -14,11 +14,12 @@ from . import faces as facemod
 from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
+from .errors import SetupError
 from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
 from .fsutil import remove_stale_temps
 from .kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
 from .manifest import RunManifest, manifest_path
-from .pipeline import SetupError, require_face_models
+from .pipeline import require_face_models
 from .runner import Analyzer
 from .scan import display_name, scan_people
 from .settings import Settings
@@ -153,7 +154,7 @@ def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: S
         kb.add_face(person, a.encodings[idx], rel)
         kept = True
         if a.sharpness[idx] < settings.lap_var_thresh:
-            reason = f"kept although blurry (sharpness {a.sharpness[idx]:.0f})"
+            reason = f"kept although low quality (sharpness {a.sharpness[idx]:.0f} < {settings.lap_var_thresh:g})"
     else:
         reason = "no face found"
     if body_emb is not None and len(body_emb):

@@ -48,6 +48,30 @@ def face_distances(bank: Bank, queries: np.ndarray) -> np.ndarray:
     return np.minimum.reduceat(d, bank.starts, axis=1)
 
 
+def face_scores(bank: Bank, queries: np.ndarray, k: int = 2) -> np.ndarray:
+    """(Q, P) face score of each query for each person: the mean distance to that person's ``k`` nearest KB
+    faces (all of them when the person has fewer). k=1 is the nearest face alone; k=2 asks two KB photos of the
+    person to agree, which a stranger who resembles one photo rarely does."""
+    q = np.asarray(queries, np.float64).reshape(-1, bank.vectors.shape[1] if bank.vectors.size else 128)
+    if not len(bank) or not len(q):
+        return np.zeros((len(q), len(bank)))
+    if k <= 1:
+        return face_distances(bank, q)
+    d2 = (q * q).sum(1)[:, None] + (bank.vectors * bank.vectors).sum(1)[None, :] - 2.0 * q @ bank.vectors.T
+    d = np.sqrt(np.maximum(d2, 0.0))
+    sizes = np.diff(np.append(bank.starts, len(bank.vectors)))
+    group = np.repeat(np.arange(len(bank)), sizes)
+    # sort each row by (person, distance): every person's rows then start at bank.starts, nearest first
+    order = np.lexsort((d, np.broadcast_to(group, d.shape)), axis=1)
+    ds = np.take_along_axis(d, order, axis=1)
+    take = np.minimum(sizes, k)
+    out = np.zeros((len(q), len(bank)))
+    for j in range(int(take.max())):  # k is small: one vectorised step per rank
+        has = take > j
+        out[:, has] += ds[:, bank.starts[has] + j]
+    return out / take[None, :]
+
+
 def body_similarities(bank: Bank, queries: np.ndarray) -> np.ndarray:
     """(Q, P) largest cosine similarity from each query to each person's body embeddings."""
     q = np.asarray(queries, np.float32)

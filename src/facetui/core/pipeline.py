@@ -15,6 +15,7 @@ from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .decide import Decider
+from .errors import SetupError
 from .events import (
     UNKNOWN,
     Event,
@@ -42,10 +43,6 @@ from .scan import scan_images
 from .settings import Settings
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
-
-
-class SetupError(RuntimeError):
-    """The run cannot start (missing folder, no KB, output inside input...); the message says what to do."""
 
 
 def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> list[str]:

@@ -18,8 +18,10 @@ COLUMNS = [
     "file", "source", "sha256", "face_index", "box", "sharpness",
     "face_1", "face_1_dist", "face_2", "face_2_dist", "face_3", "face_3_dist",
     "body_1", "body_1_sim", "body_2", "body_2_sim", "body_3", "body_3_sim",
-    "decision", "via", "skipped", "people", "destinations", "error", "notes", "end",
+    "decision", "via", "skipped", "quality", "rule", "people", "destinations", "error", "notes", "end",
 ]
+# the header before face quality and the rule were reported; such a report (an earlier version's) still reads
+COLUMNS_V1 = [c for c in COLUMNS if c not in ("quality", "rule")]
 _ENC = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
@@ -85,7 +87,7 @@ def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
         box = "" if f.box is None else " ".join(str(v) for v in f.box)
         sharp = "" if f.sharpness is None else f"{f.sharpness:.1f}"
         rows.append(head + [str(f.index), box, sharp] + _cands(f.face) + _cands(f.body)
-                    + [f.name, f.via, f.skipped] + common_tail)
+                    + [f.name, f.via, f.skipped, f.quality, f.rule] + common_tail)
     return rows
 
 
@@ -157,9 +159,14 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         with open(path, **_ENC) as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if header != COLUMNS:
+            cols = next((c for c in (COLUMNS, COLUMNS_V1) if header == c), None)
+            if cols is None:
                 return []
-            return [dict(zip(COLUMNS, map(_cell_in, r))) for r in reader if len(r) == len(COLUMNS) and r[-1] == "1"]
+            rows = [dict(zip(cols, map(_cell_in, r))) for r in reader if len(r) == len(cols) and r[-1] == "1"]
+            for r in rows:
+                r.setdefault("quality", "")
+                r.setdefault("rule", "")
+            return rows
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
 
@@ -215,7 +222,8 @@ def result_from_rows(rows: list[dict[str, str]], output_dir: Path | None) -> Fil
             index=_int(r["face_index"]), box=box,
             sharpness=_float(r["sharpness"]) if r["sharpness"] else None,
             face=_parse_cands(r, "face", "dist"), body=_parse_cands(r, "body", "sim"),
-            name=r["decision"] or UNKNOWN, via=r["via"], skipped=r["skipped"]))
+            name=r["decision"] or UNKNOWN, via=r["via"], skipped=r["skipped"],
+            quality=r["quality"] if r["quality"] in ("low", "poor") else "", rule=r["rule"]))
     people = tuple(p for p in split_list(first["people"]) if p != UNKNOWN)
     dests = tuple((output_dir / d) if output_dir is not None and not os.path.isabs(d) else Path(d)
                   for d in split_list(first["destinations"]))
@@ -247,6 +255,9 @@ def format_line(result: FileResult) -> str:
     skipped = [f.skipped for f in result.faces if f.skipped]
     if skipped:
         line += f" | skipped {len(skipped)} face{'s' if len(skipped) > 1 else ''} ({skipped[0]})"
+    low = [f for f in result.faces if f.quality == "low"]
+    if low:
+        line += f" | low quality: {low[0].rule or 'stricter rule'}" + (f" (+{len(low) - 1} more)" if len(low) > 1 else "")
     return line
 
 

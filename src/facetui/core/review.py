@@ -16,7 +16,7 @@ from .events import UNKNOWN, Candidates, FaceResult, FileResult
 from .fsutil import (FolderBusy, atomic_write_bytes, check_person_name, file_sha256, folder_lock, fsync_dir,
                      place_file, safe_person_name)
 from .kb import KbError, KnowledgeBase, load_kb, save_kb
-from .matcher import Bank, face_distances, top_k
+from .matcher import Bank, face_scores, top_k
 from .report import (COLUMNS, REPORT_NAME, encode_rows, format_candidates, group_rows, read_rows, rel_to,
                      result_from_rows, rows_for)
 from .reviewlog import (LOG_NAME, Box, Entry, PhotoDecision, ReviewError, ReviewLog, _new_id, decisions_from, iou,
@@ -245,7 +245,7 @@ class ReviewSession:
         f = self.face(item)
         enc = self.encoding(item)
         if enc is not None and len(self.bank):
-            dist = face_distances(self.bank, enc[None, :])[0]
+            dist = face_scores(self.bank, enc[None, :], self.settings.face_k)[0]  # as the Decider scores it
             face_c = top_k(dist, self.bank.people, k=3 + len(rej))
         else:
             face_c = f.face if f else ()
@@ -547,7 +547,11 @@ class ReviewSession:
             what = f"face {it.face}" if it.face is not None else "whole photo"
             f = self.face(it)
             skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
-            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | Body: {format_candidates(body_c)}")
+            if f is not None and f.quality == "low":
+                skipped += " (low quality)"
+            why = f" | why: {f.rule}" if f is not None and f.rule else ""
+            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
+                         f"Body: {format_candidates(body_c)}{why}")
         return lines
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from .errors import FacetuiError
 from .events import Candidates, FaceResult
 from .fsutil import fsync_dir
 
@@ -18,7 +19,7 @@ LOG_VERSION = 1
 DECISIONS = ("assign", "none", "reject")
 
 
-class ReviewError(RuntimeError):
+class ReviewError(FacetuiError, RuntimeError):
     """A review operation that cannot be done (no report, photo gone, bad name); the message says why."""
 
 

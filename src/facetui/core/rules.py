@@ -1,106 +1,59 @@
-"""Extra acceptance rules that an eval measures across the face_tol sweep (a margin, a minimum face size), and the lines that say what each did."""
+"""The candidate decision rules an eval compares on the same encodings (the seed's nearest photo, a margin, several
+KB photos that must agree), each at its best safe setting and at the settings in use, and the lines that say so."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
-from .events import UNKNOWN, FileResult
-from .kb import KnowledgeBase
-from .decide import Decider
-from .runner import Item
-from .scores import score
-from .settings import Settings
-
-RULE_MARGINS = (0.0, 0.05, 0.10, 0.15, 0.20)
-RULE_MIN_FACE_PX = (0, 40, 60, 80, 100)
+from .scores import Score
+from .tune import GRID_LAP, GRID_MARGIN, GRID_TOL, Combo, Search, tune
 
 
 @dataclass(frozen=True)
 class RuleScore:
-    """What an extra acceptance rule does across the face_tol sweep, compared with no rule."""
+    """One candidate rule: the best it does with no wrong filing (tuned) and what it does at the settings in use."""
 
-    rule: str  # "margin", "min_face_px", or "none" (the baseline: face_margin 0)
-    value: float
-    safe_values: tuple[float, ...]  # face_tol values with zero wrong filings under the rule
-    best_safe_found: int  # the best recall (appearances found) among those
-    removed: int  # wrong filings removed, summed over the sweep
-    lost: int  # appearances lost, summed over the sweep
-
-    @property
-    def helps(self) -> bool:
-        return self.removed > 0 and self.lost == 0
+    rule: str  # short id: "nearest", "nearest+margin", "agree2", "agree3"
+    what: str  # what the rule is, in words
+    tuned: Combo | None  # its best setting with no wrong filing (None: it files someone wrongly everywhere)
+    tuned_score: Score | None
+    untuned_score: Score  # at the face_tol, face_margin and lap_var_thresh in use
 
 
-def drop_small_faces(r: FileResult, min_face_px: int) -> FileResult:
-    """Send a face accepted by face distance to Unknown when its box is smaller than ``min_face_px``
-    (original pixels, shorter side): the minimum face size rule, measured but not a setting."""
-    if r.error or min_face_px <= 0:
-        return r
-    faces, changed = [], False
-    for f in r.faces:
-        if f.via == "face" and f.box is not None:
-            t, right, b, left = f.box
-            if min(b - t, right - left) < min_face_px:
-                f = replace(f, name=UNKNOWN, via="")
-                changed = True
-        faces.append(f)
-    if not changed:
-        return r
-    people = tuple(sorted({f.name for f in faces if f.name != UNKNOWN}))
-    return replace(r, faces=tuple(faces), people=people)
+CANDIDATES = (
+    # (id, words, face_k, margins searched; None = the margins of the grid)
+    ("nearest", "nearest KB photo, no margin (the seed's rule)", 1, (0.0,)),
+    ("nearest+margin", "nearest KB photo + margin (face_k 1)", 1, None),
+    ("agree2", "2 KB photos of the person agree + margin (face_k 2)", 2, None),
+    ("agree3", "3 KB photos of the person agree + margin (face_k 3)", 3, None),
+)
 
 
-def consider_rules(settings: Settings, kb: KnowledgeBase, items: list[tuple[Item, str]],
-                   expected: dict[str, frozenset[str]], values: Sequence[float]) -> list[RuleScore]:
-    """Measure a margin rule (face_margin) and a minimum face size over the face_tol values, each against
-    no rule at all (face_margin 0); the photos are decided again, never re-encoded."""
-    def decide_all(tol: float, margin: float) -> list[FileResult]:
-        decider = Decider(kb, settings.replace(face_tol=tol, face_margin=margin))
-        return [decider.decide(item, rel) for item, rel in items]
-
-    base = {v: decide_all(v, 0.0) for v in values}
-    base_scores = {v: score(base[v], expected, v) for v in values}
+def compare_rules(search: Search, current: Combo) -> list[RuleScore]:
+    """Each candidate rule tuned over face_tol, its margins and lap_var_thresh, and scored at the settings in use."""
     out = []
-    for rule, rule_values in (("margin", RULE_MARGINS[1:]), ("min_face_px", RULE_MIN_FACE_PX[1:])):
-        for rv in rule_values:
-            safe, removed, lost, best = [], 0, 0, -1
-            for v in values:
-                if rule == "margin":
-                    res = decide_all(v, rv)
-                else:
-                    res = [drop_small_faces(r, int(rv)) for r in base[v]]
-                s = score(res, expected, v)
-                removed += base_scores[v].wrong - s.wrong
-                lost += base_scores[v].found - s.found
-                if s.wrong == 0:
-                    safe.append(v)
-                    best = max(best, s.found)
-            out.append(RuleScore(rule, rv, tuple(safe), best, removed, lost))
-    base_safe = [v for v in values if base_scores[v].wrong == 0]
-    out.insert(0, RuleScore("none", 0.0, tuple(base_safe),
-                            max((base_scores[v].found for v in base_safe), default=-1), 0, 0))
+    for rule, what, k, margins in CANDIDATES:
+        if k not in search.faces.best:
+            continue
+        t = tune(search, current, tols=GRID_TOL, margins=margins or GRID_MARGIN, ks=(k,), laps=GRID_LAP)
+        here = Combo(current.face_tol, 0.0 if margins == (0.0,) else current.face_margin, k, current.lap_var_thresh)
+        best = t.best_by_k.get(k)
+        out.append(RuleScore(rule, what, best[0] if best else None, best[1] if best else None, search.score(here)))
     return out
 
 
-def rule_lines(rules: Sequence[RuleScore]) -> list[str]:
-    """What each extra rule did over the face_tol sweep, against no rule."""
+def rule_lines(rules: Sequence[RuleScore], nearest_right: int | None = None) -> list[str]:
+    """The candidate rules side by side: tuned (best with no wrong filing) and at the settings in use."""
     if not rules:
         return []
-    base = next(r for r in rules if r.rule == "none")
-    lines = ["Rules considered, against no rule (no wrong filings at face_tol " + _span(base.safe_values) + "):"]
+    lines = ["Rules compared on the same encodings (tuned: best with no wrong filing; untuned: at your settings):"]
     for r in rules:
-        if r.rule == "none":
-            continue
-        what = (f"face_margin {r.value:g} (best person must beat the next by {r.value:g})" if r.rule == "margin"
-                else f"min face {r.value:g} px (not a setting)")
-        gain = ", higher best recall" if r.best_safe_found > base.best_safe_found else ""
-        lines.append(f"  {what}: removes {r.removed} wrong filing(s), loses {r.lost} appearance(s) over the sweep; "
-                     f"no wrong filings at {_span(r.safe_values)}{gain}")
+        u = r.untuned_score
+        tuned = (f"tuned {r.tuned_score.found}/{r.tuned_score.appearances} at face_tol {r.tuned.face_tol:g}, "
+                 f"margin {r.tuned.face_margin:g}, gate {r.tuned.lap_var_thresh:g}"
+                 if r.tuned and r.tuned_score else "tuned: none in the grid files nothing wrongly")
+        lines.append(f"  {r.what}: {tuned}; untuned {u.found}/{u.appearances} with {u.wrong} wrong")
+    if nearest_right is not None and rules:
+        lines.append(f"  ceiling: the nearest KB person is right for {nearest_right} of {rules[0].untuned_score.appearances}")
     return lines
-
-
-def _span(values: Sequence[float]) -> str:
-    if not values:
-        return "no value"
-    return f"{min(values):g}" if len(values) == 1 else f"{min(values):g}..{max(values):g}"

@@ -10,6 +10,10 @@ from .events import UNKNOWN, FileResult
 from .scan import display_name
 
 
+# settings whose lowest value accepts the most (face_tol accepts more as it grows)
+LOOSE_FIRST = frozenset({"body_tol", "face_margin", "face_k", "lap_var_thresh"})
+
+
 @dataclass(frozen=True)
 class Score:
     """How one setting value did over the labelled photos."""
@@ -104,27 +108,30 @@ def _pct(a: int, b: int) -> str:
 
 def sweep_lines(sw: Sweep, expected: dict[str, frozenset[str]] | None = None) -> list[str]:
     """The sweep as a small table, the marked value and the setting in use pointed out."""
-    lines = [f"{sw.key:>9}  {'recall':>14}  {'wrong filings':>13}  {'unknowns kept':>13}  {'exactly right':>13}"]
+    w = max(9, len(sw.key))
+    num = {"face_k": lambda v: f"{int(v)}", "lap_var_thresh": lambda v: f"{v:g}"}.get(sw.key, _num)
+    lines = [f"{sw.key:>{w}}  {'recall':>14}  {'wrong filings':>13}  {'unknowns kept':>13}  {'exactly right':>13}"]
     for s in sw.scores:
         marks = []
         if sw.marked is not None and math.isclose(s.value, sw.marked):
             marks.append("best with no wrong filings")
         if math.isclose(s.value, sw.current):
             marks.append("current")
-        lines.append(f"{_num(s.value):>9}  {f'{s.found}/{s.appearances} {_pct(s.found, s.appearances):>4}':>14}  "
+        lines.append(f"{num(s.value):>{w}}  {f'{s.found}/{s.appearances} {_pct(s.found, s.appearances):>4}':>14}  "
                      f"{s.wrong:>13}  {f'{s.unknown_kept}/{s.unknown_photos}':>13}  "
                      f"{f'{s.exact}/{s.photos}':>13}" + (f"  <- {', '.join(marks)}" if marks else ""))
+    loose_first = sw.key in LOOSE_FIRST
     if sw.marked is None:
         lines.append(f"Every {sw.key} value in the sweep files some photo under a wrong person: try "
-                     + ("higher values." if sw.key == "body_tol" else "lower values."))
+                     + ("higher values." if loose_first else "lower values."))
     else:
         m = sw.score_at(sw.marked)
         assert m is not None
         same = math.isclose(sw.marked, sw.current)
-        lines.append(f"Advice: {sw.key} = {sw.marked:g} (recall {_pct(m.found, m.appearances)}, no wrong filings)"
+        lines.append(f"Advice: {sw.key} = {num(sw.marked)} (recall {_pct(m.found, m.appearances)}, no wrong filings)"
                      + ("; that is the setting in use." if same else f"; the setting in use is {sw.current:g}."))
-        loosest = sw.scores[0] if sw.key == "body_tol" else sw.scores[-1]  # body: lower accepts more
-        if loosest.wrong == 0 and loosest.found == m.found and len(sw.scores) > 1:
+        loosest = sw.scores[0] if loose_first else sw.scores[-1]
+        if sw.key in ("face_tol", "body_tol") and loosest.wrong == 0 and loosest.found == m.found and len(sw.scores) > 1:
             lines.append(f"  The loosest value in the sweep ({loosest.value:g}) files nothing wrongly, so the limit lies "
                          "beyond it: the advice is the middle of the safe values seen; widen the sweep to find it.")
     if expected is not None:

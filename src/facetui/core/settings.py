@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import FacetuiError
 from .fsutil import atomic_write_text
 
 DEFAULT_SETTINGS_NAME = "settings.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(FacetuiError, ValueError):
     """A settings file or value that cannot be used; the message names the key, the value and what is allowed."""
 
 
@@ -35,9 +36,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("dataset_dir", "path", "demo/kb", "Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`)."),
     Spec("process_dir", "path", "demo/query", "Folder of photos to recognise (the default input)."),
     Spec("processed_dir", "path", "out", "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv."),
-    Spec("face_tol", "float", 0.5, "Face distance below which a match is accepted (lower = closer; dlib's 0.6 is too loose for one-to-many search).", 0.0, 2.0),
-    Spec("face_margin", "float", 0.1, "A face match also needs its best person to beat the next person by this distance (0 = off); "
-         "an ambiguous face goes to Unknown instead of the wrong folder. Measure with `facetui eval --rules`.", 0.0, 1.0),
+    Spec("face_tol", "float", 0.51, "A face is filed under the best person when its face score is below this (lower = closer). "
+         "The score is the distance to that person's face_k nearest KB photos, averaged. Choose with `facetui eval`.", 0.0, 2.0),
+    Spec("face_margin", "float", 0.09, "The best person's score must also beat the next person's by this much (0 = off); "
+         "an ambiguous face goes to Unknown instead of the wrong folder.", 0.0, 1.0),
+    Spec("face_k", "int", 2, "How many of a person's KB photos a face is compared with (their distances averaged): "
+         "1 = the nearest photo alone; 2 asks two photos to agree. A person with fewer photos uses what there is.", 1, 10),
     Spec("body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0),
     Spec("reid_model", "choice", "osnet_ain_x1_0", "torchreid OSNet architecture of the re-id weights file.",
          choices=("osnet_ain_x1_0", "osnet_ain_x0_75", "osnet_ain_x0_5", "osnet_ain_x0_25",
@@ -46,7 +50,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("valid_exts", "exts", [".jpg", ".jpeg", ".png", ".webp"], "File extensions scanned (case-insensitive)."),
     Spec("encodings_filename", "str", "encodings.npz", "KB file, relative to dataset_dir (a legacy .pkl is read safely and converted)."),
     Spec("resize_max", "int", 800, "Photos are downscaled so the long side is at most this many pixels before detection.", 64, 10000),
-    Spec("lap_var_thresh", "float", 80.0, "Faces whose Laplacian variance (sharpness) is below this are skipped as blurry.", 0.0, 1e6),
+    Spec("lap_var_thresh", "float", 120.0, "Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
+         "(sharp faces measure about 200-2000 at any photo size). A face below it is low quality: still matched, but filed only "
+         "under a stricter rule (face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.", 0.0, 1e6),
     Spec("kb_batch_size", "int", 16, "Body crops embedded per OSNet batch.", 1, 1024),
     Spec("device", "choice", "auto", "Where OSNet runs: auto (CUDA when available), cpu or cuda.", choices=("auto", "cpu", "cuda")),
     Spec("detector", "choice", "hog", "Face detector: hog (fast) or cnn (dlib's CNN detector, run by torch: also finds turned, tilted "
@@ -62,6 +68,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
+LAP_VAR_HIGH = 500.0  # a gate above this flags most sharp faces (a value from another unit): warned about
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class Settings:
     processed_dir: Path
     face_tol: float
     face_margin: float
+    face_k: int
     body_tol: float
     reid_model: str
     reid_weights: Path | None
@@ -241,6 +249,10 @@ def from_dict(raw: Any, source: Path | None = None) -> Settings:
         values[spec.key] = check_value(spec, raw.get(spec.key, spec.default), base)
     extra = {k: v for k, v in raw.items() if k not in SPEC_BY_KEY}
     warnings = tuple(f"unknown setting {k!r} kept as is (not used by facetui)" for k in extra)
+    if values["lap_var_thresh"] > LAP_VAR_HIGH:
+        warnings += (f"lap_var_thresh {values['lap_var_thresh']:g} marks most faces low quality (they are then filed only under "
+                     f"the stricter rule): it measures the aligned face now, where sharp faces read about 200-2000; "
+                     f"{SPEC_BY_KEY['lap_var_thresh'].default:g} is the default",)
     return Settings(**values, source=source, extra=extra, warnings=warnings)
 
 

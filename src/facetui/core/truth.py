@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import SetupError
 from .events import UNKNOWN
-from .pipeline import SetupError
 from .scan import scan_people
 
 

@@ -1,4 +1,4 @@
-"""The Textual app: modes for Home, Settings, KB build and Recognition, app-wide keys, quitting safely mid-run."""
+"""The Textual app: modes for Home, Settings, KB build, Recognition and Calibrate, app-wide keys, quitting safely mid-run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
+from ..core.errors import FacetuiError
 from ..core.settings import Settings, SettingsError, from_dict, load_settings
+from .calibrate_screen import CalibrateScreen
 from .commands import FacetuiCommands
 from .dialogs import ConfirmDialog, ErrorDialog
 from .facts import DeviceInfo, probe_device
@@ -24,8 +26,8 @@ from .recognition_screen import RecognitionScreen
 from .run_screen import RunScreen
 from .settings_screen import SettingsScreen
 
-# Errors with a message meant for the user: shown as a notification, not as a crash dialog.
-USER_ERRORS = ("SetupError", "SettingsError", "KbError", "FaceModelError", "BodyModelError", "ImageLoadError")
+# What the quit question calls each run (by the running screen's KIND).
+RUN_WHAT = {"recognition": "recognition", "kb": "KB build", "calibrate": "calibration sweep"}
 
 
 def load_or_default(path: Path) -> tuple[Settings, str]:
@@ -41,7 +43,8 @@ class FacetuiApp(App[int]):
 
     CSS_PATH = "facetui.tcss"
     TITLE = "facetui"
-    MODES = {"home": HomeScreen, "settings": SettingsScreen, "kb": KbBuildScreen, "recognition": RecognitionScreen}
+    MODES = {"home": HomeScreen, "settings": SettingsScreen, "kb": KbBuildScreen, "recognition": RecognitionScreen,
+             "calibrate": CalibrateScreen}
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {FacetuiCommands}
     BINDINGS = [
@@ -51,6 +54,7 @@ class FacetuiApp(App[int]):
         Binding("r", "show('recognition')", "Recognise", id="recognition"),
         Binding("u", "review", "Review", id="review"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("c", "show('calibrate')", "Calibrate", id="calibrate"),  # after q: at 80 columns q stays in the footer
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
@@ -64,7 +68,7 @@ class FacetuiApp(App[int]):
         self.device_probe = device_probe or probe_device
         self.device_info: DeviceInfo | None = None
         self.pipeline_hook = pipeline_hook  # passed to the core as on_file: tests hold a run there
-        self.active_run: RunScreen | None = None
+        self.active_run: RunScreen | CalibrateScreen | None = None
         self.quitting = False
 
     def on_mount(self) -> None:
@@ -118,9 +122,9 @@ class FacetuiApp(App[int]):
             return
         self.push_screen(ReviewScreen(self.settings))
 
-    def run_screen(self, kind: str) -> RunScreen | None:
+    def run_screen(self, kind: str) -> RunScreen | CalibrateScreen | None:
         stack = self._screen_stacks.get(kind) or []
-        return stack[0] if stack and isinstance(stack[0], RunScreen) else None
+        return stack[0] if stack and isinstance(stack[0], (RunScreen, CalibrateScreen)) else None
 
     async def action_start(self, kind: str) -> None:
         """Switch to a run screen and start it (the command palette's 'now' commands)."""
@@ -139,6 +143,10 @@ class FacetuiApp(App[int]):
         self.action_show("settings")
         self.call_after_refresh(lambda: self.screen.run_action("save"))
 
+    def action_apply_calibration(self) -> None:
+        self.action_show("calibrate")
+        self.call_after_refresh(lambda: self.screen.run_action("apply"))
+
     def action_discard_settings(self) -> None:
         self.action_show("settings")
         self.call_after_refresh(lambda: self.screen.run_action("cancel"))
@@ -153,7 +161,7 @@ class FacetuiApp(App[int]):
         err = worker.error
         if err is None:
             return
-        if type(err).__name__ in USER_ERRORS or isinstance(err, OSError):
+        if isinstance(err, (FacetuiError, OSError)):  # a message meant for the user: a notification, not a crash
             text = str(err) if not isinstance(err, OSError) else f"{err.strerror or err}: {err.filename or ''}"
             self.notify(text, title="Cannot do that", severity="error", timeout=12)
         else:
@@ -168,7 +176,7 @@ class FacetuiApp(App[int]):
             return
         if self.quitting:
             return
-        what = "recognition" if self.active_run.KIND == "recognition" else "KB build"
+        what = RUN_WHAT.get(self.active_run.KIND, "run")
         self.push_screen(ConfirmDialog(f"A {what} is running. Stop it after the current file and quit?",
                                        yes="Stop and quit", no="Keep running"), self._quit_answered)
 

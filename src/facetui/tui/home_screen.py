@@ -17,7 +17,8 @@ from .messages import DeviceProbed, HomeFactsReady
 
 KEYS_HELP = ("r  sort photos (recognition)      k  build or update the KB\n"
              "u  review the unknowns            s  settings\n"
-             "ctrl+p  all commands              q  quit")
+             "c  calibrate face_tol by eye      ctrl+p  all commands\n"
+             "q  quit")
 
 
 def _built(at: str) -> str:
@@ -113,8 +114,9 @@ class HomeScreen(FacetuiScreen):
     def _next_step(self, f: HomeFacts) -> Text:
         app = self.fapp
         if app.active_run is not None:
-            what = "recognition" if app.active_run.KIND == "recognition" else "KB build"
-            key = "r" if app.active_run.KIND == "recognition" else "k"
+            kind = app.active_run.KIND
+            what = {"recognition": "recognition", "calibrate": "calibration sweep"}.get(kind, "KB build")
+            key = {"recognition": "r", "calibrate": "c"}.get(kind, "k")
             return Text(f"A {what} is running: press {key} to watch it.", "bold")
         if not f.kb.get("ok"):
             return Text("Next: press k to build the knowledge base from the dataset folder.", "bold yellow")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from ..core.events import FileDone, KbImageDone, Notice, RunStarted, RunSummary
 from ..core.settings import Settings
 from .facts import DeviceInfo, HomeFacts
+
+if TYPE_CHECKING:
+    from ..core.evaluate import EvalReport
 
 
 @dataclass
@@ -62,3 +67,28 @@ class HomeFactsReady(Message):
 @dataclass
 class DeviceProbed(Message):
     info: DeviceInfo
+
+
+@dataclass
+class CalibrationProgress(Message, bubble=False):  # for the calibrate screen only
+    """The calibration sweep analysed photo ``done`` of ``total``."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class CalibrationEnded(Message, bubble=False):  # for the calibrate screen only
+    """Always posted when the calibration worker leaves; ``report`` is None when it failed (``error`` says why)."""
+
+    report: EvalReport | None
+    error: str = ""
+
+
+@dataclass
+class AdviceApplied(Message, bubble=False):  # for the calibrate screen only
+    """The advised values were written to ``path``; ``settings`` is what the file now holds."""
+
+    settings: Settings
+    path: Path
+    changes: dict[str, tuple[object, object]]  # key -> (was, now)

@@ -256,6 +256,10 @@ class ReviewScreen(Screen[None]):
         what = f"face {item.face}" if item.face is not None else "no face found"
         if face is not None and face.skipped:
             what += f" ({face.skipped})"
+        elif face is not None and face.quality == "low":
+            what += " (low quality)"
+        if face is not None and face.rule:
+            what += f" · not filed: {face.rule}"
         photo_faces = sum(1 for it in self.queue if it.rel == item.rel)
         self._title(f"Review unknowns · {self.pos + 1} of {len(self.queue)} ({self.remaining} left) · "
                     f"{display_name(r.rel)} · {what}" + (f" · {photo_faces} unknown faces in this photo"

@@ -1,0 +1,55 @@
+"""Command line: no subcommand opens the Textual app; each subcommand is one module over the same core, found in
+COMMANDS and imported only when asked for, so `--help` and the app start without loading models."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from ..core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_SETUP, FacetuiError, exit_code
+from .parser import build_parser
+
+__all__ = ["COMMANDS", "EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
+
+_parser = build_parser  # the name tests and older callers use
+
+# command -> (module under facetui.cli that runs it, whether it gets the settings loaded first)
+COMMANDS: dict[str, tuple[str, bool]] = {
+    "kb": ("kb", True),
+    "recognize": ("recognize", True),
+    "review": ("review", True),
+    "eval": ("eval", True),
+    "status": ("status", True),
+    "settings": ("settings_cmd", False),
+    "keys": ("keys", False),
+}
+
+
+def load_settings_for(args):
+    """The settings file the command line names, its warnings printed once."""
+    from ..core.settings import load_settings
+
+    settings = load_settings(args.settings)
+    for w in settings.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except AttributeError:
+            pass
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        from ..tui.app import run_app  # Textual only when the app is wanted
+
+        return run_app(args.settings)
+    module, needs_settings = COMMANDS[args.command]
+    command = importlib.import_module(f"{__name__}.{module}")
+    try:
+        return command.run(load_settings_for(args), args) if needs_settings else command.run(args)
+    except FacetuiError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return exit_code(e)

@@ -1,0 +1,5 @@
+"""`python -m facetui.cli`."""
+
+from . import main
+
+raise SystemExit(main())

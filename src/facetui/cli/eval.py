@@ -1,0 +1,79 @@
+"""`facetui eval`: score the settings on labelled photos (sweeps, the joint search, candidate rules), and with
+--apply write the advice into the settings file."""
+
+from __future__ import annotations
+
+import sys
+
+from ..core.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP, FacetuiError
+from .console import Progress, ctrl_c_sets_cancel, restore_sigint
+
+
+def _parse_tols(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            return [round(start + i * step, 6) for i in range(n + 1)]
+        vals = [float(x) for x in text.replace(" ", "").split(",") if x]
+        if not vals:
+            raise ValueError
+        return vals
+    except ValueError:
+        raise ValueError(f"--tols {text!r}: give values like 0.4,0.5,0.6 or start:stop:step like 0.3:0.8:0.05") from None
+
+
+def run(settings, args) -> int:
+    from ..core.evaluate import evaluate, report_lines
+
+    if args.truth is None and not args.kb:
+        print("facetui: eval needs labels (--truth FILE or folder) and/or --kb", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        tols = _parse_tols(args.tols)
+    except ValueError as e:
+        print(f"facetui: {e}", file=sys.stderr)
+        return EXIT_SETUP
+    if tols and any(not 0 <= t <= 2 for t in tols):
+        print("facetui: --tols values must lie from 0 to 2", file=sys.stderr)
+        return EXIT_SETUP
+    cancel, old = ctrl_c_sets_cancel()
+    bar = Progress()
+    try:
+        rep = evaluate(settings, args.truth, input_dir=args.input, kb=args.kb, tolerances=tols, rules=args.rules,
+                       output_dir=args.output, cancel=cancel, on_progress=bar.update)
+    except FacetuiError:
+        bar.clear()
+        raise
+    except KeyboardInterrupt:
+        bar.clear()
+        print("facetui: interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    finally:
+        restore_sigint(cancel, old)
+    bar.clear()
+    for line in report_lines(rep):
+        print(line)
+    if args.apply and not rep.aborted:
+        return _apply(settings, rep)
+    return EXIT_ABORTED if rep.aborted else EXIT_OK
+
+
+def _apply(settings, rep) -> int:
+    from ..core.evaluate import apply_advice
+
+    if not rep.advice:
+        print("Nothing to apply: the eval has no advice (no setting files nothing wrongly).")
+        return EXIT_OK
+    new, lines = apply_advice(settings, rep.advice)
+    if not lines:
+        print(f"Applied: the settings in {settings.source} already are the advice.")
+        return EXIT_OK
+    print(f"Applied to {new.source}:")
+    for line in lines:
+        print(f"  {line}")
+    return EXIT_OK

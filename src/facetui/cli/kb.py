@@ -1,0 +1,30 @@
+"""`facetui kb build` (dataset_dir/<Person>/* into the KB, incrementally) and `facetui kb show`."""
+
+from __future__ import annotations
+
+import sys
+
+from ..core.errors import EXIT_OK, EXIT_SETUP
+from .console import drive
+
+
+def run(settings, args) -> int:
+    if args.kb_command == "show":
+        return show(settings)
+    from ..core.kbbuild import build_kb
+
+    return drive(lambda cancel: build_kb(settings, cancel), quiet=False)
+
+
+def show(settings) -> int:
+    from ..core.kbbuild import kb_status
+
+    st = kb_status(settings)
+    if not st["ok"]:
+        print(f"facetui: {st['error']}", file=sys.stderr)
+        return EXIT_SETUP
+    print(f"KB {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, "
+          f"built {st['built_at']}{' (stale: dataset changed since)' if st['stale'] else ''}")
+    for name, c in st["counts"].items():
+        print(f"  {name}: {c['faces']} faces, {c['bodies']} bodies")
+    return EXIT_OK

@@ -1,0 +1,18 @@
+"""`facetui settings`: check the settings file (every problem named), or print the settings reference."""
+
+from __future__ import annotations
+
+from ..core.errors import EXIT_OK
+
+
+def run(args) -> int:
+    if args.reference:
+        from ..core.settings import settings_reference_markdown
+
+        print(settings_reference_markdown())
+        return EXIT_OK
+    from . import load_settings_for
+
+    settings = load_settings_for(args)
+    print(f"{settings.source}: ok")
+    return EXIT_OK

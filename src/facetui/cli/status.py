@@ -1,0 +1,29 @@
+"""`facetui status`: the settings in use, the KB, and the last runs (from their manifests)."""
+
+from __future__ import annotations
+
+from ..core.errors import EXIT_OK
+
+
+def run(settings, args) -> int:
+    from ..core.kbbuild import kb_status
+    from ..core.manifest import describe_run, recent_runs
+    from ..core.settings import SPECS
+
+    print(f"Settings: {settings.source}")
+    for spec in SPECS:
+        v = getattr(settings, spec.key)
+        v = ", ".join(v) if isinstance(v, tuple) else ("" if v is None else v)
+        print(f"  {spec.key:<20} {v}")
+    st = kb_status(settings)
+    if st["ok"]:
+        print(f"KB: {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, built "
+              f"{st['built_at']}, fingerprint {st['fingerprint']}{' (stale: dataset changed since)' if st['stale'] else ''}")
+    else:
+        print(f"KB: {st['error']}")
+    runs = recent_runs(settings)
+    if not runs:
+        print("Last run: none recorded")
+    for i, (path, m) in enumerate(runs):
+        print(f"{'Last run' if i == 0 else 'Earlier'}: {describe_run(m)} ({path})")
+    return EXIT_OK

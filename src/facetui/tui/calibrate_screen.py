@@ -1,0 +1,518 @@
+"""Calibrate: sweep the deciding settings over labelled photos (or measure the KB alone) in a thread worker, show the
+table and the charts, and write the advice into the settings file."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.worker import Worker, get_current_worker
+
+from ..core.settings import Settings, SettingsError, load_settings
+from .base import FacetuiScreen
+from .calibrate_plots import DistancePlot, SweepPlot
+from .dialogs import ConfirmDialog
+from .lines import short_path
+from .messages import AdviceApplied, CalibrationEnded, CalibrationProgress, SettingsChanged
+from .run_screen import start_resource_tracker
+from .suggest import PathSuggester
+from .widgets import FieldInput, RunProgress, YesNo, format_eta
+
+if TYPE_CHECKING:
+    from ..core.evaluate import EvalReport
+    from ..core.scores import Sweep
+    from ..core.tune import Tuning
+
+TRUTH_NAME = "truth.csv"
+COLUMNS = ("setting", "value", "recall", "wrong", "Unknown kept", "exactly right", "")
+
+
+def num(v: Any) -> str:
+    """A tolerance or margin as the table and the change lines show it (0.5 -> "0.50", 80.0 -> "80")."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if math.isclose(round(v, 2), v) and abs(v) < 10:
+        return f"{v:.2f}"
+    return f"{v:g}"
+
+
+def value_text(key: str, v: Any) -> str:
+    """A setting's value as the CLI's sweep table prints it: face_k a whole number (2, not 2.00), lap_var_thresh
+    a sharpness (0, 60, 120), the tolerances and the margin with two decimals."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if key == "face_k":
+        return str(int(round(v)))
+    if key == "lap_var_thresh":
+        return f"{v:g}"
+    return num(v)
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.0f}%" if b else "-"
+
+
+def default_labels(settings: Settings) -> tuple[str, str, bool]:
+    """(labels text, photos text, KB only) to start from: ``truth.csv`` beside (or inside) process_dir when there is
+    one, with process_dir as the photos; else the KB's own measurement. Paths as typed: relative to the settings file."""
+    base = settings.source.parent if settings.source is not None else Path.cwd()
+    photos = settings.process_dir
+    photos_text = str(settings.to_json_dict()["process_dir"])
+    for cand in (photos.parent / TRUTH_NAME, photos / TRUTH_NAME):
+        if cand.is_file():
+            return rel_text(cand, base), photos_text, False
+    return "", photos_text, True
+
+
+def rel_text(p: Path, base: Path) -> str:
+    """``p`` relative to ``base`` when it lies under it (as a user would type it there), else as it is."""
+    try:
+        return Path(p).relative_to(base).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def resolve(text: str, base: Path) -> Path | None:
+    """A typed path (relative to the settings file's folder, ``~`` expanded); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        p = Path(text).expanduser()
+    except RuntimeError:
+        p = Path(text)
+    return p if p.is_absolute() else base / p
+
+
+def advised_value(rep: EvalReport, key: str) -> float | None:
+    """The value the advice gives ``key`` (the joint search's combination, body_tol from its sweep); None when the
+    advice leaves the key out."""
+    v = rep.advice.get(key)
+    return None if v is None else float(v)
+
+
+def mark_text(sw: Sweep, value: float, advised: float | None) -> str:
+    """"advised": the advice's value (what a writes); "best alone": the best value with no wrong filing when only
+    this key changes (the sweep's own pick), shown where the joint advice differs; "in use": the value in use."""
+    marks = []
+    if advised is not None and math.isclose(value, advised):
+        marks.append("advised")
+    elif sw.marked is not None and math.isclose(value, sw.marked):
+        marks.append("best alone")
+    if math.isclose(value, sw.current):
+        marks.append("in use")
+    return ("← " + ", ".join(marks)) if marks else ""
+
+
+def tuning_text(t: Tuning) -> str:
+    """The joint search in one line (of the notes' three at 100 columns): appearances found and wrong filings with the
+    settings in use and with the advice, and the ceiling (the right person is the nearest KB person)."""
+    n = t.appearances
+    cur = t.current_score
+    text = f"Joint search: in use finds {cur.found}/{n} ({cur.wrong} wrong), "
+    if t.best is None or t.best_score is None:
+        text += "no combination without a wrong filing; "
+    else:
+        b = t.best_score
+        text += f"advice {b.found}/{n} ({b.wrong} wrong); "
+    return text + f"no rule finds more than {t.nearest_right}/{n}"
+
+
+class CalibrateScreen(FacetuiScreen):
+    """Enter runs the sweep (progress, escape aborts after the current photo); ``a`` applies the advice."""
+
+    KIND = "calibrate"
+    SUB_TITLE = "Calibrate"
+    AUTO_FOCUS = "#calib-table"
+    BINDINGS = [
+        # priority: enter starts from the table and the fields alike (the table would take it as "select row")
+        Binding("enter", "start", "Run", priority=True, id="calibrate.start"),
+        Binding("escape", "abort", "Abort", priority=True, id="calibrate.abort"),
+        Binding("escape", "back", "Back", show=False, id="calibrate.back"),  # h shows Home; room for q at 80
+        Binding("a", "apply", "Apply", id="calibrate.apply"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.worker: Worker | None = None
+        self.running = False
+        self.stopping = False
+        self.done = self.total = 0
+        self.started_at = 0.0
+        self.elapsed = 0.0
+        self.report: EvalReport | None = None
+        self.error = ""
+        self.saved = ""  # what the last apply wrote, for the status line
+        self.plot_key = ""  # the sweep the chart shows (the table row's)
+        self._seen: Settings | None = None
+
+    # -- layout -------------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        base = self._base()
+        yield Header()
+        with Horizontal(classes="folder-row"):
+            yield Label("Labels", classes="folder-label")
+            yield FieldInput(id="truth", compact=True, suggester=PathSuggester(base, dirs_only=False),
+                             placeholder="truth CSV (file,expected) or a folder of <Person>/ folders")
+        with Horizontal(classes="folder-row"):
+            yield Label("Photos", classes="folder-label")
+            yield FieldInput(id="photos", compact=True, suggester=PathSuggester(base),
+                             placeholder="the folder the CSV's files are in")
+            yield Label(" KB only ", id="kb-only-label")
+            yield YesNo(False, id="kb-only")
+        yield Static("", id="status", markup=False)
+        yield RunProgress("photos", id="progress")
+        yield DataTable(id="calib-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="calib-notes", markup=False)
+        with Horizontal(id="calib-plots"):
+            yield SweepPlot(id="sweep-plot")
+            yield DistancePlot(id="distance-plot")
+        yield Footer(compact=True)
+
+    def _base(self) -> Path:
+        src = self.fapp.settings.source
+        return src.parent if src is not None else Path.cwd()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for i, name in enumerate(COLUMNS):
+            table.add_column(name, key=f"c{i}")
+        self.query_one(RunProgress).reset(0)
+        self.watch(self.query_one("#kb-only", YesNo), "value", self._kb_only_changed)
+        self.refresh_view()
+
+    def _kb_only_changed(self, kb_only: bool) -> None:
+        for fid in ("#truth", "#photos"):
+            self.query_one(fid, Input).disabled = kb_only  # not used by a KB-only measurement
+        if not self.running and self.report is None and not self.error:
+            self.set_status(self.ready_text())
+
+    def refresh_view(self) -> None:
+        s = self.fapp.settings
+        if s is not self._seen and not self.running:
+            truth, photos, kb_only = default_labels(s)
+            self.query_one("#truth", Input).value = truth
+            self.query_one("#photos", Input).value = photos
+            self.query_one("#kb-only", YesNo).value = kb_only
+            for inp in self.query(FieldInput):
+                if isinstance(inp.suggester, PathSuggester):
+                    inp.suggester.base = self._base()
+            self._seen = s
+        if self.report is not None and not self.running:
+            self.show_notes(self.report)  # the advice is shown against the settings in use now
+        self.show_status()
+        if self.focused is None or isinstance(self.focused, Input):
+            self.query_one(DataTable).focus()  # so the app's keys act as keys, not as text typed into a field
+        self.refresh_bindings()
+
+    # -- what the user chose ------------------------------------------------------------------------------------
+    def choice(self) -> tuple[Path | None, Path | None, bool]:
+        """(labels, photos, KB only) as typed, resolved like the settings (relative to the settings file)."""
+        base = self._base()
+        kb_only = self.query_one("#kb-only", YesNo).value
+        truth = resolve(self.query_one("#truth", Input).value, base)
+        photos = resolve(self.query_one("#photos", Input).value, base)
+        return truth, photos, kb_only
+
+    def ready_text(self) -> str:
+        truth, photos, kb_only = self.choice()
+        if kb_only:
+            return "Ready: enter measures the KB's own same-person and different-person distances (leave-one-out)."
+        if truth is None:
+            return "Ready: type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only."
+        if truth.is_dir():
+            return f"Ready: enter sweeps the settings over the labelled folders in {short_path(truth)}."
+        return f"Ready: enter sweeps the settings over {short_path(photos)} labelled by {short_path(truth)}."
+
+    def show_status(self) -> None:
+        if self.running:
+            return
+        rep = self.report
+        if self.error:
+            self.set_status(f"Could not start: {self.error}", error=True)
+        elif rep is not None:
+            self.set_status(self.finished_text(rep))
+        else:
+            self.set_status(self.ready_text())
+
+    def finished_text(self, rep: EvalReport) -> str:
+        took = f" in {format_eta(self.elapsed)}"
+        table = f" Eval table: {short_path(rep.report_path)}." if rep.report_path else ""
+        if rep.aborted:
+            face = rep.face
+            scored = face.scores[0].photos if face is not None and face.scores else self.done
+            return (f"Aborted after {scored} of {rep.photos} photos: the scores cover those only and are not "
+                    f"applied. Enter runs again.")
+        if rep.truth is None:
+            what = "KB measured" + took + "."
+        else:
+            what = f"Done: {rep.photos} labelled photos scored{took}.{table}"
+        return what + (f" {self.saved}" if self.saved else "")
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        if not self.running and self.report is None and not self.error:
+            self.set_status(self.ready_text())
+
+    # -- actions ------------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # while this sweep runs, start and apply are hidden (escape aborts); otherwise grayed out when they cannot act
+        if action == "start":
+            return False if self.running else (None if self.fapp.active_run is not None else True)
+        if action == "abort":
+            return self.running
+        if action == "back":
+            return not self.running
+        if action == "apply":
+            return False if self.running else (True if self.pending_changes() else None)
+        return True
+
+    def action_start(self) -> None:
+        if self.fapp.active_run is not None:
+            self.notify("A run is already going; abort it first (escape on its screen).", severity="warning")
+            return
+        truth, photos, kb_only = self.choice()
+        if not kb_only and truth is None:
+            self.notify("Type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only.",
+                        title="Cannot start", severity="error")
+            self.query_one("#truth", Input).focus()
+            return
+        self.running, self.stopping = True, False
+        self.done = self.total = 0
+        self.report, self.error, self.saved = None, "", ""
+        self.fapp.active_run = self
+        self.fill_table(None)
+        self.query_one("#calib-notes", Static).update("")
+        self.query_one(SweepPlot).show_sweep(None, "recall and wrong filings: sweeping...")
+        self.query_one(DistancePlot).clear_distances("face distances: sweeping...")
+        self.query_one(RunProgress).reset(0)
+        self.set_status("Calibrating: " + ("the KB (leave-one-out)" if kb_only else
+                                            f"{short_path(truth)}") + " (escape aborts after the current photo)")
+        self.query_one(DataTable).focus()
+        start_resource_tracker()
+        self.started_at = self.fapp.clock()
+        self.worker = self.launch(self.fapp.settings, None if kb_only else truth, photos, kb_only)
+        self.fapp.refresh_bindings()
+        self.refresh_bindings()
+
+    def action_abort(self) -> None:
+        """Set the core's cancel flag: the sweep stops after the photo in hand and scores what it has."""
+        if not self.running or self.worker is None:
+            return
+        self.worker.cancelled_event.set()
+        if not self.stopping:
+            self.stopping = True
+            self.set_status("Stopping after the current photo...")
+            self.notify("Stopping after the current photo...", title="Abort")
+
+    def action_back(self) -> None:
+        self.fapp.action_show("home")
+
+    async def wait_for_run(self) -> None:
+        """Wait until the worker has left (its CalibrationEnded is then posted)."""
+        if self.worker is not None:
+            try:
+                await self.worker.wait()
+            except Exception:  # noqa: BLE001 (its error is reported by the worker handler)
+                pass
+
+    # -- the thread side ----------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="calibrate", exit_on_error=False)
+    def launch(self, settings: Settings, truth: Path | None, photos: Path | None, kb_only: bool) -> None:
+        from ..core.evaluate import evaluate  # noqa: PLC0415 (the core's eval loads the models lazily)
+
+        worker = get_current_worker()
+        report = None
+        error = ""
+        try:
+            report = evaluate(settings, truth, input_dir=photos, kb=kb_only, record=True,
+                              cancel=worker.cancelled_event,
+                              on_progress=lambda i, n: self.post_message(CalibrationProgress(i, n)))
+        except BaseException as e:
+            error = str(e) or type(e).__name__
+            raise
+        finally:
+            self.post_message(CalibrationEnded(report, error))
+
+    # -- messages from the worker -------------------------------------------------------------------------------
+    def on_calibration_progress(self, message: CalibrationProgress) -> None:
+        self.done, self.total = message.done, message.total
+        self.query_one(RunProgress).show(message.done, message.total, self.fapp.clock() - self.started_at)
+
+    def on_calibration_ended(self, message: CalibrationEnded) -> None:
+        self.elapsed = self.fapp.clock() - self.started_at
+        self.running = False
+        if self.fapp.active_run is self:
+            self.fapp.active_run = None
+        rep = message.report
+        if rep is None:
+            self.error = message.error or "the sweep did not start"
+            self.query_one(SweepPlot).show_sweep(None, "recall and wrong filings: nothing measured")
+            self.query_one(DistancePlot).clear_distances("face distances: nothing measured")
+        else:
+            self.report = rep
+            self.query_one(RunProgress).show(self.done if rep.photos else 0, rep.photos, self.elapsed, finished=True)
+            self.fill_table(rep)
+            self.show_notes(rep)
+            self.show_distances(rep)
+        self.show_status()
+        self.fapp.refresh_bindings()
+        self.refresh_bindings()
+
+    # -- the results --------------------------------------------------------------------------------------------
+    def fill_table(self, rep: EvalReport | None) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        self.plot_key = ""
+        if rep is None:
+            return
+        cursor = in_use = None  # the advised face_tol row, else the one in use
+        for sw in rep.sweeps:
+            want = advised_value(rep, sw.key)
+            for i, s in enumerate(sw.scores):
+                advised = want is not None and math.isclose(s.value, want)
+                if sw is rep.face:
+                    if advised:
+                        cursor = table.row_count
+                    if math.isclose(s.value, sw.current):
+                        in_use = table.row_count
+                table.add_row(
+                    Text(sw.key if i == 0 else "", "bold"),
+                    Text(value_text(sw.key, s.value), "bold" if advised else ""),
+                    Text(f"{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}"),
+                    Text(str(s.wrong), "red" if s.wrong else ""),
+                    Text(f"{s.unknown_kept}/{s.unknown_photos}"),
+                    Text(f"{s.exact}/{s.photos}"),
+                    Text(mark_text(sw, s.value, want), "bold green" if advised else ""),
+                    key=f"{sw.key}={s.value!r}")
+        cursor = cursor if cursor is not None else (in_use or 0)
+        if rep.sweeps:
+            table.move_cursor(row=cursor, animate=False)
+            self.show_sweep(self.sweep_of_row(cursor))
+        else:
+            self.query_one(SweepPlot).show_sweep(
+                None, "no sweep: KB only measures distances" if rep.truth is None else "no sweep")
+
+    def sweep_of_row(self, row: int) -> Sweep | None:
+        rep = self.report
+        if rep is None or row < 0:
+            return None
+        for sw in rep.sweeps:
+            if row < len(sw.scores):
+                return sw
+            row -= len(sw.scores)
+        return None
+
+    def show_sweep(self, sw: Sweep | None) -> None:
+        if sw is not None and sw.key != self.plot_key and self.report is not None:
+            self.plot_key = sw.key
+            self.query_one(SweepPlot).show_sweep(sw, advised=advised_value(self.report, sw.key))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_sweep(self.sweep_of_row(event.cursor_row))
+
+    def show_distances(self, rep: EvalReport) -> None:
+        same, diff = rep.distances()
+        face = rep.face
+        if face is not None:
+            advised, current, source = advised_value(rep, "face_tol"), face.current, "labelled photos"
+        else:
+            advised = rep.kb.tolerance if rep.kb is not None else None
+            current, source = self.fapp.settings.face_tol, "KB leave-one-out"
+        if not len(same) and not len(diff):
+            self.query_one(DistancePlot).clear_distances("face distances: none measured (no single-face photos)")
+            return
+        self.query_one(DistancePlot).show_distances(same, diff, advised, current, source)
+
+    def show_notes(self, rep: EvalReport) -> None:
+        lines: list[str] = []
+        changes = self.pending_changes()
+        if rep.aborted:
+            lines.append("Aborted: the advice of a partial sweep is not applied.")
+        if rep.tuning is not None:
+            lines.append(tuning_text(rep.tuning))
+        if rep.sweeps and not rep.aborted:
+            if changes:
+                lines.append("Advice: " + change_text(changes) + " · a writes it to "
+                             + short_path(self.fapp.settings_path) + ".")
+            elif rep.advice:
+                lines.append("Advice: keep the settings in use ("
+                             + ", ".join(f"{k} {value_text(k, v)}" for k, v in rep.advice.items()) + ").")
+            for sw in rep.sweeps:
+                if sw.marked is None:
+                    lines.append(f"{sw.key}: every value in the sweep files some photo under a wrong person.")
+        if rep.kb is not None:
+            k = rep.kb
+            if k.tolerance is not None:
+                gap = f" (gap {k.low:.3f} .. {k.high:.3f})" if k.separated else " (no gap: just below the nearest impostor)"
+                lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; separating face_tol "
+                             f"{num(k.tolerance)}{gap}. Shown, not applied: set face_tol in Settings (s).")
+            else:
+                lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; too few to measure a tolerance.")
+        lines += [n for n in rep.notices if n and not n.startswith(("body recognition off", "aborted after"))]
+        self.query_one("#calib-notes", Static).update("\n".join(lines))
+
+    # -- applying the advice ------------------------------------------------------------------------------------
+    def pending_changes(self) -> dict[str, tuple[Any, Any]]:
+        """{key: (value in use, advised value)} for each advised value that differs from the settings in use (the
+        core's advice_changes, as eval --apply prints them); nothing for an aborted sweep."""
+        rep = self.report
+        if rep is None or rep.aborted:
+            return {}
+        from ..core.evaluate import advice_changes  # noqa: PLC0415 (imported by the sweep's worker already)
+
+        return {k: (old, new) for k, old, new in advice_changes(self.fapp.settings, rep.advice)}
+
+    def action_apply(self) -> None:
+        changes = self.pending_changes()
+        if not changes:
+            self.notify("Nothing to apply: run a sweep that advises a change first.", severity="warning")
+            return
+        path = self.fapp.settings_path
+        self.app.push_screen(
+            ConfirmDialog(f"Write the advice into {short_path(path)}?\n\n"
+                          + "\n".join(f"  {k}: {value_text(k, a)} -> {value_text(k, b)}"
+                                      for k, (a, b) in changes.items())
+                          + "\n\nOther keys are kept.", yes="Apply", no="Keep as is"),
+            lambda yes: self.save_advice(path, self.fapp.settings, changes) if yes else None)
+
+    @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False)
+    def save_advice(self, path: Path, in_use: Settings, changes: dict[str, tuple[Any, Any]]) -> None:
+        """Write exactly the changes shown into the file as it is now (edits made elsewhere kept), atomically, with
+        the core's apply_advice (as eval --apply)."""
+        from ..core.evaluate import apply_advice  # noqa: PLC0415
+
+        try:
+            base = load_settings(path)
+        except SettingsError:
+            base = dataclasses.replace(in_use, source=path)  # missing or broken: written whole from the settings in use
+        new, _ = apply_advice(base, {k: now for k, (_, now) in list(changes.items())[:1]})
+        self.post_message(AdviceApplied(new, path, changes))
+
+    def on_advice_applied(self, message: AdviceApplied) -> None:
+        new = message.settings
+        self.fapp.settings = new  # now, so a screen shown next sees it; the message tells anyone else
+        self._seen = new  # the fields keep what was typed
+        self.fapp.post_message(SettingsChanged(new))
+        self.saved = f"Saved {change_text(message.changes)} to {short_path(message.path)}."
+        self.notify(self.saved, title="Calibrate")
+        if self.report is not None:
+            self.show_notes(self.report)
+        self.show_status()
+        self.refresh_bindings()
+
+
+def change_text(changes: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{k} {value_text(k, a)} -> {value_text(k, b)}" for k, (a, b) in changes.items())
