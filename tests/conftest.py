@@ -1,45 +1,15 @@
-"""Shared fixtures: a private copy of the bundled demo photos, settings pointing at it, and one KB built per session."""
+"""Fixtures: a private copy of the bundled demo photos, settings pointing at it, and one KB built per session
+(shared helpers live in helpers.py)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 from pathlib import Path
 
 import pytest
+from helpers import LEFT_OUT, make_workspace, run_all
 
 from facetui.core.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "demo"
-
-
-def read_truth(path: Path = DEMO / "truth.csv") -> dict[str, set[str]]:
-    """truth.csv as {file: {people}}; an empty set means Unknown."""
-    with open(path, newline="") as f:
-        return {r["file"]: set() if r["expected"] == "Unknown" else set(r["expected"].split(";"))
-                for r in csv.DictReader(f)}
-
-
-def make_workspace(root: Path, **overrides) -> Path:
-    """Copy the demo photos under ``root`` and write a settings.json there; return the settings path."""
-    root.mkdir(parents=True, exist_ok=True)
-    for sub in ("kb", "query", "bodies", "scenes"):
-        if not (root / sub).exists():
-            shutil.copytree(DEMO / sub, root / sub)
-    raw = json.loads((REPO / "settings.json").read_text())
-    raw.update({"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": "cache",
-                "workers": 1})
-    raw.update(overrides)
-    path = root / "settings.json"
-    path.write_text(json.dumps(raw, indent=2))
-    return path
-
-
-def run_all(gen):
-    """Drain a core event generator into a list."""
-    return list(gen)
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +34,6 @@ def workspace(tmp_path, built_workspace) -> Path:
 @pytest.fixture
 def settings(workspace) -> Settings:
     return load_settings(workspace / "settings.json")
-
-
-LEFT_OUT = "Barack_Obama"
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from .scan import display_name, scan_images
 from .scores import Score, Sweep, pick_marked, score, sweep_lines
 from .settings import Settings
 from .truth import EvalError, Truth, load_truth
-from .tune import Combo, Search, Tuning, tune, tuning_lines
+from .tune import GRID_K, Combo, Search, Tuning, tune, tuning_lines
 
 # the truth, scores and KB advice live in their own modules; their names stay importable from here too
 __all__ = ["DEFAULT_BODY_TOLS", "DEFAULT_FACE_TOLS", "EVAL_REPORT_NAME", "EvalError", "EvalReport", "Score",
@@ -207,7 +207,7 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
             rep.sweeps.append(_sweep(decider, items, expected, key, None, grid))
         if body.encoder is not None:
             rep.sweeps.append(_sweep(decider, items, expected, "body_tol", body_tolerances, DEFAULT_BODY_TOLS))
-        search = Search(decider, items, expected)
+        search = Search(decider, items, expected, ks=sorted(set(GRID_K) | {settings.face_k}))
         current = Combo(settings.face_tol, settings.face_margin, settings.face_k, settings.lap_var_thresh)
         rep.tuning = tune(search, current)
         if rep.tuning.best is not None:  # the fast search replays the Decider; score its advice with the Decider itself

@@ -73,6 +73,7 @@ class ReviewSession:
         self.items: list[ReviewItem] = []
         self.decisions: dict[str, PhotoDecision] = {}  # the standing decisions, refreshed after each one
         self._writing_depth = 0
+        self._pending: dict[str, FileResult] | None = None  # report changes held for one rewrite (a batch)
         self.reload()
 
     @contextlib.contextmanager
@@ -99,6 +100,22 @@ class ReviewSession:
                 yield
             finally:
                 self._writing_depth = 0
+
+    @contextlib.contextmanager
+    def _one_report_write(self):
+        """Hold every report change of a batch (a cluster named, a batch undone) for one rewrite at its end,
+        written even when a step fails, so the report always says what happened to the files."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                self._write_report(pending)
+            self.reload()
 
     # -- loading ----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -293,7 +310,8 @@ class ReviewSession:
         removed = [d for d in unknown_copies if self._remove_if_ours(Path(d), r, UNKNOWN)]
         dests_drop = {Path(d) for d in removed}
         self._update_report(r, lambda res: _set_face(res, item, person, "review", add=dest, drop=dests_drop))
-        self.reload()
+        if self._pending is None:
+            self.reload()
         msg = f"{display_name(r.rel)} → {person} ({placed})"
         if kb_sources:
             msg += f"; added to the KB ({len(kb_sources)} row{'s' if len(kb_sources) > 1 else ''})"
@@ -305,7 +323,7 @@ class ReviewSession:
         """Name several faces at once (a cluster); one undo takes them all back."""
         batch = _new_id()
         entries: list[Entry] = []
-        with self._writing():
+        with self._writing(), self._one_report_write():
             for it in items:
                 if it.rel not in self.results:
                     continue
@@ -353,10 +371,9 @@ class ReviewSession:
         targets = self.last_decision()
         if not targets:
             return Outcome((), "nothing to undo")
-        with self._writing():
+        with self._writing(), self._one_report_write():
             for e in reversed(targets):
                 self._undo_one(e)
-        self.reload()
         first = targets[0]
         if len(targets) == 1:
             what = {"assign": f"{display_name(first.file)} → {first.person}", "none": f"{display_name(first.file)}: not anyone",
@@ -523,15 +540,24 @@ class ReviewSession:
         return gone
 
     def _update_report(self, r: FileResult, change) -> None:
-        """Rewrite report.csv atomically with this photo's rows changed; other rows stay byte for byte."""
+        """This photo's result changed: rewrite report.csv now, or at the end of the batch in hand."""
+        new = change(r)
+        self.results[r.rel] = new  # what the next step of a batch sees
+        if self._pending is not None:
+            self._pending[r.rel] = new
+        else:
+            self._write_report({r.rel: new})
+
+    def _write_report(self, changed: dict[str, FileResult]) -> None:
+        """Rewrite report.csv atomically with these photos' rows replaced; other rows stay byte for byte."""
         rows = read_rows(self.report_path)
         groups = group_rows(rows)
-        if r.rel not in groups:
+        if not set(changed) & set(groups):
             return
         out_rows: list[list[str]] = []
         for rel, rs in groups.items():
-            if rel == r.rel:
-                out_rows += rows_for(change(result_from_rows(rs, self.output_dir)), self.output_dir)
+            if rel in changed:
+                out_rows += rows_for(changed[rel], self.output_dir)
             else:
                 out_rows += [[row[c] for c in COLUMNS] for row in rs]
         atomic_write_bytes(self.report_path, encode_rows(out_rows, header=True))

@@ -209,7 +209,9 @@ def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margi
     """Score every combination; the advice is the one that finds the most among those with no wrong filing one
     grid step around them (face_tol and face_margin), and among equals the one with the most good neighbours
     (the middle of a plateau, not its edge)."""
-    ks = [k for k in ks if k in search.faces.best]
+    if current.face_k not in search.faces.best:
+        raise ValueError(f"the search was prepared without face_k {current.face_k}, the value in use")
+    ks = [k for k in sorted(set(ks) | {current.face_k}) if k in search.faces.best]
     # the values in use join the grid, so that "keep what you have" is always among the answers
     tols = sorted(set(tols) | {current.face_tol})
     margins = sorted(set(margins) | ({current.face_margin} if len(margins) > 1 else set()))
@@ -217,8 +219,7 @@ def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margi
     grid = [Combo(t, m, k, lap) for k in ks for lap in laps for m in margins for t in tols]
     scores = {c: search.score(c) for c in grid}
     res = Tuning(combos=len(grid), safe=sum(s.wrong == 0 for s in scores.values()), current=current,
-                 current_score=search.score(current) if current.face_k in search.faces.best else Score(
-                     current.face_tol, 0, 0, 0, 0, 0, 0, 0),
+                 current_score=search.score(current),
                  nearest_right=search.nearest_right(), appearances=search.apps)
     safe = [c for c, s in scores.items() if s.wrong == 0]
     if not safe:

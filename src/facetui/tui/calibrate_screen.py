@@ -498,7 +498,7 @@ class CalibrateScreen(FacetuiScreen):
             base = load_settings(path)
         except SettingsError:
             base = dataclasses.replace(in_use, source=path)  # missing or broken: written whole from the settings in use
-        new, _ = apply_advice(base, {k: now for k, (_, now) in list(changes.items())[:1]})
+        new, _ = apply_advice(base, {k: now for k, (_, now) in changes.items()})
         self.post_message(AdviceApplied(new, path, changes))
 
     def on_advice_applied(self, message: AdviceApplied) -> None:

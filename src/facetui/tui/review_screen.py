@@ -104,7 +104,7 @@ class ReviewScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        out = self.output_dir or getattr(self.app, "last_output_dir", None) or self.settings.processed_dir
+        out = self.output_dir or self.settings.processed_dir
         self.output_dir = Path(out)
         self._open(self.settings, self.output_dir)
 

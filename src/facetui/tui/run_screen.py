@@ -82,7 +82,7 @@ class RunScreen(FacetuiScreen):
 
     def refresh_view(self) -> None:
         if self.running:
-            pass
+            pass  # the run's own messages keep the status current
         elif self.summary is not None:
             self.set_status(self.finished_text(self.summary))
         elif self.error:

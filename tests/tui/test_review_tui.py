@@ -1,0 +1,246 @@
+"""The review screen under Pilot: one-key decisions land on disk, in the log and in the KB; half-blocks render headless."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+
+import pytest
+from helpers import LEFT_OUT, run_all
+from textual.app import App
+from textual.widgets import Input, OptionList
+
+from facetui.core.events import FileDone
+from facetui.core.fsutil import file_sha256
+from facetui.core.kb import load_kb
+from facetui.core.pipeline import recognize
+from facetui.core.review import REVIEW_PREFIX
+from facetui.core.reviewlog import LOG_NAME
+from facetui.tui.clusters_screen import ClustersScreen
+from facetui.tui.name_dialog import NameDialog
+from facetui.tui.photos import image_class
+from facetui.tui.preview_screen import PreviewScreen
+from facetui.tui.review_screen import ReviewScreen
+
+SIZE = (110, 34)
+
+
+@pytest.fixture
+def settings(no_obama_settings):
+    return no_obama_settings
+
+
+class ReviewApp(App):
+    """The review screen pushed over an empty app, as the real app does on `u`."""
+
+    def __init__(self, settings, image_mode: str | None = "halfcell") -> None:
+        super().__init__()
+        self.settings = settings
+        self.image_mode = image_mode
+
+    def on_mount(self) -> None:
+        self.push_screen(ReviewScreen(self.settings, image_mode=self.image_mode))
+
+
+def sync(test):
+    """Run an async Pilot test with asyncio.run (no asyncio plugin needed), as tests/test_tui.py does."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kw):
+        return asyncio.run(test(*args, **kw))
+
+    return wrapper
+
+
+async def settle(pilot) -> None:
+    """Let the screen's thread workers finish and their messages land (a worker may start another)."""
+    for _ in range(6):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+def log_ops(s) -> list[str]:
+    path = s.processed_dir / LOG_NAME
+    return [json.loads(x)["op"] for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def review_rows(s) -> list[tuple[str, str]]:
+    kb = load_kb(s.kb_path)
+    return [(n, src) for n, src in zip(kb.face_names, kb.face_sources) if src.startswith(REVIEW_PREFIX)]
+
+
+@sync
+async def test_new_name_files_logs_learns_and_undo_takes_it_back(settings):
+    out = settings.processed_dir
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert "q01.jpg · face 0" in text(app, "#review-title")
+        assert LEFT_OUT not in text(app, "#review-cands")
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, NameDialog)
+        await pilot.press(*LEFT_OUT, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        # on disk: moved out of Unknown into the person's folder, same bytes as the untouched original
+        assert (out / LEFT_OUT / "q01.jpg").is_file() and not (out / "Unknown" / "q01.jpg").exists()
+        assert file_sha256(out / LEFT_OUT / "q01.jpg") == file_sha256(settings.process_dir / "q01.jpg")
+        assert log_ops(settings) == ["assign"]
+        assert [n for n, _ in review_rows(settings)] == [LEFT_OUT]
+        assert "q01.jpg → Barack_Obama" in text(app, "#review-status")
+        # the next photo of him now proposes him first
+        assert "q02.jpg · face 0" in text(app, "#review-title")
+        first = text(app, "#review-cands").splitlines()[0].split()
+        assert first[:2] == ["1", LEFT_OUT] and float(first[2]) < settings.face_tol
+        # undo: the move, the log entry and the KB row
+        await pilot.press("z")
+        await settle(pilot)
+        assert (out / "Unknown" / "q01.jpg").is_file() and not (out / LEFT_OUT).exists()
+        assert log_ops(settings) == ["assign", "undo"]
+        assert review_rows(settings) == []
+        assert "q01.jpg · face 0" in text(app, "#review-title")
+        assert "undone: q01.jpg → Barack_Obama" in text(app, "#review-status")
+
+
+@sync
+async def test_assignment_in_the_screen_holds_on_a_rerun(settings):
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*LEFT_OUT, "enter")
+        await settle(pilot)
+    res = {ev.result.rel: ev.result for ev in run_all(recognize(settings)) if isinstance(ev, FileDone)}
+    assert res["q01.jpg"].people == (LEFT_OUT,) and res["q01.jpg"].faces[0].via == "review"
+    assert res["q02.jpg"].faces[0].face[0][0] == LEFT_OUT
+    assert not (settings.processed_dir / "Unknown" / "q01.jpg").exists()
+
+
+@sync
+async def test_number_keys_not_in_kb_and_skip(settings):
+    out = settings.processed_dir
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first = text(app, "#review-cands").splitlines()[0]  # "1  Joe_Biden"
+        person = first.split()[1]
+        await pilot.press("1")
+        await settle(pilot)
+        assert (out / person / "q01.jpg").is_file() and not (out / "Unknown" / "q01.jpg").exists()
+        assert "q02.jpg" in text(app, "#review-title")
+        await pilot.press("x")  # q02: not anyone in the KB
+        await settle(pilot)
+        assert log_ops(settings) == ["assign", "none"]
+        assert (out / "Unknown" / "q02.jpg").is_file()
+        assert "q06.jpg" in text(app, "#review-title")
+        await pilot.press("s")  # skip: nothing written
+        await settle(pilot)
+        assert log_ops(settings) == ["assign", "none"]
+        assert "q07.jpg · no face found" in text(app, "#review-title")
+        assert "No candidates" in text(app, "#review-cands")
+        await pilot.press("1")  # nothing to pick for q07: the key is disabled
+        await settle(pilot)
+        assert log_ops(settings) == ["assign", "none"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReviewScreen)
+
+
+@sync
+async def test_bad_names_are_refused_in_the_dialog(settings):
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"../x")
+        await pilot.pause()
+        assert "cannot contain" in text(app, "#name-error")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, NameDialog)  # still asking
+        app.screen.query_one(Input).value = "Unknown"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "reserved" in text(app, "#name-error")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+    assert log_ops(settings) == []
+    assert not (settings.processed_dir.parent / "x").exists()
+
+
+@sync
+async def test_preview_and_clusters_view_names_a_whole_cluster(settings):
+    out = settings.processed_dir
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ClustersScreen)
+        ol = app.screen.query_one(OptionList)
+        assert str(ol.get_option_at_index(0).prompt).startswith("1. 3 faces: q01.jpg, q02.jpg, q05.jpg")
+        assert len(app.screen.query(".cluster-face")) == 3
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*LEFT_OUT, "enter")
+        await settle(pilot)
+        for name in ("q01.jpg", "q02.jpg", "q05.jpg"):
+            assert (out / LEFT_OUT / name).is_file()
+        assert len(review_rows(settings)) == 3
+        assert "3 faces in 3 photos → Barack_Obama" in text(app, "#clusters-status")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        # the faces named there left this queue: the screen moved past q01 and q02
+        assert "q06.jpg" in text(app, "#review-title")
+        await pilot.press("z")  # one undo takes the whole cluster back
+        await settle(pilot)
+        assert review_rows(settings) == [] and not (out / LEFT_OUT).exists()
+        assert "q01.jpg" in text(app, "#review-title")
+
+
+def test_bindings_have_ids_and_the_keys_of_the_issue():
+    keys = {b.key: b for b in ReviewScreen.BINDINGS}
+    for k in ("1", "2", "3", "n", "x", "s", "z", "enter", "escape", "c"):
+        assert k in keys, k
+    assert all(b.id and b.id.startswith("review.") for b in ReviewScreen.BINDINGS)
+    assert all(b.show for b in ReviewScreen.BINDINGS)  # all in the Footer
+    # no screen-level `u`: the app's check_action turns its review key off while a review screen is open
+    assert "u" not in keys and "u" not in {b.key for b in ClustersScreen.BINDINGS}
+    assert ReviewScreen.IS_REVIEW and ClustersScreen.IS_REVIEW
+    assert all(b.id for b in ClustersScreen.BINDINGS + NameDialog.BINDINGS + PreviewScreen.BINDINGS)
+
+
+@sync
+async def test_half_block_fallback_draws_the_photo(settings):
+    assert image_class("halfcell").__name__ == "HalfcellImage"
+    assert image_class("auto").__name__ == "HalfcellImage"  # no terminal under pytest: half-blocks
+    app = ReviewApp(settings, image_mode=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        photo = app.screen.query_one("#review-photo")
+        assert type(photo).__name__ == "HalfcellImage"
+        strips = [photo.render_line(y) for y in range(photo.size.height)]
+        cells = [seg for strip in strips for seg in strip if seg.text == "▀"]
+        assert photo.size.height > 10 and len(cells) > 500
+        colours = {(seg.style.color.triplet, seg.style.bgcolor.triplet) for seg in cells}
+        assert len(colours) > 100  # a photo, not a blank block
+
+
+def test_half_block_snapshot(settings, snap_compare):
+    assert snap_compare(ReviewApp(settings), terminal_size=(100, 30), run_before=settle)
