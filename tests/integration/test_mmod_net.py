@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,9 @@ from facetui.core import faces, mmod_net
 from facetui.core.analyze import FaceConfig, analyze_path
 from facetui.core.images import load_image, load_image_bytes
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "cnn_boxes.json"
+from helpers import REPO
+
+FIXTURE = REPO / "tests" / "fixtures" / "cnn_boxes.json"
 LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))
 MODEL = faces._models_dir() / faces.CNN_DETECTOR
 
