@@ -7,7 +7,11 @@
 1. OSNet (random-init weights: timing only) on real person crops: crops/s at batch 1, 16 and 64, fp32 and,
    on CUDA, fp16; the fp16-vs-fp32 cosine of every crop (facetui uses fp16 on CUDA only if it stays within 1e-3).
 2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
-   warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split.
+   warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split
+   (--detector cnn: with the CNN face detector, the torch port, in the CPU workers).
+3. The CNN face detector (core/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
+   (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
+   one size (--sections detect runs this part alone).
 
 It never needs network access. Figures are printed and, with --json, written to a file.
 """
@@ -75,7 +79,70 @@ def scene_crops() -> list:
     return out
 
 
-def run_pipeline(device: str, photos: int, work: Path, batches: list[int]) -> dict:
+def check_detector(device: str, quick: bool) -> dict:
+    """The torch port of dlib's CNN face detector on ``device``: agreement with the CPU, then photos/s."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from facetui.core import faces, mmod_net
+    from facetui.core.images import load_image
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    model = faces._models_dir() / faces.CNN_DETECTOR
+    det = mmod_net.MmodDetector(model, device=device)
+    cpu = det if device == "cpu" else mmod_net.MmodDetector(model)
+    paths = sorted((bench.DEMO / "query").glob("*.jpg")) + sorted((bench.DEMO / "kb").rglob("*.jpg"))
+    out: dict = {"agreement": {}, "rows": []}
+    for up in (0, 1):
+        same = total = 0
+        worst = 1.0
+        for p in paths[:4] if quick else paths:
+            rgb = load_image(p, resize_max=800).rgb
+            a, b = det.detect(rgb, up), cpu.detect(rgb, up)
+            total += max(len(a), len(b))
+            same += sum(x[:4] == y[:4] for x, y in zip(a, b))
+            for x in b:
+                worst = min(worst, max((_iou(x, y) for y in a), default=0.0))
+        out["agreement"][f"up{up}"] = {"boxes": total, "identical": same, "min_iou": worst}
+        print(f"  upsample {up}: {same}/{total} boxes identical to the CPU's, min IoU {worst:.3f}")
+    sizes = {"800 px": (800, 600), "2000 px": (2000, 1500)}
+    batches = [1, 4] if quick else [1, 8, 32]
+    print(f"  {'size':>7} {'up':>2} {'batch':>5} {'ms/photo':>9} {'photos/s':>9}")
+    for label, (w, h) in sizes.items():
+        imgs = [np.asarray(Image.open(p).convert("RGB").resize((w, h), Image.Resampling.BILINEAR)) for p in paths]
+        for up in (0, 1):
+            for b in batches:
+                if device == "cpu" and (quick and (label != "800 px" or up) or b > 8):
+                    continue  # a CPU smoke run: the small cases only
+                try:
+                    det.detect_batch(imgs[:b], up)  # warm-up (cuDNN picks its algorithms)
+                    sync()
+                    n, t = 0, time.perf_counter()
+                    while n < max(2 * b, 8 if device == "cuda" else 2):
+                        det.detect_batch([imgs[(n + i) % len(imgs)] for i in range(b)], up)
+                        n += b
+                    sync()
+                    dt = (time.perf_counter() - t) / n
+                except torch.cuda.OutOfMemoryError:
+                    print(f"  {label:>7} {up:>2} {b:>5}  out of device memory")
+                    torch.cuda.empty_cache()
+                    continue
+                out["rows"].append({"size": label, "upsample": up, "batch": b, "photos_per_s": 1 / dt})
+                print(f"  {label:>7} {up:>2} {b:>5} {1000 * dt:>9.1f} {1 / dt:>9.1f}")
+    return out
+
+
+def _iou(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    h = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter)
+
+
+def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detector: str = "hog") -> dict:
     from facetui.core.events import FileDone, RunFinished, RunStarted
     from facetui.core.kbbuild import build_kb
     from facetui.core.pipeline import recognize
@@ -84,6 +151,7 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int]) -> di
     sp = bench.make_workspace(work / "ws", workers=0)
     raw = json.loads(sp.read_text())
     raw["device"] = device
+    raw["detector"] = detector
     sp.write_text(json.dumps(raw, indent=2))
     lib = bench.make_library(work / "photos", photos)
     settings = load_settings(sp)
@@ -134,8 +202,11 @@ def main() -> int:
                     "(batches 1 and 4 on a CPU)")
     ap.add_argument("--batches", default="16",
                     help="kb_batch_size for the pipeline's cold run; more values add a cold run each (e.g. 16,64)")
+    ap.add_argument("--detector", default="hog", choices=["hog", "cnn"], help="face detector of the pipeline run")
+    ap.add_argument("--sections", default="osnet,pipeline,detect", help="which parts to run (comma-separated)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
     if args.quick:
         args.photos, args.osnet_seconds = 24, 4.0
     t0 = time.perf_counter()
@@ -151,14 +222,21 @@ def main() -> int:
     if args.device == "auto" and device != "cuda":
         print("  no CUDA GPU visible: running everything on the CPU")
     results: dict = {"device": device, "device_name": name, "torch": torch.__version__, "machine": bench.machine()}
-    print("1. OSNet throughput (random-init weights)")
-    results["osnet"] = check_osnet(device, args.osnet_seconds, [1, 4] if args.quick and device == "cpu" else [1, 16, 64])
-    print(f"2. pipeline on {args.photos} photos")
-    work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
-    try:
-        results["pipeline"] = run_pipeline(device, args.photos, work, [int(b) for b in args.batches.split(",")])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    if "osnet" in sections:
+        print("1. OSNet throughput (random-init weights)")
+        results["osnet"] = check_osnet(device, args.osnet_seconds,
+                                       [1, 4] if args.quick and device == "cpu" else [1, 16, 64])
+    if "pipeline" in sections:
+        print(f"2. pipeline on {args.photos} photos, {args.detector} face detector")
+        work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
+        try:
+            results["pipeline"] = run_pipeline(device, args.photos, work, [int(b) for b in args.batches.split(",")],
+                                               args.detector)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if "detect" in sections:
+        print(f"3. CNN face detector (torch port) on {device}")
+        results["detect"] = check_detector(device, args.quick)
     results["total_s"] = time.perf_counter() - t0
     print(f"total {results['total_s']:.0f} s")
     if args.json:

@@ -28,8 +28,13 @@ class FaceConfig:
     def key(self) -> str:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
         impl = "torch" if facemod.torch_encoder_wanted() else "dlib"
-        raw = json.dumps({"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample, "rmax": self.resize_max,
-                          "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}"}, sort_keys=True)
+        fields = {"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample, "rmax": self.resize_max,
+                  "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}"}
+        if self.detector == "cnn" and facemod.torch_cnn_wanted():
+            # the torch port of dlib's CNN detector finds dlib's boxes, not always to the pixel: its own entries
+            # (dlib's own CNN keeps the key it would have without the port; HOG's is untouched)
+            fields["cnn"] = "mmod_human_face_detector/torch"
+        raw = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

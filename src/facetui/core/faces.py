@@ -5,7 +5,8 @@ second of CPU per worker, and it sets Pillow's LOAD_TRUNCATED_IMAGES globally). 
 functions with the same model files and arguments, so its boxes and encodings are those of
 ``face_recognition.face_locations`` / ``face_encodings(model="small")`` (tests/test_faces.py checks), but loads
 each model only when a photo first needs it. The descriptor network itself runs in torch (face_net.py: the same
-model file and arithmetic, about ten times faster than dlib-bin's BLAS-less build) wherever it loads.
+model file and arithmetic, about ten times faster than dlib-bin's BLAS-less build) wherever it loads, and so does
+the CNN detector (mmod_net.py: dlib's boxes, over ten times faster than dlib-bin's own).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
 _NET: Any = None  # face_net.FaceNet once loaded; False where it could not be (dlib's own encoder is used then)
 ENCODER_ENV = "FACETUI_FACE_ENCODER"  # "dlib" forces dlib's own encoder (A/B checks); default: torch, else dlib
+_MMOD: Any = None  # mmod_net.MmodDetector once loaded; False where it could not be (dlib's own CNN is used then)
+CNN_ENV = "FACETUI_CNN_DETECTOR"  # "dlib" forces dlib's own CNN detector; default: torch, else dlib
 
 
 def _models_dir() -> Path | None:
@@ -117,9 +120,39 @@ def encoder_name() -> str:
     return "torch" if _face_net() is not None else "dlib"
 
 
+def torch_cnn_wanted() -> bool:
+    """False where FACETUI_CNN_DETECTOR=dlib asks for dlib's own CNN face detector instead of the torch port."""
+    return os.environ.get(CNN_ENV, "torch") != "dlib"
+
+
+def _mmod_net() -> Any:
+    """The torch port of dlib's CNN face detector (mmod_net), or None where dlib's own is to be used."""
+    global _MMOD
+    with _LOCK:
+        if _MMOD is None:
+            _MMOD = False
+            if torch_cnn_wanted():
+                check_face_models()
+                try:
+                    from .mmod_net import MmodDetector  # noqa: PLC0415 (imports torch)
+
+                    _MMOD = MmodDetector(_models_dir() / CNN_DETECTOR)
+                except Exception:  # noqa: BLE001 (no torch, an unknown model file: dlib finds the same faces)
+                    _MMOD = False
+        return _MMOD or None
+
+
+def cnn_detector_name() -> str:
+    """Which implementation runs ``detector="cnn"`` in this process: 'torch' or 'dlib'."""
+    return "torch" if _mmod_net() is not None else "dlib"
+
+
 def load_face_models(detector: str = "hog") -> None:
     """Load the detector, landmark and encoder models now (a worker does this once before its first photo)."""
-    _model("hog" if detector == "hog" else CNN_DETECTOR)
+    if detector == "hog":
+        _model("hog")
+    elif _mmod_net() is None:
+        _model(CNN_DETECTOR)
     _model(LANDMARKS_5)
     if _face_net() is None:
         _model(ENCODER)
@@ -136,11 +169,15 @@ def dlib_has_cuda() -> bool:
 
 def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 1) -> list[Box]:
     """Every face box in an RGB uint8 image, in (top, right, bottom, left) order, trimmed to the image."""
+    h, w = rgb.shape[:2]
     if detector == "cnn":
+        net = _mmod_net()
+        if net is not None:  # dlib's CNN detector, run by torch: the same boxes (tests/test_mmod_net.py)
+            dets = net.detect(rgb, upsample)
+            return [(max(d.top, 0), min(d.right, w), min(d.bottom, h), max(d.left, 0)) for d in dets]
         rects = [d.rect for d in _model(CNN_DETECTOR)(rgb, upsample)]
     else:
         rects = list(_model("hog")(rgb, upsample))
-    h, w = rgb.shape[:2]
     return [(max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0)) for r in rects]
 
 
