@@ -18,7 +18,8 @@ from facetui.core.evaluate import advice_changes, evaluate
 from facetui.core.settings import load_settings
 from facetui.tui.app import FacetuiApp
 from facetui.tui.calibrate_plots import DistancePlot, SweepPlot, distance_histogram
-from facetui.tui.calibrate_screen import CalibrateScreen, default_labels, num, value_text
+from facetui.tui.calibrate_screen import CalibrateScreen
+from facetui.tui.calibrate_text import default_labels, num, value_text
 from facetui.tui.commands import COMMANDS
 from facetui.tui.dialogs import ConfirmDialog, ErrorDialog
 from facetui.tui.facts import DeviceInfo

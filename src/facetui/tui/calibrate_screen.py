@@ -4,11 +4,9 @@ table and the charts, and write the advice into the settings file."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,111 +17,20 @@ from textual.worker import Worker, get_current_worker
 from ..core.settings import Settings, SettingsError, load_settings
 from .base import FacetuiScreen
 from .calibrate_plots import DistancePlot, SweepPlot
+from .calibrate_text import (advised_value, change_text, default_labels, finished_text, notes_text, resolve,
+                             sweep_of_row, table_rows, value_text)
 from .dialogs import ConfirmDialog
 from .lines import short_path
 from .messages import AdviceApplied, CalibrationEnded, CalibrationProgress, SettingsChanged
 from .run_screen import start_resource_tracker
 from .suggest import PathSuggester
-from .widgets import FieldInput, RunProgress, YesNo, format_eta
+from .widgets import FieldInput, RunProgress, YesNo
 
 if TYPE_CHECKING:
     from ..core.evaluate import EvalReport
     from ..core.scores import Sweep
-    from ..core.tune import Tuning
 
-TRUTH_NAME = "truth.csv"
 COLUMNS = ("setting", "value", "recall", "wrong", "Unknown kept", "exactly right", "")
-
-
-def num(v: Any) -> str:
-    """A tolerance or margin as the table and the change lines show it (0.5 -> "0.50", 80.0 -> "80")."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if math.isclose(round(v, 2), v) and abs(v) < 10:
-        return f"{v:.2f}"
-    return f"{v:g}"
-
-
-def value_text(key: str, v: Any) -> str:
-    """A setting's value as the CLI's sweep table prints it: face_k a whole number (2, not 2.00), lap_var_thresh
-    a sharpness (0, 60, 120), the tolerances and the margin with two decimals."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if key == "face_k":
-        return str(int(round(v)))
-    if key == "lap_var_thresh":
-        return f"{v:g}"
-    return num(v)
-
-
-def pct(a: int, b: int) -> str:
-    return f"{100.0 * a / b:.0f}%" if b else "-"
-
-
-def default_labels(settings: Settings) -> tuple[str, str, bool]:
-    """(labels text, photos text, KB only) to start from: ``truth.csv`` beside (or inside) process_dir when there is
-    one, with process_dir as the photos; else the KB's own measurement. Paths as typed: relative to the settings file."""
-    base = settings.source.parent if settings.source is not None else Path.cwd()
-    photos = settings.process_dir
-    photos_text = str(settings.to_json_dict()["process_dir"])
-    for cand in (photos.parent / TRUTH_NAME, photos / TRUTH_NAME):
-        if cand.is_file():
-            return rel_text(cand, base), photos_text, False
-    return "", photos_text, True
-
-
-def rel_text(p: Path, base: Path) -> str:
-    """``p`` relative to ``base`` when it lies under it (as a user would type it there), else as it is."""
-    try:
-        return Path(p).relative_to(base).as_posix()
-    except ValueError:
-        return str(p)
-
-
-def resolve(text: str, base: Path) -> Path | None:
-    """A typed path (relative to the settings file's folder, ``~`` expanded); None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        p = Path(text).expanduser()
-    except RuntimeError:
-        p = Path(text)
-    return p if p.is_absolute() else base / p
-
-
-def advised_value(rep: EvalReport, key: str) -> float | None:
-    """The value the advice gives ``key`` (the joint search's combination, body_tol from its sweep); None when the
-    advice leaves the key out."""
-    v = rep.advice.get(key)
-    return None if v is None else float(v)
-
-
-def mark_text(sw: Sweep, value: float, advised: float | None) -> str:
-    """"advised": the advice's value (what a writes); "best alone": the best value with no wrong filing when only
-    this key changes (the sweep's own pick), shown where the joint advice differs; "in use": the value in use."""
-    marks = []
-    if advised is not None and math.isclose(value, advised):
-        marks.append("advised")
-    elif sw.marked is not None and math.isclose(value, sw.marked):
-        marks.append("best alone")
-    if math.isclose(value, sw.current):
-        marks.append("in use")
-    return ("← " + ", ".join(marks)) if marks else ""
-
-
-def tuning_text(t: Tuning) -> str:
-    """The joint search in one line (of the notes' three at 100 columns): appearances found and wrong filings with the
-    settings in use and with the advice, and the ceiling (the right person is the nearest KB person)."""
-    n = t.appearances
-    cur = t.current_score
-    text = f"Joint search: in use finds {cur.found}/{n} ({cur.wrong} wrong), "
-    if t.best is None or t.best_score is None:
-        text += "no combination without a wrong filing; "
-    else:
-        b = t.best_score
-        text += f"advice {b.found}/{n} ({b.wrong} wrong); "
-    return text + f"no rule finds more than {t.nearest_right}/{n}"
 
 
 class CalibrateScreen(FacetuiScreen):
@@ -244,18 +151,7 @@ class CalibrateScreen(FacetuiScreen):
             self.set_status(self.ready_text())
 
     def finished_text(self, rep: EvalReport) -> str:
-        took = f" in {format_eta(self.elapsed)}"
-        table = f" Eval table: {short_path(rep.report_path)}." if rep.report_path else ""
-        if rep.aborted:
-            face = rep.face
-            scored = face.scores[0].photos if face is not None and face.scores else self.done
-            return (f"Aborted after {scored} of {rep.photos} photos: the scores cover those only and are not "
-                    f"applied. Enter runs again.")
-        if rep.truth is None:
-            what = "KB measured" + took + "."
-        else:
-            what = f"Done: {rep.photos} labelled photos scored{took}.{table}"
-        return what + (f" {self.saved}" if self.saved else "")
+        return finished_text(rep, self.elapsed, self.done, self.saved)
 
     def set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#status", Static)
@@ -374,26 +270,9 @@ class CalibrateScreen(FacetuiScreen):
         self.plot_key = ""
         if rep is None:
             return
-        cursor = in_use = None  # the advised face_tol row, else the one in use
-        for sw in rep.sweeps:
-            want = advised_value(rep, sw.key)
-            for i, s in enumerate(sw.scores):
-                advised = want is not None and math.isclose(s.value, want)
-                if sw is rep.face:
-                    if advised:
-                        cursor = table.row_count
-                    if math.isclose(s.value, sw.current):
-                        in_use = table.row_count
-                table.add_row(
-                    Text(sw.key if i == 0 else "", "bold"),
-                    Text(value_text(sw.key, s.value), "bold" if advised else ""),
-                    Text(f"{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}"),
-                    Text(str(s.wrong), "red" if s.wrong else ""),
-                    Text(f"{s.unknown_kept}/{s.unknown_photos}"),
-                    Text(f"{s.exact}/{s.photos}"),
-                    Text(mark_text(sw, s.value, want), "bold green" if advised else ""),
-                    key=f"{sw.key}={s.value!r}")
-        cursor = cursor if cursor is not None else (in_use or 0)
+        rows, cursor = table_rows(rep)
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         if rep.sweeps:
             table.move_cursor(row=cursor, animate=False)
             self.show_sweep(self.sweep_of_row(cursor))
@@ -402,14 +281,7 @@ class CalibrateScreen(FacetuiScreen):
                 None, "no sweep: KB only measures distances" if rep.truth is None else "no sweep")
 
     def sweep_of_row(self, row: int) -> Sweep | None:
-        rep = self.report
-        if rep is None or row < 0:
-            return None
-        for sw in rep.sweeps:
-            if row < len(sw.scores):
-                return sw
-            row -= len(sw.scores)
-        return None
+        return sweep_of_row(self.report, row) if self.report is not None else None
 
     def show_sweep(self, sw: Sweep | None) -> None:
         if sw is not None and sw.key != self.plot_key and self.report is not None:
@@ -433,32 +305,8 @@ class CalibrateScreen(FacetuiScreen):
         self.query_one(DistancePlot).show_distances(same, diff, advised, current, source)
 
     def show_notes(self, rep: EvalReport) -> None:
-        lines: list[str] = []
-        changes = self.pending_changes()
-        if rep.aborted:
-            lines.append("Aborted: the advice of a partial sweep is not applied.")
-        if rep.tuning is not None:
-            lines.append(tuning_text(rep.tuning))
-        if rep.sweeps and not rep.aborted:
-            if changes:
-                lines.append("Advice: " + change_text(changes) + " · a writes it to "
-                             + short_path(self.fapp.settings_path) + ".")
-            elif rep.advice:
-                lines.append("Advice: keep the settings in use ("
-                             + ", ".join(f"{k} {value_text(k, v)}" for k, v in rep.advice.items()) + ").")
-            for sw in rep.sweeps:
-                if sw.marked is None:
-                    lines.append(f"{sw.key}: every value in the sweep files some photo under a wrong person.")
-        if rep.kb is not None:
-            k = rep.kb
-            if k.tolerance is not None:
-                gap = f" (gap {k.low:.3f} .. {k.high:.3f})" if k.separated else " (no gap: just below the nearest impostor)"
-                lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; separating face_tol "
-                             f"{num(k.tolerance)}{gap}. Shown, not applied: set face_tol in Settings (s).")
-            else:
-                lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; too few to measure a tolerance.")
-        lines += [n for n in rep.notices if n and not n.startswith(("body recognition off", "aborted after"))]
-        self.query_one("#calib-notes", Static).update("\n".join(lines))
+        text = notes_text(rep, self.pending_changes(), self.fapp.settings_path)
+        self.query_one("#calib-notes", Static).update(text)
 
     # -- applying the advice ------------------------------------------------------------------------------------
     def pending_changes(self) -> dict[str, tuple[Any, Any]]:
@@ -508,7 +356,3 @@ class CalibrateScreen(FacetuiScreen):
             self.show_notes(self.report)
         self.show_status()
         self.refresh_bindings()
-
-
-def change_text(changes: dict[str, tuple[Any, Any]]) -> str:
-    return ", ".join(f"{k} {value_text(k, a)} -> {value_text(k, b)}" for k, (a, b) in changes.items())
