@@ -23,24 +23,7 @@ from .messages import Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionO
 from .name_dialog import NameDialog
 from .photos import image_class
 from .preview_screen import PreviewScreen
-
-
-def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:
-    """The candidate block: the numbered choices with their scores, then the body scores when faces lead."""
-    by_face = bool(numbered) and numbered == face_c
-    width = max((len(n) for n, _ in (*face_c, *body_c)), default=0)
-    lines = [f"[b]{i}[/b]  {name:<{width}}  {score:.2f}" for i, (name, score) in enumerate(numbered, 1)]
-    if not numbered:
-        lines.append("No candidates: n names this face.")
-    elif by_face:
-        lines.append("face distance (lower = closer)")
-    else:
-        lines.append("body similarity (higher = closer)")
-    if by_face and body_c:
-        lines.append("")
-        lines += [f"   {name:<{width}}  {score:.2f}" for name, score in body_c]
-        lines.append("body similarity (higher = closer)")
-    return "\n".join(lines)
+from .review_text import candidates_text, done_text, face_text
 
 
 class ReviewScreen(FacetuiScreen[None]):
@@ -267,32 +250,18 @@ class ReviewScreen(FacetuiScreen[None]):
             self._finished()
             return
         assert self.session is not None
-        r = self.session.result(item)
-        face = self.session.face(item)
-        what = f"face {item.face}" if item.face is not None else "no face found"
-        if face is not None and face.skipped:
-            what += f" ({face.skipped})"
-        elif face is not None and face.quality == "low":
-            what += " (low quality)"
-        if face is not None and face.rule:
-            what += f" · not filed: {face.rule}"
+        r, face = self.session.result(item), self.session.face(item)
         photo_faces = sum(1 for it in self.queue if it.rel == item.rel)
         self._title(f"Review unknowns · {self.pos + 1} of {len(self.queue)} ({self.remaining} left) · "
-                    f"{display_name(r.rel)} · {what}" + (f" · {photo_faces} unknown faces in this photo"
-                                                         if photo_faces > 1 else ""))
+                    + face_text(r.rel, item, face, photo_faces))
         self.query_one("#review-cands", Static).update("loading...")
         self.query_one("#review-keys").display = True
         self._load(self.session, item)
         self.refresh_bindings()
 
     def _finished(self) -> None:
-        assigned = sum(1 for v in self.done.values() if v not in ("none", "skipped"))
-        nones = sum(1 for v in self.done.values() if v == "none")
-        skipped = sum(1 for v in self.done.values() if v == "skipped")
-        if not self.queue:
-            self._title("Review unknowns · nothing to review: no unknown faces in the latest run")
-        else:
-            self._title(f"Review unknowns · done: {assigned} assigned, {nones} not in the KB, {skipped} skipped")
+        self._title(done_text(self.done) if self.queue else
+                    "Review unknowns · nothing to review: no unknown faces in the latest run")
         self.query_one("#review-photo").image = None
         self.query_one("#review-face").image = None
         self.query_one("#review-cands", Static).update("z: undo the last decision · c: clusters · escape: back")

@@ -127,7 +127,10 @@ def decide_cluster(session: ReviewSession, lock: threading.Lock, cluster: Cluste
     """Every face of ``cluster`` to ``person`` (one decision), or with ``person`` None the last decision undone."""
     try:
         with lock:
-            outcome = session.assign_many(list(cluster.items), person) if person and cluster is not None else session.undo()
+            if person and cluster is not None:
+                outcome = session.assign_many(list(cluster.items), person)
+            else:
+                outcome = session.undo()
     except (ReviewError, OSError) as e:
         return Decided(None, str(e))
     return Decided(outcome, undo=person is None)
