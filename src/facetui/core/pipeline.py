@@ -12,7 +12,8 @@ from typing import Callable, Iterator
 
 from . import faces as facemod
 from .analyze import FaceConfig
-from .bodysetup import setup_body
+from .bodies import BodyModelError
+from .bodysetup import forget_checked, setup_body
 from .cache import EmbeddingCache
 from .decide import Decider
 from .events import (
@@ -201,6 +202,10 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
             yield FileDone(index=i, total=len(files), result=result)
             if cancel.is_set():
                 break
+    except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
+        forget_checked(settings)
+        stop_reason = f"stopped: {e}; the files done so far are filed and reported"
+        yield Notice("error", stop_reason)
     finally:
         writer.close()
         cache.close()

@@ -132,6 +132,9 @@ class Analyzer:
         self.body_key = body_key
         self.workers = default_workers(workers)
         self.batch_size = max(1, batch_size)
+        self._pool = None
+        self._torch_threads: int | None = None  # torch's thread count to restore after the run
+        self._cores_shared = False
 
     def _add(self, stage: str, seconds: float) -> None:
         if self.timings is not None:
@@ -157,7 +160,8 @@ class Analyzer:
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
         todo = iter(paths)
         exhausted = False
-        torch_threads: int | None = None
+        self._torch_threads: int | None = None
+        self._cores_shared = False
         try:
             while True:
                 while not exhausted and len(pending) < window and not cancel.is_set():
@@ -178,9 +182,8 @@ class Analyzer:
                         hit.path = p
                         pending.append((p, sha, hit))
                         continue
+                    self._first_miss()
                     if self.workers > 1 and len(paths) > 1:
-                        if self._pool is None and torch_threads is None:
-                            torch_threads = self._share_cores()
                         pending.append((p, sha, self._submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
@@ -196,10 +199,18 @@ class Analyzer:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-            if torch_threads is not None:
+            if self._torch_threads is not None:
                 import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
 
-                torch.set_num_threads(torch_threads)
+                torch.set_num_threads(self._torch_threads)
+                self._torch_threads = None
+
+    def _first_miss(self) -> None:
+        """A photo needs analysing: start loading the body model in the background (a LazyBodyEncoder loads
+        nothing before this, so a run whose photos are all cached never imports torch)."""
+        start = getattr(self.body, "start", None)
+        if start is not None:
+            start()
 
     def _submit(self, p: Path, sha: str) -> cf.Future:
         """Send one photo to the worker pool, starting a fresh pool when there is none or the last one broke."""
@@ -294,6 +305,14 @@ class Analyzer:
         if not need:
             return
         crops = [c for it in need for c in it.analysis.body_crops]
+        ready = getattr(self.body, "ready", None)
+        if ready is not None:
+            w = time.perf_counter()
+            ready()  # waits for the background load (raises bodies.BodyModelError if it failed)
+            self._add("body_load_wait_wall", time.perf_counter() - w)
+        if self._pool is not None and not self._cores_shared:
+            self._cores_shared = True
+            self._torch_threads = self._share_cores()
         t, w = time.process_time(), time.perf_counter()  # process time: torch's own threads count too
         emb = self.body.embed(crops, batch_size=self.batch_size)
         self._add("body", time.process_time() - t)
