@@ -152,3 +152,34 @@ def test_a_record_that_lies_stops_the_run_clearly_and_is_dropped(warm, tmp_path)
     again = setup_body(s, 512)
     assert again.encoder is None and again.notice.startswith("body recognition off")
     assert isinstance(events[0], RunStarted)
+
+
+def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, monkeypatch):
+    """Starting the pool is slow (here: made to take 3 s); the cached photos before the first new one do not wait."""
+    import time
+
+    from facetui.core import runner
+
+    root, sp = warm
+    ws = tmp_path / "ws"
+    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
+    s = load_settings(ws / "settings.json")
+    new = s.process_dir / "q05.jpg"
+    data = new.read_bytes()
+    new.write_bytes(data[:-2] + b"\x00" + data[-2:])
+    real = runner.Analyzer._submit
+
+    def slow_start(self, p, sha):
+        if self._pool is None:
+            time.sleep(3)
+        return real(self, p, sha)
+
+    monkeypatch.setattr(runner.Analyzer, "_submit", slow_start)
+    t0 = time.monotonic()
+    seen = {}
+    for e in recognize(s, output_dir=ws / "out"):
+        if isinstance(e, FileDone):
+            seen[e.result.rel] = (time.monotonic() - t0, e.result.cached)
+    assert [seen[f"q0{i}.jpg"][1] for i in range(1, 10)] == [True] * 4 + [False] + [True] * 4
+    assert all(seen[f"q0{i}.jpg"][0] < 2.5 for i in range(1, 5)), seen  # filed before the pool was up
+    assert seen["q05.jpg"][0] >= 3
