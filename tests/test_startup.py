@@ -77,6 +77,12 @@ def warm(tmp_path_factory):
     return root, sp
 
 
+def _private_copy(root, ws):
+    """The warm workspace copied to ``ws``, its settings pointing at the copy's own weights file."""
+    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
+    return load_settings(ws / "settings.json").replace(reid_weights=ws / "osnet.pth")
+
+
 def _data(report) -> list[list[str]]:
     return [[r[k] for k in r if k != "source"] for r in read_rows(report)]
 
@@ -100,8 +106,7 @@ def test_a_kb_build_with_nothing_new_imports_no_torch(warm):
 def test_one_new_photo_loads_the_models_and_gets_what_a_cold_run_gets(warm, tmp_path):
     root, sp = warm
     ws = tmp_path / "ws"
-    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
-    s = load_settings(ws / "settings.json")
+    s = _private_copy(root, ws)
     new = s.process_dir / "q05.jpg"
     data = new.read_bytes()
     new.write_bytes(data[:-2] + b"\x00" + data[-2:])  # other bytes, same picture: a cache miss
@@ -117,8 +122,7 @@ def test_one_new_photo_loads_the_models_and_gets_what_a_cold_run_gets(warm, tmp_
 def test_a_changed_weights_file_is_checked_in_full_before_the_run(warm, tmp_path):
     root, sp = warm
     ws = tmp_path / "ws"
-    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
-    s = load_settings(ws / "settings.json")
+    s = _private_copy(root, ws)
     assert list((s.cache_dir / CHECKED_DIR).glob("checked-*.json"))  # the known file's record
     s.reid_weights.write_bytes(b"not a weights file")  # same name, other bytes: no record matches them
     body = setup_body(s, 512)
@@ -132,8 +136,7 @@ def test_a_record_that_lies_stops_the_run_clearly_and_is_dropped(warm, tmp_path)
 
     root, sp = warm
     ws = tmp_path / "ws"
-    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
-    s = load_settings(ws / "settings.json")
+    s = _private_copy(root, ws)
     s.reid_weights.write_bytes(b"not a weights file")
     sha = weights_fingerprint(s.reid_weights)
     rec = next((s.cache_dir / CHECKED_DIR).glob("checked-*.json"))
@@ -162,8 +165,7 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
 
     root, sp = warm
     ws = tmp_path / "ws"
-    shutil.copytree(root, ws, ignore=shutil.ignore_patterns("out-*"))
-    s = load_settings(ws / "settings.json")
+    s = _private_copy(root, ws)
     new = s.process_dir / "q05.jpg"
     data = new.read_bytes()
     new.write_bytes(data[:-2] + b"\x00" + data[-2:])
@@ -183,3 +185,18 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     assert [seen[f"q0{i}.jpg"][1] for i in range(1, 10)] == [True] * 4 + [False] + [True] * 4
     assert all(seen[f"q0{i}.jpg"][0] < 2.5 for i in range(1, 5)), seen  # filed before the pool was up
     assert seen["q05.jpg"][0] >= 3
+
+
+def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_path):
+    """Body embeddings are keyed by the weights file's hash taken at set-up: a file replaced before the deferred
+    load (even by valid weights) is refused, never embedded under the old key."""
+    from facetui.core.bodies import BodyModelError, save_random_weights
+
+    root, sp = warm
+    ws = tmp_path / "ws"
+    s = _private_copy(root, ws)
+    body = setup_body(s, 512)
+    assert body.encoder is not None and not body.encoder.loaded
+    save_random_weights(s.reid_weights, MODEL, seed=7)
+    with pytest.raises(BodyModelError, match="changed during the run"):
+        body.encoder.ready()

@@ -32,16 +32,18 @@ class BodySetup:
 
 
 class LazyBodyEncoder:
-    """Stands for a bodies.BodyEncoder that is loaded (torch imported, OSNet built, weights read, traced) only when
+    """Stands for a bodies.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
     a photo needs a body embedding: ``start()`` begins loading in a background thread (the first cache miss calls
     it, so the load overlaps the worker pool's start and the filing of cached photos), ``embed()`` waits for it.
 
     A failed load raises bodies.BodyModelError from ``ready()``/``embed()``; the weights file's hash was checked
-    at set-up, so that means torch itself is broken, or the file changed under the run."""
+    at set-up, so that means torch itself is broken, or the file changed under the run (the file is hashed again
+    around the load: embeddings keyed by one file's hash never come from another file)."""
 
     def __init__(self, model_name: str, weights_path: Path, device_pref: str, dim: int, device: str,
-                 loaded: Any | None = None, on_loaded=None):
+                 loaded: Any | None = None, sha256: str = ""):
         self.model_name = model_name
+        self.sha256 = sha256
         self.weights_path = Path(weights_path)
         self.device_pref = device_pref
         self.dim = dim
@@ -50,7 +52,6 @@ class LazyBodyEncoder:
         self._err: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._on_loaded = on_loaded
 
     @property
     def device(self) -> str:
@@ -59,10 +60,6 @@ class LazyBodyEncoder:
     @property
     def loaded(self) -> bool:
         return self._enc is not None
-
-    @property
-    def started(self) -> bool:
-        return self._enc is not None or self._thread is not None
 
     def start(self) -> None:
         """Begin loading in the background (once); returns at once."""
@@ -73,18 +70,20 @@ class LazyBodyEncoder:
             self._thread.start()
 
     def _load(self) -> None:
-        from .bodies import load_body_encoder  # noqa: PLC0415 (torch)
+        from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # noqa: PLC0415 (torch)
+
+        def same_file() -> None:
+            if self.sha256 and weights_fingerprint(self.weights_path) != self.sha256:
+                raise BodyModelError(f"the re-id weights file {self.weights_path} changed during the run")
 
         try:
+            same_file()
             enc = load_body_encoder(self.model_name, self.weights_path, self.device_pref, freeze=PREPARE)
+            same_file()
             if enc.dim != self.dim:
-                from .bodies import BodyModelError  # noqa: PLC0415
-
                 raise BodyModelError(f"{self.model_name} from {self.weights_path} gives {enc.dim} dims, "
                                      f"not the {self.dim} recorded for it")
             self._enc = enc
-            if self._on_loaded is not None:
-                self._on_loaded(enc)
         except BaseException as e:  # noqa: BLE001 (handed to the thread that waits for the model)
             self._err = e
 
@@ -217,7 +216,8 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     # "cuda" is loaded now: only torch can tell whether the GPU is there, and that should be said before the run
     lazy = dim is not None and settings.device in ("cpu", "auto")
     if lazy:
-        enc = LazyBodyEncoder(model, w, settings.device, dim, cheap_device(settings.device) or settings.device)
+        enc = LazyBodyEncoder(model, w, settings.device, dim, cheap_device(settings.device) or settings.device,
+                              sha256=sha)
     else:
         from .bodies import load_body_encoder  # noqa: PLC0415 (torch)
 
