@@ -42,14 +42,20 @@ PROBE = textwrap.dedent("""
         from facetui.core.pipeline import recognize
         events = list(recognize(s, output_dir=Path(sys.argv[3])))
         cached = sum(e.result.cached for e in events if type(e).__name__ == "FileDone")
+    elif sys.argv[1] == "eval":
+        from facetui.core.evaluate import evaluate
+        rep = evaluate(s, Path(sys.argv[3]), input_dir=s.process_dir, record=False)
+        cached, notices, body = rep.cached, rep.notices, rep.body is not None
     else:
         from facetui.core.kbbuild import build_kb
         events = list(build_kb(s))
         cached = -1
+    if sys.argv[1] != "eval":
+        notices, body = list(events[0].notices), events[0].body_enabled
     print(json.dumps({"torch": "torch" in sys.modules, "dlib": "dlib" in sys.modules,
                       "face_net": "facetui.core.face_net" in sys.modules, "pools": len(pools),
                       "forkserver": forkserver._forkserver._forkserver_pid is not None, "cached": cached,
-                      "notices": list(events[0].notices), "body": events[0].body_enabled}))
+                      "notices": notices, "body": body}))
 """)
 
 
@@ -101,6 +107,13 @@ def test_a_kb_build_with_nothing_new_imports_no_torch(warm):
     root, sp = warm
     got = probe("kb", sp)
     assert got["body"] and not got["torch"] and not got["dlib"] and got["pools"] == 0 and not got["forkserver"]
+
+
+def test_an_eval_of_cached_photos_imports_no_torch(warm):
+    root, sp = warm
+    got = probe("eval", sp, REPO / "demo" / "truth.csv")
+    assert got["cached"] == 9 and got["body"]  # a body_tol sweep too: body recognition is on
+    assert not got["torch"] and not got["dlib"] and got["pools"] == 0 and not got["forkserver"]
 
 
 def test_one_new_photo_loads_the_models_and_gets_what_a_cold_run_gets(warm, tmp_path):
