@@ -473,3 +473,17 @@ def test_a_folded_model_that_disagrees_is_not_used(ain_weights, crops, monkeypat
     enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold")
     eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
     assert np.array_equal(enc.embed(crops), eager.embed(crops))
+
+
+def test_a_folded_model_is_traced_once_enough_crops_were_embedded(ain_weights, crops):
+    import torch
+
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold", trace_after=len(crops) + 1)
+    eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
+    first = enc.embed(crops)
+    assert not isinstance(enc._model, torch.jit.ScriptModule)  # not yet
+    second = enc.embed(crops)  # crosses the threshold: traced after this call
+    assert isinstance(enc._model, torch.jit.ScriptModule)
+    third = enc.embed(crops)
+    want = eager.embed(crops)
+    assert max(np.abs(x - want).max() for x in (first, second, third)) < 1e-5
