@@ -20,7 +20,8 @@ nothing), then runs each configuration in its own subprocess so that each has it
   small    whole `facetui` processes as the user waits for them, on the bundled lfw-calib set (120 photos of
            250 px, body on with the random-init weights): ``kb build`` on an empty cache and again with nothing
            changed, then ``recognize`` of its 120 queries cold and again with another face_tol (all cached), each
-           with its wall time, time to the first log line and to the first photo's line.
+           with its wall time, time to the first log line and to the first photo's line; then 1,000 variants
+           of those photos (--small-many) cold and warm.
 
 The folder mixes the demo photos' own sizes (<= 800 px) with phone-sized variants (--sizes): decoding costs
 what a real library's photos cost. "loop" times run from the first file to the last (after models are loaded,
@@ -177,7 +178,30 @@ def run_cli(name: str, *args: str, settings: Path) -> dict:
             "lines": lines, **cpu}
 
 
-def whole_process_cases(work: Path, weights: Path, workers: int) -> dict:
+def make_small_library(dest: Path, n: int) -> None:
+    """n LFW-size photos (250 px) from the lfw-calib queries: flipped and re-encoded variants, every sha256 new."""
+    from PIL import Image, ImageOps
+
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = sorted((LFW / "query").glob("*.jpg"))
+    imgs = [ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in sources]
+    seen: set[str] = set()
+    for i in range(n):
+        k, j = divmod(i, len(sources))
+        im = imgs[j].transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k % 2 else imgs[j]
+        quality = 95 - k // 2
+        while True:
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=max(quality, 5))
+            sha = hashlib.sha256(buf.getvalue()).hexdigest()
+            if sha not in seen:
+                break
+            quality -= 1
+        seen.add(sha)
+        (dest / f"s{i:04d}_{sources[j].stem}.jpg").write_bytes(buf.getvalue())
+
+
+def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0) -> dict:
     """The kb build and small-photo cases, each a fresh `facetui` process as the user waits for it: the lfw-calib
     KB built on an empty cache, then again with nothing changed; its 120 queries sorted (none of them is in the
     cache: cold), then again into a new output with another face_tol (every photo cached: warm)."""
@@ -192,6 +216,13 @@ def whole_process_cases(work: Path, weights: Path, workers: int) -> dict:
     sp.write_text(json.dumps(raw, indent=2))
     out["small-warm"] = {**run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp),
                          "photos": 120}
+    if many:
+        make_small_library(work / "lfw-many", many)
+        inp = ["--input", str(work / "lfw-many")]
+        out[f"small-{many}-cold"] = {**run_cli("many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"),
+                                               settings=sp), "photos": many}
+        out[f"small-{many}-warm"] = {**run_cli("many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"),
+                                               settings=sp), "photos": many}
     return out
 
 
@@ -584,6 +615,8 @@ def main() -> int:
                          "default %(default)s")
     ap.add_argument("--only", default="", help="comma-separated runs to do "
                     "(seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match,small); default all")
+    ap.add_argument("--small-many", type=int, default=1000,
+                    help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -594,6 +627,7 @@ def main() -> int:
         return 0
     if args.quick:
         args.photos, args.big = 24, 48 if args.big else 0
+        args.small_many = min(args.small_many, 240)
     cores = cpu_cores()
     sizes = tuple(None if x == "native" else int(x) for x in args.sizes.split(","))
     only = set(args.only.split(",")) if args.only else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big",
@@ -610,7 +644,8 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         sp = make_workspace(work / "ws", args.workers)
         if "small" in only:
-            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers)
+            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers,
+                                                   args.small_many)
         if not only - {"small", "match"}:
             only.add("skip-big")
         else:
@@ -696,7 +731,8 @@ def report_whole(results: dict) -> None:
         print(f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
               f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f}")
     print("  (kb-cold: the lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-cold: its 120 "
-          "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached)")
+          "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached; "
+          "small-N: N flipped/re-encoded variants of them, cold then warm)")
 
 
 def report(results: dict, cores: int) -> None:
