@@ -16,11 +16,17 @@ nothing), then runs each configuration in its own subprocess so that each has it
   cold-2t  the same, but torch keeps all its threads in the main process while the dlib workers run (A/B);
   warm     the same again with another face_tol (cache full);
   cold-big / warm-big  the larger folder, for peak RSS as the folder grows;
-  match    a KB of 10,000 faces against 1,000 query faces.
+  match    a KB of 10,000 faces against 1,000 query faces;
+  small    whole `facetui` processes as the user waits for them, on the bundled lfw-calib set (120 photos of
+           250 px, body on with the random-init weights): ``kb build`` on an empty cache and again with nothing
+           changed, then ``recognize`` of its 120 queries cold and again with another face_tol (all cached), each
+           with its wall time, time to the first log line and to the first photo's line; then 1,000 variants
+           of those photos (--small-many) cold and warm.
 
 The folder mixes the demo photos' own sizes (<= 800 px) with phone-sized variants (--sizes): decoding costs
 what a real library's photos cost. "loop" times run from the first file to the last (after models are loaded,
-as the seed's inner loop); "total" adds the set-up (KB, models). CPU seconds per stage come from the processes
+as the seed's inner loop); "total" adds the set-up (KB, models); "process" is the whole child process from launch
+to exit (interpreter start, imports, set-up, loop, shut-down). CPU seconds per stage come from the processes
 that did the work; the 2-core ideal is their sum divided by the cores. "others" says how many cores other
 programs on the machine kept busy meanwhile: figures taken while it is well above 0 understate facetui's speed.
 Not a test: it prints figures.
@@ -34,6 +40,7 @@ import io
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -124,6 +131,101 @@ def make_workspace(root: Path, workers: int) -> Path:
     return sp
 
 
+# --------------------------------------------------------------------------------------------- whole process
+
+LFW = DEMO / "lfw-calib"
+PHOTO_LINE = re.compile(r"[^\[ ].*: \d+ faces?, (kept|reused|skipped)")  # a kb build's per-photo line
+
+
+def lfw_workspace(root: Path, weights: Path, workers: int) -> Path:
+    """Settings for the small-photo cases: the lfw-calib KB (120 photos of 40 people) and its 120 queries (250 px),
+    body recognition on with the random-init weights."""
+    raw = json.loads((REPO / "settings.json").read_text())
+    raw.update({"dataset_dir": str(LFW / "kb"), "process_dir": str(LFW / "query"), "processed_dir": str(root / "out"),
+                "encodings_filename": str(root / "kb.npz"), "cache_dir": str(root / "cache"),
+                "reid_model": MODEL, "reid_weights": str(weights), "device": "cpu", "workers": workers,
+                "file_mode": "copy"})
+    root.mkdir(parents=True, exist_ok=True)
+    sp = root / "settings.json"
+    sp.write_text(json.dumps(raw, indent=2))
+    return sp
+
+
+def run_cli(name: str, *args: str, settings: Path) -> dict:
+    """``facetui ARGS`` as a user runs it, timed from launch to exit: whole-process wall time, time to the first
+    per-photo line, CPU of the whole process tree (workers included, through the forkserver's reaped children)."""
+    cmd = [sys.executable, "-m", "facetui.cli", *args, "--settings", str(settings)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    watch = CpuWatch()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+    first_line = first_photo = None
+    lines = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        now = time.perf_counter() - t0
+        if first_line is None:
+            first_line = now
+        if first_photo is None and (" → " in line or PHOTO_LINE.match(line)):
+            first_photo = now
+        lines += 1
+    rc = proc.wait()
+    wall = time.perf_counter() - t0
+    cpu = watch.stop()
+    if rc != 0:
+        raise SystemExit(f"facetui {' '.join(args)} failed (exit {rc})")
+    return {"mode": name, "process_s": wall, "first_line_s": first_line, "first_photo_s": first_photo,
+            "lines": lines, **cpu}
+
+
+def make_small_library(dest: Path, n: int) -> None:
+    """n LFW-size photos (250 px) from the lfw-calib queries: flipped and re-encoded variants, every sha256 new."""
+    from PIL import Image, ImageOps
+
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = sorted((LFW / "query").glob("*.jpg"))
+    imgs = [ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in sources]
+    seen: set[str] = set()
+    for i in range(n):
+        k, j = divmod(i, len(sources))
+        im = imgs[j].transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k % 2 else imgs[j]
+        quality = 95 - k // 2
+        while True:
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=max(quality, 5))
+            sha = hashlib.sha256(buf.getvalue()).hexdigest()
+            if sha not in seen:
+                break
+            quality -= 1
+        seen.add(sha)
+        (dest / f"s{i:04d}_{sources[j].stem}.jpg").write_bytes(buf.getvalue())
+
+
+def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0) -> dict:
+    """The kb build and small-photo cases, each a fresh `facetui` process as the user waits for it: the lfw-calib
+    KB built on an empty cache, then again with nothing changed; its 120 queries sorted (none of them is in the
+    cache: cold), then again into a new output with another face_tol (every photo cached: warm)."""
+    sp = lfw_workspace(work / "lfw", weights, workers)
+    out: dict[str, dict] = {}
+    out["kb-cold"] = {**run_cli("kb-cold", "kb", "build", settings=sp), "photos": 120}
+    out["kb-same"] = {**run_cli("kb-same", "kb", "build", settings=sp), "photos": 120}
+    out["small-cold"] = {**run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"),
+                                   settings=sp), "photos": 120}
+    raw = json.loads(sp.read_text())
+    raw["face_tol"] = 0.45
+    sp.write_text(json.dumps(raw, indent=2))
+    out["small-warm"] = {**run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp),
+                         "photos": 120}
+    if many:
+        make_small_library(work / "lfw-many", many)
+        inp = ["--input", str(work / "lfw-many")]
+        out[f"small-{many}-cold"] = {**run_cli("many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"),
+                                               settings=sp), "photos": many}
+        out[f"small-{many}-warm"] = {**run_cli("many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"),
+                                               settings=sp), "photos": many}
+    return out
+
+
 # --------------------------------------------------------------------------------------------- memory
 
 def _proc_tree(pid: int) -> tuple[list[int], dict[int, list[bytes]]]:
@@ -172,6 +274,7 @@ def descendants_cpu_s() -> float:
 
 def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     """Run one configuration in a fresh interpreter; add its peak RSS (whole process tree, sampled)."""
+    t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             text=True, cwd=REPO)
     peak = peak_one = 0
@@ -186,12 +289,14 @@ def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     out, _ = proc.communicate()
+    process_s = time.perf_counter() - t0
     done.set()
     t.join()
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child {spec['mode']} failed (exit {proc.returncode})")
     line = next(ln for ln in reversed(out.splitlines()) if ln.startswith(RESULT))
     res = json.loads(line[len(RESULT):])
+    res["process_s"] = process_s  # the whole child: interpreter, imports, set-up, loop, shut-down
     res["tree_peak_mb"] = peak / 2**20
     # worker processes are the forkserver's children, so getrusage in the run does not see them: sampled here
     res["worker_peak_mb"] = max(res.get("worker_peak_mb", 0), peak_one / 2**20)
@@ -509,7 +614,9 @@ def main() -> int:
                     help="long sides of the variants, in turn ('native': the demo photo's own, <= 800 px); "
                          "default %(default)s")
     ap.add_argument("--only", default="", help="comma-separated runs to do "
-                    "(seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match); default all")
+                    "(seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match,small); default all")
+    ap.add_argument("--small-many", type=int, default=1000,
+                    help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -520,28 +627,35 @@ def main() -> int:
         return 0
     if args.quick:
         args.photos, args.big = 24, 48 if args.big else 0
+        args.small_many = min(args.small_many, 240)
     cores = cpu_cores()
     sizes = tuple(None if x == "native" else int(x) for x in args.sizes.split(","))
     only = set(args.only.split(",")) if args.only else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big",
-                                                        "match"}
+                                                        "match", "small"}
     if args.skip_seed:
         only -= {"seed", "seed-1t"}
     work = args.keep or Path(tempfile.mkdtemp(prefix="facetui-bench-"))
     results: dict = {"machine": machine(), "cores": cores, "load_before": load_avg()}
     try:
         print(f"facetui benchmark on {results['machine']}; load average {results['load_before']}; work in {work}")
-        for old in ("ws", "photos", "photos-big") + tuple(p.name for p in work.glob("out-*")) + tuple(
+        for old in ("ws", "photos", "photos-big", "lfw") + tuple(p.name for p in work.glob("out-*")) + tuple(
                 p.name for p in work.glob("cache*")):
             shutil.rmtree(work / old, ignore_errors=True)  # a kept folder starts afresh
         work.mkdir(parents=True, exist_ok=True)
         sp = make_workspace(work / "ws", args.workers)
-        lib = make_library(work / "photos", args.photos, sizes)
-        results["library"] = lib
-        print(f"photos: {lib['photos']} JPEG variants of {len(source_photos())} demo photos ({lib['mb']} MB, "
-              f"mean {lib['mean_megapixels']} MP, long sides {args.sizes}; {lib['distinct_sha256']} distinct sha256)")
-        kb = run_child({"mode": "kb", "settings": str(sp)})
-        print(f"KB: {kb['faces']} faces, {kb['bodies']} bodies (random-init {MODEL}: timing only), {kb['s']:.1f} s")
-
+        if "small" in only:
+            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers,
+                                                   args.small_many)
+        if not only - {"small", "match"}:
+            only.add("skip-big")
+        else:
+            lib = make_library(work / "photos", args.photos, sizes)
+            results["library"] = lib
+            print(f"photos: {lib['photos']} JPEG variants of {len(source_photos())} demo photos ({lib['mb']} MB, "
+                  f"mean {lib['mean_megapixels']} MP, long sides {args.sizes}; {lib['distinct_sha256']} distinct "
+                  "sha256)")
+            kb = run_child({"mode": "kb", "settings": str(sp)})
+            print(f"KB: {kb['faces']} faces, {kb['bodies']} bodies (random-init {MODEL}: timing only), {kb['s']:.1f} s")
         base = {"settings": str(sp), "input": str(work / "photos"), "workers": args.workers}
         runs: dict[str, dict] = {}
         # the seed as written (torch's default threads), and with one torch thread, which wins on a busy CPU:
@@ -551,8 +665,9 @@ def main() -> int:
         if "seed-1t" in only:
             runs["seed-1t"] = run_child({**base, "mode": "seed-1t", "output": str(work / "out-seed-1t"),
                                          "torch_threads": 1})
-        runs["cold"] = run_child({**base, "mode": "cold", "output": str(work / "out-cold"),
-                                  "cache": str(work / "cache")})
+        if "cold" in only or "warm" in only:
+            runs["cold"] = run_child({**base, "mode": "cold", "output": str(work / "out-cold"),
+                                      "cache": str(work / "cache")})
         if "cold-dlib" in only:
             runs["cold-dlib"] = run_child({**base, "mode": "cold-dlib", "output": str(work / "out-cold-dlib"),
                                            "cache": str(work / "cache-dlib"), "face_encoder": "dlib"})
@@ -562,7 +677,7 @@ def main() -> int:
         if "warm" in only:
             runs["warm"] = run_child({**base, "mode": "warm", "output": str(work / "out-warm"),
                                       "cache": str(work / "cache"), "face_tol": 0.45})
-        if args.big and "big" in only:
+        if args.big and "big" in only and "skip-big" not in only:
             make_library(work / "photos-big", args.big, sizes)
             big = {**base, "input": str(work / "photos-big")}
             runs["cold-big"] = run_child({**big, "mode": "cold-big", "output": str(work / "out-cold-big"),
@@ -602,20 +717,43 @@ def machine() -> str:
     return f"{cpu}, {cpu_cores()} cores{mem}, Python {sys.version.split()[0]}"
 
 
+def report_whole(results: dict) -> None:
+    whole = results.get("whole")
+    if not whole:
+        return
+    print("\nwhole process, as the user waits for it (lfw-calib: 120 photos of 250 px, body on, random-init OSNet):")
+    print(f"  {'case':<11} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
+          f"{'CPU s':>6} {'others':>7}")
+    for name, r in whole.items():
+        pps = r["photos"] / r["process_s"] if r["process_s"] > 0 else math.inf
+        fp = f"{r['first_photo_s']:.2f}" if r.get("first_photo_s") is not None else "-"
+        fl = f"{r['first_line_s']:.2f}" if r.get("first_line_s") is not None else "-"
+        print(f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
+              f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f}")
+    print("  (kb-cold: the lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-cold: its 120 "
+          "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached; "
+          "small-N: N flipped/re-encoded variants of them, cold then warm)")
+
+
 def report(results: dict, cores: int) -> None:
+    report_whole(results)
     runs = results["runs"]
+    if "cold" not in runs:
+        for name, r in runs.items():
+            print(f"{name}: {r.get('photos', '')} photos, whole process {r.get('process_s', 0):.1f} s")
+        return
     for r in runs.values():
         r["photos_per_s"] = r["photos"] / r["loop_s"] if r["loop_s"] > 0 else math.inf
     seeds = [runs[k] for k in ("seed", "seed-1t") if k in runs]
     seed = max(seeds, key=lambda r: r["photos_per_s"]) if seeds else None
     print()
-    print(f"{'run':<9} {'photos':>6} {'loop s':>7} {'photos/s':>9} {'total s':>8} {'vs seed':>8} "
+    print(f"{'run':<9} {'photos':>6} {'loop s':>7} {'photos/s':>9} {'total s':>8} {'process s':>9} {'vs seed':>8} "
           f"{'peak RSS MB (tree / main / 1 worker)':>37} {'others':>7}")
     for name, r in runs.items():
         ratio = f"{r['photos_per_s'] / seed['photos_per_s']:7.2f}x" if seed else "      -"
         wk = f"{r['worker_peak_mb']:.0f}" if r.get("worker_peak_mb", 0) > 1 else "-"
         print(f"{name:<9} {r['photos']:>6} {r['loop_s']:>7.1f} {r['photos_per_s']:>9.2f} {r['total_s']:>8.1f} "
-              f"{ratio:>8} {r['tree_peak_mb']:>21.0f} / {r['main_peak_mb']:.0f} / {wk:>4} {r['others_cores']:>7.2f}")
+              f"{r.get('process_s', math.nan):>9.1f} {ratio:>8} {r['tree_peak_mb']:>21.0f} / {r['main_peak_mb']:.0f} / {wk:>4} {r['others_cores']:>7.2f}")
     if seed:
         print(f"(vs seed: against the faster seed run, {seed['mode']}; seed = torch's default "
               f"{runs.get('seed', {}).get('torch_threads', '?')} threads, seed-1t = 1 thread)")

@@ -437,3 +437,53 @@ def test_a_frozen_model_that_disagrees_is_not_used(ain_weights, crops, monkeypat
     enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu")
     eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
     assert np.array_equal(enc.embed(crops), eager.embed(crops))
+
+
+# ------------------------------------------------------------------ folded CPU model (what a run uses)
+
+
+@pytest.mark.parametrize("name", ["osnet_ain_x1_0", "osnet_x0_25"])
+def test_folded_cpu_model_gives_the_eager_models_embeddings(name, crops, tmp_path):
+    import torch
+
+    w = bodies.save_random_weights(tmp_path / f"{name}.pt", name, seed=3)
+    folded = bodies.load_body_encoder(name, w, device="cpu", freeze="fold")
+    eager = bodies.load_body_encoder(name, w, device="cpu", freeze=False)
+    bn = [m for m in folded._model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bn) < 5 < len([m for m in eager._model.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    for batch in (1, 3, 16):
+        a, b = folded.embed(crops, batch_size=batch), eager.embed(crops, batch_size=batch)
+        assert a.shape == b.shape == (len(crops), eager.dim)
+        assert np.abs(a - b).max() < 1e-5
+
+
+def test_a_folded_model_that_disagrees_is_not_used(ain_weights, crops, monkeypatch):
+    import torch
+    from torch.nn.utils import fusion
+
+    real = fusion.fuse_conv_bn_eval
+
+    def skewed(conv, bn, *a, **k):
+        out = real(conv, bn, *a, **k)
+        with torch.no_grad():
+            out.bias += 0.5
+        return out
+
+    monkeypatch.setattr(fusion, "fuse_conv_bn_eval", skewed)
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold")
+    eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
+    assert np.array_equal(enc.embed(crops), eager.embed(crops))
+
+
+def test_a_folded_model_is_traced_once_enough_crops_were_embedded(ain_weights, crops):
+    import torch
+
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold", trace_after=len(crops) + 1)
+    eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
+    first = enc.embed(crops)
+    assert not isinstance(enc._model, torch.jit.ScriptModule)  # not yet
+    second = enc.embed(crops)  # crosses the threshold: traced after this call
+    assert isinstance(enc._model, torch.jit.ScriptModule)
+    third = enc.embed(crops)
+    want = eager.embed(crops)
+    assert max(np.abs(x - want).max() for x in (first, second, third)) < 1e-5

@@ -1,38 +1,240 @@
-"""Deciding whether body recognition can run: weights file present and loadable, KB dims matching; one clear notice when not."""
+"""Deciding whether body recognition can run (weights file present and known good, KB dims matching) without
+loading OSNet until a photo needs it; one clear notice when it cannot."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import json
+import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from .settings import Settings
+
+# Beside the embedding cache: one small JSON record per weights file that loaded in full on this machine.
+CHECKED_DIR = "models"
+# How OSNet is prepared for the CPU: batch norms folded and weights channels-last, checked against the eager model
+# (bodies.folded_if_same): ~0.05 s at each load for most of the speed of tracing and freezing (~1.3 s). Tracing
+# once per machine and storing the result was the alternative; the traced, optimised module cannot be saved
+# (torch.jit.save fails on its prepacked weights), and a TorchScript archive holds code that torch.jit.load
+# would compile from a folder anyone with write access to the cache could change.
+PREPARE = "fold"
+# ...and once a run has embedded this many crops, the folded model is traced and frozen as well (~1 s of CPU once,
+# ~4 ms less per crop after): a long run gets the last bit of speed, a short one never pays for it.
+TRACE_AFTER = 384
 
 
 @dataclass
 class BodySetup:
-    encoder: object | None  # bodies.BodyEncoder when on
+    encoder: Any | None  # a LazyBodyEncoder when on (OSNet itself loads at the first photo that needs it)
     key: str  # cache key part for body embeddings
     notice: str  # said once when body recognition is off, or what device it runs on
     device: str
 
 
+class LazyBodyEncoder:
+    """Stands for a bodies.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
+    a photo needs a body embedding: ``start()`` begins loading in a background thread (the first cache miss calls
+    it, so the load overlaps the worker pool's start and the filing of cached photos), ``embed()`` waits for it.
+
+    A failed load raises bodies.BodyModelError from ``ready()``/``embed()``; the weights file's hash was checked
+    at set-up, so that means torch itself is broken, or the file changed under the run (the file is hashed again
+    around the load: embeddings keyed by one file's hash never come from another file)."""
+
+    def __init__(self, model_name: str, weights_path: Path, device_pref: str, dim: int, device: str,
+                 loaded: Any | None = None, sha256: str = ""):
+        self.model_name = model_name
+        self.sha256 = sha256
+        self.weights_path = Path(weights_path)
+        self.device_pref = device_pref
+        self.dim = dim
+        self._device = device  # "cpu", or the preference ("auto"/"cuda") until the model is loaded
+        self._enc = loaded
+        self._err: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> str:
+        return self._enc.device if self._enc is not None else self._device
+
+    @property
+    def loaded(self) -> bool:
+        return self._enc is not None
+
+    def start(self) -> None:
+        """Begin loading in the background (once); returns at once."""
+        with self._lock:
+            if self._enc is not None or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._load, name="facetui-osnet-load", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # noqa: PLC0415 (torch)
+
+        def same_file() -> None:
+            if self.sha256 and weights_fingerprint(self.weights_path) != self.sha256:
+                raise BodyModelError(f"the re-id weights file {self.weights_path} changed during the run")
+
+        try:
+            same_file()
+            enc = load_body_encoder(self.model_name, self.weights_path, self.device_pref, freeze=PREPARE,
+                                    trace_after=TRACE_AFTER)
+            same_file()
+            if enc.dim != self.dim:
+                raise BodyModelError(f"{self.model_name} from {self.weights_path} gives {enc.dim} dims, "
+                                     f"not the {self.dim} recorded for it")
+            self._enc = enc
+        except BaseException as e:  # noqa: BLE001 (handed to the thread that waits for the model)
+            self._err = e
+
+    def ready(self) -> Any:
+        """The loaded bodies.BodyEncoder, waiting for (or doing) the load."""
+        self.start()
+        t = self._thread
+        if self._enc is None and t is not None:
+            t.join()
+        if self._enc is None:
+            err = self._err
+            from .bodies import BodyModelError  # noqa: PLC0415
+
+            if isinstance(err, BodyModelError):
+                raise err
+            raise BodyModelError(f"the body model could not be loaded: {type(err).__name__}: {err}") from err
+        return self._enc
+
+    def embed(self, crops, batch_size: int = 16):
+        return self.ready().embed(crops, batch_size=batch_size)
+
+
+def cheap_device(pref: str) -> str | None:
+    """The device "cpu" or "auto" means, where that is known without importing torch: "cpu" when asked for, or
+    "auto" where the installed torch has no CUDA libraries at all; None when only torch can tell."""
+    if pref == "cpu":
+        return "cpu"
+    if pref != "auto":
+        return None
+    try:
+        import importlib.util  # noqa: PLC0415
+
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        lib = Path(root) / "lib"
+        try:
+            if any("cuda" in p.name for p in lib.iterdir()):
+                return None
+        except OSError:
+            return None
+    return "cpu"
+
+
+def _torch_version() -> str:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _record_path(cache_dir: Path | None, model_name: str, sha: str) -> Path | None:
+    if cache_dir is None:
+        return None
+    return Path(cache_dir) / CHECKED_DIR / f"checked-{model_name}-{sha[:32]}.json"
+
+
+def _read_record(path: Path | None, model_name: str, sha: str) -> int | None:
+    """The embedding width recorded for this exact file (same model, same torch), or None: never trusted beyond
+    its exact fields, and a damaged record is simply not there."""
+    if path is None:
+        return None
+    try:
+        rec = json.loads(path.read_text("utf-8"))
+        if (rec.get("model") == model_name and rec.get("sha256") == sha and rec.get("torch") == _torch_version()
+                and isinstance(rec.get("dim"), int) and 0 < rec["dim"] <= 65536):
+            return int(rec["dim"])
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    return None
+
+
+def _write_record(path: Path | None, model_name: str, sha: str, dim: int) -> None:
+    if path is None:
+        return
+    from .fsutil import atomic_write_text  # noqa: PLC0415
+
+    try:
+        atomic_write_text(path, json.dumps({"model": model_name, "sha256": sha, "torch": _torch_version(),
+                                            "dim": int(dim)}, sort_keys=True) + "\n")
+    except OSError:
+        pass  # only a speed-up: the next run checks the file in full again
+
+
+def forget_checked(settings: Settings) -> None:
+    """Drop the record of the settings' weights file (after its deferred load failed), so the next run checks it
+    in full before it starts."""
+    w = settings.reid_weights
+    if w is None or settings.cache_dir is None:
+        return
+    d = Path(settings.cache_dir) / CHECKED_DIR
+    try:
+        for p in d.glob(f"checked-{settings.reid_model}-*.json"):
+            p.unlink()
+    except OSError:
+        pass
+
+
 def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
-    """Load OSNet from the user's weights file, or explain once why body recognition is off."""
+    """Check the user's OSNet weights file, or explain once why body recognition is off.
+
+    Cheap when the file is known: its sha256 is what the body embeddings are keyed by, and a file with that hash
+    that loaded in full before on this machine (a record in ``cache_dir/models/``) is not loaded now: OSNet loads
+    (in the background) when the first photo misses the cache, so a run whose photos are all cached imports no
+    torch. A file seen for the first time is loaded in full here, so that a bad file is refused before the run
+    starts with the same clear message as ever (and every photo will need it anyway: its embeddings are keyed
+    by the new hash).
+    """
     w = settings.reid_weights
     if w is None:
         return BodySetup(None, "", "body recognition off: no re-id weights file set ('reid_weights'); "
                          "faces only (facetui never downloads weights)", "cpu")
     if not w.is_file():
         return BodySetup(None, "", f"body recognition off: re-id weights file not found: {w}", "cpu")
-    from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # noqa: PLC0415 (torch)
+    from .bodies import BodyModelError, available_models, weights_fingerprint  # noqa: PLC0415 (no torch)
 
+    model = settings.reid_model
+    if model not in available_models():
+        return BodySetup(None, "", f"body recognition off: unknown body model {model!r}; choose one of: "
+                         f"{', '.join(available_models())}", "cpu")
     try:
-        enc = load_body_encoder(settings.reid_model, w, settings.device)
+        sha = weights_fingerprint(w)
     except BodyModelError as e:
         return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+    record = _record_path(settings.cache_dir, model, sha)
+    dim = _read_record(record, model, sha)
+    # "cuda" is loaded now: only torch can tell whether the GPU is there, and that should be said before the run
+    lazy = dim is not None and settings.device in ("cpu", "auto")
+    if lazy:
+        enc = LazyBodyEncoder(model, w, settings.device, dim, cheap_device(settings.device) or settings.device,
+                              sha256=sha)
+    else:
+        from .bodies import load_body_encoder  # noqa: PLC0415 (torch)
+
+        try:
+            loaded = load_body_encoder(model, w, settings.device, freeze=PREPARE, trace_after=TRACE_AFTER)
+        except BodyModelError as e:
+            return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+        _write_record(record, model, sha, loaded.dim)
+        enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded)
     if kb_body_dim and kb_body_dim != enc.dim:
         return BodySetup(None, "", f"body recognition off: the KB's body embeddings have {kb_body_dim} dims but "
-                         f"{settings.reid_model} gives {enc.dim}; rebuild the KB with these weights", enc.device)
-    raw = f"{settings.reid_model}|{weights_fingerprint(w)}|{settings.detector}|{settings.upsample}|{settings.resize_max}"
+                         f"{model} gives {enc.dim}; rebuild the KB with these weights", enc.device)
+    raw = f"{model}|{sha}|{settings.detector}|{settings.upsample}|{settings.resize_max}"
     key = hashlib.sha256(raw.encode()).hexdigest()[:16]
-    return BodySetup(enc, key, f"body recognition on: {settings.reid_model} on {enc.device}", enc.device)
+    where = enc.device if enc.loaded or enc.device == "cpu" else f"{enc.device} (decided when a photo needs it)"
+    return BodySetup(enc, key, f"body recognition on: {model} on {where}", enc.device)

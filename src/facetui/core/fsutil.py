@@ -64,6 +64,32 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class NameSyncs:
+    """Folder syncs grouped: a filed photo's data is synced before it gets its real name (a power cut never leaves a
+    torn photo under a real name), but the sync of the folder that makes the new *name* durable can wait a little.
+    Handed to place_file/remove_own_copies, this collects those folders; ``sync()`` syncs them (the run calls it
+    just before it syncs its report, so a report row that survives a power cut names files that survived it).
+    Nothing changes for a kill -9: the names are in the kernel either way; only a power cut can lose the last
+    moment's names, and a rerun files those photos again (an identical file already there is a no-op)."""
+
+    def __init__(self) -> None:
+        self._pending: set[str] = set()
+
+    def add(self, folder: Path) -> None:
+        self._pending.add(os.fspath(folder))
+
+    def sync(self) -> None:
+        while self._pending:
+            fsync_dir(Path(self._pending.pop()))
+
+
+def _name_changed(folder: Path, names: NameSyncs | None) -> None:
+    if names is None:
+        fsync_dir(folder)
+    else:
+        names.add(folder)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and an atomic rename."""
     path = Path(path)
@@ -180,13 +206,15 @@ def _candidates(dest_dir: Path, name: str):
         yield dest_dir / f"{short}{tag}"
 
 
-def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None) -> tuple[Path, bool]:
+def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None, *,
+               names: NameSyncs | None = None) -> tuple[Path, bool]:
     """File ``src`` into ``dest_dir`` without ever overwriting; return (destination, written).
 
     An identical file already there (same bytes, or a link to the same file) is a no-op
     (written=False); a different file with the same name makes us pick ``name (1).jpg`` and so on.
     The copy goes through a temp file and an atomic rename, so a crash never leaves a partial photo
-    under a real name. ``src`` is only read.
+    under a real name. ``src`` is only read. ``names`` groups the folder syncs (see NameSyncs); without it the
+    new name is synced at once.
     """
     src = Path(src)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -196,7 +224,7 @@ def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None =
             if _already_there(src, dest, mode):
                 return dest, False
             continue
-        if _create(src, dest, mode):
+        if _create(src, dest, mode, names):
             return dest, True
         # lost a race with another writer: look at that name again
         if _already_there(src, dest, mode):
@@ -210,7 +238,7 @@ def _real_name(p: Path) -> str:
     return os.path.join(os.path.realpath(p.parent), p.name)
 
 
-def remove_own_copies(src: Path, dest_dir: Path, mode: str = "copy") -> list[Path]:
+def remove_own_copies(src: Path, dest_dir: Path, mode: str = "copy", *, names: NameSyncs | None = None) -> list[Path]:
     """Delete the copies of ``src`` that an earlier run filed in ``dest_dir`` (same bytes, or a link to it).
 
     Used when a photo once filed under Unknown is now recognised: the original still exists, so removing
@@ -228,7 +256,7 @@ def remove_own_copies(src: Path, dest_dir: Path, mode: str = "copy") -> list[Pat
             os.unlink(dest)
             removed.append(dest)
     if removed:
-        fsync_dir(dest_dir)
+        _name_changed(dest_dir, names)
     return removed
 
 
@@ -245,21 +273,21 @@ def _already_there(src: Path, dest: Path, mode: str) -> bool:
     return same_content(src, dest)
 
 
-def _create(src: Path, dest: Path, mode: str) -> bool:
+def _create(src: Path, dest: Path, mode: str, names: NameSyncs | None = None) -> bool:
     """Create ``dest`` atomically; False when the name was taken meanwhile."""
     if mode == "symlink":
         tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name[:40]}.lnk"
         _unlink_quietly(tmp)
         os.symlink(src.absolute(), tmp)
-        return _link_into_place(tmp, dest)
+        return _link_into_place(tmp, dest, names)
     if mode == "hardlink":
         tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name[:40]}.lnk"
         _unlink_quietly(tmp)
         try:
             os.link(src, tmp)
         except OSError:
-            return _create(src, dest, "copy")  # other filesystem: fall back to a copy
-        return _link_into_place(tmp, dest)
+            return _create(src, dest, "copy", names)  # other filesystem: fall back to a copy
+        return _link_into_place(tmp, dest, names)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
@@ -268,13 +296,13 @@ def _create(src: Path, dest: Path, mode: str) -> bool:
             out.flush()
             os.fsync(out.fileno())
         shutil.copystat(src, tmp, follow_symlinks=True)
-        return _link_into_place(Path(tmp), dest)
+        return _link_into_place(Path(tmp), dest, names)
     except BaseException:
         _unlink_quietly(tmp)
         raise
 
 
-def _link_into_place(tmp: Path, dest: Path) -> bool:
+def _link_into_place(tmp: Path, dest: Path, names: NameSyncs | None = None) -> bool:
     """Give ``tmp`` the name ``dest`` only if that name is free; never replaces an existing file.
 
     A regular file is hard-linked to the new name (fails if taken) and the temp name dropped; where
@@ -286,7 +314,7 @@ def _link_into_place(tmp: Path, dest: Path) -> bool:
             try:
                 os.link(tmp, dest)
                 crash_point("link")
-                fsync_dir(dest.parent)
+                _name_changed(dest.parent, names)
                 return True
             except FileExistsError:
                 return False
@@ -295,7 +323,7 @@ def _link_into_place(tmp: Path, dest: Path) -> bool:
         if os.path.lexists(dest):
             return False
         os.rename(tmp, dest)
-        fsync_dir(dest.parent)
+        _name_changed(dest.parent, names)
         return True
     finally:
         if os.path.lexists(tmp):

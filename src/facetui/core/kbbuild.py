@@ -12,7 +12,8 @@ import numpy as np
 
 from . import faces as facemod
 from .analyze import FaceConfig
-from .bodysetup import setup_body
+from .bodies import BodyModelError
+from .bodysetup import forget_checked, setup_body
 from .cache import EmbeddingCache
 from .errors import SetupError
 from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
@@ -115,6 +116,10 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                               kept=kept, reason=reason, reused=reused)
             if cancel.is_set():
                 break
+    except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
+        forget_checked(settings)
+        notices.append(f"stopped: {e}")
+        yield Notice("error", f"stopped: {e}")
     finally:
         cache.close()
     aborted = done < len(jobs)

@@ -12,7 +12,8 @@ from typing import Callable, Iterator
 
 from . import faces as facemod
 from .analyze import FaceConfig
-from .bodysetup import setup_body
+from .bodies import BodyModelError
+from .bodysetup import forget_checked, setup_body
 from .cache import EmbeddingCache
 from .decide import Decider
 from .errors import SetupError
@@ -28,6 +29,7 @@ from .events import (
 )
 from .fsutil import (
     FolderBusy,
+    NameSyncs,
     folder_lock,
     place_file,
     remove_own_copies,
@@ -43,6 +45,7 @@ from .scan import scan_images
 from .settings import Settings
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+REPORT_SYNC_S = 0.5  # how often the report and the new names in the output are synced (and once at the end)
 
 
 def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> list[str]:
@@ -160,7 +163,9 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
     per_person: dict[str, int] = {}
     stop_reason = ""
     _rotate_report(report_path)
-    writer = ReportWriter(report_path)
+    # rows and the names of filed copies are made durable together, about twice a second (see ReportWriter)
+    names = NameSyncs()
+    writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
     try:
         for i, item in enumerate(analyzer.run(files, cancel), 1):
             if on_file is not None:
@@ -172,7 +177,7 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
                 t_wall, t_match = time.perf_counter(), time.thread_time()
                 timings["match"] = timings.get("match", 0.0) + t_match - t_cpu
             try:
-                result = _file(result, output_dir, settings.file_mode)
+                result = _file(result, output_dir, settings.file_mode, names)
                 writer.add(result, output_dir)
                 if timings is not None:
                     timings["file_io"] = timings.get("file_io", 0.0) + time.thread_time() - t_match
@@ -198,8 +203,13 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
             yield FileDone(index=i, total=len(files), result=result)
             if cancel.is_set():
                 break
+    except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
+        forget_checked(settings)
+        stop_reason = f"stopped: {e}; the files done so far are filed and reported"
+        yield Notice("error", stop_reason)
     finally:
         writer.close()
+        names.sync()
         cache.close()
     aborted = done < len(files)
     if stop_reason:
@@ -218,18 +228,18 @@ def _rotate_report(report_path: Path) -> None:
         os.replace(report_path, report_path.with_name("report-previous.csv"))
 
 
-def _file(result: FileResult, output_dir: Path, mode: str) -> FileResult:
+def _file(result: FileResult, output_dir: Path, mode: str, names: NameSyncs | None = None) -> FileResult:
     """Place the photo under each person (or Unknown); never overwrites, never touches the original."""
     if result.error:
         return result
     folders = [safe_person_name(p) or "_" for p in result.people] or [UNKNOWN]
     dests = []
     for folder in folders:
-        dest, _written = place_file(result.path, output_dir / folder, mode)
+        dest, _written = place_file(result.path, output_dir / folder, mode, names=names)
         dests.append(dest)
     notes = result.notes
     if result.people:  # recognised now: an earlier run's identical copy in Unknown/ would only mislead
-        gone = remove_own_copies(result.path, output_dir / UNKNOWN, mode)
+        gone = remove_own_copies(result.path, output_dir / UNKNOWN, mode, names=names)
         if gone:
             notes = notes + (f"removed the earlier copy in {UNKNOWN}/",)
     return FileResult(path=result.path, rel=result.rel, faces=result.faces, people=result.people,

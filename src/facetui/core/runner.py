@@ -6,11 +6,13 @@ import concurrent.futures as cf
 import hashlib
 import multiprocessing
 import os
+import queue
 import stat
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -118,6 +120,61 @@ def _analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -
     return a
 
 
+def _chain(outer: cf.Future, inner: cf.Future) -> None:
+    """Hand ``inner``'s outcome to ``outer`` (a done callback)."""
+    if inner.cancelled():
+        outer.set_exception(cf.CancelledError())
+        return
+    exc = inner.exception()
+    if exc is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(inner.result())
+
+
+class _Feeder:
+    """Sends photos to the worker pool from a thread of its own: starting the pool (the forkserver imports dlib and
+    torch, each worker loads the face models: seconds on 2 cores) then never holds up the run's own thread, which
+    goes on hashing, looking up and filing the photos that need no worker. ``submit`` returns at once with a
+    Future that takes the worker's outcome."""
+
+    def __init__(self, submit) -> None:
+        self._submit = submit
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="facetui-pool-feeder", daemon=True)
+        self._thread.start()
+
+    def submit(self, p: Path, sha: str) -> cf.Future:
+        f: cf.Future = cf.Future()
+        self._jobs.put((p, sha, f))
+        return f
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            p, sha, f = job
+            if self._closing:
+                f.cancel()
+                continue
+            if not f.set_running_or_notify_cancel():
+                continue
+            try:
+                inner = self._submit(p, sha)
+            except BaseException as e:  # noqa: BLE001 (the run's thread raises it where it waits for this photo)
+                f.set_exception(e)
+                continue
+            inner.add_done_callback(partial(_chain, f))
+
+    def close(self) -> None:
+        """Stop feeding: photos not yet sent are cancelled; returns once the thread is gone."""
+        self._closing = True
+        self._jobs.put(None)
+        self._thread.join()
+
+
 class Analyzer:
     """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
 
@@ -132,6 +189,11 @@ class Analyzer:
         self.body_key = body_key
         self.workers = default_workers(workers)
         self.batch_size = max(1, batch_size)
+        self._pool = None
+        self._pool_lock = threading.Lock()
+        self._feeder: _Feeder | None = None
+        self._torch_threads: int | None = None  # torch's thread count to restore after the run
+        self._cores_shared = False
 
     def _add(self, stage: str, seconds: float) -> None:
         if self.timings is not None:
@@ -157,7 +219,8 @@ class Analyzer:
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
         todo = iter(paths)
         exhausted = False
-        torch_threads: int | None = None
+        self._torch_threads: int | None = None
+        self._cores_shared = False
         try:
             while True:
                 while not exhausted and len(pending) < window and not cancel.is_set():
@@ -178,10 +241,11 @@ class Analyzer:
                         hit.path = p
                         pending.append((p, sha, hit))
                         continue
+                    self._first_miss()
                     if self.workers > 1 and len(paths) > 1:
-                        if self._pool is None and torch_threads is None:
-                            torch_threads = self._share_cores()
-                        pending.append((p, sha, self._submit(p, sha)))
+                        if self._feeder is None:
+                            self._feeder = _Feeder(self._submit)
+                        pending.append((p, sha, self._feeder.submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
                 if not pending or cancel.is_set():
@@ -193,16 +257,31 @@ class Analyzer:
                         return
                     yield it
         finally:
+            if self._feeder is not None:
+                self._feeder.close()
+                self._feeder = None
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-            if torch_threads is not None:
+            if self._torch_threads is not None:
                 import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
 
-                torch.set_num_threads(torch_threads)
+                torch.set_num_threads(self._torch_threads)
+                self._torch_threads = None
+
+    def _first_miss(self) -> None:
+        """A photo needs analysing: start loading the body model in the background (a LazyBodyEncoder loads
+        nothing before this, so a run whose photos are all cached never imports torch)."""
+        start = getattr(self.body, "start", None)
+        if start is not None:
+            start()
 
     def _submit(self, p: Path, sha: str) -> cf.Future:
         """Send one photo to the worker pool, starting a fresh pool when there is none or the last one broke."""
+        with self._pool_lock:
+            return self._submit_locked(p, sha)
+
+    def _submit_locked(self, p: Path, sha: str) -> cf.Future:
         for _attempt in (1, 2):
             if self._pool is None:
                 env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
@@ -247,7 +326,8 @@ class Analyzer:
                 # A worker died, which fails every photo in flight in that pool: give each one more try in a
                 # fresh pool; the photo that kills a worker twice is reported, and the run goes on.
                 try:
-                    a = self._submit(p, sha).result()
+                    retry = self._feeder.submit(p, sha) if self._feeder is not None else self._submit(p, sha)
+                    a = retry.result()
                 except cf.process.BrokenProcessPool:
                     a = Analysis(sha256=sha, transient=True,
                                  error="the analysis worker died on this photo (out of memory, or a crash in dlib)")
@@ -294,6 +374,14 @@ class Analyzer:
         if not need:
             return
         crops = [c for it in need for c in it.analysis.body_crops]
+        ready = getattr(self.body, "ready", None)
+        if ready is not None:
+            w = time.perf_counter()
+            ready()  # waits for the background load (raises bodies.BodyModelError if it failed)
+            self._add("body_load_wait_wall", time.perf_counter() - w)
+        if self._pool is not None and not self._cores_shared:
+            self._cores_shared = True
+            self._torch_threads = self._share_cores()
         t, w = time.process_time(), time.perf_counter()  # process time: torch's own threads count too
         emb = self.body.embed(crops, batch_size=self.batch_size)
         self._add("body", time.process_time() - t)
