@@ -401,7 +401,6 @@ def child_seed(spec: dict) -> dict:
     import torch
     from PIL import Image
 
-    from facetui.core import faces
     from facetui.core.kb import load_kb
     from facetui.core.settings import load_settings
 
