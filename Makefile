@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
 	@echo "make tui    - open the Textual app on the shipped settings.json"
-	@echo "make test   - set up .venv if needed and run the test suite"
+	@echo "make test   - set up .venv if needed, lint (ruff) and run the test suite"
 	@echo "make bench  - speed and memory benchmark (prints figures)"
 
 setup: $(STAMP)
@@ -35,6 +35,8 @@ tui: setup
 	$(VENV)/bin/facetui --settings settings.json
 
 test: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -58,6 +58,7 @@ TIMES: list[tuple[str, float]] = []
 
 # --- output -----------------------------------------------------------------------------------
 
+
 def table(title: str, headers: list[str], rows: list[list], notes: tuple[str, ...] = (), left: int = 1) -> None:
     """A titled table; the first ``left`` columns are text (left-aligned), the rest numbers."""
     cells = [[str(c) for c in r] for r in rows]
@@ -103,13 +104,21 @@ class timed:
 
 # --- workspaces -------------------------------------------------------------------------------
 
+
 def workspace(root: Path, src: Path, cache: Path, workers: int):
     """The set's kb/ and query/ copied under root, the repo's settings.json pointed at them, the KB built."""
     shutil.copytree(src / "kb", root / "kb", ignore=shutil.ignore_patterns("encodings.*", "*.toml"))
     shutil.copytree(src / "query", root / "query")
     raw = json.loads((REPO / "settings.json").read_text())
-    raw.update({"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": str(cache),
-                "workers": workers})
+    raw.update(
+        {
+            "dataset_dir": "kb",
+            "process_dir": "query",
+            "processed_dir": "out",
+            "cache_dir": str(cache),
+            "workers": workers,
+        }
+    )
     (root / "settings.json").write_text(json.dumps(raw, indent=2))
     s = load_settings(root / "settings.json")
     for _ in build_kb(s):
@@ -131,6 +140,7 @@ def current(s) -> Combo:
 
 # --- 1 + 2: defaults, tuned, ceiling, seed rule -------------------------------------------------
 
+
 def overview(name: str, s, rep, expected) -> None:
     t = rep.tuning
     search = Search(Decider(load_kb(s.kb_path), s), rep.items, expected, ks=(1, 2))
@@ -145,14 +155,22 @@ def overview(name: str, s, rep, expected) -> None:
     seed_tuned = tune(search, SEED[0], ks=(1,), laps=(0.0,))
     if seed_tuned.best is not None:
         rows.append(["seed rule tuned on this set", short(seed_tuned.best), *figures(seed_tuned.best_score)])
-    table(f"{name}: shipped defaults, tuned, ceiling and the seed-era rule", ["rule", "settings", *SCORE_HEAD], rows,
-          ("The seed-era rows replay face_k 1 (nearest KB photo), face_tol 0.5 and a fixed margin with the quality "
-           "gate off on\ntoday's encodings: descriptors are now flip-averaged and the seed's gate measured the raw "
-           "crop, so these rows\nare not bit-identical to the old release. 'tuned' rows are chosen on the very "
-           "photos they score (optimistic).",), left=2)
+    table(
+        f"{name}: shipped defaults, tuned, ceiling and the seed-era rule",
+        ["rule", "settings", *SCORE_HEAD],
+        rows,
+        (
+            "The seed-era rows replay face_k 1 (nearest KB photo), face_tol 0.5 and a fixed margin with the quality "
+            "gate off on\ntoday's encodings: descriptors are now flip-averaged and the seed's gate measured the raw "
+            "crop, so these rows\nare not bit-identical to the old release. 'tuned' rows are chosen on the very "
+            "photos they score (optimistic).",
+        ),
+        left=2,
+    )
 
 
 # --- 3: held-out validation -------------------------------------------------------------------
+
 
 def held_out(s, rep, expected) -> None:
     kb = load_kb(s.kb_path)
@@ -166,8 +184,8 @@ def held_out(s, rep, expected) -> None:
         for seed in range(SPLITS):
             rnd = random.Random(seed)
             pa, sa = set(rnd.sample(people, len(people) // 2)), set(rnd.sample(strangers, len(strangers) // 2))
-            in_a = lambda rel: (min(expected[rel]) in pa) if expected[rel] else rel in sa  # noqa: E731
-            halves = [[(it, rel) for it, rel in rep.items if in_a(rel) == side] for side in (True, False)]
+            side_a = {rel: (min(expected[rel]) in pa) if expected[rel] else rel in sa for _, rel in rep.items}
+            halves = [[(it, rel) for it, rel in rep.items if side_a[rel] == side] for side in (True, False)]
             searches = [Search(decider, h, expected, ks=(k,)) for h in halves]
             for train, test in ((0, 1), (1, 0)):
                 start = Combo(s.face_tol, s.face_margin, k, s.lap_var_thresh)
@@ -181,19 +199,41 @@ def held_out(s, rep, expected) -> None:
                 bad_folds += sc.wrong > 0
         shipped = Combo(s.face_tol, s.face_margin, k, s.lap_var_thresh)
         full = Search(decider, rep.items, expected, ks=(k,)).score(shipped)
-        rows.append([k, f"{found}/{apps} ({100 * found / apps:.0f}%)", wrong, f"{bad_folds}/{2 * SPLITS}",
-                     f"{kept}/{unk}",
-                     f"{min(tols):.2f}-{max(tols):.2f}", f"{min(margins):.2f}-{max(margins):.2f}",
-                     f"{full.found}/{full.appearances}, {full.wrong} wrong"])
-    table(f"lfw-calib: held-out validation ({SPLITS} seeded splits x 2 directions, gate {s.lap_var_thresh:g})",
-          ["face_k", "held-out found", "wrong", "halves with a wrong", "strangers Unknown", "tuned face_tol",
-           "tuned face_margin", "shipped tol/margin, whole set"], rows,
-          ("face_tol and face_margin tuned (zero wrong filings) on half of the known people and half of the "
-           "strangers,\nscored on the other half; the KB stays whole. Totals over all 10 held-out halves (each "
-           "photo held out 5 times).",))
+        rows.append(
+            [
+                k,
+                f"{found}/{apps} ({100 * found / apps:.0f}%)",
+                wrong,
+                f"{bad_folds}/{2 * SPLITS}",
+                f"{kept}/{unk}",
+                f"{min(tols):.2f}-{max(tols):.2f}",
+                f"{min(margins):.2f}-{max(margins):.2f}",
+                f"{full.found}/{full.appearances}, {full.wrong} wrong",
+            ]
+        )
+    table(
+        f"lfw-calib: held-out validation ({SPLITS} seeded splits x 2 directions, gate {s.lap_var_thresh:g})",
+        [
+            "face_k",
+            "held-out found",
+            "wrong",
+            "halves with a wrong",
+            "strangers Unknown",
+            "tuned face_tol",
+            "tuned face_margin",
+            "shipped tol/margin, whole set",
+        ],
+        rows,
+        (
+            "face_tol and face_margin tuned (zero wrong filings) on half of the known people and half of the "
+            "strangers,\nscored on the other half; the KB stays whole. Totals over all 10 held-out halves (each "
+            "photo held out 5 times).",
+        ),
+    )
 
 
 # --- 4: smaller KBs ---------------------------------------------------------------------------
+
 
 def reduced(kb: KnowledgeBase, keep: int, choice: int) -> KnowledgeBase:
     """Each person's KB cut to ``keep`` photos: sorted photos choice, choice+1, ... (cyclic)."""
@@ -206,9 +246,15 @@ def reduced(kb: KnowledgeBase, keep: int, choice: int) -> KnowledgeBase:
         srcs = sorted(srcs)
         kept |= {(n, srcs[(choice + i) % len(srcs)]) for i in range(min(keep, len(srcs)))}
     rows = [i for i, key in enumerate(zip(kb.face_names, kb.face_sources)) if key in kept]
-    return KnowledgeBase(face_enc=kb.face_enc[rows], face_names=[kb.face_names[i] for i in rows],
-                         face_sources=[kb.face_sources[i] for i in rows], body_enc=kb.body_enc,
-                         body_names=list(kb.body_names), body_sources=list(kb.body_sources), meta=dict(kb.meta))
+    return KnowledgeBase(
+        face_enc=kb.face_enc[rows],
+        face_names=[kb.face_names[i] for i in rows],
+        face_sources=[kb.face_sources[i] for i in rows],
+        body_enc=kb.body_enc,
+        body_names=list(kb.body_names),
+        body_sources=list(kb.body_sources),
+        meta=dict(kb.meta),
+    )
 
 
 def smaller_kbs(s, rep, expected) -> None:
@@ -221,16 +267,30 @@ def smaller_kbs(s, rep, expected) -> None:
         search = Search(Decider(kbr, s), rep.items, expected, ks=sorted({1, cur.face_k}))
         sc = search.score(cur)
         label = "full KB (3 photos)" if keep == 3 else f"{keep} photo{'s' * (keep > 1)}, choice {'AB'[choice]}"
-        rows.append([label, len(kbr.face_names), f"{sc.found}/{sc.appearances}", sc.wrong,
-                     f"{sc.unknown_kept}/{sc.unknown_photos}", f"{search.nearest_right()}/{sc.appearances}"])
-    table(f"lfw-calib: smaller KBs at the shipped defaults ({short(cur)})",
-          ["KB per person", "KB faces", "found", "wrong", "strangers Unknown", "ceiling"], rows,
-          ("Choice A keeps each person's first photo(s) in name order, choice B starts from the second; "
-           "face_k 2 uses what there is.", f"KB photos without a usable face (person has < 3 KB faces): "
-           f"{', '.join(short_kb) or 'none'}."))
+        rows.append(
+            [
+                label,
+                len(kbr.face_names),
+                f"{sc.found}/{sc.appearances}",
+                sc.wrong,
+                f"{sc.unknown_kept}/{sc.unknown_photos}",
+                f"{search.nearest_right()}/{sc.appearances}",
+            ]
+        )
+    table(
+        f"lfw-calib: smaller KBs at the shipped defaults ({short(cur)})",
+        ["KB per person", "KB faces", "found", "wrong", "strangers Unknown", "ceiling"],
+        rows,
+        (
+            "Choice A keeps each person's first photo(s) in name order, choice B starts from the second; "
+            "face_k 2 uses what there is.",
+            f"KB photos without a usable face (person has < 3 KB faces): {', '.join(short_kb) or 'none'}.",
+        ),
+    )
 
 
 # --- 5: blurred queries -----------------------------------------------------------------------
+
 
 def blur_copies(src: Path, dst: Path, sigma: float) -> None:
     dst.mkdir(parents=True)
@@ -253,21 +313,49 @@ def blurred(s, root: Path, truth: Path, rep0, exp0) -> None:
         q = [v for it, _ in rep.items for v in it.analysis.sharpness]
         levels = [quality_level(v, cur.lap_var_thresh) for v in q]
         on, gate_off = search.score(cur), search.score(off)
-        rows.append([sigma or "none", len(q), f"{100 * np.mean([lv != GOOD for lv in levels]):.0f}%",
-                     sum(lv == POOR for lv in levels), f"{np.median(q):.0f}" if q else "-",
-                     f"{on.found}/{on.appearances}", on.wrong, f"{on.unknown_kept}/{on.unknown_photos}",
-                     f"{gate_off.found}/{gate_off.appearances}", gate_off.wrong,
-                     f"{gate_off.unknown_kept}/{gate_off.unknown_photos}",
-                     f"{search.nearest_right()}/{on.appearances}"])
-    table("lfw-calib: blurred queries (whole photo, Gaussian sigma in px; KB unblurred)",
-          ["sigma", "faces", "low quality", "poor", "median sharpness", "found", "wrong", "strangers Unknown",
-           "gate off: found", "wrong", "strangers Unknown", "ceiling"], rows,
-          (f"Shipped defaults ({short(cur)}) against the same with the quality gate off (gate 0).\n"
-           "A low-quality face must beat the next person by face_margin + 0.04; a 'poor' one (sharpness < 10) "
-           "is never filed\nby face. LFW photos are 250 px, faces ~100 px.",))
+        rows.append(
+            [
+                sigma or "none",
+                len(q),
+                f"{100 * np.mean([lv != GOOD for lv in levels]):.0f}%",
+                sum(lv == POOR for lv in levels),
+                f"{np.median(q):.0f}" if q else "-",
+                f"{on.found}/{on.appearances}",
+                on.wrong,
+                f"{on.unknown_kept}/{on.unknown_photos}",
+                f"{gate_off.found}/{gate_off.appearances}",
+                gate_off.wrong,
+                f"{gate_off.unknown_kept}/{gate_off.unknown_photos}",
+                f"{search.nearest_right()}/{on.appearances}",
+            ]
+        )
+    table(
+        "lfw-calib: blurred queries (whole photo, Gaussian sigma in px; KB unblurred)",
+        [
+            "sigma",
+            "faces",
+            "low quality",
+            "poor",
+            "median sharpness",
+            "found",
+            "wrong",
+            "strangers Unknown",
+            "gate off: found",
+            "wrong",
+            "strangers Unknown",
+            "ceiling",
+        ],
+        rows,
+        (
+            f"Shipped defaults ({short(cur)}) against the same with the quality gate off (gate 0).\n"
+            "A low-quality face must beat the next person by face_margin + 0.04; a 'poor' one (sharpness < 10) "
+            "is never filed\nby face. LFW photos are 250 px, faces ~100 px.",
+        ),
+    )
 
 
 # --- main -------------------------------------------------------------------------------------
+
 
 def main() -> None:
     global MD
@@ -294,9 +382,15 @@ def main() -> None:
             with timed("lfw-calib: blurred queries (blur, encode, eval)"):
                 blurred(s, root, src / "truth.csv", rep, expected)
     TIMES.append(("whole process (imports included)", time.monotonic() - T_START))
-    table("Run time", ["part", "seconds"], [[n, f"{t:.1f}"] for n, t in TIMES],
-          (f"Embedding cache {args.cache}: query photos (blurred copies included) encoded in this run "
-           f"{COUNTS['encoded']}, taken from the cache {COUNTS['cached']}.",))
+    table(
+        "Run time",
+        ["part", "seconds"],
+        [[n, f"{t:.1f}"] for n, t in TIMES],
+        (
+            f"Embedding cache {args.cache}: query photos (blurred copies included) encoded in this run "
+            f"{COUNTS['encoded']}, taken from the cache {COUNTS['cached']}.",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -34,10 +34,12 @@ def main() -> None:
     from facetui.core import faces
     from facetui.core.images import load_image
 
-    big = sorted((REPO / "demo" / "query").glob("*.jpg"))[:args.big]
-    small = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))[:args.small]
-    sets = {"800 px": [load_image(p, resize_max=800).rgb for p in big],
-            "250 px": [load_image(p, resize_max=800).rgb for p in small]}
+    big = sorted((REPO / "demo" / "query").glob("*.jpg"))[: args.big]
+    small = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))[: args.small]
+    sets = {
+        "800 px": [load_image(p, resize_max=800).rgb for p in big],
+        "250 px": [load_image(p, resize_max=800).rgb for p in small],
+    }
     dlib_cnn = faces._model(faces.CNN_DETECTOR)
     port = faces._mmod_net()
     if port is None:
@@ -62,8 +64,11 @@ def main() -> None:
                 c, w = (time.process_time() - c0) / len(imgs), (time.perf_counter() - w0) / len(imgs)
                 cpu[name] = c
                 cells.append(f"{c:6.3f} ({w:6.3f}) {found:3d} faces")
-            print(f"{label + ' x' + str(len(imgs)):<16} {up:>8}  " + "  ".join(f"{x:>22}" for x in cells)
-                  + f"  {cpu['CNN (dlib)'] / cpu['CNN (torch)']:8.1f}x")
+            print(
+                f"{label + ' x' + str(len(imgs)):<16} {up:>8}  "
+                + "  ".join(f"{x:>22}" for x in cells)
+                + f"  {cpu['CNN (dlib)'] / cpu['CNN (torch)']:8.1f}x"
+            )
     breakdown(port, sets)
 
 
@@ -91,8 +96,10 @@ def breakdown(port, sets) -> None:
                 shape = p.shape
             if imgs:
                 n, area = len(imgs), shape[0] * shape[1] / (imgs[-1].shape[0] * imgs[-1].shape[1])
-                print(f"  {label:<7} upsample {up}: {t_prep / n:.3f} | {t_net / n:.3f} | {t_box / n:.4f}"
-                      f"   (pyramid image {shape[0]}x{shape[1]} = {area:.1f}x the photo's pixels)")
+                print(
+                    f"  {label:<7} upsample {up}: {t_prep / n:.3f} | {t_net / n:.3f} | {t_box / n:.4f}"
+                    f"   (pyramid image {shape[0]}x{shape[1]} = {area:.1f}x the photo's pixels)"
+                )
 
 
 if __name__ == "__main__":

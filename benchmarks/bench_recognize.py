@@ -57,15 +57,34 @@ RESULT = "BENCH-RESULT "
 MODEL = "osnet_ain_x1_0"
 
 # stages that do the work: their CPU seconds add up to the ideal
-WORK_STAGES = ("read", "decode", "detect", "sharpness", "align", "encode", "crops", "body", "hash", "cache", "match",
-               "file_io")
+WORK_STAGES = (
+    "read",
+    "decode",
+    "detect",
+    "sharpness",
+    "align",
+    "encode",
+    "crops",
+    "body",
+    "hash",
+    "cache",
+    "match",
+    "file_io",
+)
 # what the per-stage table groups them into (the issue's split)
-GROUPS = {"decode": ("read", "decode"), "detect": ("detect", "sharpness", "align"), "encode": ("encode",),
-          "body": ("crops", "body"), "match": ("match",), "file I/O": ("file_io",),
-          "hash+cache": ("hash", "cache")}
+GROUPS = {
+    "decode": ("read", "decode"),
+    "detect": ("detect", "sharpness", "align"),
+    "encode": ("encode",),
+    "body": ("crops", "body"),
+    "match": ("match",),
+    "file I/O": ("file_io",),
+    "hash+cache": ("hash", "cache"),
+}
 
 
 # --------------------------------------------------------------------------------------------- photo folder
+
 
 def source_photos() -> list[Path]:
     found = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "kb").glob("*/*.jpg"))
@@ -110,11 +129,17 @@ def make_library(dest: Path, n: int, sizes: tuple[int | None, ...] = LONG_SIDES)
         pixels.append(im.width * im.height)
         sides.append(max(im.size))
     mb = sum(p.stat().st_size for p in dest.iterdir()) / 1e6
-    return {"photos": n, "distinct_sha256": len(seen), "mb": round(mb, 1),
-            "mean_megapixels": round(sum(pixels) / len(pixels) / 1e6, 2), "max_long_side": max(sides)}
+    return {
+        "photos": n,
+        "distinct_sha256": len(seen),
+        "mb": round(mb, 1),
+        "mean_megapixels": round(sum(pixels) / len(pixels) / 1e6, 2),
+        "max_long_side": max(sides),
+    }
 
 
 # --------------------------------------------------------------------------------------------- workspace
+
 
 def make_workspace(root: Path, workers: int) -> Path:
     """Dataset (the demo KB photos), random-init OSNet weights, settings.json; returns the settings path."""
@@ -123,9 +148,19 @@ def make_workspace(root: Path, workers: int) -> Path:
     shutil.copytree(DEMO / "kb", root / "kb", ignore=shutil.ignore_patterns("*.npz", "*.pkl"))
     save_random_weights(root / "osnet_random.pt", MODEL, seed=0)
     raw = json.loads((REPO / "settings.json").read_text())
-    raw.update({"dataset_dir": "kb", "process_dir": "photos", "processed_dir": "out", "cache_dir": "kb-cache",
-                "reid_model": MODEL, "reid_weights": "osnet_random.pt", "device": "cpu", "workers": workers,
-                "file_mode": "copy"})
+    raw.update(
+        {
+            "dataset_dir": "kb",
+            "process_dir": "photos",
+            "processed_dir": "out",
+            "cache_dir": "kb-cache",
+            "reid_model": MODEL,
+            "reid_weights": "osnet_random.pt",
+            "device": "cpu",
+            "workers": workers,
+            "file_mode": "copy",
+        }
+    )
     sp = root / "settings.json"
     sp.write_text(json.dumps(raw, indent=2))
     return sp
@@ -141,10 +176,20 @@ def lfw_workspace(root: Path, weights: Path, workers: int) -> Path:
     """Settings for the small-photo cases: the lfw-calib KB (120 photos of 40 people) and its 120 queries (250 px),
     body recognition on with the random-init weights."""
     raw = json.loads((REPO / "settings.json").read_text())
-    raw.update({"dataset_dir": str(LFW / "kb"), "process_dir": str(LFW / "query"), "processed_dir": str(root / "out"),
-                "encodings_filename": str(root / "kb.npz"), "cache_dir": str(root / "cache"),
-                "reid_model": MODEL, "reid_weights": str(weights), "device": "cpu", "workers": workers,
-                "file_mode": "copy"})
+    raw.update(
+        {
+            "dataset_dir": str(LFW / "kb"),
+            "process_dir": str(LFW / "query"),
+            "processed_dir": str(root / "out"),
+            "encodings_filename": str(root / "kb.npz"),
+            "cache_dir": str(root / "cache"),
+            "reid_model": MODEL,
+            "reid_weights": str(weights),
+            "device": "cpu",
+            "workers": workers,
+            "file_mode": "copy",
+        }
+    )
     root.mkdir(parents=True, exist_ok=True)
     sp = root / "settings.json"
     sp.write_text(json.dumps(raw, indent=2))
@@ -174,8 +219,14 @@ def run_cli(name: str, *args: str, settings: Path) -> dict:
     cpu = watch.stop()
     if rc != 0:
         raise SystemExit(f"facetui {' '.join(args)} failed (exit {rc})")
-    return {"mode": name, "process_s": wall, "first_line_s": first_line, "first_photo_s": first_photo,
-            "lines": lines, **cpu}
+    return {
+        "mode": name,
+        "process_s": wall,
+        "first_line_s": first_line,
+        "first_photo_s": first_photo,
+        "lines": lines,
+        **cpu,
+    }
 
 
 def make_small_library(dest: Path, n: int) -> None:
@@ -209,24 +260,33 @@ def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0) 
     out: dict[str, dict] = {}
     out["kb-cold"] = {**run_cli("kb-cold", "kb", "build", settings=sp), "photos": 120}
     out["kb-same"] = {**run_cli("kb-same", "kb", "build", settings=sp), "photos": 120}
-    out["small-cold"] = {**run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"),
-                                   settings=sp), "photos": 120}
+    out["small-cold"] = {
+        **run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"), settings=sp),
+        "photos": 120,
+    }
     raw = json.loads(sp.read_text())
     raw["face_tol"] = 0.45
     sp.write_text(json.dumps(raw, indent=2))
-    out["small-warm"] = {**run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp),
-                         "photos": 120}
+    out["small-warm"] = {
+        **run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp),
+        "photos": 120,
+    }
     if many:
         make_small_library(work / "lfw-many", many)
         inp = ["--input", str(work / "lfw-many")]
-        out[f"small-{many}-cold"] = {**run_cli("many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"),
-                                               settings=sp), "photos": many}
-        out[f"small-{many}-warm"] = {**run_cli("many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"),
-                                               settings=sp), "photos": many}
+        out[f"small-{many}-cold"] = {
+            **run_cli("many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"), settings=sp),
+            "photos": many,
+        }
+        out[f"small-{many}-warm"] = {
+            **run_cli("many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"), settings=sp),
+            "photos": many,
+        }
     return out
 
 
 # --------------------------------------------------------------------------------------------- memory
+
 
 def _proc_tree(pid: int) -> tuple[list[int], dict[int, list[bytes]]]:
     """pid's live descendants (not pid itself) and every process's /proc stat fields after the name."""
@@ -275,8 +335,9 @@ def descendants_cpu_s() -> float:
 def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     """Run one configuration in a fresh interpreter; add its peak RSS (whole process tree, sampled)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     peak = peak_one = 0
     done = threading.Event()
 
@@ -295,7 +356,7 @@ def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child {spec['mode']} failed (exit {proc.returncode})")
     line = next(ln for ln in reversed(out.splitlines()) if ln.startswith(RESULT))
-    res = json.loads(line[len(RESULT):])
+    res = json.loads(line[len(RESULT) :])
     res["process_s"] = process_s  # the whole child: interpreter, imports, set-up, loop, shut-down
     res["tree_peak_mb"] = peak / 2**20
     # worker processes are the forkserver's children, so getrusage in the run does not see them: sampled here
@@ -343,6 +404,7 @@ def own_rss() -> dict:
 
 # --------------------------------------------------------------------------------------------- the seed's loop
 
+
 class SeedReid:
     """The seed's TorchreidBodyExtractor as it is called: one PIL image per call, resized to 256x128."""
 
@@ -380,7 +442,7 @@ def seed_detect_and_align(fr, img_np, desired_size=160, resize_max=800, lap_var_
     out = []
     marks = fr.face_landmarks(small, locs, model="small") if locs else []
     for (top, right, bottom, left), lm in zip(locs, marks):
-        face = small[max(top, 0):bottom, max(left, 0):right]
+        face = small[max(top, 0) : bottom, max(left, 0) : right]
         if face.size == 0 or sharpness(face) < lap_var_thresh:
             continue
         le, re = np.mean(lm["left_eye"], axis=0), np.mean(lm["right_eye"], axis=0)
@@ -410,6 +472,7 @@ def child_seed(spec: dict) -> dict:
     settings = load_settings(Path(spec["settings"]))
     inp, outp = Path(spec["input"]), Path(spec["output"])
     import face_recognition as fr  # the seed used its API
+
     kb = load_kb(settings.kb_path)
     known_faces = list(kb.face_enc)
     known_face_names = list(kb.face_names)
@@ -469,11 +532,22 @@ def child_seed(spec: dict) -> dict:
         tm["file_io"] += clock() - t
     loop_s = time.perf_counter() - t_loop
     cpu = watch.stop()
-    return {**cpu, "mode": spec["mode"], "photos": len(files), "torch_threads": torch.get_num_threads(), "loop_s": loop_s, "total_s": time.perf_counter() - t_start,
-            "loop_cpu_s": clock() - c_loop, "timings": tm, "unknown": unknown, **own_rss()}
+    return {
+        **cpu,
+        "mode": spec["mode"],
+        "photos": len(files),
+        "torch_threads": torch.get_num_threads(),
+        "loop_s": loop_s,
+        "total_s": time.perf_counter() - t_start,
+        "loop_cpu_s": clock() - c_loop,
+        "timings": tm,
+        "unknown": unknown,
+        **own_rss(),
+    }
 
 
 # --------------------------------------------------------------------------------------------- facetui
+
 
 def child_facetui(spec: dict) -> dict:
     from facetui.core.events import FileDone, RunFinished, RunStarted
@@ -491,8 +565,11 @@ def child_facetui(spec: dict) -> dict:
     t_start = time.perf_counter()
     c_start = time.process_time()
     settings = load_settings(Path(spec["settings"]))
-    settings = settings.replace(cache_dir=Path(spec["cache"]), face_tol=spec.get("face_tol", settings.face_tol),
-                                workers=spec.get("workers", settings.workers))
+    settings = settings.replace(
+        cache_dir=Path(spec["cache"]),
+        face_tol=spec.get("face_tol", settings.face_tol),
+        workers=spec.get("workers", settings.workers),
+    )
     timings: dict[str, float] = {}
     t_loop = done = 0
     cached = 0
@@ -511,15 +588,27 @@ def child_facetui(spec: dict) -> dict:
             cpu = watch.stop()  # the worker pool has been shut down and waited for by now
     t_end = time.perf_counter()
     rss = own_rss()
-    return {**cpu, "mode": spec["mode"], "photos": done, "cached": cached, "loop_s": t_end - t_loop,
-            "total_s": t_end - t_start, "setup_s": t_loop - t_start, "main_loop_cpu_s": time.process_time() - c_loop,
-            "main_setup_cpu_s": c_loop - c_start, "timings": timings, "unknown": summary.unknown,
-            "errors": summary.errors, "notices": notices, **rss}
+    return {
+        **cpu,
+        "mode": spec["mode"],
+        "photos": done,
+        "cached": cached,
+        "loop_s": t_end - t_loop,
+        "total_s": t_end - t_start,
+        "setup_s": t_loop - t_start,
+        "main_loop_cpu_s": time.process_time() - c_loop,
+        "main_setup_cpu_s": c_loop - c_start,
+        "timings": timings,
+        "unknown": summary.unknown,
+        "errors": summary.errors,
+        "notices": notices,
+        **rss,
+    }
 
 
 def child_kb(spec: dict) -> dict:
-    from facetui.core.kbbuild import build_kb
     from facetui.core.events import RunFinished
+    from facetui.core.kbbuild import build_kb
     from facetui.core.settings import load_settings
 
     t = time.perf_counter()
@@ -544,7 +633,7 @@ def child_match(spec: dict) -> dict:
     body_kb = rng.normal(0, 1, (n_kb, 512)).astype(np.float32)
     body_q = rng.normal(0, 1, (n_q, 512)).astype(np.float32)
     best = {}
-    for rep in range(3):
+    for _rep in range(3):
         t0 = time.perf_counter()
         bank = Bank.build(kb, names)
         t1 = time.perf_counter()
@@ -568,6 +657,7 @@ def child_match(spec: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- report
+
 
 def cpu_cores() -> int:
     try:
@@ -609,19 +699,29 @@ def main() -> int:
     ap.add_argument("--skip-seed", action="store_true", help="leave out the seed loop (its figures are then missing)")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
-    ap.add_argument("--sizes", default=",".join("native" if x is None else str(x) for x in LONG_SIDES),
-                    help="long sides of the variants, in turn ('native': the demo photo's own, <= 800 px); "
-                         "default %(default)s")
-    ap.add_argument("--only", default="", help="comma-separated runs to do "
-                    "(seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match,small); default all")
-    ap.add_argument("--small-many", type=int, default=1000,
-                    help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)")
+    ap.add_argument(
+        "--sizes",
+        default=",".join("native" if x is None else str(x) for x in LONG_SIDES),
+        help="long sides of the variants, in turn ('native': the demo photo's own, <= 800 px); default %(default)s",
+    )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated runs to do (seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match,small); default all",
+    )
+    ap.add_argument(
+        "--small-many",
+        type=int,
+        default=1000,
+        help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         spec = json.loads(args.child)
-        fn = {"seed": child_seed, "seed-1t": child_seed, "kb": child_kb, "match": child_match}.get(spec["mode"],
-                                                                                                 child_facetui)
+        fn = {"seed": child_seed, "seed-1t": child_seed, "kb": child_kb, "match": child_match}.get(
+            spec["mode"], child_facetui
+        )
         print(RESULT + json.dumps(fn(spec)), flush=True)
         return 0
     if args.quick:
@@ -629,30 +729,37 @@ def main() -> int:
         args.small_many = min(args.small_many, 240)
     cores = cpu_cores()
     sizes = tuple(None if x == "native" else int(x) for x in args.sizes.split(","))
-    only = set(args.only.split(",")) if args.only else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big",
-                                                        "match", "small"}
+    only = (
+        set(args.only.split(","))
+        if args.only
+        else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big", "match", "small"}
+    )
     if args.skip_seed:
         only -= {"seed", "seed-1t"}
     work = args.keep or Path(tempfile.mkdtemp(prefix="facetui-bench-"))
     results: dict = {"machine": machine(), "cores": cores, "load_before": load_avg()}
     try:
         print(f"facetui benchmark on {results['machine']}; load average {results['load_before']}; work in {work}")
-        for old in ("ws", "photos", "photos-big", "lfw") + tuple(p.name for p in work.glob("out-*")) + tuple(
-                p.name for p in work.glob("cache*")):
+        for old in (
+            ("ws", "photos", "photos-big", "lfw")
+            + tuple(p.name for p in work.glob("out-*"))
+            + tuple(p.name for p in work.glob("cache*"))
+        ):
             shutil.rmtree(work / old, ignore_errors=True)  # a kept folder starts afresh
         work.mkdir(parents=True, exist_ok=True)
         sp = make_workspace(work / "ws", args.workers)
         if "small" in only:
-            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers,
-                                                   args.small_many)
+            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers, args.small_many)
         if not only - {"small", "match"}:
             only.add("skip-big")
         else:
             lib = make_library(work / "photos", args.photos, sizes)
             results["library"] = lib
-            print(f"photos: {lib['photos']} JPEG variants of {len(source_photos())} demo photos ({lib['mb']} MB, "
-                  f"mean {lib['mean_megapixels']} MP, long sides {args.sizes}; {lib['distinct_sha256']} distinct "
-                  "sha256)")
+            print(
+                f"photos: {lib['photos']} JPEG variants of {len(source_photos())} demo photos ({lib['mb']} MB, "
+                f"mean {lib['mean_megapixels']} MP, long sides {args.sizes}; {lib['distinct_sha256']} distinct "
+                "sha256)"
+            )
             kb = run_child({"mode": "kb", "settings": str(sp)})
             print(f"KB: {kb['faces']} faces, {kb['bodies']} bodies (random-init {MODEL}: timing only), {kb['s']:.1f} s")
         base = {"settings": str(sp), "input": str(work / "photos"), "workers": args.workers}
@@ -662,27 +769,58 @@ def main() -> int:
         if "seed" in only:
             runs["seed"] = run_child({**base, "mode": "seed", "output": str(work / "out-seed")})
         if "seed-1t" in only:
-            runs["seed-1t"] = run_child({**base, "mode": "seed-1t", "output": str(work / "out-seed-1t"),
-                                         "torch_threads": 1})
+            runs["seed-1t"] = run_child(
+                {**base, "mode": "seed-1t", "output": str(work / "out-seed-1t"), "torch_threads": 1}
+            )
         if "cold" in only or "warm" in only:
-            runs["cold"] = run_child({**base, "mode": "cold", "output": str(work / "out-cold"),
-                                      "cache": str(work / "cache")})
+            runs["cold"] = run_child(
+                {**base, "mode": "cold", "output": str(work / "out-cold"), "cache": str(work / "cache")}
+            )
         if "cold-dlib" in only:
-            runs["cold-dlib"] = run_child({**base, "mode": "cold-dlib", "output": str(work / "out-cold-dlib"),
-                                           "cache": str(work / "cache-dlib"), "face_encoder": "dlib"})
+            runs["cold-dlib"] = run_child(
+                {
+                    **base,
+                    "mode": "cold-dlib",
+                    "output": str(work / "out-cold-dlib"),
+                    "cache": str(work / "cache-dlib"),
+                    "face_encoder": "dlib",
+                }
+            )
         if "cold-2t" in only:
-            runs["cold-2t"] = run_child({**base, "mode": "cold-2t", "output": str(work / "out-cold-2t"),
-                                         "cache": str(work / "cache-2t"), "torch_threads_kept": True})
+            runs["cold-2t"] = run_child(
+                {
+                    **base,
+                    "mode": "cold-2t",
+                    "output": str(work / "out-cold-2t"),
+                    "cache": str(work / "cache-2t"),
+                    "torch_threads_kept": True,
+                }
+            )
         if "warm" in only:
-            runs["warm"] = run_child({**base, "mode": "warm", "output": str(work / "out-warm"),
-                                      "cache": str(work / "cache"), "face_tol": 0.45})
+            runs["warm"] = run_child(
+                {
+                    **base,
+                    "mode": "warm",
+                    "output": str(work / "out-warm"),
+                    "cache": str(work / "cache"),
+                    "face_tol": 0.45,
+                }
+            )
         if args.big and "big" in only and "skip-big" not in only:
             make_library(work / "photos-big", args.big, sizes)
             big = {**base, "input": str(work / "photos-big")}
-            runs["cold-big"] = run_child({**big, "mode": "cold-big", "output": str(work / "out-cold-big"),
-                                          "cache": str(work / "cache-big")})
-            runs["warm-big"] = run_child({**big, "mode": "warm-big", "output": str(work / "out-warm-big"),
-                                          "cache": str(work / "cache-big"), "face_tol": 0.45})
+            runs["cold-big"] = run_child(
+                {**big, "mode": "cold-big", "output": str(work / "out-cold-big"), "cache": str(work / "cache-big")}
+            )
+            runs["warm-big"] = run_child(
+                {
+                    **big,
+                    "mode": "warm-big",
+                    "output": str(work / "out-warm-big"),
+                    "cache": str(work / "cache-big"),
+                    "face_tol": 0.45,
+                }
+            )
         if "match" in only:
             results["match"] = run_child({"mode": "match", "kb_faces": 10_000, "queries": 1_000, "people": 500})
         results["runs"] = runs
@@ -709,7 +847,9 @@ def machine() -> str:
         pass
     mem = ""
     try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1]
+        )
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
@@ -721,17 +861,23 @@ def report_whole(results: dict) -> None:
     if not whole:
         return
     print("\nwhole process, as the user waits for it (lfw-calib: 120 photos of 250 px, body on, random-init OSNet):")
-    print(f"  {'case':<11} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
-          f"{'CPU s':>6} {'others':>7}")
+    print(
+        f"  {'case':<11} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
+        f"{'CPU s':>6} {'others':>7}"
+    )
     for name, r in whole.items():
         pps = r["photos"] / r["process_s"] if r["process_s"] > 0 else math.inf
         fp = f"{r['first_photo_s']:.2f}" if r.get("first_photo_s") is not None else "-"
         fl = f"{r['first_line_s']:.2f}" if r.get("first_line_s") is not None else "-"
-        print(f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
-              f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f}")
-    print("  (kb-cold: the lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-cold: its 120 "
-          "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached; "
-          "small-N: N flipped/re-encoded variants of them, cold then warm)")
+        print(
+            f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
+            f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f}"
+        )
+    print(
+        "  (kb-cold: the lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-cold: its 120 "
+        "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached; "
+        "small-N: N flipped/re-encoded variants of them, cold then warm)"
+    )
 
 
 def report(results: dict, cores: int) -> None:
@@ -746,16 +892,22 @@ def report(results: dict, cores: int) -> None:
     seeds = [runs[k] for k in ("seed", "seed-1t") if k in runs]
     seed = max(seeds, key=lambda r: r["photos_per_s"]) if seeds else None
     print()
-    print(f"{'run':<9} {'photos':>6} {'loop s':>7} {'photos/s':>9} {'total s':>8} {'process s':>9} {'vs seed':>8} "
-          f"{'peak RSS MB (tree / main / 1 worker)':>37} {'others':>7}")
+    print(
+        f"{'run':<9} {'photos':>6} {'loop s':>7} {'photos/s':>9} {'total s':>8} {'process s':>9} {'vs seed':>8} "
+        f"{'peak RSS MB (tree / main / 1 worker)':>37} {'others':>7}"
+    )
     for name, r in runs.items():
         ratio = f"{r['photos_per_s'] / seed['photos_per_s']:7.2f}x" if seed else "      -"
         wk = f"{r['worker_peak_mb']:.0f}" if r.get("worker_peak_mb", 0) > 1 else "-"
-        print(f"{name:<9} {r['photos']:>6} {r['loop_s']:>7.1f} {r['photos_per_s']:>9.2f} {r['total_s']:>8.1f} "
-              f"{r.get('process_s', math.nan):>9.1f} {ratio:>8} {r['tree_peak_mb']:>21.0f} / {r['main_peak_mb']:.0f} / {wk:>4} {r['others_cores']:>7.2f}")
+        print(
+            f"{name:<9} {r['photos']:>6} {r['loop_s']:>7.1f} {r['photos_per_s']:>9.2f} {r['total_s']:>8.1f} "
+            f"{r.get('process_s', math.nan):>9.1f} {ratio:>8} {r['tree_peak_mb']:>21.0f} / {r['main_peak_mb']:.0f} / {wk:>4} {r['others_cores']:>7.2f}"
+        )
     if seed:
-        print(f"(vs seed: against the faster seed run, {seed['mode']}; seed = torch's default "
-              f"{runs.get('seed', {}).get('torch_threads', '?')} threads, seed-1t = 1 thread)")
+        print(
+            f"(vs seed: against the faster seed run, {seed['mode']}; seed = torch's default "
+            f"{runs.get('seed', {}).get('torch_threads', '?')} threads, seed-1t = 1 thread)"
+        )
     print("(others: cores that other programs on the machine kept busy during the loop, on average)")
     print("\nCPU per photo by stage (where the work ran; decode includes reading the file):")
     for name, r in runs.items():
@@ -764,44 +916,60 @@ def report(results: dict, cores: int) -> None:
     ideal = work_cpu(cold["timings"]) / cores
     cold["ideal_loop_s"] = ideal
     eff = ideal / cold["loop_s"]
-    print(f"\n{cores}-core ideal for cold: {work_cpu(cold['timings']):.1f} s of stage CPU / {cores} = {ideal:.1f} s "
-          f"({cold['photos'] / ideal:.2f} photos/s); cold runs at {100 * eff:.0f}% of it")
+    print(
+        f"\n{cores}-core ideal for cold: {work_cpu(cold['timings']):.1f} s of stage CPU / {cores} = {ideal:.1f} s "
+        f"({cold['photos'] / ideal:.2f} photos/s); cold runs at {100 * eff:.0f}% of it"
+    )
     ww = cold["timings"].get("worker_wall", 0.0)
     if ww:
         n_workers = cold.get("workers_used") or cores
-        print(f"  workers busy {100 * ww / (n_workers * cold['loop_s']):.0f}% of the loop; this process tree used "
-              f"{cold['ours_cpu_s'] / cold['loop_s']:.2f} cores, other programs {cold['others_cores']:.2f}; "
-              f"ideal on the cores left to us: {100 * work_cpu(cold['timings']) / max(0.5, cores - cold['others_cores']) / cold['loop_s']:.0f}%")
+        print(
+            f"  workers busy {100 * ww / (n_workers * cold['loop_s']):.0f}% of the loop; this process tree used "
+            f"{cold['ours_cpu_s'] / cold['loop_s']:.2f} cores, other programs {cold['others_cores']:.2f}; "
+            f"ideal on the cores left to us: {100 * work_cpu(cold['timings']) / max(0.5, cores - cold['others_cores']) / cold['loop_s']:.0f}%"
+        )
     ws = cold["timings"].get("worker_start", 0.0)
     if ws:
-        print(f"  worker start-up (interpreter, imports, dlib models): {ws:.1f} s CPU over all workers, "
-              f"outside the ideal; main loop blocked on workers {cold['timings'].get('wait_wall', 0):.1f} s")
+        print(
+            f"  worker start-up (interpreter, imports, dlib models): {ws:.1f} s CPU over all workers, "
+            f"outside the ideal; main loop blocked on workers {cold['timings'].get('wait_wall', 0):.1f} s"
+        )
     if cold["timings"].get("body_crops"):
-        print(f"  body: {cold['timings']['body_crops']:.0f} crops in batches, "
-              f"{1000 * cold['timings']['body'] / cold['timings']['body_crops']:.1f} ms CPU per crop")
+        print(
+            f"  body: {cold['timings']['body_crops']:.0f} crops in batches, "
+            f"{1000 * cold['timings']['body'] / cold['timings']['body_crops']:.1f} ms CPU per crop"
+        )
     for r in seeds:
-        print(f"  {r['mode']} loop: {r['loop_cpu_s']:.1f} s CPU in {r['loop_s']:.1f} s wall "
-              f"({1000 * r['loop_cpu_s'] / r['photos']:.0f} ms CPU per photo, torch threads {r['torch_threads']})")
+        print(
+            f"  {r['mode']} loop: {r['loop_cpu_s']:.1f} s CPU in {r['loop_s']:.1f} s wall "
+            f"({1000 * r['loop_cpu_s'] / r['photos']:.0f} ms CPU per photo, torch threads {r['torch_threads']})"
+        )
     print(f"  cold loop: {work_cpu(cold['timings']) / cold['photos'] * 1000:.0f} ms of stage CPU per photo")
     if seed:
         rs, rc = seed["photos_per_s"], cold["photos_per_s"]
         rw = runs["warm"]["photos_per_s"] if "warm" in runs else math.nan
         results["summary"] = {"cold_vs_seed": rc / rs, "cold_vs_ideal": eff, "warm_vs_seed": rw / rs}
-        print(f"\ncold / seed = {rc / rs:.2f}x (target >= 2)   cold / ideal = {100 * eff:.0f}% (target >= 85%)   "
-              f"warm / seed = {rw / rs:.0f}x (target >= 50)")
+        print(
+            f"\ncold / seed = {rc / rs:.2f}x (target >= 2)   cold / ideal = {100 * eff:.0f}% (target >= 85%)   "
+            f"warm / seed = {rw / rs:.0f}x (target >= 50)"
+        )
     if "cold-big" in runs:
         a, b = runs["cold"], runs["cold-big"]
-        print(f"\npeak RSS as the folder grows: {a['photos']} photos {a['tree_peak_mb']:.0f} MB, "
-              f"{b['photos']} photos {b['tree_peak_mb']:.0f} MB (whole process tree, sampled every 0.2 s; "
-              f"main {a['main_peak_mb']:.0f} -> {b['main_peak_mb']:.0f} MB)")
+        print(
+            f"\npeak RSS as the folder grows: {a['photos']} photos {a['tree_peak_mb']:.0f} MB, "
+            f"{b['photos']} photos {b['tree_peak_mb']:.0f} MB (whole process tree, sampled every 0.2 s; "
+            f"main {a['main_peak_mb']:.0f} -> {b['main_peak_mb']:.0f} MB)"
+        )
         if "warm" in runs and "warm-big" in runs:
             wa, wb = runs["warm"], runs["warm-big"]
             print(f"  warm: {wa['tree_peak_mb']:.0f} MB -> {wb['tree_peak_mb']:.0f} MB")
     m = results.get("match")
     if m:
-        print(f"\nmatching: KB of {m['kb_faces']} faces ({m['people']} people) vs {m['queries']} query faces: "
-              f"{1000 * m['face_total_s']:.0f} ms (bank {1000 * m['build_s']:.0f}, distances "
-              f"{1000 * m['distances_s']:.0f}, top-3 {1000 * m['top3_s']:.0f}); bodies (512-d) {1000 * m['body_s']:.0f} ms")
+        print(
+            f"\nmatching: KB of {m['kb_faces']} faces ({m['people']} people) vs {m['queries']} query faces: "
+            f"{1000 * m['face_total_s']:.0f} ms (bank {1000 * m['build_s']:.0f}, distances "
+            f"{1000 * m['distances_s']:.0f}, top-3 {1000 * m['top3_s']:.0f}); bodies (512-d) {1000 * m['body_s']:.0f} ms"
+        )
     print(f"load average before {results['load_before']}, after {results['load_after']}")
 
 

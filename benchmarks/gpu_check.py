@@ -49,15 +49,18 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
     out: dict = {"crops": len(crops), "crops_dir": str(crops_dir), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
         weights = bodies.save_random_weights(Path(tmp) / "random.pt", bench.MODEL, seed=0)
-        encs = {p: bodies.load_body_encoder(bench.MODEL, weights, device=device, half=(p == "fp16"))
-                for p in precisions}
+        encs = {
+            p: bodies.load_body_encoder(bench.MODEL, weights, device=device, half=(p == "fp16")) for p in precisions
+        }
         ref = encs["fp32"].embed(crops, batch_size=16)
         if "fp16" in encs:
             cos = (ref * encs["fp16"].embed(crops, batch_size=16)).sum(axis=1)
             out["fp16_cosine_min"], out["fp16_cosine_mean"] = float(cos.min()), float(cos.mean())
             out["fp16_ok"] = bool(cos.min() >= FP16_MIN_COSINE)
-            print(f"  fp16 vs fp32 cosine over {len(crops)} crops: min {cos.min():.6f}, mean {cos.mean():.6f} "
-                  f"-> {'within' if out['fp16_ok'] else 'OUTSIDE'} 1e-3")
+            print(
+                f"  fp16 vs fp32 cosine over {len(crops)} crops: min {cos.min():.6f}, mean {cos.mean():.6f} "
+                f"-> {'within' if out['fp16_ok'] else 'OUTSIDE'} 1e-3"
+            )
         one = np.concatenate([encs["fp32"].embed([c], batch_size=1) for c in crops])
         out["fp32_batch1_vs_16_max_abs"] = float(np.abs(one - ref).max())
         configs = [(p, b) for p in precisions for b in batches]
@@ -161,8 +164,10 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
             kb = ev.summary
     print(f"  KB: {kb.faces} faces, {kb.bodies} bodies in {time.perf_counter() - t:.1f} s")
     out: dict = {"library": lib}
-    runs = [(f"cold-b{b}", settings.face_tol, b) for b in batches[1:]] + [("cold", settings.face_tol, batches[0]),
-                                                                          ("warm", 0.45, batches[0])]
+    runs = [(f"cold-b{b}", settings.face_tol, b) for b in batches[1:]] + [
+        ("cold", settings.face_tol, batches[0]),
+        ("warm", 0.45, batches[0]),
+    ]
     for name, tol, batch in runs:
         timings: dict[str, float] = {}
         cache = work / ("cache" if name in ("cold", "warm") else f"cache-{name}")
@@ -177,15 +182,26 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
             elif isinstance(ev, RunFinished):
                 summary = ev.summary
         loop = time.perf_counter() - t_loop
-        r = {"photos": n, "loop_s": loop, "total_s": time.perf_counter() - t0, "photos_per_s": n / loop,
-             "device": dev, "errors": summary.errors, "timings": timings}
+        r = {
+            "photos": n,
+            "loop_s": loop,
+            "total_s": time.perf_counter() - t0,
+            "photos_per_s": n / loop,
+            "device": dev,
+            "errors": summary.errors,
+            "timings": timings,
+        }
         out[name] = r
         body = ""
         if timings.get("body_crops"):
-            body = (f", body {timings['body_crops']:.0f} crops in {timings['body_wall']:.2f} s wall "
-                    f"({timings['body_crops'] / max(timings['body_wall'], 1e-9):.0f} crops/s)")
-        print(f"  {name} (batch {batch}): {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
-              f"{dev}{body})")
+            body = (
+                f", body {timings['body_crops']:.0f} crops in {timings['body_wall']:.2f} s wall "
+                f"({timings['body_crops'] / max(timings['body_wall'], 1e-9):.0f} crops/s)"
+            )
+        print(
+            f"  {name} (batch {batch}): {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
+            f"{dev}{body})"
+        )
         if name == "cold":
             print("  " + bench.stage_line("cold", r).strip())
             for note in notices:
@@ -198,10 +214,16 @@ def main() -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--photos", type=int, default=200)
     ap.add_argument("--osnet-seconds", type=float, default=40.0, help="time spent on the throughput table")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 24 photos, a few seconds of OSNet timing "
-                    "(batches 1 and 4 on a CPU)")
-    ap.add_argument("--batches", default="16",
-                    help="kb_batch_size for the pipeline's cold run; more values add a cold run each (e.g. 16,64)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 24 photos, a few seconds of OSNet timing (batches 1 and 4 on a CPU)",
+    )
+    ap.add_argument(
+        "--batches",
+        default="16",
+        help="kb_batch_size for the pipeline's cold run; more values add a cold run each (e.g. 16,64)",
+    )
     ap.add_argument("--detector", default="hog", choices=["hog", "cnn"], help="face detector of the pipeline run")
     ap.add_argument("--sections", default="osnet,pipeline,detect", help="which parts to run (comma-separated)")
     ap.add_argument("--json", type=Path, default=None)
@@ -216,22 +238,26 @@ def main() -> int:
 
     device = bodies.resolve_device(args.device)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
-    print(f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "
-          f"face descriptors by {encoder_name()} (CPU workers); "
-          f"{bench.cpu_cores()} cores; {bench.machine()}")
+    print(
+        f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "
+        f"face descriptors by {encoder_name()} (CPU workers); "
+        f"{bench.cpu_cores()} cores; {bench.machine()}"
+    )
     if args.device == "auto" and device != "cuda":
         print("  no CUDA GPU visible: running everything on the CPU")
     results: dict = {"device": device, "device_name": name, "torch": torch.__version__, "machine": bench.machine()}
     if "osnet" in sections:
         print("1. OSNet throughput (random-init weights)")
-        results["osnet"] = check_osnet(device, args.osnet_seconds,
-                                       [1, 4] if args.quick and device == "cpu" else [1, 16, 64])
+        results["osnet"] = check_osnet(
+            device, args.osnet_seconds, [1, 4] if args.quick and device == "cpu" else [1, 16, 64]
+        )
     if "pipeline" in sections:
         print(f"2. pipeline on {args.photos} photos, {args.detector} face detector")
         work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
         try:
-            results["pipeline"] = run_pipeline(device, args.photos, work, [int(b) for b in args.batches.split(",")],
-                                               args.detector)
+            results["pipeline"] = run_pipeline(
+                device, args.photos, work, [int(b) for b in args.batches.split(",")], args.detector
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if "detect" in sections:

@@ -91,12 +91,22 @@ def main() -> int:
     print(f"torch {torch.__version__}  device {device}: {dev_name}")
     print(f"model {args.model} (RANDOM weights)  crops: {len(crops)} from {crops_dir}")
 
-    results = {"model": args.model, "device": device, "device_name": dev_name, "torch": torch.__version__,
-               "n_crops": len(crops), "rows": []}
+    results = {
+        "model": args.model,
+        "device": device,
+        "device_name": dev_name,
+        "torch": torch.__version__,
+        "n_crops": len(crops),
+        "rows": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         weights = bodies.save_random_weights(Path(tmp) / "random.pt", args.model, seed=0)
-        encs = {p: bodies.load_body_encoder(args.model, weights, device=device, half=(p == "fp16"),
-                                            num_threads=args.threads) for p in precisions}
+        encs = {
+            p: bodies.load_body_encoder(
+                args.model, weights, device=device, half=(p == "fp16"), num_threads=args.threads
+            )
+            for p in precisions
+        }
         print(f"embedding dim {encs['fp32'].dim}")
 
         # Accuracy checks first (cheap), so they survive a tight budget.
@@ -113,8 +123,10 @@ def main() -> int:
         off = sims[~np.eye(len(ref), dtype=bool)]
         if off.size:
             results["random_init_cross_cosine"] = [float(off.min()), float(off.mean()), float(off.max())]
-            print(f"cosine between different crops (random init, meaningless for matching): "
-                  f"min {off.min():.4f} mean {off.mean():.4f} max {off.max():.4f}")
+            print(
+                f"cosine between different crops (random init, meaningless for matching): "
+                f"min {off.min():.4f} mean {off.mean():.4f} max {off.max():.4f}"
+            )
 
         # Throughput: share what is left of the budget among the configurations still to run.
         configs = [(p, b) for p in precisions for b in batches]
@@ -127,12 +139,21 @@ def main() -> int:
                 continue
             slice_s = max(0.2, 0.7 * left / (len(configs) - i))
             per_crop, calls = time_embed(encs[p], crops, b, slice_s, sync)
-            results["rows"].append({"precision": p, "batch": b, "calls": calls,
-                                    "ms_per_crop": per_crop * 1e3, "crops_per_s": 1.0 / per_crop})
+            results["rows"].append(
+                {
+                    "precision": p,
+                    "batch": b,
+                    "calls": calls,
+                    "ms_per_crop": per_crop * 1e3,
+                    "crops_per_s": 1.0 / per_crop,
+                }
+            )
             print(f"{p:>9} {b:>5} {calls:>5} {per_crop * 1e3:>9.3f} {1.0 / per_crop:>9.1f}")
     results["total_s"] = time.perf_counter() - start
-    print(f"\ntotal {results['total_s']:.1f} s (embed() timed end to end: numpy stack, copy to device, "
-          f"normalise, forward, copy back)")
+    print(
+        f"\ntotal {results['total_s']:.1f} s (embed() timed end to end: numpy stack, copy to device, "
+        f"normalise, forward, copy back)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -48,7 +48,7 @@ def make_corpus(dest: Path, good_photos: list[Path]) -> dict[str, str]:
     put("empty.jpg", b"", ERROR)
     put("truncated.jpg", face_jpeg[: len(face_jpeg) // 2], ERROR)
     put("truncated.png", encode(face, "PNG")[:-5000], ERROR)
-    put("text.jpg", "These are my holiday notes, not a photo.\n".encode() * 20, ERROR)
+    put("text.jpg", b"These are my holiday notes, not a photo.\n" * 20, ERROR)
     put("bomb.png", png_bomb(*BOMB_SIZE), ERROR)
     put("bomb_sof.jpg", _patch_jpeg_size(face_jpeg, *BOMB_SIZE), ERROR)
     (dest / "folder.jpg").mkdir(exist_ok=True)

@@ -15,8 +15,9 @@ DEMO = REPO / "demo"
 def read_truth(path: Path = DEMO / "truth.csv") -> dict[str, set[str]]:
     """truth.csv as {file: {people}}; an empty set means Unknown."""
     with open(path, newline="") as f:
-        return {r["file"]: set() if r["expected"] == "Unknown" else set(r["expected"].split(";"))
-                for r in csv.DictReader(f)}
+        return {
+            r["file"]: set() if r["expected"] == "Unknown" else set(r["expected"].split(";")) for r in csv.DictReader(f)
+        }
 
 
 def make_workspace(root: Path, **overrides) -> Path:
@@ -26,8 +27,9 @@ def make_workspace(root: Path, **overrides) -> Path:
         if not (root / sub).exists():
             shutil.copytree(DEMO / sub, root / sub)
     raw = json.loads((REPO / "settings.json").read_text())
-    raw.update({"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": "cache",
-                "workers": 1})
+    raw.update(
+        {"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": "cache", "workers": 1}
+    )
     raw.update(overrides)
     path = root / "settings.json"
     path.write_text(json.dumps(raw, indent=2))

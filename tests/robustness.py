@@ -34,16 +34,32 @@ def cli_env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, settings: Path, env: dict[str, str] | None = None, timeout: float = 300,
-            preexec_fn=None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, settings: Path, env: dict[str, str] | None = None, timeout: float = 300, preexec_fn=None
+) -> subprocess.CompletedProcess:
     """Run ``facetui <args> --settings <settings>`` to the end; stdout/stderr as text (undecodable bytes replaced)."""
-    return subprocess.run(cli_cmd(*args, settings=settings), capture_output=True, timeout=timeout, cwd=REPO,
-                          env=cli_env(env), preexec_fn=preexec_fn, text=True, errors="replace")
+    return subprocess.run(
+        cli_cmd(*args, settings=settings),
+        capture_output=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=cli_env(env),
+        preexec_fn=preexec_fn,
+        text=True,
+        errors="replace",
+    )
 
 
 def start_cli(*args: str, settings: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cli_cmd(*args, settings=settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=REPO, env=cli_env(env), text=True, errors="replace")
+    return subprocess.Popen(
+        cli_cmd(*args, settings=settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=cli_env(env),
+        text=True,
+        errors="replace",
+    )
 
 
 def wait_for(cond, timeout: float = 120, proc: subprocess.Popen | None = None, every: float = 0.01) -> bool:
@@ -160,7 +176,7 @@ def copy_workspace(src: Path, dst: Path, **overrides) -> Path:
 def without_root_powers() -> None:
     """preexec_fn for root: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set before exec, so the
     child (still uid 0, owner of the test files) is refused a mode-000 file or a read-only folder like anyone else."""
-    import ctypes  # noqa: PLC0415
+    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
@@ -172,14 +188,19 @@ def permission_preexec():
     """(usable, preexec_fn): how to run a child that file permissions apply to; root must shed its powers first."""
     if not IS_ROOT:
         return True, None
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     fd, probe = tempfile.mkstemp()
     os.close(fd)
     os.chmod(probe, 0)
     try:
-        r = subprocess.run([sys.executable, "-c", f"open({probe!r}).close()"], preexec_fn=without_root_powers,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-c", f"open({probe!r}).close()"],
+            preexec_fn=without_root_powers,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return False, None
     finally:

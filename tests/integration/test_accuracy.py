@@ -8,8 +8,8 @@ import random
 import shutil
 
 import pytest
-
 from helpers import DEMO, REPO, run_all
+
 from facetui.core.decide import Decider
 from facetui.core.evaluate import evaluate
 from facetui.core.kb import load_kb
@@ -59,14 +59,17 @@ def test_the_fast_search_counts_exactly_what_the_decider_files(lfw):
     items = rep.items
     expected = {rel: rep.truth.expected[rel] for _, rel in items}
     rnd = random.Random(11)
-    combos = [Combo(rnd.choice(GRID_TOL), rnd.choice(GRID_MARGIN), rnd.choice(GRID_K), rnd.choice(GRID_LAP + (5000.0,)))
-              for _ in range(12)]
+    combos = [
+        Combo(rnd.choice(GRID_TOL), rnd.choice(GRID_MARGIN), rnd.choice(GRID_K), rnd.choice(GRID_LAP + (5000.0,)))
+        for _ in range(12)
+    ]
     for policy in ("all", "largest"):
         decider = Decider(load_kb(s.kb_path), s.replace(multi_face=policy), memo={})
         search = Search(decider, items, expected)
         for c in combos:
-            real = [decider.with_settings(decider.settings.replace(**c.as_settings())).decide(it, rel)
-                    for it, rel in items]
+            real = [
+                decider.with_settings(decider.settings.replace(**c.as_settings())).decide(it, rel) for it, rel in items
+            ]
             assert search.score(c) == score(real, expected, c.face_tol), (policy, c)
 
 

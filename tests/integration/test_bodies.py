@@ -71,8 +71,7 @@ def _run_py(code: str) -> subprocess.CompletedProcess:
 
 def test_import_is_light():
     r = _run_py(
-        "import sys, facetui.core.bodies\n"
-        "print(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
+        "import sys, facetui.core.bodies\nprint(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
@@ -280,7 +279,7 @@ def test_missing_and_non_torch_files_refused(tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     torch.save({"conv1.conv.weight": torch.zeros(1), "note": "hello"}, tmp_path / "mixed.pt")
-    for name, (path, needle) in cases.items():
+    for _name, (path, needle) in cases.items():
         with pytest.raises(BodyModelError) as ei:
             bodies.load_body_encoder("osnet_ain_x1_0", path, device="cpu")
         _assert_clear(ei.value, needle, path.name)
@@ -478,7 +477,9 @@ def test_a_folded_model_that_disagrees_is_not_used(ain_weights, crops, monkeypat
 def test_a_folded_model_is_traced_once_enough_crops_were_embedded(ain_weights, crops):
     import torch
 
-    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold", trace_after=len(crops) + 1)
+    enc = bodies.load_body_encoder(
+        "osnet_ain_x1_0", ain_weights, device="cpu", freeze="fold", trace_after=len(crops) + 1
+    )
     eager = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=False)
     first = enc.embed(crops)
     assert not isinstance(enc._model, torch.jit.ScriptModule)  # not yet

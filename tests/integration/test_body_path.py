@@ -22,8 +22,9 @@ def body_ws(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("body")
     w = save_random_weights(root / "osnet_random.pth", "osnet_x0_25")
-    sp = make_workspace(root, reid_weights=str(w), reid_model="osnet_x0_25", kb_batch_size=4, device="cpu",
-                        body_tol=1.0)
+    sp = make_workspace(
+        root, reid_weights=str(w), reid_model="osnet_x0_25", kb_batch_size=4, device="cpu", body_tol=1.0
+    )
     events = run_all(build_kb(load_settings(sp)))
     return root, sp, events
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from helpers import DEMO, run_all
+from PIL import Image
 
 from facetui.core import bodies, faces
 from facetui.core.analyze import FaceConfig, analyze_path
@@ -116,8 +116,13 @@ def test_settings_that_change_embeddings_miss_and_keep_the_old_entries(warm_ws, 
 
 def test_every_embedding_setting_is_in_the_key():
     base = FaceConfig("hog", 1, 800)
-    keys = {base.key(), FaceConfig("cnn", 1, 800).key(), FaceConfig("hog", 0, 800).key(),
-            FaceConfig("hog", 2, 800).key(), FaceConfig("hog", 1, 1024).key()}
+    keys = {
+        base.key(),
+        FaceConfig("cnn", 1, 800).key(),
+        FaceConfig("hog", 0, 800).key(),
+        FaceConfig("hog", 2, 800).key(),
+        FaceConfig("hog", 1, 1024).key(),
+    }
     assert len(keys) == 5
     assert FaceConfig("hog", 1, 800).key() == base.key()
 
@@ -190,11 +195,22 @@ def test_damaged_or_inconsistent_entries_are_misses(warm_ws, cold):
     meta = np.array('{"size": [800, 450], "notes": [], "error": ""}')
     _rewrite(db, key("q01.jpg"), b"PK\x03\x04 not really a zip")
     # a well-formed entry whose arrays disagree (2 boxes, 1 encoding) must not be believed
-    _rewrite(db, key("q03.jpg"), _npz(__meta__=meta, encodings=np.zeros((1, 128)),
-                                      boxes=np.zeros((2, 4), np.int64), sharpness=np.zeros(2)))
+    _rewrite(
+        db,
+        key("q03.jpg"),
+        _npz(__meta__=meta, encodings=np.zeros((1, 128)), boxes=np.zeros((2, 4), np.int64), sharpness=np.zeros(2)),
+    )
     # an entry that would need pickle to load is refused, never unpickled
-    _rewrite(db, key("q04.jpg"), _npz(__meta__=meta, encodings=np.array([object()], dtype=object),
-                                      boxes=np.zeros((1, 4), np.int64), sharpness=np.zeros(1)))
+    _rewrite(
+        db,
+        key("q04.jpg"),
+        _npz(
+            __meta__=meta,
+            encodings=np.array([object()], dtype=object),
+            boxes=np.zeros((1, 4), np.int64),
+            sharpness=np.zeros(1),
+        ),
+    )
     events = run_all(recognize(settings, output_dir=workspace / "out-entries"))
     flags = dict(zip((e.result.rel for e in events if isinstance(e, FileDone)), _cached_flags(events)))
     assert {k for k, v in flags.items() if not v} == {"q01.jpg", "q03.jpg", "q04.jpg"}

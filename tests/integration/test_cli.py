@@ -12,8 +12,9 @@ import pytest
 def test_settings_option_before_or_after_the_command(workspace, tmp_path, where):
     sp = str(workspace / "settings.json")
     args = ["--settings", sp, "kb", "show"] if where == "before" else ["kb", "show", "--settings", sp]
-    r = subprocess.run([sys.executable, "-m", "facetui.cli", *args], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=120)  # cwd has no settings.json: the option must be honoured
+    r = subprocess.run(
+        [sys.executable, "-m", "facetui.cli", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )  # cwd has no settings.json: the option must be honoured
     assert r.returncode == 0, r.stderr
     assert "5 people, 11 faces" in r.stdout
 
@@ -23,9 +24,17 @@ def test_help_lists_every_command():
     assert r.returncode == 0
     for cmd in ("kb", "recognize", "review", "eval", "status", "settings"):
         assert cmd in r.stdout
-    r = subprocess.run([sys.executable, "-c", "import sys, facetui.cli as c; c._parser();"
-                        "print(sorted(m for m in ('torch','dlib','textual','face_recognition') if m in sys.modules))"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, facetui.cli as c; c._parser();"
+            "print(sorted(m for m in ('torch','dlib','textual','face_recognition') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.stdout.strip() == "[]"
 
 
@@ -53,8 +62,16 @@ def test_every_user_error_is_one_family_with_one_exit_table():
     from facetui.core.settings import SettingsError
     from facetui.core.truth import EvalError
 
-    for cls in (SetupError, EvalError, SettingsError, KbError, ReviewError, FaceModelError, BodyModelError,
-                ImageLoadError):
+    for cls in (
+        SetupError,
+        EvalError,
+        SettingsError,
+        KbError,
+        ReviewError,
+        FaceModelError,
+        BodyModelError,
+        ImageLoadError,
+    ):
         assert issubclass(cls, FacetuiError), cls
         assert exit_code(cls("x")) == EXIT_SETUP
     assert exit_code(KeyboardInterrupt()) == EXIT_ABORTED and exit_code(ValueError()) == EXIT_FAILED

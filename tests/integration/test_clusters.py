@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from helpers import LEFT_OUT
@@ -11,7 +10,6 @@ from facetui.cli import main as cli_main
 from facetui.core.clusters import cluster_encodings, cluster_lines, find_clusters
 from facetui.core.kb import load_kb
 from facetui.core.review import REVIEW_PREFIX, ReviewSession
-
 
 
 @pytest.fixture
@@ -31,8 +29,9 @@ def test_cluster_encodings_groups_each_known_person_apart(built_workspace):
         assert sizes == sorted(sizes, reverse=True)  # biggest first
         assert [names[i] for i in groups[0]] == ["Barack_Obama"] * 3
     # at dlib's usual 0.6 every person of the demo KB is exactly one cluster
-    assert sorted(tuple(sorted({names[i] for i in g})) for g in cluster_encodings(kb.face_enc, 0.6)) == \
-        [(p,) for p in sorted(set(names))]
+    assert sorted(tuple(sorted({names[i] for i in g})) for g in cluster_encodings(kb.face_enc, 0.6)) == [
+        (p,) for p in sorted(set(names))
+    ]
 
 
 def test_cluster_encodings_edge_cases():

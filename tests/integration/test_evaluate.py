@@ -62,7 +62,7 @@ def _direct_count(out: Path, truth: dict[str, set[str]]) -> dict[str, int]:
         c["wrong"] += len(people - want)
         c["unknown_photos"] += not want
         c["unknown_kept"] += not want and where == {"Unknown"}
-        c["exact"] += (where == (want or {"Unknown"}))
+        c["exact"] += where == (want or {"Unknown"})
     return c
 
 
@@ -164,7 +164,9 @@ def test_rules_are_compared_on_the_same_encodings(full):
         assert r.tuned_score.found == 6 and r.tuned_score.wrong == 0 and r.untuned_score.appearances == 6
     assert by["nearest"].tuned.face_margin == 0.0  # the seed's rule has no margin to tune
     text = "\n".join(report_lines(full))
-    assert "Rules compared on the same encodings" in text and "ceiling: the nearest KB person is right for 6 of 6" in text
+    assert (
+        "Rules compared on the same encodings" in text and "ceiling: the nearest KB person is right for 6 of 6" in text
+    )
 
 
 def test_folder_of_person_subfolders_as_labels(ws, no_margin, tmp_path):
@@ -173,8 +175,11 @@ def test_folder_of_person_subfolders_as_labels(ws, no_margin, tmp_path):
         (labels / person).mkdir(parents=True)
         shutil.copy(ws / "query" / name, labels / person / name)
     truth = load_truth(labels)
-    assert truth.expected == {"Barack_Obama/q01.jpg": {"Barack_Obama"}, "Kit_Harington/q04.jpg": {"Kit_Harington"},
-                              "Unknown/q08.jpg": frozenset()}
+    assert truth.expected == {
+        "Barack_Obama/q01.jpg": {"Barack_Obama"},
+        "Kit_Harington/q04.jpg": {"Kit_Harington"},
+        "Unknown/q08.jpg": frozenset(),
+    }
     rep = evaluate(no_margin, labels, tolerances=[0.5, 0.75], record=False)
     assert rep.cached == 3  # same content, so the cache answers even under another name
     s = rep.face.score_at(0.5)
@@ -204,8 +209,10 @@ def test_pick_marked_breaks_ties_towards_the_middle():
     from facetui.core.scores import Score
 
     def s(v, found, wrong):
-        return Score(value=v, photos=5, appearances=4, found=found, wrong=wrong, unknown_photos=1, unknown_kept=1,
-                     exact=0)
+        return Score(
+            value=v, photos=5, appearances=4, found=found, wrong=wrong, unknown_photos=1, unknown_kept=1, exact=0
+        )
+
     scores = [s(0.3, 2, 0), s(0.4, 4, 0), s(0.5, 4, 0), s(0.6, 4, 0), s(0.7, 4, 1)]
     assert pick_marked(scores) == 0.5
     assert pick_marked([s(0.3, 2, 1)]) is None
@@ -219,16 +226,37 @@ def test_aborted_eval_says_so(ws, no_margin, tmp_path):
         if i == 2:
             cancel.set()
 
-    rep = evaluate(no_margin, DEMO / "truth.csv", input_dir=ws / "query", tolerances=[0.5], output_dir=tmp_path,
-                   cancel=cancel, on_progress=stop)
+    rep = evaluate(
+        no_margin,
+        DEMO / "truth.csv",
+        input_dir=ws / "query",
+        tolerances=[0.5],
+        output_dir=tmp_path,
+        cancel=cancel,
+        on_progress=stop,
+    )
     assert rep.aborted and rep.face.scores[0].photos == 2
     with open(tmp_path / "eval-run.toml", "rb") as f:
         assert tomllib.load(f)["run"]["status"] == "aborted"
 
 
 def test_cli_eval_prints_the_table_and_the_kb_advice(ws, capsys, tmp_path, full):
-    rc = main(["eval", "--settings", str(ws / "settings.json"), "--truth", str(DEMO / "truth.csv"),
-               "--input", str(ws / "query"), "--kb", "--tols", "0.4:0.6:0.1", "--output", str(tmp_path)])
+    rc = main(
+        [
+            "eval",
+            "--settings",
+            str(ws / "settings.json"),
+            "--truth",
+            str(DEMO / "truth.csv"),
+            "--input",
+            str(ws / "query"),
+            "--kb",
+            "--tols",
+            "0.4:0.6:0.1",
+            "--output",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "face_tol" in out and "0.40" in out and "0.60" in out and "0.35" not in out.split("KB leave")[0]

@@ -89,7 +89,7 @@ def test_boxes_are_trimmed_to_the_image(fr):
     h, w = rgb.shape[:2]
     # A face cut by the edge: dlib reports a box past the border; both trim it the same way.
     t, r, b, l = faces.detect_faces(rgb)[0]
-    edge = np.ascontiguousarray(rgb[:, l + (r - l) // 3:])
+    edge = np.ascontiguousarray(rgb[:, l + (r - l) // 3 :])
     boxes = faces.detect_faces(edge)
     assert boxes == [tuple(x) for x in fr.face_locations(edge)]
     for bt, br, bb, bl in boxes:
@@ -106,10 +106,14 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
 
     real = faces._models_dir() / faces.ENCODER
     data = bytearray(real.read_bytes())
-    for name, bad in [("truncated", data[: len(data) // 2]), ("other model", (faces._models_dir() / faces.LANDMARKS_5)
-                                                                 .read_bytes()),
-                      ("one stride changed", data.replace(b"\x01\x02\x01\x02\x01\x00\x01\x00", b"\x01\x01\x01\x02"
-                                                          b"\x01\x00\x01\x00", 1))]:
+    for _name, bad in [
+        ("truncated", data[: len(data) // 2]),
+        ("other model", (faces._models_dir() / faces.LANDMARKS_5).read_bytes()),
+        (
+            "one stride changed",
+            data.replace(b"\x01\x02\x01\x02\x01\x00\x01\x00", b"\x01\x01\x01\x02\x01\x00\x01\x00", 1),
+        ),
+    ]:
         path = tmp_path / "x.dat"
         path.write_bytes(bytes(bad))
         with pytest.raises(face_net.FaceNetError):
@@ -120,16 +124,22 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
     rgb = load_image(PHOTOS[0], resize_max=800).rgb
     boxes = faces.detect_faces(rgb)
     assert faces.encoder_name() == "dlib"
-    assert np.array_equal(faces.encode_faces(rgb, boxes, flip=False),
-                          np.asarray(fr.face_encodings(rgb, boxes, model="small")))
+    assert np.array_equal(
+        faces.encode_faces(rgb, boxes, flip=False), np.asarray(fr.face_encodings(rgb, boxes, model="small"))
+    )
 
 
 def test_the_encoder_can_be_forced_to_dlib(tmp_path):
-    code = ("from facetui.core import faces\nprint(faces.encoder_name())\n")
+    code = "from facetui.core import faces\nprint(faces.encoder_name())\n"
     import os
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, FACETUI_FACE_ENCODER="dlib"))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, FACETUI_FACE_ENCODER="dlib"),
+    )
     assert out.stdout.strip() == "dlib", out.stderr
 
 
@@ -147,19 +157,28 @@ def test_a_damaged_model_file_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path):
     # face_recognition's import loads a 96 MB model facetui never uses and flips Pillow's LOAD_TRUNCATED_IMAGES.
-    code = ("import sys\nfrom pathlib import Path\nfrom PIL import ImageFile\n"
-            "from facetui.core.analyze import FaceConfig, analyze_path\n"
-            f"a = analyze_path(Path({str(PHOTOS[0])!r}), FaceConfig(), False)\n"
-            "assert not a.error and len(a.boxes) >= 1, a\n"
-            "assert 'face_recognition' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
-            "assert ImageFile.LOAD_TRUNCATED_IMAGES is False\n"
-            "print('ok')\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom PIL import ImageFile\n"
+        "from facetui.core.analyze import FaceConfig, analyze_path\n"
+        f"a = analyze_path(Path({str(PHOTOS[0])!r}), FaceConfig(), False)\n"
+        "assert not a.error and len(a.boxes) >= 1, a\n"
+        "assert 'face_recognition' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
+        "assert ImageFile.LOAD_TRUNCATED_IMAGES is False\n"
+        "print('ok')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-@pytest.mark.parametrize("content", [b"", b"\x01\x0dloss_metric_2", bytes(range(256)) * 4096,
-                                     b"\x01\x05con_4\x01\x02\x08\xff\xff\xff\xff\xff\xff\xff\x7f"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\x01\x0dloss_metric_2",
+        bytes(range(256)) * 4096,
+        b"\x01\x05con_4\x01\x02\x08\xff\xff\xff\xff\xff\xff\xff\x7f",
+    ],
+)
 def test_garbage_is_refused_by_the_model_reader(tmp_path, content):
     from facetui.core import face_net
 

@@ -113,8 +113,12 @@ def test_malicious_pickle_runs_no_code(tmp_path, monkeypatch):
 
 def test_legacy_pickle_of_plain_data_is_read(tmp_path):
     enc = [np.random.default_rng(0).normal(size=128) for _ in range(2)]
-    legacy = {"face_encodings": enc, "face_names": ["A", "B"], "body_encodings": [np.ones(512, np.float32)],
-              "body_names": ["A"]}
+    legacy = {
+        "face_encodings": enc,
+        "face_names": ["A", "B"],
+        "body_encodings": [np.ones(512, np.float32)],
+        "body_names": ["A"],
+    }
     p = tmp_path / "encodings.pkl"
     p.write_bytes(pickle.dumps(legacy))
     kb = load_kb(p)

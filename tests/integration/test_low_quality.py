@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
+from helpers import DEMO, read_truth, run_all
 from PIL import Image, ImageFilter
 
-from helpers import DEMO, read_truth, run_all
 from facetui.cli import main
 from facetui.core.analyze import FaceConfig, analyze_path
 from facetui.core.events import FileDone
@@ -82,8 +82,9 @@ def test_eval_apply_writes_the_advice_and_keeps_every_other_key(workspace, capsy
     after = json.loads(sp.read_text())
     s = load_settings(sp)
     assert s.face_tol > 0.40 and after["my_note"] == "kept as is"
-    assert {k: v for k, v in after.items() if k not in ("face_tol", "face_margin", "face_k", "lap_var_thresh")} == \
-        {k: v for k, v in raw.items() if k not in ("face_tol", "face_margin", "face_k", "lap_var_thresh")}
+    assert {k: v for k, v in after.items() if k not in ("face_tol", "face_margin", "face_k", "lap_var_thresh")} == {
+        k: v for k, v in raw.items() if k not in ("face_tol", "face_margin", "face_k", "lap_var_thresh")
+    }
     # the advice now in the file finds everyone; applying again changes nothing
     assert main(args + ["--apply"]) == 0
     assert "already are the advice" in capsys.readouterr().out

@@ -13,8 +13,7 @@ from facetui.cli import main
 from facetui.core.events import KbImageDone
 from facetui.core.kb import load_kb
 from facetui.core.kbbuild import build_kb
-from facetui.core.manifest import (KB_MANIFEST_NAME, MANIFEST_NAME, ManifestError, describe_run, last_run,
-                                   read_manifest)
+from facetui.core.manifest import KB_MANIFEST_NAME, MANIFEST_NAME, ManifestError, describe_run, last_run, read_manifest
 from facetui.core.pipeline import recognize
 from facetui.core.settings import SPECS, from_dict
 
@@ -30,8 +29,13 @@ def test_recognize_manifest_parses_and_round_trips_the_settings(settings, worksp
     run = m["run"]
     assert run["kind"] == "recognize" and run["status"] == "completed"
     assert run["finished"] >= run["started"] and run["report"] == str(workspace / "out" / "report.csv")
-    assert (m["counts"]["total"], m["counts"]["done"], m["counts"]["known"], m["counts"]["unknown"],
-            m["counts"]["errors"]) == (9, 9, 5, 4, 0)
+    assert (
+        m["counts"]["total"],
+        m["counts"]["done"],
+        m["counts"]["known"],
+        m["counts"]["unknown"],
+        m["counts"]["errors"],
+    ) == (9, 9, 5, 4, 0)
     assert m["counts"]["per_person"]["Barack_Obama"] == 3
     again = from_dict(m["settings"], settings.source)
     for spec in SPECS:

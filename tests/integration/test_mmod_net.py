@@ -14,12 +14,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 from facetui.core import faces, mmod_net
 from facetui.core.analyze import FaceConfig, analyze_path
 from facetui.core.images import load_image, load_image_bytes
-
-from helpers import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "cnn_boxes.json"
 LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))
@@ -58,7 +57,8 @@ def agreement(detector):
         rgb = load_image_bytes(path.read_bytes(), resize_max=ref["resize_max"], name=path.name).rgb
         assert hashlib.sha256(rgb.tobytes()).hexdigest() == entry["pixels_sha256"], (
             f"{entry['path']} decodes to other pixels than when the fixture was made: remake it with "
-            "tests/fixtures/make_cnn_boxes.py")
+            "tests/fixtures/make_cnn_boxes.py"
+        )
         for up in out:
             out[up].append((entry["path"], entry[f"up{up}"], detector.detect(rgb, up)))
     return out
@@ -68,7 +68,7 @@ def agreement(detector):
 def test_every_face_dlibs_cnn_finds_is_found_and_no_other(agreement, upsample):
     n_dlib = matched = exact = extras = 0
     worst_iou, worst_score = 1.0, 0.0
-    for path, theirs, ours in agreement[upsample]:
+    for _path, theirs, ours in agreement[upsample]:
         free = list(ours)
         for t in sorted(theirs, key=lambda d: -d[4]):
             best = max(free, key=lambda o: _iou(o, t), default=None)
@@ -81,8 +81,10 @@ def test_every_face_dlibs_cnn_finds_is_found_and_no_other(agreement, upsample):
             worst_iou = min(worst_iou, _iou(best, t))
             worst_score = max(worst_score, abs(best.confidence - t[4]))
         extras += len(free)
-    print(f"\nupsample {upsample}: dlib {n_dlib} faces on {len(agreement[upsample])} photos, matched {matched} "
-          f"({exact} to the pixel), min IoU {worst_iou:.3f}, max score difference {worst_score:.1e}, extra {extras}")
+    print(
+        f"\nupsample {upsample}: dlib {n_dlib} faces on {len(agreement[upsample])} photos, matched {matched} "
+        f"({exact} to the pixel), min IoU {worst_iou:.3f}, max score difference {worst_score:.1e}, extra {extras}"
+    )
     assert n_dlib >= 100  # else the comparison says little
     assert matched == n_dlib and extras == 0
     assert worst_iou >= 0.9 and worst_score < 1e-3
@@ -125,9 +127,14 @@ def test_boxes_round_as_dlibs_rectangles_do():
 def test_the_model_file_is_read_as_the_known_network():
     w = mmod_net.read_detector(MODEL)
     assert [(c.weight.shape, c.stride, c.padding, c.relu) for c in w.convs] == [
-        ((16, 3, 5, 5), 2, 0, True), ((32, 16, 5, 5), 2, 0, True), ((32, 32, 5, 5), 2, 0, True),
-        ((45, 32, 5, 5), 1, 2, True), ((45, 45, 5, 5), 1, 2, True), ((45, 45, 5, 5), 1, 2, True),
-        ((1, 45, 9, 9), 1, 4, False)]
+        ((16, 3, 5, 5), 2, 0, True),
+        ((32, 16, 5, 5), 2, 0, True),
+        ((32, 32, 5, 5), 2, 0, True),
+        ((45, 32, 5, 5), 1, 2, True),
+        ((45, 45, 5, 5), 1, 2, True),
+        ((45, 45, 5, 5), 1, 2, True),
+        ((1, 45, 9, 9), 1, 4, False),
+    ]
     assert w.window == (80, 80) and w.output_to_input() == (8, 14)
     assert np.allclose(w.mean_rgb, (122.782, 117.001, 104.298), atol=1e-4)
     assert (w.pyramid_padding, w.pyramid_outer_padding) == (10, 11)
@@ -138,13 +145,19 @@ def _variants() -> list[tuple[str, bytes]]:
     data = MODEL.read_bytes()
     first_conv = b"\x01\x10\x01\x05\x01\x05\x01\x02\x01\x02\x01\x00\x01\x00"  # 16 filters, 5x5, stride 2, pad 0
     assert data.count(first_conv) == 1
-    return [("empty", b""), ("a name only", b"\x01\x01\x01\x0aloss_mmod_"), ("noise", bytes(range(256)) * 64),
-            ("truncated in the header", data[:40]), ("truncated in the weights", data[:len(data) // 2]),
-            ("last byte missing", data[:-1]), ("a byte too many", data + b"\x00"),
-            ("one stride changed", data.replace(first_conv, first_conv[:7] + b"\x01" + first_conv[8:])),
-            ("a batch norm renamed", data.replace(b"bn_con2", b"bn_con3", 1)),
-            ("the face encoder's file", (faces._models_dir() / faces.ENCODER).read_bytes()[:2_000_000]),
-            ("the landmark model", (faces._models_dir() / faces.LANDMARKS_5).read_bytes())]
+    return [
+        ("empty", b""),
+        ("a name only", b"\x01\x01\x01\x0aloss_mmod_"),
+        ("noise", bytes(range(256)) * 64),
+        ("truncated in the header", data[:40]),
+        ("truncated in the weights", data[: len(data) // 2]),
+        ("last byte missing", data[:-1]),
+        ("a byte too many", data + b"\x00"),
+        ("one stride changed", data.replace(first_conv, first_conv[:7] + b"\x01" + first_conv[8:])),
+        ("a batch norm renamed", data.replace(b"bn_con2", b"bn_con3", 1)),
+        ("the face encoder's file", (faces._models_dir() / faces.ENCODER).read_bytes()[:2_000_000]),
+        ("the landmark model", (faces._models_dir() / faces.LANDMARKS_5).read_bytes()),
+    ]
 
 
 @pytest.mark.parametrize("name,content", _variants(), ids=lambda v: v if isinstance(v, str) else "")
@@ -158,8 +171,15 @@ def test_a_file_that_is_not_the_network_is_refused(tmp_path, name, content):
 
 def test_an_unknown_detector_file_falls_back_to_dlibs_detector(monkeypatch, dlib_cnn):
     rgb = load_image(LFW[0], resize_max=800).rgb
-    theirs = [(max(d.rect.top(), 0), min(d.rect.right(), rgb.shape[1]), min(d.rect.bottom(), rgb.shape[0]),
-               max(d.rect.left(), 0)) for d in dlib_cnn(rgb, 0)]
+    theirs = [
+        (
+            max(d.rect.top(), 0),
+            min(d.rect.right(), rgb.shape[1]),
+            min(d.rect.bottom(), rgb.shape[0]),
+            max(d.rect.left(), 0),
+        )
+        for d in dlib_cnn(rgb, 0)
+    ]
     assert len(theirs) == 1
     monkeypatch.setattr(faces, "_MMOD", None)
     assert faces.cnn_detector_name() == "torch"  # else the suite would not exercise the port at all
@@ -175,8 +195,10 @@ def test_an_unknown_detector_file_falls_back_to_dlibs_detector(monkeypatch, dlib
 def test_the_cnn_detector_can_be_forced_to_dlib():
     code = "from facetui.core import faces\nprint(faces.cnn_detector_name())\n"
     env = {k: v for k, v in os.environ.items() if k != faces.CNN_ENV}
-    names = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env=e).stdout.strip() for e in (env, dict(env, FACETUI_CNN_DETECTOR="dlib"))]
+    names = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=e).stdout.strip()
+        for e in (env, dict(env, FACETUI_CNN_DETECTOR="dlib"))
+    ]
     assert names == ["torch", "dlib"]
 
 
@@ -227,10 +249,12 @@ def test_a_photo_too_small_for_the_network_has_no_faces(detector):
 def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
     # one torch thread per call: the same sums in the same order in any process
     path = REPO / "demo" / "query" / "q09.jpg"
-    code = ("import sys\nfrom pathlib import Path\nfrom facetui.core import faces, mmod_net\n"
-            "from facetui.core.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
-            f"d = mmod_net.MmodDetector(faces._models_dir() / faces.CNN_DETECTOR)\n"
-            f"print(repr(d.detect(load_image(Path({str(path)!r}), resize_max=800).rgb, 0)))\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom facetui.core import faces, mmod_net\n"
+        "from facetui.core.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
+        f"d = mmod_net.MmodDetector(faces._models_dir() / faces.CNN_DETECTOR)\n"
+        f"print(repr(d.detect(load_image(Path({str(path)!r}), resize_max=800).rgb, 0)))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     ours = detector.detect(load_image(path, resize_max=800).rgb, 0)
     assert len(ours) >= 2 and out.stdout.strip() == repr(ours), out.stderr

@@ -42,15 +42,18 @@ def _rows(out: Path) -> list[list[str]]:
 
 
 def _results(events) -> list:
-    return sorted((dataclasses.replace(e.result, destinations=()) for e in events if isinstance(e, FileDone)),
-                  key=lambda r: r.rel)
+    return sorted(
+        (dataclasses.replace(e.result, destinations=()) for e in events if isinstance(e, FileDone)), key=lambda r: r.rel
+    )
 
 
 def test_two_workers_file_and_report_exactly_as_one(settings, workspace):
-    serial = run_all(recognize(settings.replace(workers=1, cache_dir=workspace / "cache-1"),
-                               output_dir=workspace / "out-1"))
-    parallel = run_all(recognize(settings.replace(workers=2, cache_dir=workspace / "cache-2"),
-                                 output_dir=workspace / "out-2"))
+    serial = run_all(
+        recognize(settings.replace(workers=1, cache_dir=workspace / "cache-1"), output_dir=workspace / "out-1")
+    )
+    parallel = run_all(
+        recognize(settings.replace(workers=2, cache_dir=workspace / "cache-2"), output_dir=workspace / "out-2")
+    )
     # both ran cold: every photo was analysed, by worker processes in the second run
     assert not any(e.result.cached for e in serial + parallel if isinstance(e, FileDone))
     assert _filed(workspace / "out-2") == _filed(workspace / "out-1")
@@ -69,15 +72,23 @@ def test_two_workers_file_and_report_exactly_as_one(settings, workspace):
     assert filed == truth
     s1 = next(e for e in serial if isinstance(e, RunFinished)).summary
     s2 = next(e for e in parallel if isinstance(e, RunFinished)).summary
-    assert (s2.done, s2.unknown, s2.known, s2.errors, s2.per_person) == (s1.done, s1.unknown, s1.known, s1.errors,
-                                                                          s1.per_person)
+    assert (s2.done, s2.unknown, s2.known, s2.errors, s2.per_person) == (
+        s1.done,
+        s1.unknown,
+        s1.known,
+        s1.errors,
+        s1.per_person,
+    )
 
 
 def test_cancel_with_workers_stops_after_the_file_in_hand(settings, workspace):
     cancel = threading.Event()
     events = []
-    for ev in recognize(settings.replace(workers=2, cache_dir=workspace / "cache-cancel"),
-                        output_dir=workspace / "out-cancel", cancel=cancel):
+    for ev in recognize(
+        settings.replace(workers=2, cache_dir=workspace / "cache-cancel"),
+        output_dir=workspace / "out-cancel",
+        cancel=cancel,
+    ):
         events.append(ev)
         if isinstance(ev, FileDone):
             cancel.set()

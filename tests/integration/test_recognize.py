@@ -129,8 +129,13 @@ def test_empty_folder_finishes_early(settings, tmp_path):
 
 def test_cli_prints_seed_lines_and_summary(workspace):
     sp = workspace / "settings.json"
-    r = subprocess.run([sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(sp)],
-                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(sp)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert any(line.startswith("q01.jpg → Barack_Obama | Face: [Barack_Obama:0.") for line in lines)
@@ -141,8 +146,12 @@ def test_cli_prints_seed_lines_and_summary(workspace):
 
 
 def test_cli_setup_error_exit_status(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(tmp_path / "missing.json")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(tmp_path / "missing.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "settings file not found" in r.stderr and "Traceback" not in r.stderr
 
@@ -150,7 +159,8 @@ def test_cli_setup_error_exit_status(tmp_path):
 def test_parallel_workers_give_the_same_filing(settings, workspace):
     run_all(recognize(settings.replace(workers=2, cache_dir=workspace / "cold-cache")))
     assert {k: v for k, v in _filed(workspace / "out").items()} == {
-        k: (v or {"Unknown"}) for k, v in read_truth().items()}
+        k: (v or {"Unknown"}) for k, v in read_truth().items()
+    }
 
 
 def test_settings_file_loads(workspace):
@@ -162,15 +172,20 @@ def test_hostile_person_names_stay_inside_the_output(settings, workspace):
     from facetui.core.kb import load_kb, save_kb
 
     kb = load_kb(settings.kb_path)
-    kb.face_names = ["../../escaped" if n == "Barack_Obama" else ("/tmp/abs" if n == "Joe_Biden" else n)
-                     for n in kb.face_names]
+    kb.face_names = [
+        "../../escaped" if n == "Barack_Obama" else ("/tmp/abs" if n == "Joe_Biden" else n) for n in kb.face_names
+    ]
     save_kb(kb, settings.kb_path)
     run_all(recognize(settings))
     out = (workspace / "out").resolve()
     for p in workspace.rglob("*.jpg"):
         rp = p.resolve()
-        if rp.is_relative_to(workspace / "query") or rp.is_relative_to(workspace / "kb") \
-                or rp.is_relative_to(workspace / "bodies") or rp.is_relative_to(workspace / "scenes"):
+        if (
+            rp.is_relative_to(workspace / "query")
+            or rp.is_relative_to(workspace / "kb")
+            or rp.is_relative_to(workspace / "bodies")
+            or rp.is_relative_to(workspace / "scenes")
+        ):
             continue
         assert rp.is_relative_to(out), p
     assert not (workspace.parent / "escaped").exists() and not (workspace / "escaped").exists()

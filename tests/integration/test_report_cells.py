@@ -7,15 +7,26 @@ import re
 import shutil
 
 from helpers import run_all
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from facetui.core.events import FileDone
 from facetui.core.pipeline import recognize
 from facetui.core.report import COLUMNS, REPORT_NAME, encode_rows, read_results, read_rows
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-HOSTILE = ["=HYPERLINK(\"http;x\")q01.jpg", "+1+1.jpg", "-2-2.jpg", "@SUM(A1).jpg", "'quoted.jpg", "''two.jpg",
-           "\tTAB.jpg", "\rCR.jpg", "line\rbreak.jpg"]
+HOSTILE = [
+    '=HYPERLINK("http;x")q01.jpg',
+    "+1+1.jpg",
+    "-2-2.jpg",
+    "@SUM(A1).jpg",
+    "'quoted.jpg",
+    "''two.jpg",
+    "\tTAB.jpg",
+    "\rCR.jpg",
+    "line\rbreak.jpg",
+]
 
 
 def _raw_cells(path):

@@ -27,7 +27,6 @@ from facetui.core.reviewlog import LOG_NAME, Entry, ReviewError, ReviewLog, load
 from facetui.core.settings import load_settings
 
 
-
 @pytest.fixture
 def ws(no_obama_ws) -> Path:
     return no_obama_ws
@@ -264,8 +263,9 @@ def test_body_rows_join_and_leave_the_kb_with_the_decision(tmp_path):
     from facetui.core.bodies import save_random_weights
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")
-    sp = make_workspace(tmp_path, reid_weights=str(w), reid_model="osnet_x0_25", kb_batch_size=8, device="cpu",
-                        body_tol=1.0)
+    sp = make_workspace(
+        tmp_path, reid_weights=str(w), reid_model="osnet_x0_25", kb_batch_size=8, device="cpu", body_tol=1.0
+    )
     for p in (tmp_path / "kb").iterdir():  # a small KB and two query photos keep this quick
         if p.is_dir() and p.name not in ("Joe_Biden", "Kit_Harington"):
             shutil.rmtree(p)

@@ -63,8 +63,14 @@ def probe(kind: str, settings, output=None, face_tol=None) -> dict:
     args = [sys.executable, "-c", PROBE, kind, str(settings), str(output or "-")]
     if face_tol is not None:
         args.append(str(face_tol))
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=REPO,
-                       env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 

@@ -14,13 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from helpers import DEMO, read_truth
 from corpus import BOMB_SIZE, HUGE_NAME, NON_UTF8_NAME, ROTATED_NAME, WEIRD_NAME, make_corpus
+from helpers import DEMO, read_truth
+from robustness import REPO, cli_cmd, cli_env, copy_workspace, filed, permission_preexec, report_rows, sha, temps, tree
+
 from facetui.core.report import split_list
 from facetui.core.scan import display_name
-from robustness import (REPO, cli_cmd, cli_env, copy_workspace, filed, permission_preexec, report_rows, sha, temps,
-                        tree)
 
 EXTS = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"]
 MB = 1024 * 1024
@@ -28,21 +27,34 @@ MB = 1024 * 1024
 
 # A fresh, small Python starts the command and reports its peak RSS: measured from pytest itself, a forked child would
 # count pytest's own memory (the kernel keeps the high-water mark across fork + exec).
-_MEASURE = ("import os, subprocess, sys\n"
-            "p = subprocess.Popen(sys.argv[2:])\n"
-            "_, status, usage = os.wait4(p.pid, 0)\n"  # Linux folds the reaped worker processes into ru_maxrss
-            "open(sys.argv[1], 'w').write(str(usage.ru_maxrss * 1024))\n"
-            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+_MEASURE = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"  # Linux folds the reaped worker processes into ru_maxrss
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss * 1024))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
 
 
 def _run_measured(args: list[str], cwd: Path, log: Path, preexec=None) -> tuple[int, str, str, int]:
     """Run a command to the end; (exit status, stdout, stderr, peak RSS in bytes of it and its worker processes)."""
     rss_file = log.with_suffix(".rss")
     with open(log.with_suffix(".out"), "wb") as out, open(log.with_suffix(".err"), "wb") as err:
-        rc = subprocess.run([sys.executable, "-c", _MEASURE, str(rss_file), *args], stdout=out, stderr=err, cwd=cwd,
-                            env=cli_env(None), preexec_fn=preexec, timeout=300).returncode
-    return (rc, log.with_suffix(".out").read_text(errors="replace"), log.with_suffix(".err").read_text(errors="replace"),
-            int(rss_file.read_text()))
+        rc = subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(rss_file), *args],
+            stdout=out,
+            stderr=err,
+            cwd=cwd,
+            env=cli_env(None),
+            preexec_fn=preexec,
+            timeout=300,
+        ).returncode
+    return (
+        rc,
+        log.with_suffix(".out").read_text(errors="replace"),
+        log.with_suffix(".err").read_text(errors="replace"),
+        int(rss_file.read_text()),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +78,27 @@ def mixed_run(built_workspace, tmp_path_factory):
     # reference: the same command on one small, already analysed photo (what the process costs with nothing to decode)
     (ws / "one").mkdir()
     shutil.copy2(q / "q02.jpg", ws / "one" / "q02.jpg")
-    ref = _run_measured(cli_cmd("recognize", "--input", str(ws / "one"), "--output", str(ws / "out-one"), settings=sp),
-                        REPO, root / "ref")
+    ref = _run_measured(
+        cli_cmd("recognize", "--input", str(ws / "one"), "--output", str(ws / "out-one"), settings=sp),
+        REPO,
+        root / "ref",
+    )
     assert ref[0] == 0, ref[2]
-    rc, out, err, rss = _run_measured(cli_cmd("recognize", "--input", str(mixed), settings=sp), REPO, root / "run",
-                                      preexec)
-    return {"ws": ws, "mixed": mixed, "out": ws / "out", "expected": expected, "before": before, "rc": rc,
-            "stdout": out, "stderr": err, "rss": rss, "ref_rss": ref[3]}
+    rc, out, err, rss = _run_measured(
+        cli_cmd("recognize", "--input", str(mixed), settings=sp), REPO, root / "run", preexec
+    )
+    return {
+        "ws": ws,
+        "mixed": mixed,
+        "out": ws / "out",
+        "expected": expected,
+        "before": before,
+        "rc": rc,
+        "stdout": out,
+        "stderr": err,
+        "rss": rss,
+        "ref_rss": ref[3],
+    }
 
 
 def _rows_by_file(out: Path) -> dict[str, list[dict[str, str]]]:
@@ -125,8 +151,13 @@ def test_every_bad_file_has_a_one_line_reason_in_log_and_report(mixed_run):
 
 
 def test_bad_files_are_filed_nowhere(mixed_run):
-    out_names = {n for names in (os.listdir(mixed_run["out"] / d) for d in os.listdir(mixed_run["out"])
-                                 if (mixed_run["out"] / d).is_dir()) for n in names}
+    out_names = {
+        n
+        for names in (
+            os.listdir(mixed_run["out"] / d) for d in os.listdir(mixed_run["out"]) if (mixed_run["out"] / d).is_dir()
+        )
+        for n in names
+    }
     for name, kind in mixed_run["expected"].items():
         if kind == "error":
             assert Path(name).name not in out_names, name
@@ -149,8 +180,19 @@ def test_every_odd_but_valid_file_is_filed_as_an_identical_copy(mixed_run):
 
 def test_copies_of_the_obama_photo_are_recognised_whatever_their_form(mixed_run):
     rows = _rows_by_file(mixed_run["out"])
-    for name in (ROTATED_NAME, WEIRD_NAME, HUGE_NAME, "link.jpg", "cmyk.jpg", "gray16.png", "rgba.png", "palette.png",
-                 "animated.gif", "multipage.tiff", "png_named.jpg"):
+    for name in (
+        ROTATED_NAME,
+        WEIRD_NAME,
+        HUGE_NAME,
+        "link.jpg",
+        "cmyk.jpg",
+        "gray16.png",
+        "rgba.png",
+        "palette.png",
+        "animated.gif",
+        "multipage.tiff",
+        "png_named.jpg",
+    ):
         assert rows[f"corpus/{name}"][0]["people"] == "Barack_Obama", name
     assert "EXIF rotation applied" in rows[f"corpus/{ROTATED_NAME}"][0]["notes"]
     assert "multi-frame" in rows["corpus/animated.gif"][0]["notes"]

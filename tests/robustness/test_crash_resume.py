@@ -14,8 +14,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from helpers import run_all
+from robustness import (
+    comparable,
+    contents,
+    copy_workspace,
+    data_rows,
+    kill_and_reap,
+    report_rows,
+    run_cli,
+    start_cli,
+    temps,
+    tree,
+    wait_for,
+)
 
 from facetui.core.fsutil import TEMP_PREFIX
 from facetui.core.kb import load_kb
@@ -23,10 +35,14 @@ from facetui.core.kbbuild import build_kb
 from facetui.core.pipeline import recognize
 from facetui.core.report import split_list
 from facetui.core.settings import load_settings
-from robustness import (comparable, contents, copy_workspace, data_rows, kill_and_reap, report_rows, run_cli,
-                        start_cli, temps, tree, wait_for)
 
-SKIP_OUT = ("report.csv", "report-previous.csv", "recognize-run.toml", "run.toml", ".facetui.lock")  # per-run records, compared apart; the lock file is empty
+SKIP_OUT = (
+    "report.csv",
+    "report-previous.csv",
+    "recognize-run.toml",
+    "run.toml",
+    ".facetui.lock",
+)  # per-run records, compared apart; the lock file is empty
 
 
 def _add_inputs(ws: Path) -> None:
@@ -140,6 +156,7 @@ def test_two_crashes_in_a_row_then_rerun(baseline, tmp_path):
 
 # --- Ctrl-C ---------------------------------------------------------------------------------------------------------
 
+
 def _check_clean_stop(ws: Path, rc: int, out: str, err: str, inputs: dict, baseline) -> int:
     """Exit 130, the summary printed, and the output says exactly what the report says; returns files done."""
     assert rc == 130, (rc, out, err)
@@ -160,8 +177,11 @@ def test_ctrl_c_stops_after_the_current_file_with_summary_and_130(baseline, tmp_
     ws = _fresh(baseline, tmp_path)
     inputs = tree(ws / "query")
     # the hook presses Ctrl-C (SIGINT to itself) right after the 3rd report row: deterministic
-    r = run_cli("recognize", settings=ws / "settings.json",
-                env={"FACETUI_TEST_CRASH_AT": "row@3", "FACETUI_TEST_CRASH_SIGNAL": "SIGINT"})
+    r = run_cli(
+        "recognize",
+        settings=ws / "settings.json",
+        env={"FACETUI_TEST_CRASH_AT": "row@3", "FACETUI_TEST_CRASH_SIGNAL": "SIGINT"},
+    )
     done = _check_clean_stop(ws, r.returncode, r.stdout, r.stderr, inputs, baseline)
     assert done == 3
     assert "Aborted after 3 of 10 files." in r.stdout
@@ -185,8 +205,11 @@ def test_second_ctrl_c_quits_at_once_without_traceback_or_temp_files(baseline, t
     """Ctrl-C while the 3rd photo is being copied, again the moment its copy has its name (temp name not yet gone)."""
     ws = _fresh(baseline, tmp_path)
     inputs = tree(ws / "query")
-    r = run_cli("recognize", settings=ws / "settings.json",
-                env={"FACETUI_TEST_CRASH_AT": "copy@3,link@3", "FACETUI_TEST_CRASH_SIGNAL": "SIGINT"})
+    r = run_cli(
+        "recognize",
+        settings=ws / "settings.json",
+        env={"FACETUI_TEST_CRASH_AT": "copy@3,link@3", "FACETUI_TEST_CRASH_SIGNAL": "SIGINT"},
+    )
     assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr
     assert "facetui: interrupted after 2 of 10 files" in r.stderr
     assert temps(ws) == [] and tree(ws / "query") == inputs
@@ -196,6 +219,7 @@ def test_second_ctrl_c_quits_at_once_without_traceback_or_temp_files(baseline, t
 
 
 # --- KB build -------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def kb_versions(built_workspace, tmp_path_factory):

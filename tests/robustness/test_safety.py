@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import read_truth, run_all
+from robustness import filed, permission_preexec, report_rows, run_cli, temps, tree
+
 from facetui.core.analyze import FaceConfig
 from facetui.core.cache import CACHE_FILE
 from facetui.core.events import FileDone
@@ -25,7 +26,6 @@ from facetui.core.fsutil import check_person_name, file_sha256, place_file, safe
 from facetui.core.kb import KbError, load_kb, save_kb
 from facetui.core.pipeline import SetupError, recognize
 from facetui.core.report import COLUMNS, join_list, read_results
-from robustness import filed, permission_preexec, report_rows, run_cli, temps, tree
 
 # --- hostile pickles: a KB in the seed's old format ------------------------------------------------------------------
 
@@ -114,14 +114,19 @@ _BAD_META = [{"version": "abc"}, {"version": [1]}, {"version": 1e999}, {"face_na
 @pytest.mark.parametrize("meta", _BAD_META, ids=range(len(_BAD_META)))
 def test_kb_with_hostile_metadata_is_a_clear_error(tmp_path, meta):
     buf = io.BytesIO()
-    np.savez(buf, face_enc=np.zeros((0, 128)), body_enc=np.zeros((0, 0)),
-             meta=np.array(json.dumps({"format": "facetui-kb", **meta})))
+    np.savez(
+        buf,
+        face_enc=np.zeros((0, 128)),
+        body_enc=np.zeros((0, 0)),
+        meta=np.array(json.dumps({"format": "facetui-kb", **meta})),
+    )
     (tmp_path / "encodings.npz").write_bytes(buf.getvalue())
     with pytest.raises(KbError):
         load_kb(tmp_path / "encodings.npz")
 
 
 # --- the embedding cache, the report and the review log --------------------------------------------------------------
+
 
 def test_hostile_cache_entries_are_misses_and_run_nothing(workspace, settings):
     """Cache payloads are .npz loaded without pickle: a pickled object, raw pickle bytes or junk is simply recomputed."""
@@ -131,17 +136,20 @@ def test_hostile_cache_entries_are_misses_and_run_nothing(workspace, settings):
     arr = np.empty(1, dtype=object)
     arr[0] = evil
     payloads = []
-    for make in (lambda b: np.savez(b, __meta__=arr, encodings=arr),
-                 lambda b: b.write(pickle.dumps(evil)),
-                 lambda b: np.savez(b, __meta__=np.array('{"size": "x"}'), encodings=np.zeros(3))):
+    for make in (
+        lambda b: np.savez(b, __meta__=arr, encodings=arr),
+        lambda b: b.write(pickle.dumps(evil)),
+        lambda b: np.savez(b, __meta__=np.array('{"size": "x"}'), encodings=np.zeros(3)),
+    ):
         b = io.BytesIO()
         make(b)
         payloads.append(b.getvalue())
     db = sqlite3.connect(workspace / "cache" / CACHE_FILE)
     shas = {p.name: file_sha256(p) for p in (workspace / "query").iterdir()}
     for i, name in enumerate(["q01.jpg", "q03.jpg", "q05.jpg"]):
-        db.execute("INSERT OR REPLACE INTO entries (key, payload) VALUES (?, ?)",
-                   (f"face:{key}:{shas[name]}", payloads[i]))
+        db.execute(
+            "INSERT OR REPLACE INTO entries (key, payload) VALUES (?, ?)", (f"face:{key}:{shas[name]}", payloads[i])
+        )
     db.commit()
     db.close()
     events = run_all(recognize(settings))
@@ -166,14 +174,24 @@ def _hostile_rows(out: Path, q06_sha: str, outside: Path) -> None:
     rows = report_rows(out / "report.csv")
     for r in rows:
         if r["file"] == "q06.jpg":
-            r["destinations"] = join_list(["../Unknown/q06.jpg", "../victim.jpg", str(outside / "victim.jpg"),
-                                           "Unknown/../../victim.jpg"])
+            r["destinations"] = join_list(
+                ["../Unknown/q06.jpg", "../victim.jpg", str(outside / "victim.jpg"), "Unknown/../../victim.jpg"]
+            )
             r["face_index"], r["box"], r["sharpness"] = "x", "1 2 three", "nan"
             r["face_1_dist"] = "=cmd|' /C calc'!A0"
     junk = dict.fromkeys(COLUMNS, "")
-    junk.update({"file": "=HYPERLINK(\"http://x\")", "source": "/etc/passwd", "sha256": q06_sha, "people": "../../evil",
-                 "destinations": "../../etc/passwd", "error": pickle.dumps(os.system).decode("latin-1"),
-                 "notes": "__import__('os').system('touch PWNED')\x00", "end": "1"})
+    junk.update(
+        {
+            "file": '=HYPERLINK("http://x")',
+            "source": "/etc/passwd",
+            "sha256": q06_sha,
+            "people": "../../evil",
+            "destinations": "../../etc/passwd",
+            "error": pickle.dumps(os.system).decode("latin-1"),
+            "notes": "__import__('os').system('touch PWNED')\x00",
+            "end": "1",
+        }
+    )
     rows.append(junk)
     with open(out / "report.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -195,20 +213,46 @@ def test_hostile_report_and_review_log_never_run_code_or_touch_outside(workspace
     shutil.copy2(q06, workspace / "victim.jpg")
     _hostile_rows(out, shas["q06.jpg"], workspace)
     entries = [
-        {"v": 1, "id": "a1", "op": "assign", "sha256": shas["q07.jpg"], "file": "q07.jpg", "face": None, "box": None,
-         "person": "../../evil", "placed": "../victim.jpg", "placed_written": True,
-         "unknown_copy": "../Unknown/q06.jpg", "kb_sources": ["review:x"]},
-        {"v": 1, "id": "a2", "op": "assign", "sha256": shas["q08.jpg"], "file": "q08.jpg", "face": 0,
-         "box": [1, 2, 3, 4], "person": f"{workspace}/evil_abs", "placed": str(workspace / "victim.jpg"),
-         "placed_written": True},
+        {
+            "v": 1,
+            "id": "a1",
+            "op": "assign",
+            "sha256": shas["q07.jpg"],
+            "file": "q07.jpg",
+            "face": None,
+            "box": None,
+            "person": "../../evil",
+            "placed": "../victim.jpg",
+            "placed_written": True,
+            "unknown_copy": "../Unknown/q06.jpg",
+            "kb_sources": ["review:x"],
+        },
+        {
+            "v": 1,
+            "id": "a2",
+            "op": "assign",
+            "sha256": shas["q08.jpg"],
+            "file": "q08.jpg",
+            "face": 0,
+            "box": [1, 2, 3, 4],
+            "person": f"{workspace}/evil_abs",
+            "placed": str(workspace / "victim.jpg"),
+            "placed_written": True,
+        },
         {"__reduce__": ["os.system", "touch PWNED"], "op": "assign", "id": "a3"},
     ]
     log = "\n".join(json.dumps(e) for e in entries) + "\n"
     (out / "review.jsonl").write_bytes(log.encode() + pickle.dumps(_Payload(os.system, f"touch '{marker}'")) + b"\n")
     outside_before = tree(workspace, skip=("out", "cache", "encodings.npz", "kb-run.toml"))
     sp = workspace / "settings.json"
-    for args in (["review", "--list"], ["review", "--undo"], ["review", "--undo"], ["review", "--clusters"],
-                 ["review", "--assign", "q09.jpg", "../../evil3"], ["review", "--assign", "q06.jpg", "Ada"]):
+    for args in (
+        ["review", "--list"],
+        ["review", "--undo"],
+        ["review", "--undo"],
+        ["review", "--clusters"],
+        ["review", "--assign", "q09.jpg", "../../evil3"],
+        ["review", "--assign", "q06.jpg", "Ada"],
+    ):
         r = run_cli(*args, settings=sp)
         assert r.returncode in (0, 2), (args, r.stderr)
         assert "Traceback" not in r.stderr, (args, r.stderr)
@@ -220,16 +264,42 @@ def test_hostile_report_and_review_log_never_run_code_or_touch_outside(workspace
     assert not marker.exists() and not (workspace.parent / "PWNED").exists()
     assert tree(workspace, skip=("out", "cache", "encodings.npz", "kb-run.toml")) == outside_before
     assert not list(workspace.parent.rglob("evil*")) or all(
-        p.resolve().is_relative_to(out.resolve()) for p in workspace.parent.rglob("evil*"))
+        p.resolve().is_relative_to(out.resolve()) for p in workspace.parent.rglob("evil*")
+    )
     for p in out.rglob("*"):
         assert p.resolve().is_relative_to(out.resolve()), p
 
 
 # --- names that try to leave the output ------------------------------------------------------------------------------
 
-HOSTILE_NAMES = ["../../x", "..", ".", "/abs/x", "a/b", "a\\b", "x\x00y", "CON", "nul.txt", "COM1", "Lpt9.jpg",
-                 " .. ", "Unknown/../..", "\n", "~", "\udce9", "\ud800", "é" * 200, "a" * 300, ".hidden", "-rf",
-                 "$(touch PWNED)", "name;drop", "A:B", "*?", "\u202egpj.exe"]
+HOSTILE_NAMES = [
+    "../../x",
+    "..",
+    ".",
+    "/abs/x",
+    "a/b",
+    "a\\b",
+    "x\x00y",
+    "CON",
+    "nul.txt",
+    "COM1",
+    "Lpt9.jpg",
+    " .. ",
+    "Unknown/../..",
+    "\n",
+    "~",
+    "\udce9",
+    "\ud800",
+    "é" * 200,
+    "a" * 300,
+    ".hidden",
+    "-rf",
+    "$(touch PWNED)",
+    "name;drop",
+    "A:B",
+    "*?",
+    "\u202egpj.exe",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
@@ -266,8 +336,13 @@ def _photo(tmp_path: Path) -> Path:
 def test_hostile_kb_names_never_write_outside(workspace, settings):
     """Every KB person renamed to something hostile: each photo still lands in a folder directly inside the output."""
     kb = load_kb(settings.kb_path)
-    names = {"Barack_Obama": "../../x", "Joe_Biden": str(workspace / "abs_escape"), "Alex_Lacamoire": "a/../../b",
-             "Kit_Harington": "CON", "Rose_Leslie": ".."}
+    names = {
+        "Barack_Obama": "../../x",
+        "Joe_Biden": str(workspace / "abs_escape"),
+        "Alex_Lacamoire": "a/../../b",
+        "Kit_Harington": "CON",
+        "Rose_Leslie": "..",
+    }
     kb.face_names = [names[n] for n in kb.face_names]
     save_kb(kb, settings.kb_path)
     outside = tree(workspace, skip=("out", "cache"))
@@ -281,8 +356,13 @@ def test_hostile_kb_names_never_write_outside(workspace, settings):
 
 def test_hostile_dataset_folder_names(workspace, settings):
     """Person folders named like a shell command, a device, dots, or with separators Linux allows (\\, :, newline)."""
-    rename = {"Barack_Obama": "$(touch PWNED)", "Joe_Biden": "a\\b", "Alex_Lacamoire": "line\nbreak",
-              "Kit_Harington": "CON", "Rose_Leslie": "..."}
+    rename = {
+        "Barack_Obama": "$(touch PWNED)",
+        "Joe_Biden": "a\\b",
+        "Alex_Lacamoire": "line\nbreak",
+        "Kit_Harington": "CON",
+        "Rose_Leslie": "...",
+    }
     for old, new in rename.items():
         (workspace / "kb" / old).rename(workspace / "kb" / new)
     from facetui.core.kbbuild import build_kb
@@ -301,6 +381,7 @@ def test_hostile_dataset_folder_names(workspace, settings):
 
 
 # --- collisions ------------------------------------------------------------------------------------------------------
+
 
 def test_collisions_never_overwrite(workspace, settings):
     out = workspace / "out"
@@ -321,8 +402,12 @@ def test_collisions_never_overwrite(workspace, settings):
         assert after[rel] == what, f"{rel!r} was changed"  # same bytes, same mtime
     assert victim_outside.read_bytes() == b"not yours"
     q = workspace / "query"
-    for copy, src in [("Barack_Obama/q01 (1).jpg", "q01.jpg"), ("Barack_Obama/q02 (1).jpg", "q02.jpg"),
-                      ("Alex_Lacamoire/q03 (1).jpg", "q03.jpg"), ("Kit_Harington/q04 (2).jpg", "q04.jpg")]:
+    for copy, src in [
+        ("Barack_Obama/q01 (1).jpg", "q01.jpg"),
+        ("Barack_Obama/q02 (1).jpg", "q02.jpg"),
+        ("Alex_Lacamoire/q03 (1).jpg", "q03.jpg"),
+        ("Kit_Harington/q04 (2).jpg", "q04.jpg"),
+    ]:
         assert file_sha256(out / copy) == file_sha256(q / src), copy
     again = tree(out, skip=("report.csv", "report-previous.csv", "run.toml"))
     run_all(recognize(settings))
@@ -336,7 +421,9 @@ def test_same_name_from_two_subfolders_keeps_both(workspace, settings):
     run_all(recognize(settings.replace(recursive=True)))
     obama = workspace / "out" / "Barack_Obama"
     assert {file_sha256(obama / "q01.jpg"), file_sha256(obama / "q01 (1).jpg")} == {
-        file_sha256(q / "q01.jpg"), file_sha256(q / "q02.jpg")}
+        file_sha256(q / "q01.jpg"),
+        file_sha256(q / "q02.jpg"),
+    }
 
 
 def test_long_file_names_still_get_a_numbered_copy(tmp_path):
@@ -352,6 +439,7 @@ def test_long_file_names_still_get_a_numbered_copy(tmp_path):
 
 
 # --- output folders that cannot work ---------------------------------------------------------------------------------
+
 
 def test_output_not_writable(workspace):
     """A read-only output folder: exit 2 and a clear line before any photo; nothing written or changed.
@@ -415,8 +503,9 @@ def test_input_equal_to_output_is_refused(workspace, settings):
     for out in (q, workspace / "alias", q / "." / ""):
         with pytest.raises(SetupError, match="is the input folder"):
             run_all(recognize(settings, output_dir=out))
-    r = run_cli("recognize", "--input", str(q), "--output", str(workspace / "alias"),
-                settings=workspace / "settings.json")
+    r = run_cli(
+        "recognize", "--input", str(q), "--output", str(workspace / "alias"), settings=workspace / "settings.json"
+    )
     assert r.returncode == 2 and "is the input folder" in r.stderr and "Traceback" not in r.stderr
     assert tree(q) == inputs
 
@@ -425,8 +514,13 @@ def test_impossible_folders_give_exit_2_and_one_line(workspace):
     """An output that is a file or lies under one, names longer than the file system allows, a missing input."""
     (workspace / "afile").write_text("x")
     long = str(workspace / ("x" * 300))
-    for args in (["--output", str(workspace / "afile")], ["--output", str(workspace / "afile" / "sub")],
-                 ["--output", long], ["--input", long], ["--input", str(workspace / "missing")]):
+    for args in (
+        ["--output", str(workspace / "afile")],
+        ["--output", str(workspace / "afile" / "sub")],
+        ["--output", long],
+        ["--input", long],
+        ["--input", str(workspace / "missing")],
+    ):
         r = run_cli("recognize", *args, settings=workspace / "settings.json")
         assert r.returncode == 2 and r.stderr.startswith("facetui: ") and r.stderr.count("\n") == 1, (args, r.stderr)
     assert (workspace / "afile").read_text() == "x"
@@ -435,6 +529,7 @@ def test_impossible_folders_give_exit_2_and_one_line(workspace):
 def _limit_file_size(limit: int):
     def preexec():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # Python ignores SIGXFSZ: writes fail with EFBIG
+
     return preexec
 
 

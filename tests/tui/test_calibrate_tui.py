@@ -93,6 +93,7 @@ async def open_and_run(app, pilot) -> CalibrateScreen:
 
 # -- defaults -------------------------------------------------------------------------------------------------------
 
+
 def test_default_labels_are_truth_csv_beside_the_input_folder_else_the_kb(calib_ws):
     s = load_settings(calib_ws / "settings.json")
     assert default_labels(s) == ("truth.csv", "query", False)
@@ -103,6 +104,7 @@ def test_default_labels_are_truth_csv_beside_the_input_folder_else_the_kb(calib_
 
 
 # -- the sweep ------------------------------------------------------------------------------------------------------
+
 
 def test_the_sweep_runs_to_the_end_and_the_table_shows_the_face_tol_rows(calib_ws):
     messages: list = []
@@ -129,7 +131,7 @@ def test_the_sweep_runs_to_the_end_and_the_table_shows_the_face_tol_rows(calib_w
             # every sweep gets rows: its key on the first, one row per value
             assert [r[0] for r in rows if r[0]] == [sw.key for sw in core.sweeps]
             assert len(rows) == sum(len(sw.scores) for sw in core.sweeps)
-            face_rows = rows[:len(face.scores)]
+            face_rows = rows[: len(face.scores)]
             assert face_rows[0][0] == "face_tol" and all(r[0] == "" for r in face_rows[1:])
             assert [r[1] for r in face_rows] == [num(s.value) for s in face.scores]
             for r, s in zip(face_rows, face.scores):
@@ -143,22 +145,26 @@ def test_the_sweep_runs_to_the_end_and_the_table_shows_the_face_tol_rows(calib_w
             assert alone == ([] if math.isclose(face.marked, advice["face_tol"]) else [f"{face.marked:.2f}"])
             # face_k as whole numbers and lap_var_thresh as a sharpness, as the CLI prints them
             start = {sw.key: sum(len(o.scores) for o in core.sweeps[:i]) for i, sw in enumerate(core.sweeps)}
-            k_rows = rows[start["face_k"]:start["face_k"] + len(sweeps["face_k"].scores)]
+            k_rows = rows[start["face_k"] : start["face_k"] + len(sweeps["face_k"].scores)]
             assert [r[1] for r in k_rows] == [str(int(s.value)) for s in sweeps["face_k"].scores]
             assert all(r[1].isdigit() for r in k_rows) and [r[1] for r in k_rows if "in use" in r[6]] == [
-                str(settings.face_k)]
-            lap_rows = rows[start["lap_var_thresh"]:start["lap_var_thresh"] + len(sweeps["lap_var_thresh"].scores)]
+                str(settings.face_k)
+            ]
+            lap_rows = rows[start["lap_var_thresh"] : start["lap_var_thresh"] + len(sweeps["lap_var_thresh"].scores)]
             assert [r[1] for r in lap_rows] == [f"{s.value:g}" for s in sweeps["lap_var_thresh"].scores]
             # the demo: every photo exactly right at the shipped face_tol
             assert face_rows[values.index(f"{settings.face_tol:.2f}")][5] == f"{PHOTOS}/{PHOTOS}"
             # under the table: the joint search's summary and the advice, which keeps the settings in use
             n, cur, best = tuning.appearances, tuning.current_score, tuning.best_score
             text = notes(screen)
-            assert (f"Joint search: in use finds {cur.found}/{n} ({cur.wrong} wrong), advice {best.found}/{n} (0 wrong)"
-                    f"; no rule finds more than {tuning.nearest_right}/{n}") in text
-            assert (f"Advice: keep the settings in use (face_tol {settings.face_tol:.2f}, face_margin "
-                    f"{settings.face_margin:.2f}, face_k {settings.face_k}, lap_var_thresh {settings.lap_var_thresh:g})"
-                    ) in text
+            assert (
+                f"Joint search: in use finds {cur.found}/{n} ({cur.wrong} wrong), advice {best.found}/{n} (0 wrong)"
+                f"; no rule finds more than {tuning.nearest_right}/{n}"
+            ) in text
+            assert (
+                f"Advice: keep the settings in use (face_tol {settings.face_tol:.2f}, face_margin "
+                f"{settings.face_margin:.2f}, face_k {settings.face_k}, lap_var_thresh {settings.lap_var_thresh:g})"
+            ) in text
             assert screen.pending_changes() == {} and screen.check_action("apply", ()) is None
             assert "Done: 9 labelled photos" in status(screen)
             # the cursor starts on the advised row and the charts show the sweep and the distances
@@ -171,6 +177,7 @@ def test_the_sweep_runs_to_the_end_and_the_table_shows_the_face_tol_rows(calib_w
             assert dist.hist is not None and [m[:2] for m in dist.marks] == [(advice["face_tol"], "advised")]
             same, diff = core.distances()
             assert (dist.hist.same_n, dist.hist.diff_n) == (len(same), len(diff)) and len(same) and len(diff)
+
     asyncio.run(go())
     progress = [(m.done, m.total) for m in messages if isinstance(m, CalibrationProgress)]
     assert progress == [(i, PHOTOS) for i in range(1, PHOTOS + 1)]
@@ -191,6 +198,7 @@ def test_escape_aborts_a_sweep_held_mid_way(calib_ws, monkeypatch):
             if i == k:
                 reached.set()
                 release.wait(60)
+
         return real(*args, on_progress=hook, **kw)
 
     monkeypatch.setattr(ev, "evaluate", gated)
@@ -219,6 +227,7 @@ def test_escape_aborts_a_sweep_held_mid_way(calib_ws, monkeypatch):
             await pilot.pause()
             assert not isinstance(app.screen, ConfirmDialog)
             assert app.active_run is None and screen.check_action("start", ()) is True
+
     try:
         asyncio.run(go())
     finally:
@@ -242,6 +251,7 @@ def test_a_missing_truth_file_says_why_and_the_app_keeps_going(calib_ws):
             assert not isinstance(app.screen, ErrorDialog)
             assert any("truth file not found" in n.message for n in app._notifications)
             assert app.active_run is None and screen.check_action("apply", ()) is None
+
     asyncio.run(go())
 
 
@@ -256,10 +266,14 @@ def test_kb_only_draws_the_kb_distances_and_advises_nothing_to_apply(calib_ws):
             assert rep is not None and rep.kb is not None and rep.sweeps == []
             assert table_rows(screen) == []
             dist = screen.query_one(DistancePlot)
-            assert dist.hist is not None and (dist.hist.same_n, dist.hist.diff_n) == (len(rep.kb.same), len(rep.kb.diff))
+            assert dist.hist is not None and (dist.hist.same_n, dist.hist.diff_n) == (
+                len(rep.kb.same),
+                len(rep.kb.diff),
+            )
             assert dist.marks[0][:2] == (rep.kb.tolerance, "advised")
             assert f"separating face_tol {num(rep.kb.tolerance)}" in notes(screen)
             assert screen.check_action("apply", ()) is None
+
     asyncio.run(go())
 
 
@@ -276,15 +290,31 @@ def _fake_report(ws):
     from facetui.core.tune import Combo, Tuning
 
     def sc(v, found, wrong):
-        return Score(value=v, photos=10, appearances=8, found=found, wrong=wrong, unknown_photos=2,
-                     unknown_kept=2 - min(wrong, 2), exact=found - wrong + 2)
+        return Score(
+            value=v,
+            photos=10,
+            appearances=8,
+            found=found,
+            wrong=wrong,
+            unknown_photos=2,
+            unknown_kept=2 - min(wrong, 2),
+            exact=found - wrong + 2,
+        )
 
     face = Sweep("face_tol", [sc(0.45, 7, 0), sc(0.5, 7, 0), sc(0.55, 7, 0), sc(0.6, 8, 1)], marked=0.55, current=0.5)
     margin = Sweep("face_margin", [sc(0.06, 7, 0), sc(0.09, 7, 0)], marked=0.06, current=0.09)
     k = Sweep("face_k", [sc(1.0, 6, 0), sc(2.0, 7, 0), sc(3.0, 7, 0)], marked=2.0, current=2.0)
     gate = Sweep("lap_var_thresh", [sc(0.0, 8, 0), sc(60.0, 7, 0), sc(120.0, 7, 0)], marked=0.0, current=120.0)
-    tuning = Tuning(combos=24, safe=20, current=Combo(**FAKE_IN_USE), current_score=sc(0.5, 7, 0),
-                    best=Combo(0.45, 0.09, 3, 60.0), best_score=sc(0.45, 8, 0), nearest_right=8, appearances=8)
+    tuning = Tuning(
+        combos=24,
+        safe=20,
+        current=Combo(**FAKE_IN_USE),
+        current_score=sc(0.5, 7, 0),
+        best=Combo(0.45, 0.09, 3, 60.0),
+        best_score=sc(0.45, 8, 0),
+        nearest_right=8,
+        appearances=8,
+    )
     truth = Truth(ws / "query", {f"p{i}.jpg": frozenset() for i in range(10)}, ws / "truth.csv")
     return EvalReport(truth=truth, sweeps=[face, margin, k, gate], tuning=tuning, photos=10)
 
@@ -306,21 +336,55 @@ def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_eac
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_and_run(app, pilot)
             rows = table_rows(screen)
-            assert [r[0] for r in rows] == ["face_tol", "", "", "", "face_margin", "", "face_k", "", "",
-                                            "lap_var_thresh", "", ""]
-            assert [r[1] for r in rows] == ["0.45", "0.50", "0.55", "0.60", "0.06", "0.09", "1", "2", "3",
-                                            "0", "60", "120"]
+            assert [r[0] for r in rows] == [
+                "face_tol",
+                "",
+                "",
+                "",
+                "face_margin",
+                "",
+                "face_k",
+                "",
+                "",
+                "lap_var_thresh",
+                "",
+                "",
+            ]
+            assert [r[1] for r in rows] == [
+                "0.45",
+                "0.50",
+                "0.55",
+                "0.60",
+                "0.06",
+                "0.09",
+                "1",
+                "2",
+                "3",
+                "0",
+                "60",
+                "120",
+            ]
             # advised: the joint search's value; best alone: the sweep's own pick where the advice differs
             assert [r[6] for r in rows] == [
-                "← advised", "← in use", "← best alone", "",
-                "← best alone", "← advised, in use",
-                "", "← best alone, in use", "← advised",
-                "← best alone", "← advised", "← in use"]
+                "← advised",
+                "← in use",
+                "← best alone",
+                "",
+                "← best alone",
+                "← advised, in use",
+                "",
+                "← best alone, in use",
+                "← advised",
+                "← best alone",
+                "← advised",
+                "← in use",
+            ]
             assert rows[3][3] == "1"
             text = notes(screen)
             assert "Joint search: in use finds 7/8 (0 wrong), advice 8/8 (0 wrong); no rule finds more than 8/8" in text
-            assert ("Advice: face_tol 0.50 -> 0.45, face_k 2 -> 3, lap_var_thresh 120 -> 60 · a writes it to "
-                    "settings.json.") in text
+            assert (
+                "Advice: face_tol 0.50 -> 0.45, face_k 2 -> 3, lap_var_thresh 120 -> 60 · a writes it to settings.json."
+            ) in text
             assert screen.query_one("DataTable").cursor_row == 0  # on the advised face_tol
             series = screen.query_one(SweepPlot).series
             assert series.key == "face_tol" and series.marked == 0.45 and series.current == 0.5
@@ -333,8 +397,11 @@ def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_eac
             await pilot.pause()
             series = screen.query_one(SweepPlot).series
             assert series.key == "lap_var_thresh" and series.values == [0.0, 60.0, 120.0] and series.marked == 60.0
-            assert screen.pending_changes() == {"face_tol": (0.5, 0.45), "face_k": (2, 3),
-                                                "lap_var_thresh": (120.0, 60.0)}  # face_margin is already advised
+            assert screen.pending_changes() == {
+                "face_tol": (0.5, 0.45),
+                "face_k": (2, 3),
+                "lap_var_thresh": (120.0, 60.0),
+            }  # face_margin is already advised
             await pilot.press("a")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
             question = str(app.screen.query_one(".dialog-text").render())
@@ -344,10 +411,14 @@ def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_eac
             await wait_until(pilot, lambda: app.settings.face_k == 3, "the settings to reload")
             assert (app.settings.face_tol, app.settings.face_margin, app.settings.lap_var_thresh) == (0.45, 0.09, 60.0)
             assert "Saved face_tol 0.50 -> 0.45, face_k 2 -> 3, lap_var_thresh 120 -> 60 to settings.json." in status(
-                screen)
+                screen
+            )
             assert screen.pending_changes() == {} and screen.check_action("apply", ()) is None
-            assert ("Advice: keep the settings in use (face_tol 0.45, face_margin 0.09, face_k 3, lap_var_thresh 60)"
-                    in notes(screen))
+            assert (
+                "Advice: keep the settings in use (face_tol 0.45, face_margin 0.09, face_k 3, lap_var_thresh 60)"
+                in notes(screen)
+            )
+
     asyncio.run(go())
     after = json.loads(path.read_text())
     assert (after["face_tol"], after["face_k"], after["lap_var_thresh"]) == (0.45, 3, 60.0)
@@ -369,6 +440,7 @@ def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
             if i == 2:
                 reached.set()
                 release.wait(60)
+
         rep = real(*args, on_progress=hook, **kw)
         ends.append(rep)
         return rep
@@ -390,6 +462,7 @@ def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
             release.set()
             await wait_until(pilot, lambda: bool(ends), "the sweep to stop")
             await pilot.pause(0.5)
+
     try:
         asyncio.run(go())
     finally:
@@ -398,6 +471,7 @@ def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
 
 
 # -- apply ----------------------------------------------------------------------------------------------------------
+
 
 def test_apply_shows_the_change_then_writes_the_advice_and_keeps_other_keys(stale_ws):
     path = stale_ws / "settings.json"
@@ -429,11 +503,13 @@ def test_apply_shows_the_change_then_writes_the_advice_and_keeps_other_keys(stal
             for k in set(rep.advice) - set(keys):
                 assert f"{k}:" not in question  # only what changes is shown (and written)
             await pilot.press("y")
-            await wait_until(pilot, lambda: math.isclose(app.settings.face_tol, rep.advice["face_tol"]),
-                             "the settings to reload")
+            await wait_until(
+                pilot, lambda: math.isclose(app.settings.face_tol, rep.advice["face_tol"]), "the settings to reload"
+            )
             assert screen.check_action("apply", ()) is None  # nothing left to change
             assert f"Saved {shown} to settings.json." in status(screen)
             return rep.advice, keys
+
     advice, keys = asyncio.run(go())
     assert {"face_tol", "face_margin"} & set(keys) == set(STALE)
     after = json.loads(path.read_text())
@@ -463,11 +539,13 @@ def test_apply_answered_no_leaves_the_file(stale_ws):
             assert isinstance(app.screen, CalibrateScreen)
             assert {k: getattr(app.settings, k) for k in STALE} == {k: getattr(in_use, k) for k in STALE}
             assert screen.check_action("apply", ()) is True  # still on offer
+
     asyncio.run(go())
     assert path.read_text() == before
 
 
 # -- keys, palette, charts ------------------------------------------------------------------------------------------
+
 
 def test_calibrate_keys_have_ids_and_palette_commands(calib_ws):
     ids = bindings()
@@ -486,11 +564,15 @@ def test_calibrate_keys_have_ids_and_palette_commands(calib_ws):
             await pilot.press(*"calibrate now")
             await pilot.pause(0.5)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, CalibrateScreen) and app.screen.report is not None,
-                             "the sweep from the palette")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, CalibrateScreen) and app.screen.report is not None,
+                "the sweep from the palette",
+            )
             await pilot.press("escape")  # back
             await pilot.pause()
             assert isinstance(app.screen, HomeScreen)
+
     asyncio.run(go())
 
 
@@ -503,6 +585,7 @@ def test_distance_histogram_bins_each_group_as_a_share_of_its_pairs():
 
 
 # -- snapshot -------------------------------------------------------------------------------------------------------
+
 
 def test_snapshot_after_a_sweep(snap_compare, calib_ws, monkeypatch):
     monkeypatch.chdir(calib_ws)

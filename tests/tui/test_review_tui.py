@@ -228,6 +228,7 @@ async def test_no_disk_work_on_the_ui_thread(settings, monkeypatch):
         def wrapper(*args, **kw):
             calls.append((name, threading.current_thread() is threading.main_thread()))
             return fn(*args, **kw)
+
         return wrapper
 
     for name in ("__init__", "reload", "candidates", "assign", "assign_many", "mark_none", "reject", "undo", "close"):
@@ -260,8 +261,18 @@ async def test_no_disk_work_on_the_ui_thread(settings, monkeypatch):
         await pilot.press("escape")
         await settle(pilot)
     ran = {name for name, _ in calls}
-    assert {"__init__", "reload", "candidates", "assign", "assign_many", "undo", "reject", "kb", "render_photo",
-            "group_faces"} <= ran, ran
+    assert {
+        "__init__",
+        "reload",
+        "candidates",
+        "assign",
+        "assign_many",
+        "undo",
+        "reject",
+        "kb",
+        "render_photo",
+        "group_faces",
+    } <= ran, ran
     assert [name for name, on_ui in calls if on_ui] == []
 
 

@@ -86,6 +86,7 @@ def filed(out: Path) -> set[str]:
 
 # -- recognition --------------------------------------------------------------------------------------------------
 
+
 def test_recognition_run_reaches_100_percent_and_files_every_photo(workspace):
     async def go():
         app = make_app(workspace / "settings.json")
@@ -105,6 +106,7 @@ def test_recognition_run_reaches_100_percent_and_files_every_photo(workspace):
             assert "Batch done. 9 files, Unknown = 4 (44.44%)." in summary
             assert "Report: " in summary and REPORT_NAME in summary
             assert app.active_run is None
+
     run(go())
     out = workspace / "out"
     assert filed(out) == expected_copies(QUERY)
@@ -148,6 +150,7 @@ def test_abort_while_a_gate_holds_the_run_stops_after_that_file(workspace):
             await pilot.press("enter")
             await wait_until(pilot, lambda: screen.summary is not None and not screen.running, "the rerun")
             assert screen.summary.done == 9 and not screen.summary.aborted
+
     run(go())
     out = workspace / "out"
     assert filed(out) == expected_copies(QUERY)
@@ -179,6 +182,7 @@ def test_quit_during_a_run_asks_first_then_aborts_cleanly(workspace):
                 release.set()
             await wait_until(pilot, lambda: app.return_value is not None, "the app to exit")
             assert app.return_value == 0
+
     run(go())
     out = workspace / "out"
     assert {r["file"] for r in read_rows(out / REPORT_NAME)} == set(QUERY[:2])
@@ -225,6 +229,7 @@ def test_one_run_at_a_time_and_only_the_app_sets_it(workspace):
             kb = app.screen
             await wait_until(pilot, lambda: kb.summary is not None, "the KB build to end")
             assert isinstance(kb, KbBuildScreen) and not kb.summary.aborted and app.active_run is None
+
     run(go())
 
 
@@ -266,8 +271,9 @@ def test_u_opens_the_one_face_review_and_does_nothing_while_it_is_open(workspace
             await pilot.press("u")
             review = app.screen
             assert type(review) is ReviewScreen
-            await wait_until(pilot, lambda: review.current is not None and review._shown == review.current.key,
-                             "the first face")
+            await wait_until(
+                pilot, lambda: review.current is not None and review._shown == review.current.key, "the first face"
+            )
             assert shown(review.query_one("#review-title")).startswith("Review unknowns · 1 of 9 ")
             assert app.check_action("review", ()) is False  # off, so the footer drops it too
             depth = len(app.screen_stack)
@@ -284,6 +290,7 @@ def test_u_opens_the_one_face_review_and_does_nothing_while_it_is_open(workspace
             await wait_until(pilot, lambda: app.screen is review, "back to the review")
             await pilot.press("escape")
             assert app.screen is run_screen and app.check_action("review", ()) is True
+
     run(go())
 
 
@@ -305,8 +312,12 @@ print("RESULT", before, seen, tui_app.run_app(Path(sys.argv[1])), sys.__stdin__ 
 def test_run_app_imports_textual_image_before_textual_takes_the_terminal(workspace, case):
     """textual-image asks the terminal about graphics when first imported; under Textual the answer arrived as keys
     (``[?1;2c``: the c opened the clusters view). run_app imports it first; a failed import does not stop the app."""
-    out = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT, str(workspace / "settings.json"), case],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT, str(workspace / "settings.json"), case],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     loaded = "True" if case == "ok" else "False"
     assert f"RESULT False [{loaded}] 3 True" in out.stdout, out.stdout + out.stderr
@@ -329,6 +340,7 @@ def test_a_setup_error_is_shown_and_the_app_keeps_going(workspace):
             assert app.active_run is None and not screen.running
             await pilot.press("escape")  # back to Home: the app still answers
             assert app.current_mode == "home"
+
     run(go())
     assert not (workspace / "out" / REPORT_NAME).exists()
 
@@ -371,8 +383,9 @@ def test_a_run_with_worker_processes_starts_inside_the_app(tmp_path, built_works
     raw = json.loads((ws / "settings.json").read_text())
     raw.update({"workers": 2, "process_dir": "two", "cache_dir": "cold-cache"})
     (ws / "settings.json").write_text(json.dumps(raw))
-    out = subprocess.run([sys.executable, "-c", SPAWN_SCRIPT, str(ws / "settings.json")],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", SPAWN_SCRIPT, str(ws / "settings.json")], capture_output=True, text=True, timeout=300
+    )
     assert "RESULT 2" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
     assert filed(ws / "out") == expected_copies(QUERY[:2])
 
@@ -400,6 +413,7 @@ def test_the_log_keeps_only_the_last_lines(workspace, monkeypatch):
             lines = log_lines(screen)
             assert len(lines) == 50
             assert lines[-1].startswith(f"p{n}.jpg → A") and lines[0].startswith(f"p{n - 49}.jpg")
+
     run(go())
 
 
@@ -420,6 +434,7 @@ def test_an_unexpected_worker_error_opens_a_dialog_not_a_crash(workspace):
             await pilot.press("enter")  # closes the dialog; the app carries on
             assert app.screen is screen
             assert app.return_value is None
+
     run(go())
 
 
@@ -437,11 +452,13 @@ def test_a_broken_settings_file_opens_with_a_dialog_and_the_defaults(tmp_path):
             home = app.screen
             await wait_until(pilot, lambda: home.facts is not None, "home facts")
             assert "not used:" in shown(home.query_one("#facts"))
+
     run(go())
     assert path.read_text() == '{"face_tol": 0.5,'  # nothing written behind the user's back
 
 
 # -- KB build -----------------------------------------------------------------------------------------------------
+
 
 def test_kb_build_from_home_writes_a_kb_the_core_loads(workspace):
     kb_file = workspace / "kb" / "encodings.npz"
@@ -465,6 +482,7 @@ def test_kb_build_from_home_writes_a_kb_the_core_loads(workspace):
             assert "5 people" in shown(home.query_one("#facts"))
             assert "KB build" in home.facts.last_run and "completed" in home.facts.last_run  # from kb-run.toml
             assert "Last run" in shown(home.query_one("#facts"))
+
     run(go())
     kb = load_kb(kb_file)
     assert sorted(kb.people) == ["Alex_Lacamoire", "Barack_Obama", "Joe_Biden", "Kit_Harington", "Rose_Leslie"]
@@ -481,8 +499,10 @@ def test_command_palette_starts_a_kb_build(workspace):
             await pilot.press(*"build the kb now")
             await pilot.pause(0.5)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, KbBuildScreen) and app.screen.summary is not None,
-                             "the KB build")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, KbBuildScreen) and app.screen.summary is not None, "the KB build"
+            )
+
     run(go())
     assert len(load_kb(kb_file).people) == 5
 
@@ -492,8 +512,12 @@ def test_every_key_has_an_id_and_a_palette_command():
     from facetui.tui.run_screen import RunScreen
 
     palette = {action for _, _, action in COMMANDS}
-    covers = {"start": "start('recognition')", "back": "show('home')", "save": "save_settings",
-              "cancel": "discard_settings"}
+    covers = {
+        "start": "start('recognition')",
+        "back": "show('home')",
+        "save": "save_settings",
+        "cancel": "discard_settings",
+    }
     for owner in (FacetuiApp, HomeScreen, RunScreen, SettingsScreen):
         for b in owner.__dict__.get("BINDINGS", []):  # our own, not Textual's tab/shift+tab
             assert b.id, f"{owner.__name__}: binding {b.key} has no id"
@@ -501,6 +525,7 @@ def test_every_key_has_an_id_and_a_palette_command():
 
 
 # -- settings -----------------------------------------------------------------------------------------------------
+
 
 async def _type_into(pilot, screen, key: str, text: str) -> None:
     field = screen.query_one(f"#field-{key}")
@@ -545,6 +570,7 @@ def test_settings_edit_saves_refuses_bad_values_and_cancel_leaves_the_file(works
             await pilot.press("s")
             assert screen.query_one("#field-face_tol").value == "0.45"
             assert screen.query_one("#field-resize_max").value == "800"
+
     run(go())
     assert json.loads(path.read_text())["resize_max"] == 800
 
@@ -559,10 +585,12 @@ def test_review_key_without_the_review_screen_says_so(workspace, monkeypatch):
             await pilot.pause(0.1)
             assert "review is not available" in notifications(app)
             assert app.current_mode == "home"
+
     run(go())
 
 
 # -- small parts --------------------------------------------------------------------------------------------------
+
 
 def test_path_suggester_completes_folder_names(workspace):
     sug = PathSuggester(workspace)
@@ -579,11 +607,13 @@ def test_stats_line_counts_rate_and_eta():
 
 
 def test_the_core_and_the_cli_import_no_textual():
-    code = ("import importlib, pkgutil, sys, facetui.core as c, facetui.cli\n"
-            "for m in pkgutil.iter_modules(c.__path__):\n"
-            "    importlib.import_module('facetui.core.' + m.name)\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image') or m.startswith('facetui.tui'))\n"
-            "print(len([m for m in sys.modules if m.startswith('facetui.core.')]), bad)\n")
+    code = (
+        "import importlib, pkgutil, sys, facetui.core as c, facetui.cli\n"
+        "for m in pkgutil.iter_modules(c.__path__):\n"
+        "    importlib.import_module('facetui.core.' + m.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image') or m.startswith('facetui.tui'))\n"
+        "print(len([m for m in sys.modules if m.startswith('facetui.core.')]), bad)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     count, bad = out.stdout.strip().split(" ", 1)

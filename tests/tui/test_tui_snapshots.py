@@ -56,7 +56,7 @@ def _fix_manifest_times(ws) -> None:
     time.tzset()
     p = manifest_path(load_settings(ws / "settings.json"), "kb")
     m = tomllib.loads(p.read_text())
-    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     for key in ("started", "ended"):
         if key in m["run"]:
             m["run"][key] = fixed
@@ -65,8 +65,12 @@ def _fix_manifest_times(ws) -> None:
 
 
 def make_app(ws, **kw) -> FacetuiApp:
-    return FacetuiApp(ws / "settings.json", clock=StepClock(),
-                      device_probe=lambda: DeviceInfo(torch_cuda=False, dlib_cuda=False), **kw)
+    return FacetuiApp(
+        ws / "settings.json",
+        clock=StepClock(),
+        device_probe=lambda: DeviceInfo(torch_cuda=False, dlib_cuda=False),
+        **kw,
+    )
 
 
 async def settle(pilot, cond, timeout: float = 90.0) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from facetui.core.analyze import Analysis
-from facetui.core.kb import KnowledgeBase
 from facetui.core.decide import Decider
+from facetui.core.kb import KnowledgeBase
 from facetui.core.runner import Item
 from facetui.core.settings import defaults
 
@@ -28,24 +28,31 @@ def near(v, d):
 
 @pytest.fixture
 def kb():
-    return KnowledgeBase(face_enc=np.vstack([A, B]), face_names=["Ann", "Bob"], face_sources=["a", "b"],
-                         body_enc=np.vstack([BODY_A, BODY_B]), body_names=["Ann", "Bob"], body_sources=["a", "b"])
+    return KnowledgeBase(
+        face_enc=np.vstack([A, B]),
+        face_names=["Ann", "Bob"],
+        face_sources=["a", "b"],
+        body_enc=np.vstack([BODY_A, BODY_B]),
+        body_names=["Ann", "Bob"],
+        body_sources=["a", "b"],
+    )
 
 
 def ambiguous_by(gap):
     """(ann, bob, query): the query lies 0.3 from Ann and 0.3 + ``gap`` from Bob, who is 0.5 from Ann."""
     e1, e2 = np.eye(128)[0], np.eye(128)[1]
     ann, bob = np.zeros(128), 0.5 * e1
-    cos_t = (0.3 ** 2 + 0.5 ** 2 - (0.3 + gap) ** 2) / (2 * 0.3 * 0.5)
-    q = 0.3 * (cos_t * e1 + np.sqrt(1 - cos_t ** 2) * e2)
+    cos_t = (0.3**2 + 0.5**2 - (0.3 + gap) ** 2) / (2 * 0.3 * 0.5)
+    q = 0.3 * (cos_t * e1 + np.sqrt(1 - cos_t**2) * e2)
     assert abs(np.linalg.norm(q - bob) - (0.3 + gap)) < 1e-9
     return ann, bob, q
 
 
 def item(encs, sharp, boxes=None, body=None):
     boxes = boxes or [(0, 10 * (i + 1), 10 * (i + 1), 0) for i in range(len(encs))]
-    a = Analysis(sha256="x", size=(100, 100), boxes=boxes, sharpness=list(sharp),
-                 encodings=np.asarray(encs).reshape(-1, 128))
+    a = Analysis(
+        sha256="x", size=(100, 100), boxes=boxes, sharpness=list(sharp), encodings=np.asarray(encs).reshape(-1, 128)
+    )
     return Item(Path("p.jpg"), a, None if body is None else np.asarray(body, np.float32))
 
 
@@ -59,8 +66,9 @@ def test_tolerance_decides_and_top3_is_per_person(kb):
 
 def test_margin_sends_an_ambiguous_face_to_unknown(kb):
     mid = (A + B) / 2
-    kb2 = KnowledgeBase(face_enc=np.vstack([near(mid, 0.2), near(mid, 0.25)]), face_names=["Ann", "Bob"],
-                        face_sources=["a", "b"])
+    kb2 = KnowledgeBase(
+        face_enc=np.vstack([near(mid, 0.2), near(mid, 0.25)]), face_names=["Ann", "Bob"], face_sources=["a", "b"]
+    )
     q = item([mid], [200])
     assert Decider(kb2, defaults().replace(face_tol=0.5, face_margin=0.0)).decide(q, "p").people == ("Ann",)
     assert Decider(kb2, defaults().replace(face_tol=0.5, face_margin=0.1)).decide(q, "p").is_unknown
@@ -94,10 +102,14 @@ def test_a_low_quality_face_is_matched_but_filed_only_under_the_stricter_rule():
 
 def test_a_person_with_fewer_kb_photos_than_face_k_needs_the_wider_margin():
     ann, bob, q = ambiguous_by(0.12)
-    two_ann = KnowledgeBase(face_enc=np.vstack([ann, ann, bob, bob]),
-                            face_names=["Ann", "Ann", "Bob", "Bob"], face_sources=["a1", "a2", "b1", "b2"])
-    one_ann = KnowledgeBase(face_enc=np.vstack([ann, bob, bob]), face_names=["Ann", "Bob", "Bob"],
-                            face_sources=["a1", "b1", "b2"])
+    two_ann = KnowledgeBase(
+        face_enc=np.vstack([ann, ann, bob, bob]),
+        face_names=["Ann", "Ann", "Bob", "Bob"],
+        face_sources=["a1", "a2", "b1", "b2"],
+    )
+    one_ann = KnowledgeBase(
+        face_enc=np.vstack([ann, bob, bob]), face_names=["Ann", "Bob", "Bob"], face_sources=["a1", "b1", "b2"]
+    )
     s = defaults().replace(face_tol=0.5, face_margin=0.1, face_k=2, lap_var_thresh=0.0)
     assert Decider(two_ann, s).decide(item([q], [500]), "p").people == ("Ann",)
     r = Decider(one_ann, s).decide(item([q], [500]), "p")
@@ -106,8 +118,9 @@ def test_a_person_with_fewer_kb_photos_than_face_k_needs_the_wider_margin():
 
 def test_face_k_asks_several_kb_photos_of_a_person_to_agree():
     far_ann = near(A, 0.9)
-    kb3 = KnowledgeBase(face_enc=np.vstack([A, far_ann, B]), face_names=["Ann", "Ann", "Bob"],
-                        face_sources=["a1", "a2", "b"])
+    kb3 = KnowledgeBase(
+        face_enc=np.vstack([A, far_ann, B]), face_names=["Ann", "Ann", "Bob"], face_sources=["a1", "a2", "b"]
+    )
     q = item([near(A, 0.3)], [500])
     one = Decider(kb3, defaults().replace(face_tol=0.5, face_k=1)).decide(q, "p")
     two = Decider(kb3, defaults().replace(face_tol=0.5, face_k=2)).decide(q, "p")

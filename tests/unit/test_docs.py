@@ -13,8 +13,9 @@ def test_readme_settings_reference_is_current():
     text = (REPO / "README.md").read_text()
     m = re.search(r"<!-- settings-reference:start -->\n(.*?)\n<!-- settings-reference:end -->", text, re.S)
     assert m, "README lacks the settings reference markers"
-    assert m.group(1).strip() == settings_reference_markdown().strip(), \
+    assert m.group(1).strip() == settings_reference_markdown().strip(), (
         "README settings table is stale: regenerate with `facetui settings --reference`"
+    )
 
 
 def test_quick_start_commands_exist():

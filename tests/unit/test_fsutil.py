@@ -6,8 +6,15 @@ import os
 
 import pytest
 
-from facetui.core.fsutil import (TEMP_PREFIX, atomic_write_text, check_person_name, file_sha256, place_file,
-                                 remove_stale_temps, safe_person_name)
+from facetui.core.fsutil import (
+    TEMP_PREFIX,
+    atomic_write_text,
+    check_person_name,
+    file_sha256,
+    place_file,
+    remove_stale_temps,
+    safe_person_name,
+)
 
 
 @pytest.fixture
@@ -69,8 +76,24 @@ def test_atomic_write_replaces_whole(tmp_path):
     assert p.read_text() == "two" and os.listdir(tmp_path) == ["f.json"]
 
 
-@pytest.mark.parametrize("name", ["../../x", "/etc/passwd", "a/b", "a\\b", "..", ".", "x\x00y", "CON", "nul.txt",
-                                  "  ", "...", "\u202e", "Ünïcødé Ñame"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../x",
+        "/etc/passwd",
+        "a/b",
+        "a\\b",
+        "..",
+        ".",
+        "x\x00y",
+        "CON",
+        "nul.txt",
+        "  ",
+        "...",
+        "\u202e",
+        "Ünïcødé Ñame",
+    ],
+)
 def test_person_names_stay_inside(name, tmp_path):
     safe = safe_person_name(name)
     assert "/" not in safe and "\\" not in safe and "\x00" not in safe

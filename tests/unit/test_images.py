@@ -13,13 +13,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import (
+    BOMB_SIZE,
+    ERROR,
+    HUGE_NAME,
+    NON_UTF8_NAME,
+    OK,
+    ROTATED_NAME,
+    WEIRD_NAME,
+    encode,
+    make_corpus,
+    png_bomb,
+)  # fmt: skip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from corpus import (
-    BOMB_SIZE, ERROR, HUGE_NAME, NON_UTF8_NAME, OK, ROTATED_NAME, WEIRD_NAME, encode, png_bomb, make_corpus,
-)  # fmt: skip
 from facetui.core import images
 from facetui.core.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
 
@@ -138,9 +147,11 @@ def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     usable, preexec = permission_preexec()
     if not usable:
         pytest.skip("cannot run a child that file permissions apply to on this machine")
-    code = ("from facetui.core.images import load_image, ImageLoadError\n"
-            f"try:\n    load_image({str(photo)!r})\nexcept ImageLoadError as e:\n    print('refused:', e)\n"
-            "else:\n    print('loaded')")
+    code = (
+        "from facetui.core.images import load_image, ImageLoadError\n"
+        f"try:\n    load_image({str(photo)!r})\nexcept ImageLoadError as e:\n    print('refused:', e)\n"
+        "else:\n    print('loaded')"
+    )
     r = subprocess.run([sys.executable, "-c", code], preexec_fn=preexec, capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "refused: permission denied", r.stdout + r.stderr
 

@@ -34,10 +34,12 @@ def test_every_core_module_has_its_place_in_the_layers():
 
 
 def test_running_the_core_loads_no_textual(tmp_path):
-    code = ("import sys\n"
-            "import facetui.core.pipeline, facetui.core.kbbuild, facetui.core.review, facetui.core.evaluate\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image')"
-            " or m.startswith('facetui.tui')))")
+    code = (
+        "import sys\n"
+        "import facetui.core.pipeline, facetui.core.kbbuild, facetui.core.review, facetui.core.evaluate\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image')"
+        " or m.startswith('facetui.tui')))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"

@@ -6,10 +6,16 @@ import json
 import math
 
 import pytest
-
-from facetui.core.settings import (SPECS, SettingsError, load_settings, save_settings, settings_reference_markdown,
-                                   update_raw)
 from helpers import REPO
+
+from facetui.core.settings import (
+    SPECS,
+    SettingsError,
+    load_settings,
+    save_settings,
+    settings_reference_markdown,
+    update_raw,
+)
 
 
 def test_shipped_settings_point_at_the_demo():
@@ -21,12 +27,23 @@ def test_shipped_settings_point_at_the_demo():
     assert set(json.loads((REPO / "settings.json").read_text())) == {sp.key for sp in SPECS}
 
 
-@pytest.mark.parametrize("key,value,needle", [
-    ("face_tol", "abc", "face_tol"), ("face_tol", -1, "from 0 to 2"), ("face_tol", math.nan, "face_tol"),
-    ("resize_max", 12.5, "whole number"), ("resize_max", True, "resize_max"), ("detector", "yolo", "hog, cnn"),
-    ("valid_exts", [], "extensions"), ("valid_exts", ["../x"], "extensions"), ("recursive", "maybe", "true or false"),
-    ("dataset_dir", 3, "path"), ("encodings_filename", "", "file name"), ("kb_batch_size", 0, "from 1"),
-])
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("face_tol", "abc", "face_tol"),
+        ("face_tol", -1, "from 0 to 2"),
+        ("face_tol", math.nan, "face_tol"),
+        ("resize_max", 12.5, "whole number"),
+        ("resize_max", True, "resize_max"),
+        ("detector", "yolo", "hog, cnn"),
+        ("valid_exts", [], "extensions"),
+        ("valid_exts", ["../x"], "extensions"),
+        ("recursive", "maybe", "true or false"),
+        ("dataset_dir", 3, "path"),
+        ("encodings_filename", "", "file name"),
+        ("kb_batch_size", 0, "from 1"),
+    ],
+)
 def test_bad_values_name_key_value_and_allowed(tmp_path, key, value, needle):
     p = tmp_path / "s.json"
     p.write_text(json.dumps({key: value}))
@@ -57,8 +74,9 @@ def test_relative_paths_resolve_against_the_settings_folder(tmp_path):
     assert s.kb_path == tmp_path / "cfg" / "people" / "encodings.npz"
 
 
-@pytest.mark.parametrize("text,needle", [("{", "not valid JSON"), ("[1]", "JSON object"),
-                                         ('{"face_tol": NaN}', "face_tol")])
+@pytest.mark.parametrize(
+    "text,needle", [("{", "not valid JSON"), ("[1]", "JSON object"), ('{"face_tol": NaN}', "face_tol")]
+)
 def test_broken_files(tmp_path, text, needle):
     p = tmp_path / "s.json"
     p.write_text(text)

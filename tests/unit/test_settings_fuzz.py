@@ -10,33 +10,70 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from facetui.cli import COMMANDS, main as cli_main
+from facetui.cli import COMMANDS
+from facetui.cli import main as cli_main
 from facetui.core.settings import SPECS, Settings, SettingsError, from_dict, load_settings, save_settings, update_raw
 
 KEYS = [s.key for s in SPECS]
 SPEC = {s.key: s for s in SPECS}
-FUZZ = hsettings(max_examples=150, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = hsettings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 # JSON-representable values, hostile ones weighted in: NaN and infinities (Python's json writes and reads them),
 # numbers far outside any range (a 400-digit integer overflows float()), NUL, lone surrogates, "~user" paths,
 # 300-byte names, and nested containers.
 _scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(), st.integers(min_value=-(10**400), max_value=10**400),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0, 2**63, -(2**63) - 1, 10**400, 0.5, 1, 0, -1]),
     st.text(),
     st.text(alphabet=st.characters() | st.integers(0xD800, 0xDFFF).map(chr), max_size=12),  # lone surrogates
-    st.sampled_from(["", " ", "\x00", "a\x00b", "~", "~no_such_user_xyz/p", "\ud800", "\udce9.jpg", "x" * 300,
-                     "/" + "a/" * 3000, "nan", "inf", "-inf", "1e999", "1_0", " 12 ", "true", "yes", "0x10",
-                     "../../etc", "C:\\x", "CON", "hog", "cnn", "all", ".jpg", "jpg,png", "  .PNG "]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "a\x00b",
+            "~",
+            "~no_such_user_xyz/p",
+            "\ud800",
+            "\udce9.jpg",
+            "x" * 300,
+            "/" + "a/" * 3000,
+            "nan",
+            "inf",
+            "-inf",
+            "1e999",
+            "1_0",
+            " 12 ",
+            "true",
+            "yes",
+            "0x10",
+            "../../etc",
+            "C:\\x",
+            "CON",
+            "hog",
+            "cnn",
+            "all",
+            ".jpg",
+            "jpg,png",
+            "  .PNG ",
+        ]
+    ),
 )
-hostile = st.recursive(_scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                        st.dictionaries(st.text(max_size=5), kids, max_size=3)),
-                       max_leaves=8)
+hostile = st.recursive(
+    _scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=5), kids, max_size=3)),
+    max_leaves=8,
+)
 
 
 def _check_valid(s: Settings) -> None:
@@ -106,8 +143,19 @@ def test_typed_values_through_update_raw(tmp_path_factory, changes):
     _check_valid(s)
 
 
-_PY_VALUES = [10**5000, float("nan"), b"bytes", (1, 2), {1, 2}, object(), [[[[[]]]]] * 3,
-              {"a": {"b": {"c": None}}}, 1j, "\x00" * 10, "é" * 10_000]
+_PY_VALUES = [
+    10**5000,
+    float("nan"),
+    b"bytes",
+    (1, 2),
+    {1, 2},
+    object(),
+    [[[[[]]]]] * 3,
+    {"a": {"b": {"c": None}}},
+    1j,
+    "\x00" * 10,
+    "é" * 10_000,
+]
 
 
 @pytest.mark.parametrize("value", _PY_VALUES, ids=[type(v).__name__ + str(i) for i, v in enumerate(_PY_VALUES)])
@@ -134,14 +182,22 @@ def test_any_file_content_is_settings_or_a_one_line_error(tmp_path_factory, data
         _check_error(e, None)
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"\xff\xfe{\x00}\x00", "cannot read settings file"),  # UTF-16, not UTF-8
-    (b'{"face_tol": 0.4, "x": "\xe9"}', "cannot read settings file"),  # Latin-1 byte
-    (b"", "not valid JSON"), (b"{", "not valid JSON"), (b"[" * 100_000, "not valid JSON"),
-    (b'{"a": 1} trailing', "not valid JSON"), (b"null", "JSON object"), (b'"text"', "JSON object"),
-    (b'{"resize_max": 1' + b"0" * 5000 + b"}", "not valid JSON"),  # an int longer than Python will parse
-    (b'{"face_tol": Infinity}', "face_tol"), (b'{"face_tol": -Infinity}', "face_tol"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"\xff\xfe{\x00}\x00", "cannot read settings file"),  # UTF-16, not UTF-8
+        (b'{"face_tol": 0.4, "x": "\xe9"}', "cannot read settings file"),  # Latin-1 byte
+        (b"", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
+        (b'{"a": 1} trailing', "not valid JSON"),
+        (b"null", "JSON object"),
+        (b'"text"', "JSON object"),
+        (b'{"resize_max": 1' + b"0" * 5000 + b"}", "not valid JSON"),  # an int longer than Python will parse
+        (b'{"face_tol": Infinity}', "face_tol"),
+        (b'{"face_tol": -Infinity}', "face_tol"),
+    ],
+)
 def test_broken_files_give_one_line(tmp_path, content, needle):
     p = tmp_path / "settings.json"
     p.write_bytes(content)
@@ -158,8 +214,11 @@ def test_bom_is_accepted(tmp_path):
 
 
 def test_missing_file_folder_and_unknown_home(tmp_path):
-    for path, needle in [(tmp_path / "none.json", "not found"), (tmp_path, "is a folder"),
-                         ("~no_such_user_xyz/settings.json", "cannot expand ~")]:
+    for path, needle in [
+        (tmp_path / "none.json", "not found"),
+        (tmp_path, "is a folder"),
+        ("~no_such_user_xyz/settings.json", "cannot expand ~"),
+    ]:
         with pytest.raises(SettingsError, match=needle) as e:
             load_settings(path)
         _check_error(e.value, None)
@@ -176,9 +235,16 @@ def test_non_utf8_path_round_trips_through_save(tmp_path):
 
 # --- the command line: exit status 2, the message, no traceback ------------------------------------------------
 
-_BAD_BY_KIND = {"float": [math.nan, 10**400], "int": [1e300, [1]], "bool": [2, {"x": 1}], "choice": [None, "nope"],
-                "path": ["a\x00b", "~no_such_user_xyz/out", "x" * 300], "optional_path": [5], "str": ["\ud800.npz", ""],
-                "exts": [".", []]}
+_BAD_BY_KIND = {
+    "float": [math.nan, 10**400],
+    "int": [1e300, [1]],
+    "bool": [2, {"x": 1}],
+    "choice": [None, "nope"],
+    "path": ["a\x00b", "~no_such_user_xyz/out", "x" * 300],
+    "optional_path": [5],
+    "str": ["\ud800.npz", ""],
+    "exts": [".", []],
+}
 _CLI_CASES = [(s.key, v) for s in SPECS for v in _BAD_BY_KIND[s.kind]]  # every key, whatever keys are added later
 
 
@@ -210,11 +276,19 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
     cases = [({"face_tol": 10**400}, "face_tol"), ({"processed_dir": "~no_such_user_xyz"}, "processed_dir")]
     for raw, key in cases:
         p = _write(tmp_path, raw)
-        r = subprocess.run([sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(p)],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "facetui.cli", "recognize", "--settings", str(p)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert r.stderr.startswith(f"facetui: setting '{key}'") and r.stderr.count("\n") == 1, r.stderr
     (tmp_path / "bad.json").write_bytes(b"\xff\xfe\x00garbage")
-    r = subprocess.run([sys.executable, "-m", "facetui.cli", "settings", "--settings", str(tmp_path / "bad.json")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "facetui.cli", "settings", "--settings", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr

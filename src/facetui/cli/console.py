@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, FacetuiError
 
@@ -70,8 +70,11 @@ def drive(make_events, quiet: bool) -> int:
         for ev in events:
             if isinstance(ev, RunStarted):
                 what = "Recognition" if ev.kind == "recognize" else "KB build"
-                print(f"[Scan] {what}: {ev.total} files in '{ev.input_dir}'"
-                      + (f" -> '{ev.output_dir}'" if ev.output_dir else "") + f" (device {ev.device})")
+                print(
+                    f"[Scan] {what}: {ev.total} files in '{ev.input_dir}'"
+                    + (f" -> '{ev.output_dir}'" if ev.output_dir else "")
+                    + f" (device {ev.device})"
+                )
                 for n in ev.notices:
                     print(f"[Note] {n}")
             elif isinstance(ev, FileDone):

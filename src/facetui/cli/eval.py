@@ -24,7 +24,9 @@ def _parse_tols(text: str | None) -> list[float] | None:
             raise ValueError
         return vals
     except ValueError:
-        raise ValueError(f"--tols {text!r}: give values like 0.4,0.5,0.6 or start:stop:step like 0.3:0.8:0.05") from None
+        raise ValueError(
+            f"--tols {text!r}: give values like 0.4,0.5,0.6 or start:stop:step like 0.3:0.8:0.05"
+        ) from None
 
 
 def run(settings, args) -> int:
@@ -44,8 +46,17 @@ def run(settings, args) -> int:
     cancel, old = ctrl_c_sets_cancel()
     bar = Progress()
     try:
-        rep = evaluate(settings, args.truth, input_dir=args.input, kb=args.kb, tolerances=tols, rules=args.rules,
-                       output_dir=args.output, cancel=cancel, on_progress=bar.update)
+        rep = evaluate(
+            settings,
+            args.truth,
+            input_dir=args.input,
+            kb=args.kb,
+            tolerances=tols,
+            rules=args.rules,
+            output_dir=args.output,
+            cancel=cancel,
+            on_progress=bar.update,
+        )
     except FacetuiError:
         bar.clear()
         raise

@@ -23,8 +23,10 @@ def show(settings) -> int:
     if not st["ok"]:
         print(f"facetui: {st['error']}", file=sys.stderr)
         return EXIT_SETUP
-    print(f"KB {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, "
-          f"built {st['built_at']}{' (stale: dataset changed since)' if st['stale'] else ''}")
+    print(
+        f"KB {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, "
+        f"built {st['built_at']}{' (stale: dataset changed since)' if st['stale'] else ''}"
+    )
     for name, c in st["counts"].items():
         print(f"  {name}: {c['faces']} faces, {c['bodies']} bodies")
     return EXIT_OK

@@ -11,23 +11,37 @@ from .. import __version__
 def build_parser() -> argparse.ArgumentParser:
     # --settings may stand before or after the command; SUPPRESS keeps a subparser from resetting it to the default
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--settings", type=Path, default=argparse.SUPPRESS, metavar="PATH",
-                        help="settings file (default: ./settings.json); relative paths in it resolve against its folder")
+    common.add_argument(
+        "--settings",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="settings file (default: ./settings.json); relative paths in it resolve against its folder",
+    )
     p = argparse.ArgumentParser(
         prog="facetui",
         description="Sort a photo library by the people in it. With no command, opens the terminal app.",
         epilog="Examples:\n  facetui kb build\n  facetui recognize --input ~/Photos/2024 --output ~/Sorted\n"
-               "  facetui review --list\n  facetui   (opens the app)",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--settings", type=Path, default=Path("settings.json"), metavar="PATH",
-                   help="settings file (default: ./settings.json); relative paths in it resolve against its folder")
+        "  facetui review --list\n  facetui   (opens the app)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=Path("settings.json"),
+        metavar="PATH",
+        help="settings file (default: ./settings.json); relative paths in it resolve against its folder",
+    )
     p.add_argument("--version", action="version", version=f"facetui {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     kb = sub.add_parser("kb", help="knowledge base commands", parents=[common])
     kbsub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
-    kbsub.add_parser("build", parents=[common],
-                     help="encode dataset_dir/<Person>/* into the KB (incremental: only new or changed photos)")
+    kbsub.add_parser(
+        "build",
+        parents=[common],
+        help="encode dataset_dir/<Person>/* into the KB (incremental: only new or changed photos)",
+    )
     kbsub.add_parser("show", parents=[common], help="print who is in the KB and how many faces/bodies each")
 
     rec = sub.add_parser("recognize", parents=[common], help="sort a folder of photos by person (headless)")
@@ -35,38 +49,73 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--output", type=Path, help="where to file copies (default: processed_dir)")
     rec.add_argument("--quiet", action="store_true", help="print only the summary")
 
-    rev = sub.add_parser("review", parents=[common],
-                         help="the unknowns of the latest run: list them, cluster them, or file one by name (headless)")
+    rev = sub.add_parser(
+        "review",
+        parents=[common],
+        help="the unknowns of the latest run: list them, cluster them, or file one by name (headless)",
+    )
     rev.add_argument("--output", type=Path, help="the run's output folder (default: processed_dir)")
     what = rev.add_mutually_exclusive_group()
     what.add_argument("--list", action="store_true", help="print each unknown face with its top-3 candidates (default)")
-    what.add_argument("--clusters", action="store_true",
-                      help="print the unknown faces grouped by similarity (threshold face_tol), biggest group first")
-    what.add_argument("--assign", nargs=2, metavar=("FILE", "NAME"),
-                      help="file FILE (as the report names it) under NAME, log it and add the face to the KB")
+    what.add_argument(
+        "--clusters",
+        action="store_true",
+        help="print the unknown faces grouped by similarity (threshold face_tol), biggest group first",
+    )
+    what.add_argument(
+        "--assign",
+        nargs=2,
+        metavar=("FILE", "NAME"),
+        help="file FILE (as the report names it) under NAME, log it and add the face to the KB",
+    )
     what.add_argument("--undo", action="store_true", help="take back the last review decision")
-    rev.add_argument("--face", type=int, metavar="N", help="with --assign: the face index (default: the largest unknown face)")
+    rev.add_argument(
+        "--face", type=int, metavar="N", help="with --assign: the face index (default: the largest unknown face)"
+    )
 
-    ev = sub.add_parser("eval", parents=[common],
-                        help="score the settings on labelled photos: sweeps of face_tol, face_margin, face_k and "
-                             "lap_var_thresh, and the best combination with no wrong filing (files nothing)")
-    ev.add_argument("--truth", type=Path, metavar="FILE",
-                    help="labels: a CSV 'file,expected' (people joined by ';', or Unknown), or a folder of <Person>/ folders")
+    ev = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="score the settings on labelled photos: sweeps of face_tol, face_margin, face_k and "
+        "lap_var_thresh, and the best combination with no wrong filing (files nothing)",
+    )
+    ev.add_argument(
+        "--truth",
+        type=Path,
+        metavar="FILE",
+        help="labels: a CSV 'file,expected' (people joined by ';', or Unknown), or a folder of <Person>/ folders",
+    )
     ev.add_argument("--input", type=Path, help="folder the CSV's files are in (default: process_dir)")
-    ev.add_argument("--kb", action="store_true",
-                    help="also (or only) advise a tolerance from the KB itself: leave each KB photo out in turn")
-    ev.add_argument("--tols", metavar="LIST", help="face_tol values: '0.4,0.5,0.6' or 'start:stop:step' (default 0.3:0.8:0.05)")
-    ev.add_argument("--rules", action="store_true",
-                    help="also compare the candidate decision rules (nearest photo, margin, several KB photos agreeing)")
-    ev.add_argument("--apply", action="store_true",
-                    help="write the advised settings into the settings file (prints each change; other keys kept)")
+    ev.add_argument(
+        "--kb",
+        action="store_true",
+        help="also (or only) advise a tolerance from the KB itself: leave each KB photo out in turn",
+    )
+    ev.add_argument(
+        "--tols", metavar="LIST", help="face_tol values: '0.4,0.5,0.6' or 'start:stop:step' (default 0.3:0.8:0.05)"
+    )
+    ev.add_argument(
+        "--rules",
+        action="store_true",
+        help="also compare the candidate decision rules (nearest photo, margin, several KB photos agreeing)",
+    )
+    ev.add_argument(
+        "--apply",
+        action="store_true",
+        help="write the advised settings into the settings file (prints each change; other keys kept)",
+    )
     ev.add_argument("--output", type=Path, help="where eval.csv and eval-run.toml go (default: processed_dir)")
 
     sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
 
-    sub.add_parser("keys", parents=[common],
-                   help="the app's key bindings by id, with keymap.toml (beside the settings file) applied and checked")
+    sub.add_parser(
+        "keys",
+        parents=[common],
+        help="the app's key bindings by id, with keymap.toml (beside the settings file) applied and checked",
+    )
 
     sett = sub.add_parser("settings", parents=[common], help="check the settings file, or print the settings reference")
-    sett.add_argument("--reference", action="store_true", help="print every setting with its default and meaning (Markdown)")
+    sett.add_argument(
+        "--reference", action="store_true", help="print every setting with its default and meaning (Markdown)"
+    )
     return p

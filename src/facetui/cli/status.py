@@ -17,8 +17,10 @@ def run(settings, args) -> int:
         print(f"  {spec.key:<20} {v}")
     st = kb_status(settings)
     if st["ok"]:
-        print(f"KB: {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, built "
-              f"{st['built_at']}, fingerprint {st['fingerprint']}{' (stale: dataset changed since)' if st['stale'] else ''}")
+        print(
+            f"KB: {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, built "
+            f"{st['built_at']}, fingerprint {st['fingerprint']}{' (stale: dataset changed since)' if st['stale'] else ''}"
+        )
     else:
         print(f"KB: {st['error']}")
     runs = recent_runs(settings)

@@ -28,8 +28,13 @@ class FaceConfig:
     def key(self) -> str:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
         impl = "torch" if facemod.torch_encoder_wanted() else "dlib"
-        fields = {"v": ANALYSIS_VERSION, "det": self.detector, "up": self.upsample, "rmax": self.resize_max,
-                  "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}"}
+        fields = {
+            "v": ANALYSIS_VERSION,
+            "det": self.detector,
+            "up": self.upsample,
+            "rmax": self.resize_max,
+            "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}",
+        }
         if self.detector == "cnn" and facemod.torch_cnn_wanted():
             # the torch port of dlib's CNN detector finds dlib's boxes, not always to the pixel: its own entries
             # (dlib's own CNN keeps the key it would have without the port; HOG's is untouched)
@@ -56,8 +61,14 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
 
-def analyze_bytes(data: bytes, cfg: FaceConfig, want_body: bool, sha: str | None = None, name: str = "",
-                  timings: dict[str, float] | None = None) -> Analysis:
+def analyze_bytes(
+    data: bytes,
+    cfg: FaceConfig,
+    want_body: bool,
+    sha: str | None = None,
+    name: str = "",
+    timings: dict[str, float] | None = None,
+) -> Analysis:
     """Analyse one photo held in memory; a bad image gives an Analysis with ``error`` set, never an exception.
 
     ``timings`` (optional) receives the CPU seconds of each stage; the Analysis carries the same dict.
@@ -83,10 +94,17 @@ def analyze_bytes(data: bytes, cfg: FaceConfig, want_body: bool, sha: str | None
     t, tm["encode"] = _lap(clock, t)
     inv = 1.0 / img.scale if img.scale > 0 else 1.0
     orig_boxes = [tuple(int(round(v * inv)) for v in b) for b in boxes]
-    a = Analysis(sha256=sha, size=tuple(img.original_size), boxes=orig_boxes, sharpness=sharp,
-                 encodings=enc, notes=tuple(img.notes), timings=tm)
+    a = Analysis(
+        sha256=sha,
+        size=tuple(img.original_size),
+        boxes=orig_boxes,
+        sharpness=sharp,
+        encodings=enc,
+        notes=tuple(img.notes),
+        timings=tm,
+    )
     if want_body:
-        from .bodies import body_regions, crop_for_reid  # noqa: PLC0415 (numpy + Pillow only)
+        from .bodies import body_regions, crop_for_reid  # numpy + Pillow only
 
         regions = body_regions(rgb.shape[:2], boxes)
         a.body_crops = [crop_for_reid(rgb, r) for r in regions]

@@ -106,7 +106,7 @@ def body_regions(
     return out
 
 
-def crop_for_reid(image: "np.ndarray", box) -> "np.ndarray":
+def crop_for_reid(image: np.ndarray, box) -> np.ndarray:
     """Cut box (top, right, bottom, left) out of an RGB image and resize it to REID_SIZE: (256, 128, 3) uint8."""
     import numpy as np
     from PIL import Image
@@ -294,7 +294,7 @@ class BodyEncoder:
     trace_after: int = field(default=0, repr=False, compare=False)
     _embedded: int = field(default=0, repr=False, compare=False)
 
-    def embed(self, crops: list["np.ndarray"], batch_size: int = 16) -> "np.ndarray":
+    def embed(self, crops: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """(N, dim) float32 embeddings with L2-normalised rows; crops are HxWx3 uint8 RGB (resized if not REID_SIZE)."""
         import numpy as np
         import torch
@@ -327,8 +327,9 @@ class BodyEncoder:
         import torch
 
         gen = torch.Generator().manual_seed(0)
-        example, probe = (torch.rand(n, 3, *REID_SIZE, generator=gen).contiguous(memory_format=torch.channels_last)
-                          for n in (2, 3))
+        example, probe = (
+            torch.rand(n, 3, *REID_SIZE, generator=gen).contiguous(memory_format=torch.channels_last) for n in (2, 3)
+        )
         self._model = frozen_if_same(self._model, example, probe, tol=1e-4, normalise=True)
 
 
@@ -365,12 +366,12 @@ def folded_if_same(model: Any, probe: Any, tol: float) -> Any:
             want, got = out(model), out(folded)
         if got.shape == want.shape and float((got - want).abs().max()) < tol:
             return folded
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return model
 
 
-def _as_reid_crop(crop) -> "np.ndarray":
+def _as_reid_crop(crop) -> np.ndarray:
     import numpy as np
 
     arr = np.asarray(crop)

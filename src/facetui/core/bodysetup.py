@@ -43,8 +43,16 @@ class LazyBodyEncoder:
     at set-up, so that means torch itself is broken, or the file changed under the run (the file is hashed again
     around the load: embeddings keyed by one file's hash never come from another file)."""
 
-    def __init__(self, model_name: str, weights_path: Path, device_pref: str, dim: int, device: str,
-                 loaded: Any | None = None, sha256: str = ""):
+    def __init__(
+        self,
+        model_name: str,
+        weights_path: Path,
+        device_pref: str,
+        dim: int,
+        device: str,
+        loaded: Any | None = None,
+        sha256: str = "",
+    ):
         self.model_name = model_name
         self.sha256 = sha256
         self.weights_path = Path(weights_path)
@@ -73,7 +81,7 @@ class LazyBodyEncoder:
             self._thread.start()
 
     def _load(self) -> None:
-        from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # noqa: PLC0415 (torch)
+        from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # torch
 
         def same_file() -> None:
             if self.sha256 and weights_fingerprint(self.weights_path) != self.sha256:
@@ -81,14 +89,17 @@ class LazyBodyEncoder:
 
         try:
             same_file()
-            enc = load_body_encoder(self.model_name, self.weights_path, self.device_pref, freeze=PREPARE,
-                                    trace_after=TRACE_AFTER)
+            enc = load_body_encoder(
+                self.model_name, self.weights_path, self.device_pref, freeze=PREPARE, trace_after=TRACE_AFTER
+            )
             same_file()
             if enc.dim != self.dim:
-                raise BodyModelError(f"{self.model_name} from {self.weights_path} gives {enc.dim} dims, "
-                                     f"not the {self.dim} recorded for it")
+                raise BodyModelError(
+                    f"{self.model_name} from {self.weights_path} gives {enc.dim} dims, "
+                    f"not the {self.dim} recorded for it"
+                )
             self._enc = enc
-        except BaseException as e:  # noqa: BLE001 (handed to the thread that waits for the model)
+        except BaseException as e:  # handed to the thread that waits for the model
             self._err = e
 
     def ready(self) -> Any:
@@ -99,7 +110,7 @@ class LazyBodyEncoder:
             t.join()
         if self._enc is None:
             err = self._err
-            from .bodies import BodyModelError  # noqa: PLC0415
+            from .bodies import BodyModelError
 
             if isinstance(err, BodyModelError):
                 raise err
@@ -118,7 +129,7 @@ def cheap_device(pref: str) -> str | None:
     if pref != "auto":
         return None
     try:
-        import importlib.util  # noqa: PLC0415
+        import importlib.util
 
         spec = importlib.util.find_spec("torch")
     except (ImportError, ValueError):
@@ -155,8 +166,13 @@ def _read_record(path: Path | None, model_name: str, sha: str) -> int | None:
         return None
     try:
         rec = json.loads(path.read_text("utf-8"))
-        if (rec.get("model") == model_name and rec.get("sha256") == sha and rec.get("torch") == _torch_version()
-                and isinstance(rec.get("dim"), int) and 0 < rec["dim"] <= 65536):
+        if (
+            rec.get("model") == model_name
+            and rec.get("sha256") == sha
+            and rec.get("torch") == _torch_version()
+            and isinstance(rec.get("dim"), int)
+            and 0 < rec["dim"] <= 65536
+        ):
             return int(rec["dim"])
     except (OSError, ValueError, AttributeError, TypeError):
         pass
@@ -166,11 +182,14 @@ def _read_record(path: Path | None, model_name: str, sha: str) -> int | None:
 def _write_record(path: Path | None, model_name: str, sha: str, dim: int) -> None:
     if path is None:
         return
-    from .fsutil import atomic_write_text  # noqa: PLC0415
+    from .fsutil import atomic_write_text
 
     try:
-        atomic_write_text(path, json.dumps({"model": model_name, "sha256": sha, "torch": _torch_version(),
-                                            "dim": int(dim)}, sort_keys=True) + "\n")
+        atomic_write_text(
+            path,
+            json.dumps({"model": model_name, "sha256": sha, "torch": _torch_version(), "dim": int(dim)}, sort_keys=True)
+            + "\n",
+        )
     except OSError:
         pass  # only a speed-up: the next run checks the file in full again
 
@@ -201,16 +220,25 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     """
     w = settings.reid_weights
     if w is None:
-        return BodySetup(None, "", "body recognition off: no re-id weights file set ('reid_weights'); "
-                         "faces only (facetui never downloads weights)", "cpu")
+        return BodySetup(
+            None,
+            "",
+            "body recognition off: no re-id weights file set ('reid_weights'); "
+            "faces only (facetui never downloads weights)",
+            "cpu",
+        )
     if not w.is_file():
         return BodySetup(None, "", f"body recognition off: re-id weights file not found: {w}", "cpu")
-    from .bodies import BodyModelError, available_models, weights_fingerprint  # noqa: PLC0415 (no torch)
+    from .bodies import BodyModelError, available_models, weights_fingerprint  # no torch
 
     model = settings.reid_model
     if model not in available_models():
-        return BodySetup(None, "", f"body recognition off: unknown body model {model!r}; choose one of: "
-                         f"{', '.join(available_models())}", "cpu")
+        return BodySetup(
+            None,
+            "",
+            f"body recognition off: unknown body model {model!r}; choose one of: {', '.join(available_models())}",
+            "cpu",
+        )
     try:
         sha = weights_fingerprint(w)
     except BodyModelError as e:
@@ -220,10 +248,11 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     # "cuda" is loaded now: only torch can tell whether the GPU is there, and that should be said before the run
     lazy = dim is not None and settings.device in ("cpu", "auto")
     if lazy:
-        enc = LazyBodyEncoder(model, w, settings.device, dim, cheap_device(settings.device) or settings.device,
-                              sha256=sha)
+        enc = LazyBodyEncoder(
+            model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
+        )
     else:
-        from .bodies import load_body_encoder  # noqa: PLC0415 (torch)
+        from .bodies import load_body_encoder  # torch
 
         try:
             loaded = load_body_encoder(model, w, settings.device, freeze=PREPARE, trace_after=TRACE_AFTER)
@@ -232,8 +261,13 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
         _write_record(record, model, sha, loaded.dim)
         enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded)
     if kb_body_dim and kb_body_dim != enc.dim:
-        return BodySetup(None, "", f"body recognition off: the KB's body embeddings have {kb_body_dim} dims but "
-                         f"{model} gives {enc.dim}; rebuild the KB with these weights", enc.device)
+        return BodySetup(
+            None,
+            "",
+            f"body recognition off: the KB's body embeddings have {kb_body_dim} dims but "
+            f"{model} gives {enc.dim}; rebuild the KB with these weights",
+            enc.device,
+        )
     raw = f"{model}|{sha}|{settings.detector}|{settings.upsample}|{settings.resize_max}"
     key = hashlib.sha256(raw.encode()).hexdigest()[:16]
     where = enc.device if enc.loaded or enc.device == "cpu" else f"{enc.device} (decided when a photo needs it)"

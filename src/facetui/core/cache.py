@@ -112,17 +112,26 @@ class EmbeddingCache:
             sharp = [float(v) for v in arrays["sharpness"].reshape(-1)]
             if not (len(boxes) == len(sharp) == enc.shape[0]):
                 return None
-            return Analysis(sha256=sha, size=tuple(meta["size"]), boxes=boxes, sharpness=sharp, encodings=enc,
-                            notes=tuple(meta.get("notes", ())), error=str(meta.get("error", "")))
+            return Analysis(
+                sha256=sha,
+                size=tuple(meta["size"]),
+                boxes=boxes,
+                sharpness=sharp,
+                encodings=enc,
+                notes=tuple(meta.get("notes", ())),
+                error=str(meta.get("error", "")),
+            )
         except (KeyError, ValueError, TypeError):
             return None
 
     def put_analysis(self, a: Analysis, face_key: str) -> None:
         if not a.sha256:
             return
-        arrays = {"encodings": np.asarray(a.encodings, dtype=np.float64).reshape(-1, 128),
-                  "boxes": np.asarray(a.boxes, dtype=np.int64).reshape(-1, 4),
-                  "sharpness": np.asarray(a.sharpness, dtype=np.float64)}
+        arrays = {
+            "encodings": np.asarray(a.encodings, dtype=np.float64).reshape(-1, 128),
+            "boxes": np.asarray(a.boxes, dtype=np.int64).reshape(-1, 4),
+            "sharpness": np.asarray(a.sharpness, dtype=np.float64),
+        }
         meta = {"size": list(a.size), "notes": list(a.notes), "error": a.error}
         self._put(f"face:{face_key}:{a.sha256}", _pack(arrays, meta))
 

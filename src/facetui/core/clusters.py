@@ -23,7 +23,7 @@ def cluster_encodings(encodings: np.ndarray, threshold: float) -> list[list[int]
         return []
     if len(enc) == 1:
         return [[0]]
-    import dlib  # noqa: PLC0415 (heavy; only when clustering)
+    import dlib  # heavy; only when clustering
 
     labels = dlib.chinese_whispers_clustering([dlib.vector(row.tolist()) for row in enc], float(threshold))
     groups: dict[int, list[int]] = {}
@@ -85,8 +85,10 @@ def cluster_lines(clusters: list[Cluster], threshold: float) -> list[str]:
     lines = []
     for n, c in enumerate(clusters, 1):
         near = "[" + ", ".join(f"{p}:{d:.2f}" for p, d in c.candidates) + "]"
-        lines.append(f"Cluster {n}: {len(c.items)} face{'s' if len(c.items) != 1 else ''} in {len(c.photos)} "
-                     f"photo{'s' if len(c.photos) != 1 else ''} (threshold {threshold:.2f}) | nearest: {near}")
+        lines.append(
+            f"Cluster {n}: {len(c.items)} face{'s' if len(c.items) != 1 else ''} in {len(c.photos)} "
+            f"photo{'s' if len(c.photos) != 1 else ''} (threshold {threshold:.2f}) | nearest: {near}"
+        )
         for it in c.items:
             lines.append(f"  {display_name(it.rel)} face {it.face}")
     return lines

@@ -51,7 +51,7 @@ class Decider:
         sizes = np.diff(np.append(self.faces.starts, len(self.faces.vectors)))
         self.kb_photos = dict(zip(self.faces.people, (int(n) for n in sizes)))  # KB faces per person
 
-    def with_settings(self, settings: Settings) -> "Decider":
+    def with_settings(self, settings: Settings) -> Decider:
         """The same KB banks and score memo under other settings (an eval decides each photo many times)."""
         if self.memo is None:
             self.memo = {}
@@ -72,7 +72,9 @@ class Decider:
     def decide(self, item: Item, rel: str, overrides: dict | None = None) -> FileResult:
         a, s = item.analysis, self.settings
         if a.error:
-            return FileResult(path=item.path, rel=rel, error=a.error, notes=a.notes, sha256=a.sha256, cached=item.cached)
+            return FileResult(
+                path=item.path, rel=rel, error=a.error, notes=a.notes, sha256=a.sha256, cached=item.cached
+            )
         rv = (self.overrides if overrides is None else overrides).get(a.sha256)  # review decisions on this photo
         scores = self._scores(a.sha256, a.encodings) if len(a.boxes) else np.zeros((0, 0))
         sims = None
@@ -104,8 +106,20 @@ class Decider:
                 name, via, rule = UNKNOWN, "", "not used"
             if fd and fd.person:
                 name, via, rule = fd.person, "review", "assigned in review"
-            results.append(FaceResult(index=i, box=box, sharpness=a.sharpness[i], face=face_c, body=body_c,
-                                      name=name, via=via, skipped=skipped, quality=levels[i], rule=rule))
+            results.append(
+                FaceResult(
+                    index=i,
+                    box=box,
+                    sharpness=a.sharpness[i],
+                    face=face_c,
+                    body=body_c,
+                    name=name,
+                    via=via,
+                    skipped=skipped,
+                    quality=levels[i],
+                    rule=rule,
+                )
+            )
         if not a.boxes:  # no face at all: the whole photo by body alone (poor faces consulted theirs above)
             fd = rv.for_face(0, None) if rv else None
             k = 3 + (len(fd.rejected) if fd else 0)
@@ -114,13 +128,23 @@ class Decider:
             name, via, rule = self._accept((), body_c, GOOD)
             if fd and fd.person:
                 name, via, rule = fd.person, "review", "assigned in review"
-            results.append(FaceResult(index=0, box=None, sharpness=None, body=body_c, name=name, via=via,
-                                      rule=rule if body_c else ""))
+            results.append(
+                FaceResult(
+                    index=0, box=None, sharpness=None, body=body_c, name=name, via=via, rule=rule if body_c else ""
+                )
+            )
         if rv:
             results += rv.unmatched_faces(results, len(results))
         people = tuple(sorted({r.name for r in results if r.name != UNKNOWN}))
-        return FileResult(path=item.path, rel=rel, faces=tuple(results), people=people, notes=a.notes,
-                          sha256=a.sha256, cached=item.cached)
+        return FileResult(
+            path=item.path,
+            rel=rel,
+            faces=tuple(results),
+            people=people,
+            notes=a.notes,
+            sha256=a.sha256,
+            cached=item.cached,
+        )
 
     def face_rule(self, level: str, person: str = "") -> tuple[float, float, str]:
         """(tolerance, margin, why stricter or "") that a face of this quality must pass to be filed under ``person``."""

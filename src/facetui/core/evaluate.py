@@ -7,19 +7,19 @@ import io
 import math
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
+from .decide import Decider
 from .fsutil import atomic_write_text
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .manifest import RunManifest, manifest_path
-from .decide import Decider
 from .pipeline import load_kb_for, require_face_models
 from .rules import RuleScore, compare_rules, rule_lines
 from .runner import Analyzer, Item
@@ -30,8 +30,20 @@ from .truth import EvalError, Truth, load_truth
 from .tune import GRID_K, Combo, Search, Tuning, tune, tuning_lines
 
 # the truth, scores and KB advice live in their own modules; their names stay importable from here too
-__all__ = ["DEFAULT_BODY_TOLS", "DEFAULT_FACE_TOLS", "EVAL_REPORT_NAME", "EvalError", "EvalReport", "Score",
-           "evaluate", "kb_advice", "load_truth", "pick_marked", "report_lines", "score"]
+__all__ = [
+    "DEFAULT_BODY_TOLS",
+    "DEFAULT_FACE_TOLS",
+    "EVAL_REPORT_NAME",
+    "EvalError",
+    "EvalReport",
+    "Score",
+    "evaluate",
+    "kb_advice",
+    "load_truth",
+    "pick_marked",
+    "report_lines",
+    "score",
+]
 
 EVAL_REPORT_NAME = "eval.csv"
 DEFAULT_FACE_TOLS = tuple(round(0.30 + 0.05 * i, 2) for i in range(11))  # 0.30 .. 0.80
@@ -44,6 +56,7 @@ Progress = Callable[[int, int], None]
 
 
 # --- the run ----------------------------------------------------------------------------------
+
 
 @dataclass
 class EvalReport:
@@ -125,11 +138,20 @@ def _photos(truth: Truth, exts: tuple[str, ...]) -> tuple[list[tuple[Path, str]]
     return found, notices
 
 
-def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, input_dir: Path | None = None,
-             kb: bool = False, tolerances: Sequence[float] | None = None,
-             body_tolerances: Sequence[float] | None = None, rules: bool = False,
-             output_dir: Path | None = None, record: bool = True,
-             cancel: threading.Event | None = None, on_progress: Progress | None = None) -> EvalReport:
+def evaluate(
+    settings: Settings,
+    truth: Truth | Path | str | None = None,
+    *,
+    input_dir: Path | None = None,
+    kb: bool = False,
+    tolerances: Sequence[float] | None = None,
+    body_tolerances: Sequence[float] | None = None,
+    rules: bool = False,
+    output_dir: Path | None = None,
+    record: bool = True,
+    cancel: threading.Event | None = None,
+    on_progress: Progress | None = None,
+) -> EvalReport:
     """Score the settings against labelled photos over a sweep of tolerances, and/or advise from the KB alone.
 
     Photos are analysed once (through the embedding cache) and decided once per value; nothing is filed.
@@ -153,8 +175,9 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
         rep.notices += notes
         unknown_people = sorted({p for v in truth.expected.values() for p in v} - set(kb_obj.people))
         if unknown_people:
-            rep.notices.append("the truth names people who are not in the KB (they can never be found): "
-                               + ", ".join(unknown_people))
+            rep.notices.append(
+                "the truth names people who are not in the KB (they can never be found): " + ", ".join(unknown_people)
+            )
         require_face_models()  # loading waits for the first photo that needs it
         body = setup_body(settings, kb_obj.body_dim or None)
         if body.encoder is not None and not kb_obj.body_dim:
@@ -169,10 +192,18 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
         rep.manifest_path = manifest_path(settings, "eval", out)
         rep.report_path = out / EVAL_REPORT_NAME if truth is not None else None
         manifest = RunManifest.start(
-            "eval", settings, rep.manifest_path, total=len(photos), device=body.device if body else "cpu",
-            input_dir=truth.input_dir if truth else None, output_dir=out, kb=kb_obj, report_path=rep.report_path,
+            "eval",
+            settings,
+            rep.manifest_path,
+            total=len(photos),
+            device=body.device if body else "cpu",
+            input_dir=truth.input_dir if truth else None,
+            output_dir=out,
+            kb=kb_obj,
+            report_path=rep.report_path,
             body_enabled=bool(body and body.encoder is not None),
-            extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}})
+            extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
+        )
         if manifest.error:
             rep.notices.append(manifest.error)
 
@@ -182,8 +213,14 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
         cache = EmbeddingCache(settings.cache_dir)
         if cache.notice:
             rep.notices.append(cache.notice)
-        analyzer = Analyzer(FaceConfig(settings.detector, settings.upsample, settings.resize_max), cache,
-                            body.encoder, body.key, settings.workers, settings.kb_batch_size)
+        analyzer = Analyzer(
+            FaceConfig(settings.detector, settings.upsample, settings.resize_max),
+            cache,
+            body.encoder,
+            body.key,
+            settings.workers,
+            settings.kb_batch_size,
+        )
         try:
             for i, (item, (_, rel)) in enumerate(zip(analyzer.run([p for p, _ in photos], cancel), photos), 1):
                 items.append((item, rel))
@@ -212,8 +249,9 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
         rep.tuning = tune(search, current)
         if rep.tuning.best is not None:  # the fast search replays the Decider; score its advice with the Decider itself
             best = decider.with_settings(settings.replace(**rep.tuning.best.as_settings()))
-            rep.tuning.best_score = score([best.decide(item, rel) for item, rel in items], expected,
-                                          rep.tuning.best.face_tol)
+            rep.tuning.best_score = score(
+                [best.decide(item, rel) for item, rel in items], expected, rep.tuning.best.face_tol
+            )
         if rules:
             rep.rules = compare_rules(search, current)
     if kb:
@@ -224,8 +262,14 @@ def evaluate(settings: Settings, truth: Truth | Path | str | None = None, *, inp
     return rep
 
 
-def _sweep(decider: Decider, items: list[tuple[Item, str]], expected: dict[str, frozenset[str]], key: str,
-           grid: Sequence[float] | None, default: Sequence[float]) -> Sweep:
+def _sweep(
+    decider: Decider,
+    items: list[tuple[Item, str]],
+    expected: dict[str, frozenset[str]],
+    key: str,
+    grid: Sequence[float] | None,
+    default: Sequence[float],
+) -> Sweep:
     settings = decider.settings
     current = float(getattr(settings, key))
     scores, results = [], {}
@@ -248,11 +292,23 @@ def _score_rows(rep: EvalReport) -> list[dict]:
     rows = []
     for sw in rep.sweeps:
         for s in sw.scores:
-            rows.append({"setting": sw.key, "value": s.value, "recall": round(s.recall, 4), "found": s.found,
-                         "appearances": s.appearances, "wrong": s.wrong, "unknown_kept": s.unknown_kept,
-                         "unknown_photos": s.unknown_photos, "exact": s.exact, "photos": s.photos,
-                         "errors": s.errors, "marked": sw.marked is not None and math.isclose(s.value, sw.marked),
-                         "current": math.isclose(s.value, sw.current)})
+            rows.append(
+                {
+                    "setting": sw.key,
+                    "value": s.value,
+                    "recall": round(s.recall, 4),
+                    "found": s.found,
+                    "appearances": s.appearances,
+                    "wrong": s.wrong,
+                    "unknown_kept": s.unknown_kept,
+                    "unknown_photos": s.unknown_photos,
+                    "exact": s.exact,
+                    "photos": s.photos,
+                    "errors": s.errors,
+                    "marked": sw.marked is not None and math.isclose(s.value, sw.marked),
+                    "current": math.isclose(s.value, sw.current),
+                }
+            )
     return rows
 
 
@@ -272,9 +328,13 @@ def _record(rep: EvalReport, manifest: RunManifest | None) -> None:
     if manifest is None:
         return
     face = rep.face
-    counts = {"photos": rep.photos, "scored": face.scores[0].photos if face and face.scores else 0,
-              "encoded": rep.encoded, "cached": rep.cached,
-              "errors": face.scores[0].errors if face and face.scores else 0}
+    counts = {
+        "photos": rep.photos,
+        "scored": face.scores[0].photos if face and face.scores else 0,
+        "encoded": rep.encoded,
+        "cached": rep.cached,
+        "errors": face.scores[0].errors if face and face.scores else 0,
+    }
     if face is not None:
         counts["current"] = face.current
         if face.marked is not None:
@@ -282,23 +342,45 @@ def _record(rep: EvalReport, manifest: RunManifest | None) -> None:
     ev: dict = {"truth": str(rep.truth.source) if rep.truth else "", "scores": rows}
     if rep.kb is not None:
         k = rep.kb
-        ev["kb_advice"] = {"faces": k.faces, "people": k.people, "pairs": k.pairs, "same_pairs": int(len(k.same)),
-                           "different_pairs": int(len(k.diff)), "genuine_worst": k.low, "impostor_nearest": k.high,
-                           "tolerance": k.tolerance, "separated": k.separated, "singletons": list(k.singletons)}
+        ev["kb_advice"] = {
+            "faces": k.faces,
+            "people": k.people,
+            "pairs": k.pairs,
+            "same_pairs": int(len(k.same)),
+            "different_pairs": int(len(k.diff)),
+            "genuine_worst": k.low,
+            "impostor_nearest": k.high,
+            "tolerance": k.tolerance,
+            "separated": k.separated,
+            "singletons": list(k.singletons),
+        }
         counts["kb_tolerance"] = k.tolerance
     if rep.rules:
-        ev["rules"] = [{"rule": r.rule, "untuned_found": r.untuned_score.found, "untuned_wrong": r.untuned_score.wrong,
-                        "tuned_found": r.tuned_score.found if r.tuned_score else -1,
-                        "tuned": r.tuned.as_settings() if r.tuned else {}} for r in rep.rules]
+        ev["rules"] = [
+            {
+                "rule": r.rule,
+                "untuned_found": r.untuned_score.found,
+                "untuned_wrong": r.untuned_score.wrong,
+                "tuned_found": r.tuned_score.found if r.tuned_score else -1,
+                "tuned": r.tuned.as_settings() if r.tuned else {},
+            }
+            for r in rep.rules
+        ]
     if rep.tuning is not None:
         t = rep.tuning
-        ev["tuning"] = {"combinations": t.combos, "safe": t.safe, "nearest_right": t.nearest_right,
-                        "appearances": t.appearances, "current_found": t.current_score.found,
-                        "current_wrong": t.current_score.wrong,
-                        "advice": t.best.as_settings() if t.best else {},
-                        "advice_found": t.best_score.found if t.best_score else -1}
-    manifest.finish(aborted=rep.aborted, counts=counts, report_path=rep.report_path, notices=rep.notices,
-                    extra={"eval": ev})
+        ev["tuning"] = {
+            "combinations": t.combos,
+            "safe": t.safe,
+            "nearest_right": t.nearest_right,
+            "appearances": t.appearances,
+            "current_found": t.current_score.found,
+            "current_wrong": t.current_score.wrong,
+            "advice": t.best.as_settings() if t.best else {},
+            "advice_found": t.best_score.found if t.best_score else -1,
+        }
+    manifest.finish(
+        aborted=rep.aborted, counts=counts, report_path=rep.report_path, notices=rep.notices, extra={"eval": ev}
+    )
     if manifest.error:
         rep.notices.append(manifest.error)
 
@@ -317,7 +399,7 @@ def advice_changes(settings: Settings, advice: dict[str, float]) -> list[tuple[s
 def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings, list[str]]:
     """Write the advised values into the settings file (atomic; every other key, known or not, kept as it is).
     Returns the new settings and one line per change; raises SettingsError when the file cannot be written."""
-    from .settings import save_settings, update_raw  # noqa: PLC0415
+    from .settings import save_settings, update_raw
 
     changes = advice_changes(settings, advice)
     if not changes:
@@ -326,7 +408,7 @@ def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings
     try:
         save_settings(new)
     except OSError as e:
-        from .settings import SettingsError  # noqa: PLC0415
+        from .settings import SettingsError
 
         raise SettingsError(f"cannot write {new.source}: {e.strerror or e}") from None
     return new, [f"{k}: {old:g} -> {v:g}" for k, old, v in changes]
@@ -334,12 +416,15 @@ def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings
 
 # --- text -------------------------------------------------------------------------------------
 
+
 def report_lines(rep: EvalReport) -> list[str]:
     """All of an eval's text, as the CLI prints it."""
     lines: list[str] = []
     if rep.truth is not None:
-        lines.append(f"Eval: {rep.photos} labelled photos in {rep.truth.input_dir} ({rep.encoded} encoded, "
-                     f"{rep.cached} from the cache); nothing is filed.")
+        lines.append(
+            f"Eval: {rep.photos} labelled photos in {rep.truth.input_dir} ({rep.encoded} encoded, "
+            f"{rep.cached} from the cache); nothing is filed."
+        )
         for sw in rep.sweeps:
             exp = {r: rep.truth.expected[r] for r in rep.truth.expected}
             lines += sweep_lines(sw, exp if sw.key == "face_tol" else None)

@@ -20,7 +20,9 @@ import numpy as np
 from .torchfreeze import frozen_if_same
 
 CHIP_SIZE = 150
-_NAME = re.compile(rb"\x01([\x04-\x15])(con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2|input_rgb_image_sized)")
+_NAME = re.compile(
+    rb"\x01([\x04-\x15])(con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2|input_rgb_image_sized)"
+)
 
 
 class FaceNetError(ValueError):
@@ -41,7 +43,7 @@ class _Reader:
         n = head & 0x0F
         if n > 8 or head & 0x70:
             raise FaceNetError(f"not a dlib integer at byte {self.pos}")
-        raw = self.data[self.pos + 1:self.pos + 1 + n]
+        raw = self.data[self.pos + 1 : self.pos + 1 + n]
         if len(raw) != n:
             raise FaceNetError("file ends inside a number")
         self.pos += 1 + n
@@ -50,11 +52,11 @@ class _Reader:
 
     def float(self) -> float:
         mantissa, exponent = self.int(), self.int()
-        return float(mantissa) * 2.0 ** exponent
+        return float(mantissa) * 2.0**exponent
 
     def str(self) -> str:
         n = self.int()
-        raw = self.data[self.pos:self.pos + n]
+        raw = self.data[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("ascii", "replace")
 
@@ -139,21 +141,25 @@ def _conv_affine(con: tuple, aff: tuple) -> Conv:
     if ab.size != 2 * nf:
         raise FaceNetError("affine layer does not match its convolution")
     gamma, beta = ab[:nf].astype(np.float64), ab[nf:].astype(np.float64)
-    return Conv((weight * gamma[:, None, None, None]).astype(np.float32), (bias * gamma + beta).astype(np.float32),
-                sy, py)
+    return Conv(
+        (weight * gamma[:, None, None, None]).astype(np.float32), (bias * gamma + beta).astype(np.float32), sy, py
+    )
 
 
 def read_weights(path: Path) -> FaceNetWeights:
     """Parse dlib_face_recognition_resnet_model_v1.dat; raise FaceNetError unless it is exactly that network."""
     layers = _layers(Path(path).read_bytes())
     names = [x[0] for x in layers]
-    if names[:5] != ["input_rgb_image_sized", "con_4", "affine_", "relu_", "max_pool_2"] or \
-            layers[0][2:] != (CHIP_SIZE, CHIP_SIZE) or layers[4][1] != (3, 3, 2, 2, 0, 0):
+    if (
+        names[:5] != ["input_rgb_image_sized", "con_4", "affine_", "relu_", "max_pool_2"]
+        or layers[0][2:] != (CHIP_SIZE, CHIP_SIZE)
+        or layers[4][1] != (3, 3, 2, 2, 0, 0)
+    ):
         raise FaceNetError("not dlib's face recognition ResNet (unexpected input or stem)")
     w = FaceNetWeights(mean_rgb=layers[0][1], stem=_conv_affine(layers[1], layers[2]))
     i = 5
     while i < len(names) and names[i] == "con_4":
-        if names[i + 1:i + 5] != ["affine_", "relu_", "con_4", "affine_"]:
+        if names[i + 1 : i + 5] != ["affine_", "relu_", "con_4", "affine_"]:
             raise FaceNetError(f"unexpected residual block at layer {i}")
         j = i + 5
         down = names[j] == "avg_pool_2"
@@ -161,7 +167,7 @@ def read_weights(path: Path) -> FaceNetWeights:
             if layers[j][1] != (2, 2, 2, 2, 0, 0):
                 raise FaceNetError("unexpected pooling in a down-sampling block")
             j += 1
-        if names[j:j + 2] != ["add_prev_", "relu_"]:
+        if names[j : j + 2] != ["add_prev_", "relu_"]:
             raise FaceNetError(f"unexpected residual block at layer {i}")
         w.blocks.append(Block(_conv_affine(layers[i], layers[i + 1]), _conv_affine(layers[i + 3], layers[i + 4]), down))
         i = j + 2
@@ -227,8 +233,9 @@ class FaceNet:
         self._torch = torch
         model = build_model(read_weights(path))
         gen = torch.Generator().manual_seed(0)
-        example, probe = (torch.randint(0, 256, (n, CHIP_SIZE, CHIP_SIZE, 3), generator=gen, dtype=torch.uint8)
-                          for n in (2, 3))
+        example, probe = (
+            torch.randint(0, 256, (n, CHIP_SIZE, CHIP_SIZE, 3), generator=gen, dtype=torch.uint8) for n in (2, 3)
+        )
         self.model = frozen_if_same(model, example, probe, tol=1e-5)
 
     def encode(self, chips: list[np.ndarray]) -> np.ndarray:

@@ -53,19 +53,19 @@ def check_face_models() -> None:
     """A cheap check (no model is loaded) that dlib and the face model files are installed."""
     folder = _models_dir()
     if folder is None:
-        raise FaceModelError(
-            "face models are missing: install the 'face-recognition-models' package (make setup does)")
+        raise FaceModelError("face models are missing: install the 'face-recognition-models' package (make setup does)")
     missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
     if missing:
-        raise FaceModelError(f"face model file(s) missing from {folder}: {', '.join(missing)}; "
-                             "reinstall 'face-recognition-models'")
+        raise FaceModelError(
+            f"face model file(s) missing from {folder}: {', '.join(missing)}; reinstall 'face-recognition-models'"
+        )
     if importlib.util.find_spec("dlib") is None:
         raise FaceModelError("dlib is missing: install 'dlib-bin' (make setup does)")
 
 
 def _dlib() -> Any:
     try:
-        import dlib  # noqa: PLC0415 (native; imported where a photo needs it)
+        import dlib  # native; imported where a photo needs it
     except ImportError as e:
         raise FaceModelError(f"dlib could not be imported: {e}") from None
     return dlib
@@ -83,8 +83,11 @@ def _model(name: str) -> Any:
         else:
             check_face_models()
             path = str(_models_dir() / name)
-            load = {LANDMARKS_5: dlib.shape_predictor, ENCODER: dlib.face_recognition_model_v1,
-                    CNN_DETECTOR: dlib.cnn_face_detection_model_v1}[name]
+            load = {
+                LANDMARKS_5: dlib.shape_predictor,
+                ENCODER: dlib.face_recognition_model_v1,
+                CNN_DETECTOR: dlib.cnn_face_detection_model_v1,
+            }[name]
             try:
                 m = load(path)
             except RuntimeError as e:  # a truncated or damaged model file
@@ -107,10 +110,10 @@ def _face_net() -> Any:
             if torch_encoder_wanted():
                 check_face_models()
                 try:
-                    from .face_net import FaceNet  # noqa: PLC0415 (imports torch)
+                    from .face_net import FaceNet  # imports torch
 
                     _NET = FaceNet(_models_dir() / ENCODER)
-                except Exception:  # noqa: BLE001 (no torch, an unknown model file: dlib computes the same)
+                except Exception:  # no torch, an unknown model file: dlib computes the same
                     _NET = False
         return _NET or None
 
@@ -134,10 +137,10 @@ def _mmod_net() -> Any:
             if torch_cnn_wanted():
                 check_face_models()
                 try:
-                    from .mmod_net import MmodDetector  # noqa: PLC0415 (imports torch)
+                    from .mmod_net import MmodDetector  # imports torch
 
                     _MMOD = MmodDetector(_models_dir() / CNN_DETECTOR)
-                except Exception:  # noqa: BLE001 (no torch, an unknown model file: dlib finds the same faces)
+                except Exception:  # no torch, an unknown model file: dlib finds the same faces
                     _MMOD = False
         return _MMOD or None
 
@@ -160,7 +163,7 @@ def load_face_models(detector: str = "hog") -> None:
 
 def dlib_has_cuda() -> bool:
     try:
-        import dlib  # noqa: PLC0415
+        import dlib
 
         return bool(getattr(dlib, "DLIB_USE_CUDA", False))
     except ImportError:
@@ -209,8 +212,10 @@ def encode_chips(chips: list[np.ndarray], flip: bool = True) -> np.ndarray:
         out = net.encode(views)
     else:
         encoder = _model(ENCODER)
-        out = np.asarray([np.asarray(encoder.compute_face_descriptor(np.ascontiguousarray(v)), dtype=np.float64)
-                          for v in views], dtype=np.float64).reshape(-1, 128)
+        out = np.asarray(
+            [np.asarray(encoder.compute_face_descriptor(np.ascontiguousarray(v)), dtype=np.float64) for v in views],
+            dtype=np.float64,
+        ).reshape(-1, 128)
     if flip:
         n = len(chips)
         return (out[:n] + out[n:]) / 2.0
@@ -230,4 +235,4 @@ def box_area(box: Box) -> int:
 def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
     t, r, b, l = box
     h, w = rgb.shape[:2]
-    return rgb[max(0, t):min(h, b), max(0, l):min(w, r)]
+    return rgb[max(0, t) : min(h, b), max(0, l) : min(w, r)]

@@ -45,7 +45,7 @@ def crash_point(point: str) -> None:
         return
     _crash_hits[point] = _crash_hits.get(point, 0) + 1
     if str(_crash_hits[point]) == targets[point]:
-        import signal  # noqa: PLC0415
+        import signal
 
         sig = getattr(signal, os.environ.get("FACETUI_TEST_CRASH_SIGNAL", "SIGKILL"))
         os.kill(os.getpid(), sig)
@@ -206,8 +206,9 @@ def _candidates(dest_dir: Path, name: str):
         yield dest_dir / f"{short}{tag}"
 
 
-def place_file(src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None, *,
-               names: NameSyncs | None = None) -> tuple[Path, bool]:
+def place_file(
+    src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None, *, names: NameSyncs | None = None
+) -> tuple[Path, bool]:
     """File ``src`` into ``dest_dir`` without ever overwriting; return (destination, written).
 
     An identical file already there (same bytes, or a link to the same file) is a no-op

@@ -72,7 +72,9 @@ class KnowledgeBase:
             raise KbError("the KB holds non-finite numbers")
 
     def add_face(self, name: str, enc: np.ndarray, source: str) -> None:
-        self.face_enc = np.vstack([self.face_enc.reshape(-1, FACE_DIM), np.asarray(enc, np.float64).reshape(1, FACE_DIM)])
+        self.face_enc = np.vstack(
+            [self.face_enc.reshape(-1, FACE_DIM), np.asarray(enc, np.float64).reshape(1, FACE_DIM)]
+        )
         self.face_names.append(name)
         self.face_sources.append(source)
 
@@ -102,11 +104,23 @@ class KnowledgeBase:
 def to_bytes(kb: KnowledgeBase) -> bytes:
     kb.check()
     meta = dict(kb.meta)
-    meta.update({"format": KB_FORMAT, "version": KB_VERSION, "face_names": kb.face_names,
-                 "face_sources": kb.face_sources, "body_names": kb.body_names, "body_sources": kb.body_sources})
+    meta.update(
+        {
+            "format": KB_FORMAT,
+            "version": KB_VERSION,
+            "face_names": kb.face_names,
+            "face_sources": kb.face_sources,
+            "body_names": kb.body_names,
+            "body_sources": kb.body_sources,
+        }
+    )
     buf = io.BytesIO()
-    np.savez(buf, face_enc=np.asarray(kb.face_enc, np.float64), body_enc=np.asarray(kb.body_enc, np.float32),
-             meta=np.array(json.dumps(meta)))
+    np.savez(
+        buf,
+        face_enc=np.asarray(kb.face_enc, np.float64),
+        body_enc=np.asarray(kb.body_enc, np.float32),
+        meta=np.array(json.dumps(meta)),
+    )
     return buf.getvalue()
 
 
@@ -168,12 +182,29 @@ def load_kb(path: Path) -> KnowledgeBase:
 # --- the seed's encodings.pkl, read safely -----------------------------------------------------
 
 _NUMPY_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
 }
-_BUILTINS_ALLOWED = {"list", "dict", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "bool", "complex"}
+_BUILTINS_ALLOWED = {
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "frozenset",
+    "str",
+    "bytes",
+    "bytearray",
+    "int",
+    "float",
+    "bool",
+    "complex",
+}
 
 
 class _StrictUnpickler(pickle.Unpickler):
@@ -209,9 +240,11 @@ def load_legacy_pickle(path: Path) -> KnowledgeBase:
         raise KbError(f"{path}: legacy KB names and encodings differ in length")
     kb = KnowledgeBase(
         face_enc=np.vstack(fe) if fe else np.zeros((0, FACE_DIM)),
-        face_names=fn, face_sources=["legacy:" + path.name] * len(fn),
+        face_names=fn,
+        face_sources=["legacy:" + path.name] * len(fn),
         body_enc=np.vstack(be) if be else np.zeros((0, 0), np.float32),
-        body_names=bn, body_sources=["legacy:" + path.name] * len(bn),
+        body_names=bn,
+        body_sources=["legacy:" + path.name] * len(bn),
         meta={"legacy_source": str(path)},
     )
     kb.check()

@@ -50,8 +50,9 @@ class KbAdvice:
         n = hi_i - lo_i + 1
         cs = np.bincount(idx_s - lo_i, minlength=n) if len(idx_s) else np.zeros(n, int)
         cd = np.bincount(idx_d - lo_i, minlength=n) if len(idx_d) else np.zeros(n, int)
-        return [(round((lo_i + k) * step, 4), round((lo_i + k + 1) * step, 4), int(cs[k]), int(cd[k]))
-                for k in range(n)]
+        return [
+            (round((lo_i + k) * step, 4), round((lo_i + k + 1) * step, 4), int(cs[k]), int(cd[k])) for k in range(n)
+        ]
 
 
 def kb_advice(kb: KnowledgeBase) -> KbAdvice:
@@ -92,15 +93,26 @@ def kb_advice(kb: KnowledgeBase) -> KbAdvice:
             tol = round(mid, 2) if low < round(mid, 2) <= high else mid
         else:
             tol = math.floor(high * 100) / 100
-    return KbAdvice(people=len(counts), faces=n, same=same, diff=diff, genuine_best=genuine,
-                    nearest_impostor=impostor, low=low, high=high, tolerance=tol,
-                    singletons=tuple(sorted(k for k, c in counts.items() if c == 1)))
+    return KbAdvice(
+        people=len(counts),
+        faces=n,
+        same=same,
+        diff=diff,
+        genuine_best=genuine,
+        nearest_impostor=impostor,
+        low=low,
+        high=high,
+        tolerance=tol,
+        singletons=tuple(sorted(k for k, c in counts.items() if c == 1)),
+    )
 
 
 def kb_lines(k: KbAdvice, width: int = 40) -> list[str]:
     """The leave-one-out advice: counts, a text histogram of the two distributions, the separating tolerance."""
-    lines = [f"KB leave-one-out: {k.people} people, {k.faces} faces, {k.pairs} pairs "
-             f"({len(k.same)} same-person, {len(k.diff)} different-person)."]
+    lines = [
+        f"KB leave-one-out: {k.people} people, {k.faces} faces, {k.pairs} pairs "
+        f"({len(k.same)} same-person, {len(k.diff)} different-person)."
+    ]
     hist = k.histogram()
     if hist:
         top = max(max(s, d) for _, _, s, d in hist) or 1
@@ -114,8 +126,10 @@ def kb_lines(k: KbAdvice, width: int = 40) -> list[str]:
             lines.append(f"{lo:.2f}-{hi:.2f} {s:>5} {d:>5}  {bar}")
     if k.genuine_best:
         worst = max(k.genuine_best, key=lambda g: g[2])
-        lines.append(f"Nearest other photo of the same person: {min(g[2] for g in k.genuine_best):.3f} to "
-                     f"{worst[2]:.3f} (worst: {display_name(worst[0])}).")
+        lines.append(
+            f"Nearest other photo of the same person: {min(g[2] for g in k.genuine_best):.3f} to "
+            f"{worst[2]:.3f} (worst: {display_name(worst[0])})."
+        )
     if k.nearest_impostor:
         near = min(k.nearest_impostor, key=lambda g: g[3])
         lines.append(f"Nearest other person: {near[3]:.3f} ({display_name(near[0])} ~ {near[2]}).")
@@ -124,9 +138,13 @@ def kb_lines(k: KbAdvice, width: int = 40) -> list[str]:
     if k.tolerance is None:
         lines.append("No tolerance advice: it needs two photos of at least one person and at least two people.")
     elif k.separated:
-        lines.append(f"Separating tolerance: face_tol = {k.tolerance:g} (midway in the gap {k.low:.3f} .. {k.high:.3f}; "
-                     "distances between single photos, the scale of face_k 1).")
+        lines.append(
+            f"Separating tolerance: face_tol = {k.tolerance:g} (midway in the gap {k.low:.3f} .. {k.high:.3f}; "
+            "distances between single photos, the scale of face_k 1)."
+        )
     else:
-        lines.append(f"The distributions overlap ({k.low:.3f} > {k.high:.3f}): face_tol = {k.tolerance:g} files nobody "
-                     f"wrongly but finds {100 * k.genuine_recall(k.tolerance):.0f}% of the KB's own photos.")
+        lines.append(
+            f"The distributions overlap ({k.low:.3f} > {k.high:.3f}): face_tol = {k.tolerance:g} files nobody "
+            f"wrongly but finds {100 * k.genuine_recall(k.tolerance):.0f}% of the KB's own photos."
+        )
     return lines

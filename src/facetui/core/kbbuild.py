@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -61,13 +61,28 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     if cache.notice:
         notices.append(cache.notice)
     # kb-run.toml next to the KB: written now (status "running"), rewritten at the end
-    run_manifest = RunManifest.start("kb", settings, manifest_path(settings, "kb"), total=len(jobs), device=body.device,
-                                     input_dir=root, output_dir=settings.kb_path.parent, kb=old,
-                                     body_enabled=body.encoder is not None)
+    run_manifest = RunManifest.start(
+        "kb",
+        settings,
+        manifest_path(settings, "kb"),
+        total=len(jobs),
+        device=body.device,
+        input_dir=root,
+        output_dir=settings.kb_path.parent,
+        kb=old,
+        body_enabled=body.encoder is not None,
+    )
     if run_manifest.error:
         notices.append(run_manifest.error)
-    yield RunStarted(kind="kb", total=len(jobs), input_dir=root, output_dir=None,
-                     body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
+    yield RunStarted(
+        kind="kb",
+        total=len(jobs),
+        input_dir=root,
+        output_dir=None,
+        body_enabled=body.encoder is not None,
+        device=body.device,
+        notices=tuple(notices),
+    )
     if not jobs:
         yield Notice("warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})")
 
@@ -109,11 +124,24 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                 per_person[person] = per_person.get(person, 0) + 1
             if n_faces > 1 and not a.error:
                 reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
-            files_meta[rel] = {"sha256": a.sha256, "person": person, "faces_found": n_faces, "kept": kept,
-                               "reason": reason}
+            files_meta[rel] = {
+                "sha256": a.sha256,
+                "person": person,
+                "faces_found": n_faces,
+                "kept": kept,
+                "reason": reason,
+            }
             done += 1
-            yield KbImageDone(index=i, total=len(jobs), person=person, rel=display_name(rel), faces_found=n_faces,
-                              kept=kept, reason=reason, reused=reused)
+            yield KbImageDone(
+                index=i,
+                total=len(jobs),
+                person=person,
+                rel=display_name(rel),
+                faces_found=n_faces,
+                kept=kept,
+                reason=reason,
+                reused=reused,
+            )
             if cancel.is_set():
                 break
     except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
@@ -130,10 +158,17 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                     (new.add_face if kind == "face" else new.add_body)(name, vec, src)
                 except KbError:
                     pass  # a body row of another dimension: the body model changed
-        new.meta = {"built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "face_key": face_cfg.key(), "body_key": body.key, "reid_model": settings.reid_model if body.key else "",
-                    "detector": settings.detector, "upsample": settings.upsample, "resize_max": settings.resize_max,
-                    "dataset_dir": str(root), "files": files_meta}
+        new.meta = {
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "face_key": face_cfg.key(),
+            "body_key": body.key,
+            "reid_model": settings.reid_model if body.key else "",
+            "detector": settings.detector,
+            "upsample": settings.upsample,
+            "resize_max": settings.resize_max,
+            "dataset_dir": str(root),
+            "files": files_meta,
+        }
         try:
             save_kb(new, settings.kb_path)
         except OSError as e:
@@ -141,10 +176,20 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
             aborted = True
     else:
         notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
-    summary = RunSummary(kind="kb", total=len(jobs), done=done, faces=faces_kept, bodies=bodies_kept,
-                         people=len(per_person), skipped=skipped, elapsed_s=time.monotonic() - t0,
-                         aborted=aborted, kb_path=settings.kb_path, notices=tuple(notices),
-                         per_person=dict(sorted(per_person.items())))
+    summary = RunSummary(
+        kind="kb",
+        total=len(jobs),
+        done=done,
+        faces=faces_kept,
+        bodies=bodies_kept,
+        people=len(per_person),
+        skipped=skipped,
+        elapsed_s=time.monotonic() - t0,
+        aborted=aborted,
+        kb_path=settings.kb_path,
+        notices=tuple(notices),
+        per_person=dict(sorted(per_person.items())),
+    )
     run_manifest.finish(summary, kb=None if aborted else new)
     yield RunFinished(summary)
 
@@ -200,14 +245,25 @@ def kb_status(settings: Settings) -> dict:
     files = kb.meta.get("files", {})
     stale = False
     try:
-        current = {os.fsdecode(os.path.relpath(p, settings.dataset_dir))
-                   for ps in scan_people(settings.dataset_dir, settings.valid_exts).values() for p in ps}
+        current = {
+            os.fsdecode(os.path.relpath(p, settings.dataset_dir))
+            for ps in scan_people(settings.dataset_dir, settings.valid_exts).values()
+            for p in ps
+        }
         stale = current != set(files)
         if not stale:
             built = path.stat().st_mtime
             stale = any((settings.dataset_dir / r).stat().st_mtime > built for r in current)
     except OSError:
         pass
-    return {"ok": True, "path": str(path), "people": len(kb.people), "faces": len(kb.face_names),
-            "bodies": len(kb.body_names), "built_at": kb.meta.get("built_at", "?"), "stale": stale,
-            "fingerprint": kb.fingerprint(), "counts": kb.counts()}
+    return {
+        "ok": True,
+        "path": str(path),
+        "people": len(kb.people),
+        "faces": len(kb.face_names),
+        "bodies": len(kb.body_names),
+        "built_at": kb.meta.get("built_at", "?"),
+        "stale": stale,
+        "fingerprint": kb.fingerprint(),
+        "counts": kb.counts(),
+    }

@@ -7,7 +7,7 @@ import platform
 import socket
 import sys
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ def manifest_path(settings: Settings, kind: str, output_dir: Path | None = None)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _dist_version(*names: str) -> str:
@@ -52,13 +52,17 @@ def _dist_version(*names: str) -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of what shapes the results; torch and torchreid only when this process imported them."""
-    from . import faces as facemod  # noqa: PLC0415 (light: dlib loads lazily)
-    from .. import __version__  # noqa: PLC0415
+    import numpy
 
-    import numpy  # noqa: PLC0415
+    from .. import __version__
+    from . import faces as facemod  # light: dlib loads lazily
 
-    out = {"facetui": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-           "pillow": _dist_version("pillow", "Pillow")}
+    out = {
+        "facetui": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pillow": _dist_version("pillow", "Pillow"),
+    }
     dlib = sys.modules.get("dlib")
     out["dlib"] = str(getattr(dlib, "__version__", "")) or _dist_version("dlib", "dlib-bin")
     out["dlib_cuda"] = "yes" if dlib is not None and facemod.dlib_has_cuda() else "no"
@@ -88,7 +92,7 @@ def settings_table(settings: Settings) -> dict[str, Any]:
 def kb_identity(kb=None, path: Path | None = None) -> dict[str, Any]:
     """Fingerprint, people and counts of a KB object, or of the KB file at ``path``; never raises."""
     if kb is None and path is not None:
-        from .kb import KbError, load_kb  # noqa: PLC0415
+        from .kb import KbError, load_kb
 
         try:
             kb = load_kb(path)
@@ -97,8 +101,14 @@ def kb_identity(kb=None, path: Path | None = None) -> dict[str, Any]:
     if kb is None:
         return {"path": str(path or ""), "error": "no KB"}
     counts = kb.counts()
-    return {"path": str(path or ""), "fingerprint": kb.fingerprint(), "people": list(kb.people),
-            "faces": len(kb.face_names), "bodies": len(kb.body_names), "counts": counts}
+    return {
+        "path": str(path or ""),
+        "fingerprint": kb.fingerprint(),
+        "people": list(kb.people),
+        "faces": len(kb.face_names),
+        "bodies": len(kb.body_names),
+        "counts": counts,
+    }
 
 
 class RunManifest:
@@ -114,19 +124,43 @@ class RunManifest:
         self.error = ""
 
     @classmethod
-    def start(cls, kind: str, settings: Settings, path: Path, *, total: int, device: str = "cpu",
-              input_dir: Path | None = None, output_dir: Path | None = None, kb=None, kb_path: Path | None = None,
-              report_path: Path | None = None, body_enabled: bool = False, extra: dict[str, Any] | None = None
-              ) -> "RunManifest":
+    def start(
+        cls,
+        kind: str,
+        settings: Settings,
+        path: Path,
+        *,
+        total: int,
+        device: str = "cpu",
+        input_dir: Path | None = None,
+        output_dir: Path | None = None,
+        kb=None,
+        kb_path: Path | None = None,
+        report_path: Path | None = None,
+        body_enabled: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> RunManifest:
         run: dict[str, Any] = {
-            "kind": kind, "status": RUNNING, "started": _now(), "total": total, "device": device,
-            "body_enabled": body_enabled, "settings_file": str(settings.source or ""),
-            "input_dir": str(input_dir or ""), "output_dir": str(output_dir or ""),
-            "report": str(report_path or ""), "pid": os.getpid(), "host": socket.gethostname(),
+            "kind": kind,
+            "status": RUNNING,
+            "started": _now(),
+            "total": total,
+            "device": device,
+            "body_enabled": body_enabled,
+            "settings_file": str(settings.source or ""),
+            "input_dir": str(input_dir or ""),
+            "output_dir": str(output_dir or ""),
+            "report": str(report_path or ""),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
         }
-        data = {"format": MANIFEST_FORMAT, "run": run, "versions": library_versions(),
-                "settings": settings_table(settings),
-                "kb": kb_identity(kb, kb_path if kb_path is not None else settings.kb_path)}
+        data = {
+            "format": MANIFEST_FORMAT,
+            "run": run,
+            "versions": library_versions(),
+            "settings": settings_table(settings),
+            "kb": kb_identity(kb, kb_path if kb_path is not None else settings.kb_path),
+        }
         if extra:
             data.update(extra)
         m = cls(path, data)
@@ -142,9 +176,17 @@ class RunManifest:
         self.error = ""
         return True
 
-    def finish(self, summary=None, *, aborted: bool | None = None, kb=None, counts: dict[str, Any] | None = None,
-               report_path: Path | None = None, notices: tuple[str, ...] | list[str] = (),
-               extra: dict[str, Any] | None = None) -> bool:
+    def finish(
+        self,
+        summary=None,
+        *,
+        aborted: bool | None = None,
+        kb=None,
+        counts: dict[str, Any] | None = None,
+        report_path: Path | None = None,
+        notices: tuple[str, ...] | list[str] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Record the end: status completed/aborted, end time, counts (from a RunSummary and/or ``counts``)."""
         run = self.data["run"]
         ended = _now()
@@ -261,11 +303,15 @@ def describe_run(m: dict[str, Any]) -> str:
     state = run.get("state", run["status"])
     parts = [f"{what} {when}: {state}"]
     if run["kind"] == "recognize" and c:
-        parts.append(f"{c.get('done', 0)}/{c.get('total', 0)} files, {c.get('known', 0)} known, "
-                     f"{c.get('unknown', 0)} unknown, {c.get('errors', 0)} errors")
+        parts.append(
+            f"{c.get('done', 0)}/{c.get('total', 0)} files, {c.get('known', 0)} known, "
+            f"{c.get('unknown', 0)} unknown, {c.get('errors', 0)} errors"
+        )
     elif run["kind"] == "kb" and c:
-        parts.append(f"{c.get('people', 0)} people, {c.get('faces', 0)} faces, {c.get('bodies', 0)} bodies, "
-                     f"{c.get('skipped', 0)} skipped")
+        parts.append(
+            f"{c.get('people', 0)} people, {c.get('faces', 0)} faces, {c.get('bodies', 0)} bodies, "
+            f"{c.get('skipped', 0)} skipped"
+        )
     elif run["kind"] == "eval" and c:
         parts.append(f"{c.get('photos', 0)} photos, marked face_tol {c.get('marked', '-')}")
     elif not c:

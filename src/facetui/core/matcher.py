@@ -18,7 +18,7 @@ class Bank:
     starts: np.ndarray  # index of each person's first row
 
     @classmethod
-    def build(cls, vectors: np.ndarray, names: list[str], normalise: bool = False) -> "Bank":
+    def build(cls, vectors: np.ndarray, names: list[str], normalise: bool = False) -> Bank:
         vectors = np.asarray(vectors, dtype=np.float64 if not normalise else np.float32)
         if not len(names):
             return cls(vectors.reshape(0, vectors.shape[1] if vectors.ndim == 2 else 0), [], np.zeros(0, np.int64))

@@ -25,8 +25,11 @@ import numpy as np
 PYRAMID_N = 6  # pyramid_down<6>: each pyramid level is 5/6 of the one above
 _MIN_LEVEL_HEIGHT = 5  # dlib's tiled pyramid stops before a level shorter than this
 # inner to outer (the order of the file): downsampler (3 strided 5x5 convs), 3 rcon5, the 9x9 detector conv
-_ARCH = ([("con", 16, 5, 2), "bn", "relu", ("con", 32, 5, 2), "bn", "relu", ("con", 32, 5, 2), "bn", "relu"]
-         + 3 * [("con", 45, 5, 1), "bn", "relu"] + [("con", 1, 9, 1)])
+_ARCH = (
+    [("con", 16, 5, 2), "bn", "relu", ("con", 32, 5, 2), "bn", "relu", ("con", 32, 5, 2), "bn", "relu"]
+    + 3 * [("con", 45, 5, 1), "bn", "relu"]
+    + [("con", 1, 9, 1)]
+)
 
 
 class MmodNetError(ValueError):
@@ -58,7 +61,7 @@ class _Reader:
         n = head & 0x0F
         if n > 8 or head & 0x70:
             raise MmodNetError(f"not a dlib integer at byte {self.pos}")
-        raw = self.data[self.pos + 1:self.pos + 1 + n]
+        raw = self.data[self.pos + 1 : self.pos + 1 + n]
         if len(raw) != n:
             raise MmodNetError("file ends inside a number")
         self.pos += 1 + n
@@ -75,7 +78,7 @@ class _Reader:
         n = self.int()
         if not 0 <= n <= 256 or self.pos + n > len(self.data):
             raise MmodNetError(f"implausible string at byte {self.pos}")
-        raw = self.data[self.pos:self.pos + n]
+        raw = self.data[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("ascii", "replace")
 
@@ -286,8 +289,9 @@ def pyramid_up_tensor(img: Any) -> Any:
     blocks = W // 4 + 1
     x0 = -4 * xs
     start = np.array([x0, x0 + xs, x0 + 2 * xs, x0 + 3 * xs], dtype=np.float32)
-    xf = np.add.accumulate(np.concatenate([start[None], np.full((blocks, 4), np.float32(4 * xs), np.float32)]),
-                           axis=0, dtype=np.float32)[1:].reshape(-1)
+    xf = np.add.accumulate(
+        np.concatenate([start[None], np.full((blocks, 4), np.float32(4 * xs), np.float32)]), axis=0, dtype=np.float32
+    )[1:].reshape(-1)
     left = xf.astype(np.int64)
     full = (left.reshape(-1, 4)[:, 3] + 1) < w  # dlib leaves the SIMD loop at the first block that reads past
     n_simd = min(4 * (int(np.argmin(full)) if not full.all() else blocks), W)
@@ -316,14 +320,16 @@ def pyramid_up_tensor(img: Any) -> Any:
         dt, db = d.index_select(0, t(top)), d.index_select(0, t(bottom))
         tb2 = t(tb)[:, None, None]
         Lt, Rt = t(L_), t(R_)
-        v2 = ((1 - tb2) * ((1 - lr2) * dt.index_select(1, Lt) + lr2 * dt.index_select(1, Rt))
-              + tb2 * ((1 - lr2) * db.index_select(1, Lt) + lr2 * db.index_select(1, Rt)))
+        v2 = (1 - tb2) * ((1 - lr2) * dt.index_select(1, Lt) + lr2 * dt.index_select(1, Rt)) + tb2 * (
+            (1 - lr2) * db.index_select(1, Lt) + lr2 * db.index_select(1, Rt)
+        )
         out[:, n_simd:] = v2.floor().to(torch.uint8)
     return out
 
 
-def pyramid_rects(nr: int, nc: int, padding: int, outer_padding: int) -> tuple[list[tuple[int, int, int, int]],
-                                                                                int, int]:
+def pyramid_rects(
+    nr: int, nc: int, padding: int, outer_padding: int
+) -> tuple[list[tuple[int, int, int, int]], int, int]:
     """dlib's ``compute_tiled_image_pyramid_details`` for pyramid_down<6>: each level's place in the tiled
     pyramid image as (left, top, right, bottom), inclusive, and the image's (rows, cols)."""
     if nr * nc == 0:
@@ -395,12 +401,20 @@ def _overlaps(a: Detection, b: Detection, iou: float, covered: float) -> bool:
     if inner == 0:
         return False
     outer = _area(min(a.left, b.left), min(a.top, b.top), max(a.right, b.right), max(a.bottom, b.bottom))
-    return (inner / outer > iou or inner / _area(a.left, a.top, a.right, a.bottom) > covered
-            or inner / _area(b.left, b.top, b.right, b.bottom) > covered)
+    return (
+        inner / outer > iou
+        or inner / _area(a.left, a.top, a.right, a.bottom) > covered
+        or inner / _area(b.left, b.top, b.right, b.bottom) > covered
+    )
 
 
-def boxes_from_scores(scores: np.ndarray, rects: list[tuple[int, int, int, int]], w: MmodWeights,
-                      upsample: int = 0, threshold: float = 0.0) -> list[Detection]:
+def boxes_from_scores(
+    scores: np.ndarray,
+    rects: list[tuple[int, int, int, int]],
+    w: MmodWeights,
+    upsample: int = 0,
+    threshold: float = 0.0,
+) -> list[Detection]:
     """dlib's ``loss_mmod_::to_label`` on one output map (rows x cols): every position scoring above
     ``threshold`` becomes the detector window centred there, mapped back through the tiled pyramid (and the
     upsampling), then non-max suppression keeps the best-scoring box of each overlapping group."""
@@ -547,9 +561,10 @@ class MmodDetector:
             x = torch.zeros((len(batch), 3, rows, cols), dtype=torch.float32, device=self.device)
             pixels = torch.stack([p.rgb for p in batch])
             l, t, r, b = rects[0]
-            x[:, :, t:b + 1, l:r + 1] = (pixels.permute(0, 3, 1, 2).float() - self._mean) / 256.0
+            x[:, :, t : b + 1, l : r + 1] = (pixels.permute(0, 3, 1, 2).float() - self._mean) / 256.0
             for (pl, pt, pr, pb), (l, t, r, b) in zip(rects, rects[1:]):  # each level from the one above
-                x[:, :, t:b + 1, l:r + 1] = F.interpolate(x[:, :, pt:pb + 1, pl:pr + 1], mode="bilinear",
-                                                          size=(b - t + 1, r - l + 1), align_corners=True)
+                x[:, :, t : b + 1, l : r + 1] = F.interpolate(
+                    x[:, :, pt : pb + 1, pl : pr + 1], mode="bilinear", size=(b - t + 1, r - l + 1), align_corners=True
+                )
             # channels-last: about a quarter less time per photo on the CPU than NCHW
             return self.model(x.contiguous(memory_format=torch.channels_last))[:, 0].float().cpu().numpy()

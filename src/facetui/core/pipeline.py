@@ -7,8 +7,8 @@ import errno
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import faces as facemod
 from .analyze import FaceConfig
@@ -88,10 +88,15 @@ def load_kb_for(settings: Settings) -> KnowledgeBase:
         raise SetupError(str(e)) from None
 
 
-def recognize(settings: Settings, input_dir: Path | None = None, output_dir: Path | None = None,
-              cancel: threading.Event | None = None, *,
-              on_file: Callable[[int], None] | None = None,
-              timings: dict[str, float] | None = None) -> Iterator[Event]:
+def recognize(
+    settings: Settings,
+    input_dir: Path | None = None,
+    output_dir: Path | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    on_file: Callable[[int], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> Iterator[Event]:
     """Sort ``input_dir`` into ``output_dir/<Person>/`` and ``Unknown/``; yield RunStarted, FileDone..., RunFinished.
 
     Raises SetupError before the first file when the run cannot start (also while another run writes to the
@@ -113,19 +118,29 @@ def output_lock(output_dir: Path):
         try:
             stack.enter_context(folder_lock(output_dir))
         except FolderBusy:
-            raise SetupError(f"another facetui run is writing to {output_dir}; wait for it or choose another "
-                             "output folder") from None
+            raise SetupError(
+                f"another facetui run is writing to {output_dir}; wait for it or choose another output folder"
+            ) from None
         except OSError as e:
             raise SetupError(f"cannot lock output folder {output_dir}: {e.strerror or e}") from None
         yield
 
 
-def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: threading.Event, notices: list[str],
-               on_file: Callable[[int], None] | None, timings: dict[str, float] | None) -> Iterator[Event]:
+def _recognize(
+    settings: Settings,
+    input_dir: Path,
+    output_dir: Path,
+    cancel: threading.Event,
+    notices: list[str],
+    on_file: Callable[[int], None] | None,
+    timings: dict[str, float] | None,
+) -> Iterator[Event]:
     t0 = time.monotonic()
     kb = load_kb_for(settings)
     if not kb.face_names and not kb.body_names:
-        raise SetupError(f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it")
+        raise SetupError(
+            f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it"
+        )
     require_face_models()  # loading waits for the first photo that needs it
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
     body = setup_body(settings, kb.body_dim or None)
@@ -141,24 +156,48 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
     if stale:
         notices.append(f"removed {stale} temp file(s) left by an interrupted run")
     # run.toml: written now (status "running", so a crash shows as interrupted), rewritten at the end
-    run_manifest = RunManifest.start("recognize", settings, manifest_path(settings, "recognize", output_dir),
-                                     total=len(files), device=body.device, input_dir=input_dir, output_dir=output_dir,
-                                     kb=kb, report_path=output_dir / REPORT_NAME, body_enabled=body.encoder is not None)
+    run_manifest = RunManifest.start(
+        "recognize",
+        settings,
+        manifest_path(settings, "recognize", output_dir),
+        total=len(files),
+        device=body.device,
+        input_dir=input_dir,
+        output_dir=output_dir,
+        kb=kb,
+        report_path=output_dir / REPORT_NAME,
+        body_enabled=body.encoder is not None,
+    )
     if run_manifest.error:
         notices.append(run_manifest.error)
-    yield RunStarted(kind="recognize", total=len(files), input_dir=input_dir, output_dir=output_dir,
-                     body_enabled=body.encoder is not None, device=body.device, notices=tuple(notices))
+    yield RunStarted(
+        kind="recognize",
+        total=len(files),
+        input_dir=input_dir,
+        output_dir=output_dir,
+        body_enabled=body.encoder is not None,
+        device=body.device,
+        notices=tuple(notices),
+    )
     report_path = output_dir / REPORT_NAME
     if not files:
         yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
-        summary = RunSummary(kind="recognize", total=0, done=0, report_path=None,
-                             elapsed_s=time.monotonic() - t0, notices=tuple(notices))
+        summary = RunSummary(
+            kind="recognize", total=0, done=0, report_path=None, elapsed_s=time.monotonic() - t0, notices=tuple(notices)
+        )
         run_manifest.finish(summary)
         yield RunFinished(summary)
         return
     decider = Decider(kb, settings, load_overrides(output_dir))
-    analyzer = Analyzer(FaceConfig(settings.detector, settings.upsample, settings.resize_max), cache,
-                        body.encoder, body.key, settings.workers, settings.kb_batch_size, timings=timings)
+    analyzer = Analyzer(
+        FaceConfig(settings.detector, settings.upsample, settings.resize_max),
+        cache,
+        body.encoder,
+        body.key,
+        settings.workers,
+        settings.kb_batch_size,
+        timings=timings,
+    )
     done = unknown = errors = 0
     per_person: dict[str, int] = {}
     stop_reason = ""
@@ -187,8 +226,13 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
                     stop_reason = f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
                     yield Notice("error", stop_reason)
                     break
-                result = FileResult(path=result.path, rel=rel, faces=result.faces, error=f"could not file: {e.strerror or e}",
-                                    sha256=result.sha256)
+                result = FileResult(
+                    path=result.path,
+                    rel=rel,
+                    faces=result.faces,
+                    error=f"could not file: {e.strerror or e}",
+                    sha256=result.sha256,
+                )
                 try:
                     writer.add(result, output_dir)
                 except OSError:
@@ -214,10 +258,20 @@ def _recognize(settings: Settings, input_dir: Path, output_dir: Path, cancel: th
     aborted = done < len(files)
     if stop_reason:
         notices.append(stop_reason)
-    summary = RunSummary(kind="recognize", total=len(files), done=done, unknown=unknown, errors=errors,
-                         known=done - unknown - errors, elapsed_s=time.monotonic() - t0, aborted=aborted,
-                         report_path=report_path, kb_path=settings.kb_path, notices=tuple(notices),
-                         per_person=dict(sorted(per_person.items())))
+    summary = RunSummary(
+        kind="recognize",
+        total=len(files),
+        done=done,
+        unknown=unknown,
+        errors=errors,
+        known=done - unknown - errors,
+        elapsed_s=time.monotonic() - t0,
+        aborted=aborted,
+        report_path=report_path,
+        kb_path=settings.kb_path,
+        notices=tuple(notices),
+        per_person=dict(sorted(per_person.items())),
+    )
     run_manifest.finish(summary)
     yield RunFinished(summary)
 
@@ -242,5 +296,14 @@ def _file(result: FileResult, output_dir: Path, mode: str, names: NameSyncs | No
         gone = remove_own_copies(result.path, output_dir / UNKNOWN, mode, names=names)
         if gone:
             notes = notes + (f"removed the earlier copy in {UNKNOWN}/",)
-    return FileResult(path=result.path, rel=result.rel, faces=result.faces, people=result.people,
-                      destinations=tuple(dests), error="", notes=notes, sha256=result.sha256, cached=result.cached)
+    return FileResult(
+        path=result.path,
+        rel=result.rel,
+        faces=result.faces,
+        people=result.people,
+        destinations=tuple(dests),
+        error="",
+        notes=notes,
+        sha256=result.sha256,
+        cached=result.cached,
+    )

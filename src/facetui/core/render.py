@@ -17,8 +17,10 @@ def kb_line(ev: KbImageDone) -> str:
 
 def summary_lines(s: RunSummary) -> list[str]:
     if s.kind == "kb":
-        head = (f"KB {'build aborted' if s.aborted else 'built'}: {s.people} people, {s.faces} faces, "
-                f"{s.bodies} bodies, {s.skipped} skipped, {s.done}/{s.total} images in {s.elapsed_s:.1f}s.")
+        head = (
+            f"KB {'build aborted' if s.aborted else 'built'}: {s.people} people, {s.faces} faces, "
+            f"{s.bodies} bodies, {s.skipped} skipped, {s.done}/{s.total} images in {s.elapsed_s:.1f}s."
+        )
         lines = [head]
         lines += [f"  {name}: {n} image{'s' if n != 1 else ''}" for name, n in s.per_person.items()]
         if s.kb_path and not s.aborted:

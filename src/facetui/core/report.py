@@ -8,8 +8,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .events import UNKNOWN, Candidates, FaceResult, FileResult
 from .fsutil import atomic_write_bytes, crash_point
@@ -17,10 +17,34 @@ from .scan import display_name
 
 REPORT_NAME = "report.csv"
 COLUMNS = [
-    "file", "source", "sha256", "face_index", "box", "sharpness",
-    "face_1", "face_1_dist", "face_2", "face_2_dist", "face_3", "face_3_dist",
-    "body_1", "body_1_sim", "body_2", "body_2_sim", "body_3", "body_3_sim",
-    "decision", "via", "skipped", "quality", "rule", "people", "destinations", "error", "notes", "end",
+    "file",
+    "source",
+    "sha256",
+    "face_index",
+    "box",
+    "sharpness",
+    "face_1",
+    "face_1_dist",
+    "face_2",
+    "face_2_dist",
+    "face_3",
+    "face_3_dist",
+    "body_1",
+    "body_1_sim",
+    "body_2",
+    "body_2_sim",
+    "body_3",
+    "body_3_sim",
+    "decision",
+    "via",
+    "skipped",
+    "quality",
+    "rule",
+    "people",
+    "destinations",
+    "error",
+    "notes",
+    "end",
 ]
 # the header before face quality and the rule were reported; such a report (an earlier version's) still reads
 COLUMNS_V1 = [c for c in COLUMNS if c not in ("quality", "rule")]
@@ -80,16 +104,27 @@ def _cands(c: Candidates) -> list[str]:
 def rows_for(result: FileResult, output_dir: Path | None) -> list[list[str]]:
     """The CSV rows for one file (the last column marks a complete row)."""
     dests = join_list(rel_to(d, output_dir) for d in result.destinations)
-    common_tail = [join_list(result.people) or (UNKNOWN if not result.error else ""), dests, result.error,
-                   " | ".join(result.notes), "1"]
+    common_tail = [
+        join_list(result.people) or (UNKNOWN if not result.error else ""),
+        dests,
+        result.error,
+        " | ".join(result.notes),
+        "1",
+    ]
     head = [result.rel, str(result.path), result.sha256]
     faces = result.faces or (FaceResult(index=0, box=None, sharpness=None, name=UNKNOWN if not result.error else ""),)
     rows = []
     for f in faces:
         box = "" if f.box is None else " ".join(str(v) for v in f.box)
         sharp = "" if f.sharpness is None else f"{f.sharpness:.1f}"
-        rows.append(head + [str(f.index), box, sharp] + _cands(f.face) + _cands(f.body)
-                    + [f.name, f.via, f.skipped, f.quality, f.rule] + common_tail)
+        rows.append(
+            head
+            + [str(f.index), box, sharp]
+            + _cands(f.face)
+            + _cands(f.body)
+            + [f.name, f.via, f.skipped, f.quality, f.rule]
+            + common_tail
+        )
     return rows
 
 
@@ -125,8 +160,14 @@ class ReportWriter:
     small photo the fsync cost more than all the rest). ``before_sync`` runs before each fsync (the run syncs the
     folders of the files it filed there, so a row that survives a power cut names files that survived it)."""
 
-    def __init__(self, path: Path, keep: list[list[str]] | None = None, *, sync_every: float = 0.0,
-                 before_sync: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        keep: list[list[str]] | None = None,
+        *,
+        sync_every: float = 0.0,
+        before_sync: Callable[[], None] | None = None,
+    ):
         self.path = Path(path)
         atomic_write_bytes(self.path, encode_rows(keep or [], header=True))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -174,7 +215,7 @@ class ReportWriter:
                 os.close(self._fd)
                 self._fd = -1
 
-    def __enter__(self) -> "ReportWriter":
+    def __enter__(self) -> ReportWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -246,18 +287,36 @@ def result_from_rows(rows: list[dict[str, str]], output_dir: Path | None) -> Fil
         box = _box(r["box"]) if r["box"] else None
         if box is None and not r["face_1"] and not r["body_1"] and len(rows) == 1:
             continue  # the placeholder row of a faceless file with no candidates
-        faces.append(FaceResult(
-            index=_int(r["face_index"]), box=box,
-            sharpness=_float(r["sharpness"]) if r["sharpness"] else None,
-            face=_parse_cands(r, "face", "dist"), body=_parse_cands(r, "body", "sim"),
-            name=r["decision"] or UNKNOWN, via=r["via"], skipped=r["skipped"],
-            quality=r["quality"] if r["quality"] in ("low", "poor") else "", rule=r["rule"]))
+        faces.append(
+            FaceResult(
+                index=_int(r["face_index"]),
+                box=box,
+                sharpness=_float(r["sharpness"]) if r["sharpness"] else None,
+                face=_parse_cands(r, "face", "dist"),
+                body=_parse_cands(r, "body", "sim"),
+                name=r["decision"] or UNKNOWN,
+                via=r["via"],
+                skipped=r["skipped"],
+                quality=r["quality"] if r["quality"] in ("low", "poor") else "",
+                rule=r["rule"],
+            )
+        )
     people = tuple(p for p in split_list(first["people"]) if p != UNKNOWN)
-    dests = tuple((output_dir / d) if output_dir is not None and not os.path.isabs(d) else Path(d)
-                  for d in split_list(first["destinations"]))
+    dests = tuple(
+        (output_dir / d) if output_dir is not None and not os.path.isabs(d) else Path(d)
+        for d in split_list(first["destinations"])
+    )
     notes = tuple(n for n in first["notes"].split(" | ") if n)
-    return FileResult(path=Path(first["source"]), rel=first["file"], faces=tuple(faces), people=people,
-                      destinations=dests, error=first["error"], notes=notes, sha256=first["sha256"])
+    return FileResult(
+        path=Path(first["source"]),
+        rel=first["file"],
+        faces=tuple(faces),
+        people=people,
+        destinations=dests,
+        error=first["error"],
+        notes=notes,
+        sha256=first["sha256"],
+    )
 
 
 def read_results(path: Path, output_dir: Path | None = None) -> list[FileResult]:
@@ -285,7 +344,9 @@ def format_line(result: FileResult) -> str:
         line += f" | skipped {len(skipped)} face{'s' if len(skipped) > 1 else ''} ({skipped[0]})"
     low = [f for f in result.faces if f.quality == "low"]
     if low:
-        line += f" | low quality: {low[0].rule or 'stricter rule'}" + (f" (+{len(low) - 1} more)" if len(low) > 1 else "")
+        line += f" | low quality: {low[0].rule or 'stricter rule'}" + (
+            f" (+{len(low) - 1} more)" if len(low) > 1 else ""
+        )
     return line
 
 

@@ -4,29 +4,65 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from .analyze import FaceConfig, analyze_path
 from .cache import EmbeddingCache
 from .events import UNKNOWN, Candidates, FaceResult, FileResult
-from .fsutil import (FolderBusy, atomic_write_bytes, check_person_name, file_sha256, folder_lock, fsync_dir,
-                     place_file, safe_person_name)
+from .fsutil import (
+    FolderBusy,
+    atomic_write_bytes,
+    check_person_name,
+    file_sha256,
+    folder_lock,
+    fsync_dir,
+    place_file,
+    safe_person_name,
+)
 from .kb import KbError, KnowledgeBase, load_kb, save_kb
 from .matcher import Bank, face_scores, top_k
-from .report import (COLUMNS, REPORT_NAME, encode_rows, format_candidates, group_rows, read_rows, rel_to,
-                     result_from_rows, rows_for)
-from .reviewlog import (LOG_NAME, Box, Entry, PhotoDecision, ReviewError, ReviewLog, _new_id, decisions_from, iou,
-                        load_overrides)
+from .report import (
+    COLUMNS,
+    REPORT_NAME,
+    encode_rows,
+    format_candidates,
+    group_rows,
+    read_rows,
+    rel_to,
+    result_from_rows,
+    rows_for,
+)
+from .reviewlog import (
+    LOG_NAME,
+    Box,
+    Entry,
+    PhotoDecision,
+    ReviewError,
+    ReviewLog,
+    _new_id,
+    decisions_from,
+    iou,
+    load_overrides,
+)
 from .scan import display_name
 from .settings import Settings
 
 # the review log lives in reviewlog.py; its names stay importable from here too
-__all__ = ["LOG_NAME", "REVIEW_PREFIX", "Entry", "Outcome", "ReviewError", "ReviewItem", "ReviewLog", "ReviewSession",
-           "load_overrides"]
+__all__ = [
+    "LOG_NAME",
+    "REVIEW_PREFIX",
+    "Entry",
+    "Outcome",
+    "ReviewError",
+    "ReviewItem",
+    "ReviewLog",
+    "ReviewSession",
+    "load_overrides",
+]
 
 REVIEW_PREFIX = "review:"  # KB rows that came from a review decision (kbbuild carries them over)
 
@@ -91,8 +127,9 @@ class ReviewSession:
             try:
                 stack.enter_context(folder_lock(self.output_dir))
             except FolderBusy:
-                raise ReviewError(f"a recognition run is writing to {self.output_dir}: decide again when it "
-                                  "has finished") from None
+                raise ReviewError(
+                    f"a recognition run is writing to {self.output_dir}: decide again when it has finished"
+                ) from None
             except OSError as e:
                 raise ReviewError(f"cannot lock {self.output_dir}: {e.strerror or e}") from None
             self._writing_depth = 1
@@ -295,10 +332,19 @@ class ReviewSession:
             except (KbError, OSError) as e:
                 note = f"not added to the KB ({e})"
         unknown_copies = [d for d in r.destinations if Path(d).parent.name == UNKNOWN] if not r.people else []
-        entry = Entry(op="assign", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, person=person,
-                      placed=placed, placed_written=written,
-                      unknown_copy=rel_to(unknown_copies[0], out) if unknown_copies else "",
-                      kb_sources=kb_sources, batch=batch)
+        entry = Entry(
+            op="assign",
+            sha256=r.sha256,
+            file=r.rel,
+            face=item.face,
+            box=item.box,
+            person=person,
+            placed=placed,
+            placed_written=written,
+            unknown_copy=rel_to(unknown_copies[0], out) if unknown_copies else "",
+            kb_sources=kb_sources,
+            batch=batch,
+        )
         try:
             self.log.append(entry)
         except OSError as e:
@@ -329,8 +375,11 @@ class ReviewSession:
                     continue
                 entries += self.assign(it, person, batch=batch).entries
         photos = len({e.file for e in entries})
-        return Outcome(tuple(entries), f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
-                                       f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}")
+        return Outcome(
+            tuple(entries),
+            f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
+            f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}",
+        )
 
     def mark_none(self, item: ReviewItem) -> Outcome:
         """'Not anyone in the KB': stays Unknown, is not asked again, and none of today's KB people is proposed."""
@@ -339,8 +388,9 @@ class ReviewSession:
         f = self.face(item)
         if f is not None:
             people |= {n for n, _ in f.face} | {n for n, _ in f.body}
-        entry = Entry(op="none", sha256=r.sha256, file=r.rel, face=item.face, box=item.box,
-                      rejected=tuple(sorted(people)))
+        entry = Entry(
+            op="none", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=tuple(sorted(people))
+        )
         self.log.append(entry)
         self.reload()
         return Outcome((entry,), f"{display_name(r.rel)}: not anyone in the KB (will not be asked again)")
@@ -376,8 +426,11 @@ class ReviewSession:
                 self._undo_one(e)
         first = targets[0]
         if len(targets) == 1:
-            what = {"assign": f"{display_name(first.file)} → {first.person}", "none": f"{display_name(first.file)}: not anyone",
-                    "reject": f"{display_name(first.file)}: not {', '.join(first.rejected)}"}[first.op]
+            what = {
+                "assign": f"{display_name(first.file)} → {first.person}",
+                "none": f"{display_name(first.file)}: not anyone",
+                "reject": f"{display_name(first.file)}: not {', '.join(first.rejected)}",
+            }[first.op]
         else:
             what = f"{len(targets)} faces → {first.person}"
         return Outcome(tuple(targets), f"undone: {what}")
@@ -405,8 +458,11 @@ class ReviewSession:
             if src is not None:
                 restored, _ = place_file(src, out / UNKNOWN, mode, name=Path(e.unknown_copy).name)
         drop: set[Path] = set()
-        if placed is not None and e.placed_written and safe_person_name(e.person) not in {
-                safe_person_name(p) for p in after.people}:
+        if (
+            placed is not None
+            and e.placed_written
+            and safe_person_name(e.person) not in {safe_person_name(p) for p in after.people}
+        ):
             if self._remove_if_ours(placed, r, e.person):
                 drop.add(placed)
         self._update_report(r, lambda res: _set_face(res, item, UNKNOWN, "", add=restored, drop=drop))
@@ -426,8 +482,10 @@ class ReviewSession:
                     return Path(d), "copy"
             except OSError:
                 continue
-        raise ReviewError(f"{display_name(r.rel)}: neither the original ({r.path}) nor a copy in the output holds "
-                          "the photo the run saw; rerun recognition")
+        raise ReviewError(
+            f"{display_name(r.rel)}: neither the original ({r.path}) nor a copy in the output holds "
+            "the photo the run saw; rerun recognition"
+        )
 
     def _remove_if_ours(self, path: Path, r: FileResult, folder: str) -> bool:
         """Delete ``path`` only if it is our copy: inside ``<output>/<folder>/``, not the original, same bytes."""
@@ -464,7 +522,7 @@ class ReviewSession:
 
     def _body_setup(self):
         if self._body is None:
-            from .bodysetup import setup_body  # noqa: PLC0415
+            from .bodysetup import setup_body
 
             self._body = setup_body(self.settings, self.kb.body_dim or None)
         return self._body
@@ -576,19 +634,34 @@ class ReviewSession:
             if f is not None and f.quality == "low":
                 skipped += " (low quality)"
             why = f" | why: {f.rule}" if f is not None and f.rule else ""
-            lines.append(f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
-                         f"Body: {format_candidates(body_c)}{why}")
+            lines.append(
+                f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
+                f"Body: {format_candidates(body_c)}{why}"
+            )
         return lines
 
 
 def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
     """This photo's result with one face's decision changed, and its people and destinations to match."""
     faces = list(r.faces)
-    idx = next((j for j, f in enumerate(faces) if (f.index == item.face and f.box is not None)
-                or (item.face is None and f.box is None)), None)
+    idx = next(
+        (
+            j
+            for j, f in enumerate(faces)
+            if (f.index == item.face and f.box is not None) or (item.face is None and f.box is None)
+        ),
+        None,
+    )
     if idx is None:
-        faces.append(FaceResult(index=item.face if item.face is not None else len(faces), box=item.box,
-                                sharpness=None, name=name, via=via))
+        faces.append(
+            FaceResult(
+                index=item.face if item.face is not None else len(faces),
+                box=item.box,
+                sharpness=None,
+                name=name,
+                via=via,
+            )
+        )
     else:
         faces[idx] = replace(faces[idx], name=name, via=via)
     people = tuple(sorted({f.name for f in faces if f.name != UNKNOWN}))

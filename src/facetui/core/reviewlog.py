@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 from .errors import FacetuiError
 from .events import Candidates, FaceResult
@@ -24,7 +24,7 @@ class ReviewError(FacetuiError, RuntimeError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _new_id() -> str:
@@ -71,22 +71,30 @@ class Entry:
         return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Entry | None":
+    def from_dict(cls, d: dict) -> Entry | None:
         try:
             op = str(d["op"])
             if op not in DECISIONS and op != "undo":
                 return None
             box = d.get("box")
             face = d.get("face")
-            return cls(op=op, sha256=str(d.get("sha256", "")), file=str(d.get("file", "")),
-                       face=None if face is None else int(face),
-                       box=tuple(int(v) for v in box) if box and len(box) == 4 else None,
-                       person=str(d.get("person", "")), rejected=tuple(str(x) for x in d.get("rejected", ())),
-                       placed=str(d.get("placed", "")), placed_written=bool(d.get("placed_written", False)),
-                       unknown_copy=str(d.get("unknown_copy", "")),
-                       kb_sources=tuple(str(x) for x in d.get("kb_sources", ())),
-                       undoes=str(d.get("undoes", "")), batch=str(d.get("batch", "")),
-                       id=str(d["id"]), ts=str(d.get("ts", "")))
+            return cls(
+                op=op,
+                sha256=str(d.get("sha256", "")),
+                file=str(d.get("file", "")),
+                face=None if face is None else int(face),
+                box=tuple(int(v) for v in box) if box and len(box) == 4 else None,
+                person=str(d.get("person", "")),
+                rejected=tuple(str(x) for x in d.get("rejected", ())),
+                placed=str(d.get("placed", "")),
+                placed_written=bool(d.get("placed_written", False)),
+                unknown_copy=str(d.get("unknown_copy", "")),
+                kb_sources=tuple(str(x) for x in d.get("kb_sources", ())),
+                undoes=str(d.get("undoes", "")),
+                batch=str(d.get("batch", "")),
+                id=str(d["id"]),
+                ts=str(d.get("ts", "")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -144,6 +152,7 @@ class ReviewLog:
 
 # --- what the log means for a rerun -------------------------------------------------------------
 
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two (top, right, bottom, left) boxes."""
     top, bottom = max(a[0], b[0]), min(a[2], b[2])
@@ -200,8 +209,16 @@ class PhotoDecision:
         extra = []
         for f in self.faces:
             if f.person and not any(g is f for g in got):
-                extra.append(FaceResult(index=start + len(extra), box=None, sharpness=None, name=f.person,
-                                        via="review", skipped="face not found again: kept the review decision"))
+                extra.append(
+                    FaceResult(
+                        index=start + len(extra),
+                        box=None,
+                        sharpness=None,
+                        name=f.person,
+                        via="review",
+                        skipped="face not found again: kept the review decision",
+                    )
+                )
         return extra
 
 

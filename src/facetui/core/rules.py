@@ -3,8 +3,8 @@ KB photos that must agree), each at its best safe setting and at the settings in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .scores import Score
 from .tune import GRID_LAP, GRID_MARGIN, GRID_TOL, Combo, Search, tune
@@ -50,10 +50,15 @@ def rule_lines(rules: Sequence[RuleScore], nearest_right: int | None = None) -> 
     lines = ["Rules compared on the same encodings (tuned: best with no wrong filing; untuned: at your settings):"]
     for r in rules:
         u = r.untuned_score
-        tuned = (f"tuned {r.tuned_score.found}/{r.tuned_score.appearances} at face_tol {r.tuned.face_tol:g}, "
-                 f"margin {r.tuned.face_margin:g}, gate {r.tuned.lap_var_thresh:g}"
-                 if r.tuned and r.tuned_score else "tuned: none in the grid files nothing wrongly")
+        tuned = (
+            f"tuned {r.tuned_score.found}/{r.tuned_score.appearances} at face_tol {r.tuned.face_tol:g}, "
+            f"margin {r.tuned.face_margin:g}, gate {r.tuned.lap_var_thresh:g}"
+            if r.tuned and r.tuned_score
+            else "tuned: none in the grid files nothing wrongly"
+        )
         lines.append(f"  {r.what}: {tuned}; untuned {u.found}/{u.appearances} with {u.wrong} wrong")
     if nearest_right is not None and rules:
-        lines.append(f"  ceiling: the nearest KB person is right for {nearest_right} of {rules[0].untuned_score.appearances}")
+        lines.append(
+            f"  ceiling: the nearest KB person is right for {nearest_right} of {rules[0].untuned_score.appearances}"
+        )
     return lines

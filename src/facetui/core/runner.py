@@ -11,10 +11,10 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     fresh interpreter, so the app's threads are never forked. 'spawn' where there is no forkserver."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    from . import faces  # noqa: PLC0415
+    from . import faces
 
     ctx = multiprocessing.get_context("forkserver")
     preload = ["numpy", "PIL.Image", "dlib", "facetui.core.analyze"]
@@ -94,11 +94,11 @@ def _worker_init(detector: str, env: dict[str, str]) -> None:
     for key in [k for k in os.environ if k.startswith(_ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from . import faces  # noqa: PLC0415
+    from . import faces
 
     if faces.torch_encoder_wanted():
         try:
-            import torch  # noqa: PLC0415 (the face descriptor network runs in torch)
+            import torch  # the face descriptor network runs in torch
 
             torch.set_num_threads(1)  # one worker per core: threads of its own would only fight the others
         except ImportError:
@@ -163,7 +163,7 @@ class _Feeder:
                 continue
             try:
                 inner = self._submit(p, sha)
-            except BaseException as e:  # noqa: BLE001 (the run's thread raises it where it waits for this photo)
+            except BaseException as e:  # the run's thread raises it where it waits for this photo
                 f.set_exception(e)
                 continue
             inner.add_done_callback(partial(_chain, f))
@@ -178,8 +178,16 @@ class _Feeder:
 class Analyzer:
     """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
 
-    def __init__(self, face_cfg: FaceConfig, cache: EmbeddingCache, body_encoder=None, body_key: str = "",
-                 workers: int = 0, batch_size: int = 16, timings: dict[str, float] | None = None):
+    def __init__(
+        self,
+        face_cfg: FaceConfig,
+        cache: EmbeddingCache,
+        body_encoder=None,
+        body_key: str = "",
+        workers: int = 0,
+        batch_size: int = 16,
+        timings: dict[str, float] | None = None,
+    ):
         """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...)."""
         self.timings = timings
         self.face_cfg = face_cfg
@@ -264,7 +272,7 @@ class Analyzer:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
             if self._torch_threads is not None:
-                import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
+                import torch  # already loaded: the body encoder uses it
 
                 torch.set_num_threads(self._torch_threads)
                 self._torch_threads = None
@@ -285,9 +293,12 @@ class Analyzer:
         for _attempt in (1, 2):
             if self._pool is None:
                 env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
-                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
-                                                    initializer=_worker_init,
-                                                    initargs=(self.face_cfg.detector, env))
+                self._pool = cf.ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=_pool_context(),
+                    initializer=_worker_init,
+                    initargs=(self.face_cfg.detector, env),
+                )
             try:
                 return self._pool.submit(_analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
             except cf.process.BrokenProcessPool:
@@ -304,7 +315,7 @@ class Analyzer:
         """
         if self.body is None or str(getattr(self.body, "device", "cpu")) != "cpu":
             return None
-        import torch  # noqa: PLC0415 (already loaded: the body encoder uses it)
+        import torch  # already loaded: the body encoder uses it
 
         before = torch.get_num_threads()
         want = max(1, default_workers(0) - self.workers)
@@ -329,8 +340,11 @@ class Analyzer:
                     retry = self._feeder.submit(p, sha) if self._feeder is not None else self._submit(p, sha)
                     a = retry.result()
                 except cf.process.BrokenProcessPool:
-                    a = Analysis(sha256=sha, transient=True,
-                                 error="the analysis worker died on this photo (out of memory, or a crash in dlib)")
+                    a = Analysis(
+                        sha256=sha,
+                        transient=True,
+                        error="the analysis worker died on this photo (out of memory, or a crash in dlib)",
+                    )
             self._add("wait_wall", time.perf_counter() - t)
         for stage, seconds in a.timings.items():
             self._add(stage, seconds)
@@ -391,7 +405,7 @@ class Analyzer:
         i = 0
         for it in need:
             n = len(it.analysis.body_crops)
-            it.body = emb[i:i + n]
+            it.body = emb[i : i + n]
             i += n
             it.analysis.body_crops = None  # free the pixels
             self.cache.put_body(it.analysis.sha256, self.body_key, it.body)

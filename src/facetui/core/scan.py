@@ -17,8 +17,9 @@ def _wanted(name: str, exts: tuple[str, ...]) -> bool:
     return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in exts
 
 
-def scan_images(folder: Path, exts: tuple[str, ...], recursive: bool = False,
-                exclude: tuple[Path, ...] = ()) -> list[Path]:
+def scan_images(
+    folder: Path, exts: tuple[str, ...], recursive: bool = False, exclude: tuple[Path, ...] = ()
+) -> list[Path]:
     """Image files under ``folder`` in a stable sorted order.
 
     Recursive scans follow symlinked folders once (a loop is visited once, not forever) and skip the

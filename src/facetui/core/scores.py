@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .events import UNKNOWN, FileResult
 from .scan import display_name
-
 
 # settings whose lowest value accepts the most (face_tol accepts more as it grows)
 LOOSE_FIRST = frozenset({"body_tol", "face_margin", "face_k", "lap_var_thresh"})
@@ -48,8 +47,17 @@ def score(results: Sequence[FileResult], expected: dict[str, frozenset[str]], va
         wrong += len(got - want)
         kept += not want and not got
         exact += got == want
-    return Score(value=value, photos=len(results), appearances=apps, found=found, wrong=wrong,
-                 unknown_photos=unk, unknown_kept=kept, exact=exact, errors=errors)
+    return Score(
+        value=value,
+        photos=len(results),
+        appearances=apps,
+        found=found,
+        wrong=wrong,
+        unknown_photos=unk,
+        unknown_kept=kept,
+        exact=exact,
+        errors=errors,
+    )
 
 
 def pick_marked(scores: Sequence[Score]) -> float | None:
@@ -117,29 +125,41 @@ def sweep_lines(sw: Sweep, expected: dict[str, frozenset[str]] | None = None) ->
             marks.append("best with no wrong filings")
         if math.isclose(s.value, sw.current):
             marks.append("current")
-        lines.append(f"{num(s.value):>{w}}  {f'{s.found}/{s.appearances} {_pct(s.found, s.appearances):>4}':>14}  "
-                     f"{s.wrong:>13}  {f'{s.unknown_kept}/{s.unknown_photos}':>13}  "
-                     f"{f'{s.exact}/{s.photos}':>13}" + (f"  <- {', '.join(marks)}" if marks else ""))
+        lines.append(
+            f"{num(s.value):>{w}}  {f'{s.found}/{s.appearances} {_pct(s.found, s.appearances):>4}':>14}  "
+            f"{s.wrong:>13}  {f'{s.unknown_kept}/{s.unknown_photos}':>13}  "
+            f"{f'{s.exact}/{s.photos}':>13}" + (f"  <- {', '.join(marks)}" if marks else "")
+        )
     loose_first = sw.key in LOOSE_FIRST
     if sw.marked is None:
-        lines.append(f"Every {sw.key} value in the sweep files some photo under a wrong person: try "
-                     + ("higher values." if loose_first else "lower values."))
+        lines.append(
+            f"Every {sw.key} value in the sweep files some photo under a wrong person: try "
+            + ("higher values." if loose_first else "lower values.")
+        )
     else:
         m = sw.score_at(sw.marked)
         assert m is not None
         same = math.isclose(sw.marked, sw.current)
-        lines.append(f"Advice: {sw.key} = {num(sw.marked)} (recall {_pct(m.found, m.appearances)}, no wrong filings)"
-                     + ("; that is the setting in use." if same else f"; the setting in use is {sw.current:g}."))
+        lines.append(
+            f"Advice: {sw.key} = {num(sw.marked)} (recall {_pct(m.found, m.appearances)}, no wrong filings)"
+            + ("; that is the setting in use." if same else f"; the setting in use is {sw.current:g}.")
+        )
         loosest = sw.scores[0] if loose_first else sw.scores[-1]
-        if sw.key in ("face_tol", "body_tol") and loosest.wrong == 0 and loosest.found == m.found and len(sw.scores) > 1:
-            lines.append(f"  The loosest value in the sweep ({loosest.value:g}) files nothing wrongly, so the limit lies "
-                         "beyond it: the advice is the middle of the safe values seen; widen the sweep to find it.")
+        if (
+            sw.key in ("face_tol", "body_tol")
+            and loosest.wrong == 0
+            and loosest.found == m.found
+            and len(sw.scores) > 1
+        ):
+            lines.append(
+                f"  The loosest value in the sweep ({loosest.value:g}) files nothing wrongly, so the limit lies "
+                "beyond it: the advice is the middle of the safe values seen; widen the sweep to find it."
+            )
     if expected is not None:
         for v, what in ((sw.current, "the setting in use"), (sw.marked, "the advised value")):
             if v is None or (what == "the advised value" and math.isclose(v, sw.current)):
                 continue
             wrong = sw.mistakes(v, expected)
-            lines.append(f"Not exactly right at {sw.key} {v:g} ({what}): "
-                         + ("none" if not wrong else f"{len(wrong)}"))
+            lines.append(f"Not exactly right at {sw.key} {v:g} ({what}): " + ("none" if not wrong else f"{len(wrong)}"))
             lines += [f"  {display_name(f)}: expected {e}, got {g}" for f, e, g in wrong]
     return lines

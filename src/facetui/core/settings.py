@@ -33,35 +33,130 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("dataset_dir", "path", "demo/kb", "Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`)."),
+    Spec(
+        "dataset_dir",
+        "path",
+        "demo/kb",
+        "Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`).",
+    ),
     Spec("process_dir", "path", "demo/query", "Folder of photos to recognise (the default input)."),
-    Spec("processed_dir", "path", "out", "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv."),
-    Spec("face_tol", "float", 0.51, "A face is filed under the best person when its face score is below this (lower = closer). "
-         "The score is the distance to that person's face_k nearest KB photos, averaged. Choose with `facetui eval`.", 0.0, 2.0),
-    Spec("face_margin", "float", 0.09, "The best person's score must also beat the next person's by this much (0 = off); "
-         "an ambiguous face goes to Unknown instead of the wrong folder.", 0.0, 1.0),
-    Spec("face_k", "int", 2, "How many of a person's KB photos a face is compared with (their distances averaged): "
-         "1 = the nearest photo alone; 2 asks two photos to agree. A person with fewer photos uses what there is.", 1, 10),
-    Spec("body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0),
-    Spec("reid_model", "choice", "osnet_ain_x1_0", "torchreid OSNet architecture of the re-id weights file.",
-         choices=("osnet_ain_x1_0", "osnet_ain_x0_75", "osnet_ain_x0_5", "osnet_ain_x0_25",
-                  "osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25", "osnet_ibn_x1_0")),
-    Spec("reid_weights", "optional_path", "", "OSNet re-id weights file (.pth). Empty: body recognition is off. Never downloaded."),
+    Spec(
+        "processed_dir",
+        "path",
+        "out",
+        "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv.",
+    ),
+    Spec(
+        "face_tol",
+        "float",
+        0.51,
+        "A face is filed under the best person when its face score is below this (lower = closer). "
+        "The score is the distance to that person's face_k nearest KB photos, averaged. Choose with `facetui eval`.",
+        0.0,
+        2.0,
+    ),
+    Spec(
+        "face_margin",
+        "float",
+        0.09,
+        "The best person's score must also beat the next person's by this much (0 = off); "
+        "an ambiguous face goes to Unknown instead of the wrong folder.",
+        0.0,
+        1.0,
+    ),
+    Spec(
+        "face_k",
+        "int",
+        2,
+        "How many of a person's KB photos a face is compared with (their distances averaged): "
+        "1 = the nearest photo alone; 2 asks two photos to agree. A person with fewer photos uses what there is.",
+        1,
+        10,
+    ),
+    Spec(
+        "body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0
+    ),
+    Spec(
+        "reid_model",
+        "choice",
+        "osnet_ain_x1_0",
+        "torchreid OSNet architecture of the re-id weights file.",
+        choices=(
+            "osnet_ain_x1_0",
+            "osnet_ain_x0_75",
+            "osnet_ain_x0_5",
+            "osnet_ain_x0_25",
+            "osnet_x1_0",
+            "osnet_x0_75",
+            "osnet_x0_5",
+            "osnet_x0_25",
+            "osnet_ibn_x1_0",
+        ),
+    ),
+    Spec(
+        "reid_weights",
+        "optional_path",
+        "",
+        "OSNet re-id weights file (.pth). Empty: body recognition is off. Never downloaded.",
+    ),
     Spec("valid_exts", "exts", [".jpg", ".jpeg", ".png", ".webp"], "File extensions scanned (case-insensitive)."),
-    Spec("encodings_filename", "str", "encodings.npz", "KB file, relative to dataset_dir (a legacy .pkl is read safely and converted)."),
-    Spec("resize_max", "int", 800, "Photos are downscaled so the long side is at most this many pixels before detection.", 64, 10000),
-    Spec("lap_var_thresh", "float", 120.0, "Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
-         "(sharp faces measure about 200-2000 at any photo size). A face below it is low quality: still matched, but filed only "
-         "under a stricter rule (face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.", 0.0, 1e6),
+    Spec(
+        "encodings_filename",
+        "str",
+        "encodings.npz",
+        "KB file, relative to dataset_dir (a legacy .pkl is read safely and converted).",
+    ),
+    Spec(
+        "resize_max",
+        "int",
+        800,
+        "Photos are downscaled so the long side is at most this many pixels before detection.",
+        64,
+        10000,
+    ),
+    Spec(
+        "lap_var_thresh",
+        "float",
+        120.0,
+        "Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
+        "(sharp faces measure about 200-2000 at any photo size). A face below it is low quality: still matched, but filed only "
+        "under a stricter rule (face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.",
+        0.0,
+        1e6,
+    ),
     Spec("kb_batch_size", "int", 16, "Body crops embedded per OSNet batch.", 1, 1024),
-    Spec("device", "choice", "auto", "Where OSNet runs: auto (CUDA when available), cpu or cuda.", choices=("auto", "cpu", "cuda")),
-    Spec("detector", "choice", "hog", "Face detector: hog (fast) or cnn (dlib's CNN detector, run by torch: also finds turned, tilted "
-         "and partly hidden faces; about 4x HOG's CPU time).", choices=("hog", "cnn")),
-    Spec("upsample", "int", 1, "Times the detector upsamples the photo to find small faces (each step ~4x slower).", 0, 3),
-    Spec("multi_face", "choice", "all", "all: every recognised person gets the photo; largest: only the largest face decides (the seed's behaviour).",
-         choices=("all", "largest")),
-    Spec("file_mode", "choice", "copy", "How a photo lands in the output: copy, hardlink or symlink (originals are never moved).",
-         choices=("copy", "hardlink", "symlink")),
+    Spec(
+        "device",
+        "choice",
+        "auto",
+        "Where OSNet runs: auto (CUDA when available), cpu or cuda.",
+        choices=("auto", "cpu", "cuda"),
+    ),
+    Spec(
+        "detector",
+        "choice",
+        "hog",
+        "Face detector: hog (fast) or cnn (dlib's CNN detector, run by torch: also finds turned, tilted "
+        "and partly hidden faces; about 4x HOG's CPU time).",
+        choices=("hog", "cnn"),
+    ),
+    Spec(
+        "upsample", "int", 1, "Times the detector upsamples the photo to find small faces (each step ~4x slower).", 0, 3
+    ),
+    Spec(
+        "multi_face",
+        "choice",
+        "all",
+        "all: every recognised person gets the photo; largest: only the largest face decides (the seed's behaviour).",
+        choices=("all", "largest"),
+    ),
+    Spec(
+        "file_mode",
+        "choice",
+        "copy",
+        "How a photo lands in the output: copy, hardlink or symlink (originals are never moved).",
+        choices=("copy", "hardlink", "symlink"),
+    ),
     Spec("recursive", "bool", False, "Scan sub-folders of the input folder too."),
     Spec("workers", "int", 0, "Processes for decode + detect + encode (0 = one per CPU core).", 0, 256),
     Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
@@ -107,7 +202,7 @@ class Settings:
         p = Path(self.encodings_filename)
         return p if p.is_absolute() else self.dataset_dir / p
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -231,7 +326,9 @@ def _check_path_text(spec: Spec, value: str) -> None:
     except UnicodeError:  # a lone surrogate that is not an escaped byte
         raise _fail(spec.key, value, "a path of valid characters") from None
     if len(raw) > _PATH_MAX or any(len(part) > _NAME_MAX for part in raw.split(b"/")):
-        raise _fail(spec.key, value, f"a path of at most {_PATH_MAX} bytes, each folder or file name at most {_NAME_MAX}")
+        raise _fail(
+            spec.key, value, f"a path of at most {_PATH_MAX} bytes, each folder or file name at most {_NAME_MAX}"
+        )
 
 
 def _range_text(spec: Spec) -> str:
@@ -250,9 +347,11 @@ def from_dict(raw: Any, source: Path | None = None) -> Settings:
     extra = {k: v for k, v in raw.items() if k not in SPEC_BY_KEY}
     warnings = tuple(f"unknown setting {k!r} kept as is (not used by facetui)" for k in extra)
     if values["lap_var_thresh"] > LAP_VAR_HIGH:
-        warnings += (f"lap_var_thresh {values['lap_var_thresh']:g} marks most faces low quality (they are then filed only under "
-                     f"the stricter rule): it measures the aligned face now, where sharp faces read about 200-2000; "
-                     f"{SPEC_BY_KEY['lap_var_thresh'].default:g} is the default",)
+        warnings += (
+            f"lap_var_thresh {values['lap_var_thresh']:g} marks most faces low quality (they are then filed only under "
+            f"the stricter rule): it measures the aligned face now, where sharp faces read about 200-2000; "
+            f"{SPEC_BY_KEY['lap_var_thresh'].default:g} is the default",
+        )
     return Settings(**values, source=source, extra=extra, warnings=warnings)
 
 
@@ -317,4 +416,3 @@ def settings_reference_markdown() -> str:
             extra = f" Range {s.low:g} to {s.high:g}."
         rows.append(f"| `{s.key}` | `{d}` | {s.help}{extra} |")
     return "\n".join(rows)
-

@@ -21,10 +21,11 @@ def frozen_if_same(model: Any, example: Any, probe: Any, tol: float, normalise: 
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python values in the graph
             frozen = torch.jit.optimize_for_inference(
-                torch.jit.freeze(torch.jit.trace(model, example, check_trace=False)))
+                torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+            )
             want, got = out(model), out(frozen)
         if got.shape == want.shape and float((got - want).abs().max()) < tol:
             return frozen
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return model

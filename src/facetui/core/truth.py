@@ -32,8 +32,9 @@ def _people(raw: str) -> frozenset[str]:
     return frozenset(n for n in names if n.lower() != UNKNOWN.lower())
 
 
-def load_truth(path: Path | str, input_dir: Path | None = None,
-               exts: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")) -> Truth:
+def load_truth(
+    path: Path | str, input_dir: Path | None = None, exts: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")
+) -> Truth:
     """Read labels: a CSV ``file,expected`` (people joined by ``;``, or ``Unknown``), or a folder of ``<Person>/`` folders.
 
     For a CSV, ``file`` is relative to ``input_dir``. For a folder, the folder itself is the input, each
@@ -60,7 +61,9 @@ def load_truth(path: Path | str, input_dir: Path | None = None,
     reader = csv.DictReader(io.StringIO(text))
     cols = [c.strip().lower() for c in (reader.fieldnames or [])]
     if "file" not in cols or "expected" not in cols:
-        raise EvalError(f"{path}: the first line must be the header 'file,expected' (found {','.join(cols) or 'nothing'})")
+        raise EvalError(
+            f"{path}: the first line must be the header 'file,expected' (found {','.join(cols) or 'nothing'})"
+        )
     fcol = reader.fieldnames[cols.index("file")]  # type: ignore[index]
     ecol = reader.fieldnames[cols.index("expected")]  # type: ignore[index]
     expected: dict[str, frozenset[str]] = {}

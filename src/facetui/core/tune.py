@@ -10,8 +10,8 @@ what the Decider files, combination by combination.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -41,8 +41,10 @@ class Combo:
         return asdict(self)
 
     def text(self) -> str:
-        return (f"face_tol {self.face_tol:g}, face_margin {self.face_margin:g}, face_k {self.face_k}, "
-                f"lap_var_thresh {self.lap_var_thresh:g}")
+        return (
+            f"face_tol {self.face_tol:g}, face_margin {self.face_margin:g}, face_k {self.face_k}, "
+            f"lap_var_thresh {self.lap_var_thresh:g}"
+        )
 
 
 @dataclass
@@ -78,8 +80,13 @@ class _Faces:
 class Search:
     """The labelled photos prepared for scoring any combination quickly."""
 
-    def __init__(self, decider: Decider, items: Sequence[tuple[Item, str]], expected: dict[str, frozenset[str]],
-                 ks: Sequence[int] = GRID_K):
+    def __init__(
+        self,
+        decider: Decider,
+        items: Sequence[tuple[Item, str]],
+        expected: dict[str, frozenset[str]],
+        ks: Sequence[int] = GRID_K,
+    ):
         self.decider = decider
         self.settings = decider.settings
         self.people = list(decider.faces.people)
@@ -136,10 +143,17 @@ class Search:
                     gap[k].append(c[1][1] - c[0][1] if len(c) > 1 else np.inf)
                     few[k].append(bool(c) and d.kb_photos.get(c[0][0], k) < k)
         arr = lambda v, t=np.float64: np.asarray(v, dtype=t)  # noqa: E731
-        return _Faces(photo=arr(photo, np.int64), q=arr(q), area=arr(area), body=arr(body, np.int64),
-                      faceless=arr(faceless, bool), best={k: arr(v, np.int64) for k, v in best.items()},
-                      s1={k: arr(v) for k, v in s1.items()}, gap={k: arr(v) for k, v in gap.items()},
-                      few={k: arr(v, bool) for k, v in few.items()})
+        return _Faces(
+            photo=arr(photo, np.int64),
+            q=arr(q),
+            area=arr(area),
+            body=arr(body, np.int64),
+            faceless=arr(faceless, bool),
+            best={k: arr(v, np.int64) for k, v in best.items()},
+            s1={k: arr(v) for k, v in s1.items()},
+            gap={k: arr(v) for k, v in gap.items()},
+            few={k: arr(v, bool) for k, v in few.items()},
+        )
 
     def _usable(self, lap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(usable, poor, body_allowed) per face row for this gate, following the multi_face policy."""
@@ -189,11 +203,17 @@ class Search:
         got = np.bincount(ph, minlength=n_photos)
         wrong_per = np.bincount(ph[~right], minlength=n_photos)
         fine = ~self.error
-        return Score(value=c.face_tol, photos=n_photos, appearances=self.apps, found=int(right.sum()),
-                     wrong=int((~right).sum()), unknown_photos=self.unknown_photos,
-                     unknown_kept=int(np.sum(fine & (self.want_count == 0) & (got == 0))),
-                     exact=int(np.sum(fine & (wrong_per == 0) & (got == self.want_count))),
-                     errors=int(self.error.sum()))
+        return Score(
+            value=c.face_tol,
+            photos=n_photos,
+            appearances=self.apps,
+            found=int(right.sum()),
+            wrong=int((~right).sum()),
+            unknown_photos=self.unknown_photos,
+            unknown_kept=int(np.sum(fine & (self.want_count == 0) & (got == 0))),
+            exact=int(np.sum(fine & (wrong_per == 0) & (got == self.want_count))),
+            errors=int(self.error.sum()),
+        )
 
     def nearest_right(self) -> int:
         """Appearances whose person is the nearest KB person (face_k 1) of some face: what no rule can beat."""
@@ -204,8 +224,14 @@ class Search:
         return int(self.want[pairs // len(self.index), pairs % len(self.index)].sum())
 
 
-def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margins: Sequence[float] = GRID_MARGIN,
-         ks: Sequence[int] = GRID_K, laps: Sequence[float] = GRID_LAP) -> Tuning:
+def tune(
+    search: Search,
+    current: Combo,
+    tols: Sequence[float] = GRID_TOL,
+    margins: Sequence[float] = GRID_MARGIN,
+    ks: Sequence[int] = GRID_K,
+    laps: Sequence[float] = GRID_LAP,
+) -> Tuning:
     """Score every combination; the advice is the one that finds the most among those with no wrong filing one
     grid step around them (face_tol and face_margin), and among equals the one with the most good neighbours
     (the middle of a plateau, not its edge)."""
@@ -218,9 +244,14 @@ def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margi
     laps = sorted(set(laps) | {current.lap_var_thresh})
     grid = [Combo(t, m, k, lap) for k in ks for lap in laps for m in margins for t in tols]
     scores = {c: search.score(c) for c in grid}
-    res = Tuning(combos=len(grid), safe=sum(s.wrong == 0 for s in scores.values()), current=current,
-                 current_score=search.score(current),
-                 nearest_right=search.nearest_right(), appearances=search.apps)
+    res = Tuning(
+        combos=len(grid),
+        safe=sum(s.wrong == 0 for s in scores.values()),
+        current=current,
+        current_score=search.score(current),
+        nearest_right=search.nearest_right(),
+        appearances=search.apps,
+    )
     safe = [c for c, s in scores.items() if s.wrong == 0]
     if not safe:
         return res
@@ -244,9 +275,14 @@ def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margi
 
     def key(c: Combo):
         s = scores[c]
-        return (s.found, neighbours(c, s.found), c.face_k == current.face_k,
-                c.lap_var_thresh == current.lap_var_thresh, -abs(c.face_tol - current.face_tol),
-                -abs(c.face_margin - current.face_margin))
+        return (
+            s.found,
+            neighbours(c, s.found),
+            c.face_k == current.face_k,
+            c.lap_var_thresh == current.lap_var_thresh,
+            -abs(c.face_tol - current.face_tol),
+            -abs(c.face_margin - current.face_margin),
+        )
 
     for k in ks:
         in_k = [c for c in safe if c.face_k == k]
@@ -263,17 +299,24 @@ def tune(search: Search, current: Combo, tols: Sequence[float] = GRID_TOL, margi
 def tuning_lines(t: Tuning) -> list[str]:
     """The joint search as the CLI prints it."""
     cur = t.current_score
-    lines = [f"Joint search over face_tol, face_margin, face_k and lap_var_thresh: {t.combos} combinations, "
-             f"{t.safe} with no wrong filing.",
-             f"  in use:  {t.current.text()}: found {cur.found}/{cur.appearances}, {cur.wrong} wrong, "
-             f"unknowns kept {cur.unknown_kept}/{cur.unknown_photos}, exactly right {cur.exact}/{cur.photos}"]
+    lines = [
+        f"Joint search over face_tol, face_margin, face_k and lap_var_thresh: {t.combos} combinations, "
+        f"{t.safe} with no wrong filing.",
+        f"  in use:  {t.current.text()}: found {cur.found}/{cur.appearances}, {cur.wrong} wrong, "
+        f"unknowns kept {cur.unknown_kept}/{cur.unknown_photos}, exactly right {cur.exact}/{cur.photos}",
+    ]
     if t.best is None or t.best_score is None:
-        lines.append("  no combination in the grid files nothing wrongly: the KB may hold a look-alike or a mislabelled photo")
+        lines.append(
+            "  no combination in the grid files nothing wrongly: the KB may hold a look-alike or a mislabelled photo"
+        )
     else:
         b = t.best_score
-        lines.append(f"  advice:  {t.best.text()}: found {b.found}/{b.appearances}, no wrong filing, "
-                     f"unknowns kept {b.unknown_kept}/{b.unknown_photos}, exactly right {b.exact}/{b.photos}")
-    lines.append(f"  ceiling: the nearest KB person is the right one for {t.nearest_right} of {t.appearances} "
-                 "known appearances (no rule can file more)")
+        lines.append(
+            f"  advice:  {t.best.text()}: found {b.found}/{b.appearances}, no wrong filing, "
+            f"unknowns kept {b.unknown_kept}/{b.unknown_photos}, exactly right {b.exact}/{b.photos}"
+        )
+    lines.append(
+        f"  ceiling: the nearest KB person is the right one for {t.nearest_right} of {t.appearances} "
+        "known appearances (no rule can file more)"
+    )
     return lines
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
@@ -19,8 +19,8 @@ from .commands import FacetuiCommands
 from .dialogs import ConfirmDialog, ErrorDialog
 from .facts import DeviceInfo, probe_device
 from .home_screen import HomeScreen
-from .keymap import KEYMAP_NAME, load_keymap
 from .kb_screen import KbBuildScreen
+from .keymap import KEYMAP_NAME, load_keymap
 from .messages import SettingsChanged
 from .recognition_screen import RecognitionScreen
 from .run_screen import RunScreen
@@ -43,8 +43,13 @@ class FacetuiApp(App[int]):
 
     CSS_PATH = "facetui.tcss"
     TITLE = "facetui"
-    MODES = {"home": HomeScreen, "settings": SettingsScreen, "kb": KbBuildScreen, "recognition": RecognitionScreen,
-             "calibrate": CalibrateScreen}
+    MODES = {
+        "home": HomeScreen,
+        "settings": SettingsScreen,
+        "kb": KbBuildScreen,
+        "recognition": RecognitionScreen,
+        "calibrate": CalibrateScreen,
+    }
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {FacetuiCommands}
     BINDINGS = [
@@ -58,9 +63,14 @@ class FacetuiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
-    def __init__(self, settings_path: Path | str, *, clock: Callable[[], float] | None = None,
-                 device_probe: Callable[[], DeviceInfo] | None = None,
-                 pipeline_hook: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings_path: Path | str,
+        *,
+        clock: Callable[[], float] | None = None,
+        device_probe: Callable[[], DeviceInfo] | None = None,
+        pipeline_hook: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
         self.settings_path = Path(settings_path).expanduser().absolute()
         self.settings, self.settings_error = load_or_default(self.settings_path)
@@ -79,11 +89,17 @@ class FacetuiApp(App[int]):
             self.notify(line, severity="warning", timeout=10)
         if self.settings_error:
             missing = "not found" in self.settings_error
-            self.push_screen(ErrorDialog(
-                "Settings not loaded",
-                f"{self.settings_error}\n\nfacetui runs with the default settings"
-                + (" for now; save in Settings (s) to create the file." if missing else
-                   "; saving in Settings (s) replaces the file with a valid one.")))
+            self.push_screen(
+                ErrorDialog(
+                    "Settings not loaded",
+                    f"{self.settings_error}\n\nfacetui runs with the default settings"
+                    + (
+                        " for now; save in Settings (s) to create the file."
+                        if missing
+                        else "; saving in Settings (s) replaces the file with a valid one."
+                    ),
+                )
+            )
         for w in self.settings.warnings:
             self.notify(w, severity="warning")
 
@@ -116,7 +132,7 @@ class FacetuiApp(App[int]):
 
     def action_review(self) -> None:
         try:
-            from .review_screen import ReviewScreen  # noqa: PLC0415 (written separately; optional)
+            from .review_screen import ReviewScreen  # written separately; optional
         except ImportError:
             self.notify("review is not available", severity="warning")
             return
@@ -188,9 +204,12 @@ class FacetuiApp(App[int]):
             text = str(err) if not isinstance(err, OSError) else f"{err.strerror or err}: {err.filename or ''}"
             self.notify(text, title="Cannot do that", severity="error", timeout=12)
         else:
-            self.push_screen(ErrorDialog(
-                "Unexpected error",
-                f"{type(err).__name__}: {err}\n\n(in {worker.name or 'a background task'}; the app keeps running)"))
+            self.push_screen(
+                ErrorDialog(
+                    "Unexpected error",
+                    f"{type(err).__name__}: {err}\n\n(in {worker.name or 'a background task'}; the app keeps running)",
+                )
+            )
 
     # -- quitting -----------------------------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -200,8 +219,12 @@ class FacetuiApp(App[int]):
         if self.quitting:
             return
         what = RUN_WHAT.get(self.active_run.KIND, "run")
-        self.push_screen(ConfirmDialog(f"A {what} is running. Stop it after the current file and quit?",
-                                       yes="Stop and quit", no="Keep running"), self._quit_answered)
+        self.push_screen(
+            ConfirmDialog(
+                f"A {what} is running. Stop it after the current file and quit?", yes="Stop and quit", no="Keep running"
+            ),
+            self._quit_answered,
+        )
 
     def _quit_answered(self, yes: bool | None) -> None:
         if yes:
@@ -225,15 +248,16 @@ def preload_images() -> None:
     If the query fails here (say stdin is not a terminal), the import is retried without it: half-blocks.
     """
     try:
-        import textual_image.widget  # noqa: F401, PLC0415
+        import textual_image.widget
+
         return
-    except Exception:  # noqa: BLE001 (any failure of the terminal query only costs the graphics protocols)
+    except Exception:  # any failure of the terminal query only costs the graphics protocols
         pass
     saved = sys.__stdin__
     sys.__stdin__ = None  # textual-image then skips the queries: no Sixel or Kitty graphics, half-blocks
     try:
-        import textual_image.widget  # noqa: F401, PLC0415, F811
-    except Exception:  # noqa: BLE001 (the review screen then says it is not available)
+        import textual_image.widget  # noqa: F401
+    except Exception:  # the review screen then says it is not available
         pass
     finally:
         sys.__stdin__ = saved

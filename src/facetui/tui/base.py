@@ -16,7 +16,7 @@ class FacetuiScreen(Screen[ScreenResultType]):
     """A screen of the app; a failed worker on any of them lands in ``FacetuiApp.report_worker_error``."""
 
     @property
-    def fapp(self) -> "FacetuiApp":
+    def fapp(self) -> FacetuiApp:
         return cast("FacetuiApp", self.app)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

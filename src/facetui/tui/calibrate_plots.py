@@ -4,8 +4,8 @@ filings against its values, and the same-person / different-person face distance
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from textual_plotext import PlotextPlot
@@ -37,8 +37,14 @@ class SweepSeries:
 def sweep_series(sw: Sweep, advised: float | None = None) -> SweepSeries:
     """One sweep's series, with ``advised`` marked: the eval's advice for this key (the joint search's value, which
     need not be one of the sweep's own values nor its own pick)."""
-    return SweepSeries(sw.key, [s.value for s in sw.scores], [round(100.0 * s.recall, 1) for s in sw.scores],
-                       [s.wrong for s in sw.scores], advised, sw.current)
+    return SweepSeries(
+        sw.key,
+        [s.value for s in sw.scores],
+        [round(100.0 * s.recall, 1) for s in sw.scores],
+        [s.wrong for s in sw.scores],
+        advised,
+        sw.current,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,9 @@ class DistanceHistogram:
         return [round((a + b) / 2, 4) for a, b in zip(self.edges, self.edges[1:])]
 
 
-def distance_histogram(same: np.ndarray, diff: np.ndarray, step: float = HIST_STEP,
-                       marks: Sequence[float] = ()) -> DistanceHistogram | None:
+def distance_histogram(
+    same: np.ndarray, diff: np.ndarray, step: float = HIST_STEP, marks: Sequence[float] = ()
+) -> DistanceHistogram | None:
     """Bin both groups on one grid that covers the distances and the marked thresholds; None without distances."""
     same = np.asarray(same, float).ravel()
     diff = np.asarray(diff, float).ravel()
@@ -131,8 +138,12 @@ class SweepPlot(TitledPlot):
             plt.xticks([])
             plt.yticks([])
             return
-        self.set_titles(f"recall % (left), wrong filings (right) by {s.key}",
-                        f"recall % (left), wrong (right) by {s.key}", f"recall %, wrong by {s.key}", s.key)
+        self.set_titles(
+            f"recall % (left), wrong filings (right) by {s.key}",
+            f"recall % (left), wrong (right) by {s.key}",
+            f"recall %, wrong by {s.key}",
+            s.key,
+        )
         plt.plot(s.values, s.recall_pct, label="recall %", color=RECALL_COLOR, marker="hd")
         plt.plot(s.values, s.wrong, label="wrong", color=WRONG_COLOR, marker="hd", yside="right")
         plt.ylim(0, 100, yside="left")
@@ -166,8 +177,15 @@ class DistancePlot(TitledPlot):
         self.empty_text = "face distances: run a sweep (enter)"
         self._draw()
 
-    def show_distances(self, same: np.ndarray, diff: np.ndarray, advised: float | None, current: float | None,
-                       source: str = "", empty_text: str = "") -> None:
+    def show_distances(
+        self,
+        same: np.ndarray,
+        diff: np.ndarray,
+        advised: float | None,
+        current: float | None,
+        source: str = "",
+        empty_text: str = "",
+    ) -> None:
         self.marks = []
         if advised is not None:
             self.marks.append((advised, "advised", ADVISED_COLOR))
@@ -197,16 +215,30 @@ class DistancePlot(TitledPlot):
             plt.yticks([])
             return
         marks = ", ".join(f"{what} {_num(v)}" for v, what, _ in self.marks)
-        self.set_titles(f"face distance, % of pairs ({self.source}): {marks}" if marks and self.source else "",
-                        f"face distance, % of pairs: {marks}" if marks else "face distance, % of pairs",
-                        f"distance %: {marks}" if marks else "distance %",
-                        marks)
+        self.set_titles(
+            f"face distance, % of pairs ({self.source}): {marks}" if marks and self.source else "",
+            f"face distance, % of pairs: {marks}" if marks else "face distance, % of pairs",
+            f"distance %: {marks}" if marks else "distance %",
+            marks,
+        )
         # side by side in each bin (same on the left half, different on the right), so neither hides the other
         quarter = (h.edges[1] - h.edges[0]) / 4
-        plt.bar([c - quarter for c in h.centers], h.same_pct, width=0.45, label=f"same person ({h.same_n})",
-                color=SAME_COLOR, marker="hd")
-        plt.bar([c + quarter for c in h.centers], h.diff_pct, width=0.45, label=f"different ({h.diff_n})",
-                color=DIFF_COLOR, marker="hd")
+        plt.bar(
+            [c - quarter for c in h.centers],
+            h.same_pct,
+            width=0.45,
+            label=f"same person ({h.same_n})",
+            color=SAME_COLOR,
+            marker="hd",
+        )
+        plt.bar(
+            [c + quarter for c in h.centers],
+            h.diff_pct,
+            width=0.45,
+            label=f"different ({h.diff_n})",
+            color=DIFF_COLOR,
+            marker="hd",
+        )
         plt.xlim(h.edges[0], h.edges[-1])
         plt.xticks(_ticks(h.edges[0], h.edges[-1], 6))
         top = max(h.same_pct + h.diff_pct + [1.0])

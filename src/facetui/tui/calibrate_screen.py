@@ -17,8 +17,17 @@ from textual.worker import Worker, get_current_worker
 from ..core.settings import Settings, SettingsError, load_settings
 from .base import FacetuiScreen
 from .calibrate_plots import DistancePlot, SweepPlot
-from .calibrate_text import (advised_value, change_text, default_labels, finished_text, notes_text, resolve,
-                             sweep_of_row, table_rows, value_text)
+from .calibrate_text import (
+    advised_value,
+    change_text,
+    default_labels,
+    finished_text,
+    notes_text,
+    resolve,
+    sweep_of_row,
+    table_rows,
+    value_text,
+)
 from .dialogs import ConfirmDialog
 from .lines import short_path
 from .messages import AdviceApplied, CalibrationEnded, CalibrationProgress, SettingsChanged
@@ -67,12 +76,20 @@ class CalibrateScreen(FacetuiScreen):
         yield Header()
         with Horizontal(classes="folder-row"):
             yield Label("Labels", classes="folder-label")
-            yield FieldInput(id="truth", compact=True, suggester=PathSuggester(base, dirs_only=False),
-                             placeholder="truth CSV (file,expected) or a folder of <Person>/ folders")
+            yield FieldInput(
+                id="truth",
+                compact=True,
+                suggester=PathSuggester(base, dirs_only=False),
+                placeholder="truth CSV (file,expected) or a folder of <Person>/ folders",
+            )
         with Horizontal(classes="folder-row"):
             yield Label("Photos", classes="folder-label")
-            yield FieldInput(id="photos", compact=True, suggester=PathSuggester(base),
-                             placeholder="the folder the CSV's files are in")
+            yield FieldInput(
+                id="photos",
+                compact=True,
+                suggester=PathSuggester(base),
+                placeholder="the folder the CSV's files are in",
+            )
             yield Label(" KB only ", id="kb-only-label")
             yield YesNo(False, id="kb-only")
         yield Static("", id="status", markup=False)
@@ -181,8 +198,11 @@ class CalibrateScreen(FacetuiScreen):
         truth, photos, kb_only = self.choice()
         if not kb_only and truth is None:
             self.fapp.release_run(self)
-            self.notify("Type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only.",
-                        title="Cannot start", severity="error")
+            self.notify(
+                "Type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only.",
+                title="Cannot start",
+                severity="error",
+            )
             self.query_one("#truth", Input).focus()
             return
         self.running, self.stopping = True, False
@@ -193,8 +213,11 @@ class CalibrateScreen(FacetuiScreen):
         self.query_one(SweepPlot).show_sweep(None, "recall and wrong filings: sweeping...")
         self.query_one(DistancePlot).clear_distances("face distances: sweeping...")
         self.query_one(RunProgress).reset(0)
-        self.set_status("Calibrating: " + ("the KB (leave-one-out)" if kb_only else
-                                            f"{short_path(truth)}") + " (escape aborts after the current photo)")
+        self.set_status(
+            "Calibrating: "
+            + ("the KB (leave-one-out)" if kb_only else f"{short_path(truth)}")
+            + " (escape aborts after the current photo)"
+        )
         self.query_one(DataTable).focus()
         start_resource_tracker()
         self.started_at = self.fapp.clock()
@@ -219,21 +242,27 @@ class CalibrateScreen(FacetuiScreen):
         if self.worker is not None:
             try:
                 await self.worker.wait()
-            except Exception:  # noqa: BLE001 (its error is reported by the worker handler)
+            except Exception:  # its error is reported by the worker handler
                 pass
 
     # -- the thread side ----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="calibrate", exit_on_error=False)
     def launch(self, settings: Settings, truth: Path | None, photos: Path | None, kb_only: bool) -> None:
-        from ..core.evaluate import evaluate  # noqa: PLC0415 (the core's eval loads the models lazily)
+        from ..core.evaluate import evaluate  # the core's eval loads the models lazily
 
         worker = get_current_worker()
         report = None
         error = ""
         try:
-            report = evaluate(settings, truth, input_dir=photos, kb=kb_only, record=True,
-                              cancel=worker.cancelled_event,
-                              on_progress=lambda i, n: self.post_message(CalibrationProgress(i, n)))
+            report = evaluate(
+                settings,
+                truth,
+                input_dir=photos,
+                kb=kb_only,
+                record=True,
+                cancel=worker.cancelled_event,
+                on_progress=lambda i, n: self.post_message(CalibrationProgress(i, n)),
+            )
         except BaseException as e:
             error = str(e) or type(e).__name__
             raise
@@ -278,7 +307,8 @@ class CalibrateScreen(FacetuiScreen):
             self.show_sweep(self.sweep_of_row(cursor))
         else:
             self.query_one(SweepPlot).show_sweep(
-                None, "no sweep: KB only measures distances" if rep.truth is None else "no sweep")
+                None, "no sweep: KB only measures distances" if rep.truth is None else "no sweep"
+            )
 
     def sweep_of_row(self, row: int) -> Sweep | None:
         return sweep_of_row(self.report, row) if self.report is not None else None
@@ -315,7 +345,7 @@ class CalibrateScreen(FacetuiScreen):
         rep = self.report
         if rep is None or rep.aborted:
             return {}
-        from ..core.evaluate import advice_changes  # noqa: PLC0415 (imported by the sweep's worker already)
+        from ..core.evaluate import advice_changes  # imported by the sweep's worker already
 
         return {k: (old, new) for k, old, new in advice_changes(self.fapp.settings, rep.advice)}
 
@@ -326,17 +356,21 @@ class CalibrateScreen(FacetuiScreen):
             return
         path = self.fapp.settings_path
         self.app.push_screen(
-            ConfirmDialog(f"Write the advice into {short_path(path)}?\n\n"
-                          + "\n".join(f"  {k}: {value_text(k, a)} -> {value_text(k, b)}"
-                                      for k, (a, b) in changes.items())
-                          + "\n\nOther keys are kept.", yes="Apply", no="Keep as is"),
-            lambda yes: self.save_advice(path, self.fapp.settings, changes) if yes else None)
+            ConfirmDialog(
+                f"Write the advice into {short_path(path)}?\n\n"
+                + "\n".join(f"  {k}: {value_text(k, a)} -> {value_text(k, b)}" for k, (a, b) in changes.items())
+                + "\n\nOther keys are kept.",
+                yes="Apply",
+                no="Keep as is",
+            ),
+            lambda yes: self.save_advice(path, self.fapp.settings, changes) if yes else None,
+        )
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False)
     def save_advice(self, path: Path, in_use: Settings, changes: dict[str, tuple[Any, Any]]) -> None:
         """Write exactly the changes shown into the file as it is now (edits made elsewhere kept), atomically, with
         the core's apply_advice (as eval --apply)."""
-        from ..core.evaluate import apply_advice  # noqa: PLC0415
+        from ..core.evaluate import apply_advice
 
         try:
             base = load_settings(path)

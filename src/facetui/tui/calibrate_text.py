@@ -86,7 +86,7 @@ def advised_value(rep: EvalReport, key: str) -> float | None:
 
 
 def mark_text(sw: Sweep, value: float, advised: float | None) -> str:
-    """"advised": the advice's value (what a writes); "best alone": the best value with no wrong filing when only
+    """ "advised": the advice's value (what a writes); "best alone": the best value with no wrong filing when only
     this key changes (the sweep's own pick), shown where the joint advice differs; "in use": the value in use."""
     marks = []
     if advised is not None and math.isclose(value, advised):
@@ -112,9 +112,6 @@ def tuning_text(t: Tuning) -> str:
     return text + f"no rule finds more than {t.nearest_right}/{n}"
 
 
-
-
-
 def change_text(changes: dict[str, tuple[Any, Any]]) -> str:
     return ", ".join(f"{k} {value_text(k, a)} -> {value_text(k, b)}" for k, (a, b) in changes.items())
 
@@ -131,8 +128,11 @@ def notes_text(rep: EvalReport, changes: dict[str, tuple[Any, Any]], settings_pa
         if changes:
             lines.append("Advice: " + change_text(changes) + " · a writes it to " + short_path(settings_path) + ".")
         elif rep.advice:
-            lines.append("Advice: keep the settings in use ("
-                         + ", ".join(f"{k} {value_text(k, v)}" for k, v in rep.advice.items()) + ").")
+            lines.append(
+                "Advice: keep the settings in use ("
+                + ", ".join(f"{k} {value_text(k, v)}" for k, v in rep.advice.items())
+                + ")."
+            )
         for sw in rep.sweeps:
             if sw.marked is None:
                 lines.append(f"{sw.key}: every value in the sweep files some photo under a wrong person.")
@@ -140,8 +140,10 @@ def notes_text(rep: EvalReport, changes: dict[str, tuple[Any, Any]], settings_pa
         k = rep.kb
         if k.tolerance is not None:
             gap = f" (gap {k.low:.3f} .. {k.high:.3f})" if k.separated else " (no gap: just below the nearest impostor)"
-            lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; separating face_tol "
-                         f"{num(k.tolerance)}{gap}. Shown, not applied: set face_tol in Settings (s).")
+            lines.append(
+                f"KB leave-one-out: {k.people} people, {k.faces} faces; separating face_tol "
+                f"{num(k.tolerance)}{gap}. Shown, not applied: set face_tol in Settings (s)."
+            )
         else:
             lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; too few to measure a tolerance.")
     lines += [n for n in rep.notices if n and not n.startswith(("body recognition off", "aborted after"))]
@@ -162,14 +164,20 @@ def table_rows(rep: EvalReport) -> tuple[list[tuple[str, tuple[Text, ...]]], int
                     cursor = len(rows)
                 if math.isclose(s.value, sw.current):
                     in_use = len(rows)
-            rows.append((f"{sw.key}={s.value!r}", (
-                Text(sw.key if i == 0 else "", "bold"),
-                Text(value_text(sw.key, s.value), "bold" if advised else ""),
-                Text(f"{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}"),
-                Text(str(s.wrong), "red" if s.wrong else ""),
-                Text(f"{s.unknown_kept}/{s.unknown_photos}"),
-                Text(f"{s.exact}/{s.photos}"),
-                Text(mark_text(sw, s.value, want), "bold green" if advised else ""))))
+            rows.append(
+                (
+                    f"{sw.key}={s.value!r}",
+                    (
+                        Text(sw.key if i == 0 else "", "bold"),
+                        Text(value_text(sw.key, s.value), "bold" if advised else ""),
+                        Text(f"{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}"),
+                        Text(str(s.wrong), "red" if s.wrong else ""),
+                        Text(f"{s.unknown_kept}/{s.unknown_photos}"),
+                        Text(f"{s.exact}/{s.photos}"),
+                        Text(mark_text(sw, s.value, want), "bold green" if advised else ""),
+                    ),
+                )
+            )
     return rows, cursor if cursor is not None else (in_use or 0)
 
 
@@ -192,8 +200,10 @@ def finished_text(rep: EvalReport, elapsed: float, done: int, saved: str) -> str
     if rep.aborted:
         face = rep.face
         scored = face.scores[0].photos if face is not None and face.scores else done
-        return (f"Aborted after {scored} of {rep.photos} photos: the scores cover those only and are not "
-                f"applied. Enter runs again.")
+        return (
+            f"Aborted after {scored} of {rep.photos} photos: the scores cover those only and are not "
+            f"applied. Enter runs again."
+        )
     if rep.truth is None:
         what = "KB measured" + took + "."
     else:

@@ -107,7 +107,8 @@ class ClustersScreen(FacetuiScreen[None]):
             groups = sum(1 for c in self.clusters if len(c.items) > 1)
             self.query_one("#clusters-title", Static).update(
                 f"Clusters of unknown faces · {len(self.clusters)} clusters, {groups} with several faces · "
-                f"threshold {thr:.2f}")
+                f"threshold {thr:.2f}"
+            )
         for n, c in enumerate(self.clusters, 1):
             names = ", ".join(display_name(Path(p).name) for p in c.photos[:3]) + (" ..." if len(c.photos) > 3 else "")
             ol.add_option(Option(f"{n}. {len(c.items)} face{'s' if len(c.items) != 1 else ''}: {names}"))
@@ -145,7 +146,9 @@ class ClustersScreen(FacetuiScreen[None]):
 
     @on(Decided)
     def _decided(self, msg: Decided) -> None:
-        self.query_one("#clusters-status", Static).update(msg.outcome.message if msg.outcome else f"Not done: {msg.error}")
+        self.query_one("#clusters-status", Static).update(
+            msg.outcome.message if msg.outcome else f"Not done: {msg.error}"
+        )
         self._find()  # the named faces leave; busy until the groups are back
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Callable, cast
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -18,13 +19,18 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Build the KB now", "Build or update the KB from the dataset folder", "start('kb')"),
     ("Recognition screen", "Open the recognition screen (r)", "show('recognition')"),
     ("Sort photos now", "Start recognition with the folders on the recognition screen", "start('recognition')"),
-    ("Calibrate screen", "Sweep face_tol over labelled photos (or the KB), see the table and charts (c)",
-     "show('calibrate')"),
+    (
+        "Calibrate screen",
+        "Sweep face_tol over labelled photos (or the KB), see the table and charts (c)",
+        "show('calibrate')",
+    ),
     ("Calibrate now", "Run the calibration sweep with the labels on the calibrate screen", "start('calibrate')"),
-    ("Apply the calibration advice", "Write the advised values into the settings file, after showing the change",
-     "apply_calibration"),
-    ("Abort the run", "Stop the running KB build, recognition or calibration after the current file (escape)",
-     "abort"),
+    (
+        "Apply the calibration advice",
+        "Write the advised values into the settings file, after showing the change",
+        "apply_calibration",
+    ),
+    ("Abort the run", "Stop the running KB build, recognition or calibration after the current file (escape)", "abort"),
     ("Review unknowns", "Assign the photos filed under Unknown (u)", "review"),
     ("Save settings", "Save the settings form (ctrl+s on the settings screen)", "save_settings"),
     ("Discard settings changes", "Reset the settings form; the file is unchanged (escape there)", "discard_settings"),

@@ -57,16 +57,16 @@ def body_state(settings: Settings) -> tuple[bool, str]:
 
 
 def _count(folder: Path, settings: Settings, recursive: bool) -> int:
-    from ..core.scan import scan_images  # noqa: PLC0415
+    from ..core.scan import scan_images
 
     return len(scan_images(folder, settings.valid_exts, recursive))
 
 
 def gather_home_facts(settings: Settings) -> HomeFacts:
     """Everything the Home screen shows except the device; reads the disk, so call it from a thread."""
-    from ..core.kbbuild import kb_status  # noqa: PLC0415
-    from ..core.manifest import describe_run, last_run  # noqa: PLC0415
-    from ..core.report import REPORT_NAME  # noqa: PLC0415
+    from ..core.kbbuild import kb_status
+    from ..core.manifest import describe_run, last_run
+    from ..core.report import REPORT_NAME
 
     inp, out = settings.process_dir, settings.processed_dir
     in_facts = FolderFacts(inp, inp.is_dir())
@@ -79,8 +79,15 @@ def gather_home_facts(settings: Settings) -> HomeFacts:
         report = out / REPORT_NAME if (out / REPORT_NAME).is_file() else None
     on, text = body_state(settings)
     last = last_run(settings)
-    return HomeFacts(kb=kb_status(settings), input=in_facts, output=out_facts, body=text, body_on=on, report=report,
-                     last_run=describe_run(last[1]) if last else "")
+    return HomeFacts(
+        kb=kb_status(settings),
+        input=in_facts,
+        output=out_facts,
+        body=text,
+        body_on=on,
+        report=report,
+        last_run=describe_run(last[1]) if last else "",
+    )
 
 
 _PROBE = """
@@ -100,15 +107,17 @@ print(json.dumps(out))
 
 def probe_device(timeout: float = 120.0) -> DeviceInfo:
     """Ask torch and dlib about CUDA in a child process: importing torch takes seconds and would hold the app's GIL."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import json
+    import subprocess
+    import sys
 
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         out = json.loads(done.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
         return DeviceInfo(torch_cuda=None, notes=(f"device check failed: {e}",))
-    return DeviceInfo(torch_cuda=out["torch_cuda"], gpu_name=out["gpu"], dlib_cuda=bool(out["dlib_cuda"]),
-                      notes=tuple(out["notes"]))
+    return DeviceInfo(
+        torch_cuda=out["torch_cuda"], gpu_name=out["gpu"], dlib_cuda=bool(out["dlib_cuda"]), notes=tuple(out["notes"])
+    )

@@ -15,10 +15,12 @@ from .facts import HomeFacts, gather_home_facts
 from .lines import short_path
 from .messages import DeviceProbed, HomeFactsReady
 
-KEYS_HELP = ("r  sort photos (recognition)      k  build or update the KB\n"
-             "u  review the unknowns            s  settings\n"
-             "c  calibrate face_tol by eye      ctrl+p  all commands\n"
-             "q  quit")
+KEYS_HELP = (
+    "r  sort photos (recognition)      k  build or update the KB\n"
+    "u  review the unknowns            s  settings\n"
+    "c  calibrate face_tol by eye      ctrl+p  all commands\n"
+    "q  quit"
+)
 
 
 def _built(at: str) -> str:
@@ -79,8 +81,13 @@ class HomeScreen(FacetuiScreen):
         t.add_row("Settings", src)
         kb = f.kb
         if kb.get("ok"):
-            line = Text(f"{kb['people']} people · {kb['faces']} faces · {kb['bodies']} bodies · built {_built(kb['built_at'])}")
-            line.append(" · stale: the dataset changed" if kb["stale"] else " · up to date", "yellow" if kb["stale"] else "green")
+            line = Text(
+                f"{kb['people']} people · {kb['faces']} faces · {kb['bodies']} bodies · built {_built(kb['built_at'])}"
+            )
+            line.append(
+                " · stale: the dataset changed" if kb["stale"] else " · up to date",
+                "yellow" if kb["stale"] else "green",
+            )
             line.append(f"\n{short_path(kb['path'])}", "dim")
         else:
             line = Text(f"not usable: {kb.get('error', '?')}", "red")
@@ -124,5 +131,8 @@ class HomeScreen(FacetuiScreen):
             return Text("Next: the dataset changed since the KB was built; press k to update it.", "bold yellow")
         if not f.input.exists:
             return Text("Next: the input folder is missing; press s to set process_dir.", "bold yellow")
-        return Text(f"Next: press r to sort {f.input.photos} photos from {short_path(f.input.path)} "
-                    f"into {short_path(f.output.path)}.", "bold")
+        return Text(
+            f"Next: press r to sort {f.input.photos} photos from {short_path(f.input.path)} "
+            f"into {short_path(f.output.path)}.",
+            "bold",
+        )

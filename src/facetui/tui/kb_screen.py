@@ -24,7 +24,8 @@ class KbBuildScreen(RunScreen):
     def refresh_view(self) -> None:
         s = self.fapp.settings
         self.query_one("#kb-where", Static).update(
-            f"Dataset {short_path(s.dataset_dir)}/<Person>/  →  KB {short_path(s.kb_path)}")
+            f"Dataset {short_path(s.dataset_dir)}/<Person>/  →  KB {short_path(s.kb_path)}"
+        )
         super().refresh_view()
 
     def ready_text(self) -> str:
@@ -38,7 +39,7 @@ class KbBuildScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="kb-build", exit_on_error=False)
     def launch(self, settings: Settings) -> None:
-        from ..core.kbbuild import build_kb  # noqa: PLC0415
+        from ..core.kbbuild import build_kb
 
         self.drive(lambda cancel: build_kb(settings, cancel))
 

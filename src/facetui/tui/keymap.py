@@ -25,7 +25,7 @@ _KEY = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*\Z")
 
 def bindings() -> dict[str, tuple[str, str, str]]:
     """{binding id: (keys, where, description)} for every binding of the app and its screens."""
-    from . import __name__ as pkg  # noqa: PLC0415
+    from . import __name__ as pkg
 
     out: dict[str, tuple[str, str, str]] = {}
     for info in pkgutil.iter_modules(importlib.import_module(pkg).__path__):
@@ -35,8 +35,11 @@ def bindings() -> dict[str, tuple[str, str, str]]:
                 continue
             for b in obj.__dict__.get("BINDINGS", ()):
                 if isinstance(b, Binding) and b.id and b.id not in out:
-                    where = "anywhere" if issubclass(obj, App) else obj.__name__.removesuffix("Screen").removesuffix(
-                        "Dialog")
+                    where = (
+                        "anywhere"
+                        if issubclass(obj, App)
+                        else obj.__name__.removesuffix("Screen").removesuffix("Dialog")
+                    )
                     out[b.id] = (b.key, where, b.description or b.action)
     return dict(sorted(out.items()))
 
@@ -58,7 +61,7 @@ def load_keymap(path: Path) -> tuple[dict[str, str], list[str]]:
             continue
         keys = [k.strip() for k in value.split(",")] if isinstance(value, str) else []
         if not keys or not all(_KEY.match(k) for k in keys):
-            problems.append(f"{path}: {bid} = {value!r} is not a key such as \"a\", \"ctrl+d\" or \"f2,ctrl+e\"")
+            problems.append(f'{path}: {bid} = {value!r} is not a key such as "a", "ctrl+d" or "f2,ctrl+e"')
             continue
         keymap[bid] = ",".join(keys)
     return keymap, problems

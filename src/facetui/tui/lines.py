@@ -65,8 +65,11 @@ def summary_text(s: RunSummary) -> Text:
     out = Text()
     if s.kind == "kb":
         verb = "build aborted" if s.aborted else "built"
-        out.append(f"KB {verb}: {s.people} people, {s.faces} faces, {s.bodies} bodies, {s.skipped} skipped, "
-                   f"{s.done}/{s.total} images in {s.elapsed_s:.1f}s.", "bold yellow" if s.aborted else "bold green")
+        out.append(
+            f"KB {verb}: {s.people} people, {s.faces} faces, {s.bodies} bodies, {s.skipped} skipped, "
+            f"{s.done}/{s.total} images in {s.elapsed_s:.1f}s.",
+            "bold yellow" if s.aborted else "bold green",
+        )
         if s.per_person:
             out.append("\n  " + ", ".join(f"{k}: {v}" for k, v in s.per_person.items()))
         if s.kb_path and not s.aborted:

@@ -42,9 +42,13 @@ class NameDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.prompt, markup=False)
-            yield Input(placeholder="Person name (a folder of that name in the output)", id="name-input",
-                        validators=[PersonName()], validate_on=["changed", "submitted"],
-                        suggester=SuggestFromList(self.known, case_sensitive=False) if self.known else None)
+            yield Input(
+                placeholder="Person name (a folder of that name in the output)",
+                id="name-input",
+                validators=[PersonName()],
+                validate_on=["changed", "submitted"],
+                suggester=SuggestFromList(self.known, case_sensitive=False) if self.known else None,
+            )
             yield Static("", id="name-error")
             yield Static("enter: file it · escape: cancel", id="name-hint")
 

@@ -54,8 +54,9 @@ def render_photo(path: Path, box, side: int = PHOTO_SIDE) -> tuple[PILImage.Imag
     if box is not None:
         t, r, b, l = (v * big.scale for v in box)
         mh, mw = (b - t) * 0.3, (r - l) * 0.3
-        crop = pil.crop((int(max(0, l - mw)), int(max(0, t - mh)), int(min(pil.width, r + mw)),
-                         int(min(pil.height, b + mh))))
+        crop = pil.crop(
+            (int(max(0, l - mw)), int(max(0, t - mh)), int(min(pil.width, r + mw)), int(min(pil.height, b + mh)))
+        )
     photo = pil.copy()
     photo.thumbnail((side, side))
     if box is not None:

@@ -30,12 +30,17 @@ class RecognitionScreen(RunScreen):
         base = self._base()
         with Horizontal(classes="folder-row"):
             yield Label("Input ", classes="folder-label")
-            yield FieldInput(id="input", compact=True, suggester=PathSuggester(base),
-                             placeholder="folder of photos to sort (relative to the settings file)")
+            yield FieldInput(
+                id="input",
+                compact=True,
+                suggester=PathSuggester(base),
+                placeholder="folder of photos to sort (relative to the settings file)",
+            )
         with Horizontal(classes="folder-row"):
             yield Label("Output", classes="folder-label")
-            yield FieldInput(id="output", compact=True, suggester=PathSuggester(base),
-                             placeholder="where copies are filed by person")
+            yield FieldInput(
+                id="output", compact=True, suggester=PathSuggester(base), placeholder="where copies are filed by person"
+            )
 
     def _base(self) -> Path:
         src = self.fapp.settings.source
@@ -92,7 +97,7 @@ class RecognitionScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="recognition", exit_on_error=False)
     def launch(self, settings: Settings, inp: Path, out: Path, hook) -> None:
-        from ..core.pipeline import recognize  # noqa: PLC0415
+        from ..core.pipeline import recognize
 
         self.drive(lambda cancel: recognize(settings, inp, out, cancel, on_file=hook))
 

@@ -58,8 +58,7 @@ class ReviewScreen(FacetuiScreen[None]):
     ]
     IS_REVIEW = True  # the app's review key (u) does nothing while this is open
 
-    def __init__(self, settings: Settings, output_dir: Path | None = None, image_mode: str | None = None,
-                 **kw) -> None:
+    def __init__(self, settings: Settings, output_dir: Path | None = None, image_mode: str | None = None, **kw) -> None:
         super().__init__(**kw)
         self.settings = settings
         self.output_dir = Path(output_dir) if output_dir else None
@@ -252,16 +251,21 @@ class ReviewScreen(FacetuiScreen[None]):
         assert self.session is not None
         r, face = self.session.result(item), self.session.face(item)
         photo_faces = sum(1 for it in self.queue if it.rel == item.rel)
-        self._title(f"Review unknowns · {self.pos + 1} of {len(self.queue)} ({self.remaining} left) · "
-                    + face_text(r.rel, item, face, photo_faces))
+        self._title(
+            f"Review unknowns · {self.pos + 1} of {len(self.queue)} ({self.remaining} left) · "
+            + face_text(r.rel, item, face, photo_faces)
+        )
         self.query_one("#review-cands", Static).update("loading...")
         self.query_one("#review-keys").display = True
         self._load(self.session, item)
         self.refresh_bindings()
 
     def _finished(self) -> None:
-        self._title(done_text(self.done) if self.queue else
-                    "Review unknowns · nothing to review: no unknown faces in the latest run")
+        self._title(
+            done_text(self.done)
+            if self.queue
+            else "Review unknowns · nothing to review: no unknown faces in the latest run"
+        )
         self.query_one("#review-photo").image = None
         self.query_one("#review-face").image = None
         self.query_one("#review-cands", Static).update("z: undo the last decision · c: clusters · escape: back")

@@ -52,8 +52,7 @@ def load_item(session: ReviewSession, lock: threading.Lock, item: ReviewItem) ->
     return ItemLoaded(item.key, photo, face, face_c, body_c, error, people)
 
 
-def decide(session: ReviewSession, lock: threading.Lock, op: str, item: ReviewItem | None,
-           person: str = "") -> Decided:
+def decide(session: ReviewSession, lock: threading.Lock, op: str, item: ReviewItem | None, person: str = "") -> Decided:
     """``op`` ("assign", "none", "reject" or "undo") on ``item``: files moved, the log, the KB and the report."""
     try:
         with lock:
@@ -122,8 +121,9 @@ def cluster_faces(session: ReviewSession, index: int, cluster: Cluster, shown: i
     return ClusterFaces(index, faces)
 
 
-def decide_cluster(session: ReviewSession, lock: threading.Lock, cluster: Cluster | None,
-                   person: str | None) -> Decided:
+def decide_cluster(
+    session: ReviewSession, lock: threading.Lock, cluster: Cluster | None, person: str | None
+) -> Decided:
     """Every face of ``cluster`` to ``person`` (one decision), or with ``person`` None the last decision undone."""
     try:
         with lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +24,7 @@ def start_resource_tracker() -> None:
     Under Textual ``sys.stderr.fileno()`` is -1, and the tracker passes that fd to the process it spawns, so the
     core's first worker pool would fail with "bad value(s) in fds_to_keep". Started once here, it is reused.
     """
-    from multiprocessing import resource_tracker  # noqa: PLC0415
+    from multiprocessing import resource_tracker
 
     saved = sys.stderr
     try:
@@ -164,7 +164,7 @@ class RunScreen(FacetuiScreen):
         if self.worker is not None:
             try:
                 await self.worker.wait()
-            except Exception:  # noqa: BLE001 (its error is reported by the worker handler)
+            except Exception:  # its error is reported by the worker handler
                 pass
 
     # -- the thread side ----------------------------------------------------------------------------------------

@@ -63,8 +63,14 @@ def make_field(spec: Spec, value: Any, base: Path) -> Widget:
     suggester = None
     if spec.kind in ("path", "optional_path"):
         suggester = PathSuggester(base, dirs_only=spec.kind == "path")
-    return FieldInput(raw_text(spec, value), id=fid, compact=True, suggester=suggester,
-                      validators=[SpecValidator(spec, base)], validate_on=["changed", "submitted"])
+    return FieldInput(
+        raw_text(spec, value),
+        id=fid,
+        compact=True,
+        suggester=suggester,
+        validators=[SpecValidator(spec, base)],
+        validate_on=["changed", "submitted"],
+    )
 
 
 class SettingsScreen(FacetuiScreen):
@@ -113,7 +119,8 @@ class SettingsScreen(FacetuiScreen):
         s = self.fapp.settings
         self.query_one("#settings-path", Static).update(
             f"{short_path(s.source)} · tab: next field · ctrl+s: save · escape: cancel · "
-            "→ completes a path (relative to the settings file)")
+            "→ completes a path (relative to the settings file)"
+        )
 
     def refresh_view(self) -> None:
         if self._loaded is not None and self.fapp.settings is not self._loaded and not self.dirty():
@@ -200,8 +207,11 @@ class SettingsScreen(FacetuiScreen):
             self.notify(str(e), title="Not saved", severity="error")
             return
         except OSError as e:
-            self.notify(f"could not write {short_path(self.fapp.settings.source)}: {e.strerror or e}",
-                        title="Not saved", severity="error")
+            self.notify(
+                f"could not write {short_path(self.fapp.settings.source)}: {e.strerror or e}",
+                title="Not saved",
+                severity="error",
+            )
             return
         self._loaded = new
         self.fapp.settings = new  # now, so a screen shown next sees it; the message tells anyone else

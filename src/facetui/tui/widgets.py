@@ -91,8 +91,8 @@ class Hanging:
             yield self.text
             return
         first = lines[0]
-        rest = self.text[len(first.plain):]
-        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" \n")):]
+        rest = self.text[len(first.plain) :]
+        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" \n")) :]
         out = first.copy()
         out.rstrip()
         for line in rest.wrap(console, width - indent, overflow="fold"):
@@ -106,10 +106,17 @@ class RunLog(RichLog):
     so a run of 100k photos stays responsive."""
 
     def __init__(self, **kw) -> None:
-        super().__init__(max_lines=MAX_LOG_LINES, wrap=True, min_width=20,  # RichLog's 78 would overflow 80 columns
-                         markup=False, highlight=False, auto_scroll=True, **kw)
+        super().__init__(
+            max_lines=MAX_LOG_LINES,
+            wrap=True,
+            min_width=20,  # RichLog's 78 would overflow 80 columns
+            markup=False,
+            highlight=False,
+            auto_scroll=True,
+            **kw,
+        )
 
-    def write(self, content, *args, **kw) -> "RunLog":
+    def write(self, content, *args, **kw) -> RunLog:
         if isinstance(content, Text):
             content = Hanging(content)
         return super().write(content, *args, **kw)
