@@ -25,6 +25,11 @@ class FaceConfig:
     upsample: int = 1
     resize_max: int = 800
 
+    @classmethod
+    def of(cls, settings) -> FaceConfig:
+        """The face configuration a Settings asks for (detector, upsample, resize_max)."""
+        return cls(settings.detector, settings.upsample, settings.resize_max)
+
     def key(self) -> str:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
         impl = "torch" if facemod.torch_encoder_wanted() else "dlib"

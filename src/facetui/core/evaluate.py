@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .analyze import FaceConfig
 from .bodysetup import setup_body
 from .cache import EmbeddingCache
 from .decide import Decider
@@ -213,14 +212,7 @@ def evaluate(
         cache = EmbeddingCache(settings.cache_dir)
         if cache.notice:
             rep.notices.append(cache.notice)
-        analyzer = Analyzer(
-            FaceConfig(settings.detector, settings.upsample, settings.resize_max),
-            cache,
-            body.encoder,
-            body.key,
-            settings.workers,
-            settings.kb_batch_size,
-        )
+        analyzer = Analyzer.for_settings(settings, cache, body)
         try:
             for i, (item, (_, rel)) in enumerate(zip(analyzer.run([p for p, _ in photos], cancel), photos), 1):
                 items.append((item, rel))

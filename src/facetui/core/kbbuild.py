@@ -56,7 +56,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
         notices.append("removed temp file(s) left next to the KB by an interrupted save")
     body = setup_body(settings)
     notices.append(body.notice)
-    face_cfg = FaceConfig(settings.detector, settings.upsample, settings.resize_max)
+    face_cfg = FaceConfig.of(settings)
     cache = EmbeddingCache(settings.cache_dir)
     if cache.notice:
         notices.append(cache.notice)
@@ -93,7 +93,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
 
     new = KnowledgeBase()
     files_meta: dict[str, dict] = {}
-    analyzer = Analyzer(face_cfg, cache, body.encoder, body.key, settings.workers, settings.kb_batch_size)
+    analyzer = Analyzer.for_settings(settings, cache, body)
     faces_kept = bodies_kept = skipped = done = 0
     per_person: dict[str, int] = {}
     rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}

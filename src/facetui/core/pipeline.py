@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import faces as facemod
-from .analyze import FaceConfig
 from .bodies import BodyModelError
 from .bodysetup import forget_checked, setup_body
 from .cache import EmbeddingCache
@@ -189,15 +188,7 @@ def _recognize(
         yield RunFinished(summary)
         return
     decider = Decider(kb, settings, load_overrides(output_dir))
-    analyzer = Analyzer(
-        FaceConfig(settings.detector, settings.upsample, settings.resize_max),
-        cache,
-        body.encoder,
-        body.key,
-        settings.workers,
-        settings.kb_batch_size,
-        timings=timings,
-    )
+    analyzer = Analyzer.for_settings(settings, cache, body, timings=timings)
     done = unknown = errors = 0
     per_person: dict[str, int] = {}
     stop_reason = ""

@@ -97,7 +97,7 @@ class ReviewSession:
         self.output_dir = Path(output_dir or settings.processed_dir)
         self.report_path = self.output_dir / REPORT_NAME
         self.log = ReviewLog(self.output_dir)
-        self.face_cfg = FaceConfig(settings.detector, settings.upsample, settings.resize_max)
+        self.face_cfg = FaceConfig.of(settings)
         self._cache: EmbeddingCache | None = None
         self._kb: KnowledgeBase | None = None
         self._bank: Bank | None = None

@@ -178,6 +178,20 @@ class _Feeder:
 class Analyzer:
     """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
 
+    @classmethod
+    def for_settings(cls, settings, cache: EmbeddingCache, body, timings: dict[str, float] | None = None) -> Analyzer:
+        """The Analyzer a run with these settings uses (recognize, kb build and eval alike); ``body`` is the
+        run's bodysetup.BodySetup."""
+        return cls(
+            FaceConfig.of(settings),
+            cache,
+            body.encoder,
+            body.key,
+            settings.workers,
+            settings.kb_batch_size,
+            timings=timings,
+        )
+
     def __init__(
         self,
         face_cfg: FaceConfig,

@@ -1,4 +1,5 @@
-"""What every facetui screen shares: the single worker-error route and a hook to refresh when shown again."""
+"""What every facetui screen shares (the single worker-error route, a hook to refresh when shown again), and what
+the screens that run one core job in a thread worker share (abort, back, waiting for the worker)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,35 @@ class FacetuiScreen(Screen[ScreenResultType]):
 
     def refresh_view(self) -> None:
         """Re-read whatever may have changed while the screen was hidden (settings, files on disk)."""
+
+
+class JobScreen(FacetuiScreen[ScreenResultType]):
+    """A screen that runs one core job at a time in a thread worker (``self.worker``), with ``running`` and
+    ``stopping`` flags and a ``set_status`` line; abort hands the core its cancellation flag."""
+
+    STOP_TEXT = "Stopping after the current file..."  # what abort says, in the job's own unit
+
+    worker: Worker | None = None
+    running = False
+    stopping = False
+
+    def action_abort(self) -> None:
+        """Set the core's cancellation flag: the job stops after the item in hand."""
+        if not self.running or self.worker is None:
+            return
+        self.worker.cancelled_event.set()
+        if not self.stopping:
+            self.stopping = True
+            self.set_status(self.STOP_TEXT)
+            self.notify(self.STOP_TEXT, title="Abort")
+
+    def action_back(self) -> None:
+        self.fapp.action_show("home")
+
+    async def wait_for_run(self) -> None:
+        """Wait until the worker has left (its end-of-job message is then posted)."""
+        if self.worker is not None:
+            try:
+                await self.worker.wait()
+            except Exception:  # its error is reported by the worker handler
+                pass

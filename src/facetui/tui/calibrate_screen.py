@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker, get_current_worker
 
 from ..core.settings import Settings, SettingsError, load_settings
-from .base import FacetuiScreen
+from .base import JobScreen
 from .calibrate_plots import DistancePlot, SweepPlot
 from .calibrate_text import (
     advised_value,
@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 COLUMNS = ("setting", "value", "recall", "wrong", "Unknown kept", "exactly right", "")
 
 
-class CalibrateScreen(FacetuiScreen):
+class CalibrateScreen(JobScreen):
     """Enter runs the sweep (progress, escape aborts after the current photo); ``a`` applies the advice."""
+
+    STOP_TEXT = "Stopping after the current photo..."
 
     KIND = "calibrate"
     SUB_TITLE = "Calibrate"
@@ -223,27 +225,6 @@ class CalibrateScreen(FacetuiScreen):
         self.started_at = self.fapp.clock()
         self.worker = self.launch(self.fapp.settings, None if kb_only else truth, photos, kb_only)
         self.refresh_bindings()
-
-    def action_abort(self) -> None:
-        """Set the core's cancel flag: the sweep stops after the photo in hand and scores what it has."""
-        if not self.running or self.worker is None:
-            return
-        self.worker.cancelled_event.set()
-        if not self.stopping:
-            self.stopping = True
-            self.set_status("Stopping after the current photo...")
-            self.notify("Stopping after the current photo...", title="Abort")
-
-    def action_back(self) -> None:
-        self.fapp.action_show("home")
-
-    async def wait_for_run(self) -> None:
-        """Wait until the worker has left (its CalibrationEnded is then posted)."""
-        if self.worker is not None:
-            try:
-                await self.worker.wait()
-            except Exception:  # its error is reported by the worker handler
-                pass
 
     # -- the thread side ----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="calibrate", exit_on_error=False)

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, get_current_worker
 
 from ..core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
-from .base import FacetuiScreen
+from .base import JobScreen
 from .lines import kb_text, result_text, summary_text
 from .messages import CoreEvent, RunEnded
 from .widgets import RunLog, RunProgress
@@ -37,7 +37,7 @@ def start_resource_tracker() -> None:
         sys.stderr = saved
 
 
-class RunScreen(FacetuiScreen):
+class RunScreen(JobScreen):
     """Subclasses give the title, the inputs above the log, ``prepare`` (checks, returns the worker's args) and ``launch``."""
 
     BINDINGS = [
@@ -145,27 +145,6 @@ class RunScreen(FacetuiScreen):
 
     def start_text(self) -> str:
         return "checking..."
-
-    def action_abort(self) -> None:
-        """Set the core's cancellation flag: the run stops after the file in hand."""
-        if not self.running or self.worker is None:
-            return
-        self.worker.cancelled_event.set()
-        if not self.stopping:
-            self.stopping = True
-            self.set_status("Stopping after the current file...")
-            self.notify("Stopping after the current file...", title="Abort")
-
-    def action_back(self) -> None:
-        self.fapp.action_show("home")
-
-    async def wait_for_run(self) -> None:
-        """Wait until the worker has left (its RunEnded is then posted)."""
-        if self.worker is not None:
-            try:
-                await self.worker.wait()
-            except Exception:  # its error is reported by the worker handler
-                pass
 
     # -- the thread side ----------------------------------------------------------------------------------------
     def drive(self, make_events: Callable[[object], Iterator[object]]) -> None:
