@@ -107,6 +107,15 @@ class TitledPlot(PlotextPlot):
     def set_titles(self, *titles: str) -> None:
         self.titles = titles
 
+    def start_figure(self, empty: bool, *empty_titles: str) -> bool:
+        """Clear the figure; with nothing to draw, leave it blank under ``empty_titles`` and return False."""
+        self.plt.clear_figure()
+        if empty:
+            self.set_titles(*empty_titles)
+            self.plt.xticks([])
+            self.plt.yticks([])
+        return not empty
+
     def render(self):
         fits = [t for t in self.titles if t and len(t) <= self.size.width - 2]
         self.plt.title(fits[0] if fits else "")
@@ -131,12 +140,8 @@ class SweepPlot(TitledPlot):
 
     def _draw(self) -> None:
         plt = self.plt
-        plt.clear_figure()
         s = self.series
-        if s is None:
-            self.set_titles(self.empty_text, "run a sweep")
-            plt.xticks([])
-            plt.yticks([])
+        if not self.start_figure(s is None, self.empty_text, "run a sweep"):
             return
         self.set_titles(
             f"recall % (left), wrong filings (right) by {s.key}",
@@ -207,12 +212,8 @@ class DistancePlot(TitledPlot):
 
     def _draw(self) -> None:
         plt = self.plt
-        plt.clear_figure()
         h = self.hist
-        if h is None:
-            self.set_titles(self.empty_text, "face distances")
-            plt.xticks([])
-            plt.yticks([])
+        if not self.start_figure(h is None, self.empty_text, "face distances"):
             return
         marks = ", ".join(f"{what} {_num(v)}" for v, what, _ in self.marks)
         self.set_titles(
