@@ -456,10 +456,13 @@ def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
             await pilot.press("q")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
             assert "calibration sweep is running" in str(app.screen.query_one(".dialog-text").render())
-            await pilot.press("y")
+            # "yes" aborts, then waits for the sweep, which the gate holds until the test sees the abort: press in a
+            # task, or the press (which waits for the app to settle) and the gate would wait on each other
+            answer = asyncio.ensure_future(pilot.press("y"))
             # the abort is asked for before the photo in hand is let go (a fixed pause lost that race under load)
             await wait_until(pilot, lambda: screen.worker.cancelled_event.is_set(), "the abort")
             release.set()
+            await answer
             await wait_until(pilot, lambda: bool(ends), "the sweep to stop")
             await pilot.pause(0.5)
 

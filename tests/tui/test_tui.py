@@ -176,10 +176,12 @@ def test_quit_during_a_run_asks_first_then_aborts_cleanly(workspace):
                 await pilot.press("n")  # keep running
                 assert isinstance(app.screen, RecognitionScreen) and app.active_run is not None
                 await pilot.press("q")
-                await pilot.press("y")
-                assert app.quitting
+                # "yes" waits for the run to stop, which the gate holds: press in a task, or the two wait on each other
+                answer = asyncio.ensure_future(pilot.press("y"))
+                await wait_until(pilot, lambda: app.quitting, "the quit")
             finally:
                 release.set()
+            await answer
             await wait_until(pilot, lambda: app.return_value is not None, "the app to exit")
             assert app.return_value == 0
 
