@@ -110,14 +110,26 @@ def _num(v: float) -> str:
     return f"{v:.2f}" if math.isclose(round(v, 2), v) else f"{v:g}"
 
 
-def _pct(a: int, b: int) -> str:
+def pct(a: int, b: int) -> str:
+    """``a`` of ``b`` as a whole percentage ("-" of nothing)."""
     return f"{100.0 * a / b:.0f}%" if b else "-"
+
+
+def value_text(key: str, v) -> str:
+    """A setting's value as sweeps, advice and change lines show it: face_k a whole number (2, not 2.00),
+    lap_var_thresh a sharpness (0, 60, 120), tolerances and margins with two decimals."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if key == "face_k":
+        return str(int(round(v)))
+    if key == "lap_var_thresh":
+        return f"{v:g}"
+    return _num(v)
 
 
 def sweep_lines(sw: Sweep, expected: dict[str, frozenset[str]] | None = None) -> list[str]:
     """The sweep as a small table, the marked value and the setting in use pointed out."""
     w = max(9, len(sw.key))
-    num = {"face_k": lambda v: f"{int(v)}", "lap_var_thresh": lambda v: f"{v:g}"}.get(sw.key, _num)
     lines = [f"{sw.key:>{w}}  {'recall':>14}  {'wrong filings':>13}  {'unknowns kept':>13}  {'exactly right':>13}"]
     for s in sw.scores:
         marks = []
@@ -126,7 +138,7 @@ def sweep_lines(sw: Sweep, expected: dict[str, frozenset[str]] | None = None) ->
         if math.isclose(s.value, sw.current):
             marks.append("current")
         lines.append(
-            f"{num(s.value):>{w}}  {f'{s.found}/{s.appearances} {_pct(s.found, s.appearances):>4}':>14}  "
+            f"{value_text(sw.key, s.value):>{w}}  {f'{s.found}/{s.appearances} {pct(s.found, s.appearances):>4}':>14}  "
             f"{s.wrong:>13}  {f'{s.unknown_kept}/{s.unknown_photos}':>13}  "
             f"{f'{s.exact}/{s.photos}':>13}" + (f"  <- {', '.join(marks)}" if marks else "")
         )
@@ -141,7 +153,7 @@ def sweep_lines(sw: Sweep, expected: dict[str, frozenset[str]] | None = None) ->
         assert m is not None
         same = math.isclose(sw.marked, sw.current)
         lines.append(
-            f"Advice: {sw.key} = {num(sw.marked)} (recall {_pct(m.found, m.appearances)}, no wrong filings)"
+            f"Advice: {sw.key} = {value_text(sw.key, sw.marked)} (recall {pct(m.found, m.appearances)}, no wrong filings)"
             + ("; that is the setting in use." if same else f"; the setting in use is {sw.current:g}.")
         )
         loosest = sw.scores[0] if loose_first else sw.scores[-1]

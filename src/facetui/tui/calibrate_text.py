@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from ..core.scores import pct, value_text
 from ..core.settings import Settings
 from .lines import short_path
 from .widgets import format_eta
@@ -28,22 +29,6 @@ def num(v: Any) -> str:
     if math.isclose(round(v, 2), v) and abs(v) < 10:
         return f"{v:.2f}"
     return f"{v:g}"
-
-
-def value_text(key: str, v: Any) -> str:
-    """A setting's value as the CLI's sweep table prints it: face_k a whole number (2, not 2.00), lap_var_thresh
-    a sharpness (0, 60, 120), the tolerances and the margin with two decimals."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    if key == "face_k":
-        return str(int(round(v)))
-    if key == "lap_var_thresh":
-        return f"{v:g}"
-    return num(v)
-
-
-def pct(a: int, b: int) -> str:
-    return f"{100.0 * a / b:.0f}%" if b else "-"
 
 
 def default_labels(settings: Settings) -> tuple[str, str, bool]:
