@@ -6,7 +6,7 @@
     options: --cache DIR (default /tmp/facetui-accuracy-cache), --workers N (default 1)
 
 The photos of demo/ and demo/lfw-calib/ are copied into a temp folder, each set's KB is built there and its
-queries evaluated (facetui.core.evaluate, nothing filed) with the decision settings of the repo's settings.json.
+queries evaluated (facetui.core.evaluation.evaluate, nothing filed) with the decision settings of the repo's settings.json.
 Encodings go to a persistent embedding cache, so the first run encodes (a few minutes on 2 cores) and later runs
 take seconds. Printed, per set:
 
@@ -39,13 +39,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from facetui.core.decide import Decider  # noqa: E402
-from facetui.core.evaluate import evaluate  # noqa: E402
-from facetui.core.kb import KnowledgeBase, load_kb  # noqa: E402
-from facetui.core.kbbuild import build_kb  # noqa: E402
-from facetui.core.quality import GOOD, POOR, quality_level  # noqa: E402
-from facetui.core.settings import load_settings  # noqa: E402
-from facetui.core.tune import GRID_MARGIN, GRID_TOL, Combo, Search, tune  # noqa: E402
+from facetui.core.base.settings import load_settings  # noqa: E402
+from facetui.core.evaluation.evaluate import evaluate  # noqa: E402
+from facetui.core.evaluation.tune import GRID_MARGIN, GRID_TOL, Combo, Search, tune  # noqa: E402
+from facetui.core.models.quality import GOOD, POOR, quality_level  # noqa: E402
+from facetui.core.run.decide import Decider  # noqa: E402
+from facetui.core.run.kbbuild import build_kb  # noqa: E402
+from facetui.core.stores.kb import KnowledgeBase, load_kb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = {"demo": REPO / "demo", "lfw-calib": REPO / "demo" / "lfw-calib"}

@@ -31,8 +31,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from facetui.core import faces
-    from facetui.core.images import load_image
+    from facetui.core.models import faces
+    from facetui.core.models.images import load_image
 
     big = sorted((REPO / "demo" / "query").glob("*.jpg"))[: args.big]
     small = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))[: args.small]
@@ -74,7 +74,7 @@ def main() -> None:
 
 def breakdown(port, sets) -> None:
     """Where the torch port's CPU time goes, per photo."""
-    from facetui.core import mmod_net
+    from facetui.core.models import mmod_net
 
     print("\ntorch port, CPU seconds per photo: pyramid_up | pyramid image + network | boxes and NMS")
     for label, imgs in sets.items():

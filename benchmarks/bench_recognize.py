@@ -143,7 +143,7 @@ def make_library(dest: Path, n: int, sizes: tuple[int | None, ...] = LONG_SIDES)
 
 def make_workspace(root: Path, workers: int) -> Path:
     """Dataset (the demo KB photos), random-init OSNet weights, settings.json; returns the settings path."""
-    from facetui.core.bodies import save_random_weights
+    from facetui.core.models.bodies import save_random_weights
 
     shutil.copytree(DEMO / "kb", root / "kb", ignore=shutil.ignore_patterns("*.npz", "*.pkl"))
     save_random_weights(root / "osnet_random.pt", MODEL, seed=0)
@@ -409,7 +409,7 @@ class SeedReid:
     """The seed's TorchreidBodyExtractor as it is called: one PIL image per call, resized to 256x128."""
 
     def __init__(self, weights: Path):
-        from facetui.core.bodies import load_body_encoder
+        from facetui.core.models.bodies import load_body_encoder
 
         self.enc = load_body_encoder(MODEL, weights, "cpu", freeze=False)  # the seed runs torchreid's eager model
 
@@ -427,7 +427,7 @@ def seed_detect_and_align(fr, img_np, desired_size=160, resize_max=800, lap_var_
     import numpy as np
     from PIL import Image
 
-    from facetui.core.images import sharpness
+    from facetui.core.models.images import sharpness
 
     clock = time.process_time
     t = clock()
@@ -463,8 +463,8 @@ def child_seed(spec: dict) -> dict:
     import torch
     from PIL import Image
 
-    from facetui.core.kb import load_kb
-    from facetui.core.settings import load_settings
+    from facetui.core.base.settings import load_settings
+    from facetui.core.stores.kb import load_kb
 
     t_start = time.perf_counter()
     if spec.get("torch_threads"):
@@ -550,16 +550,16 @@ def child_seed(spec: dict) -> dict:
 
 
 def child_facetui(spec: dict) -> dict:
-    from facetui.core.events import FileDone, RunFinished, RunStarted
-    from facetui.core.pipeline import recognize
-    from facetui.core.settings import load_settings
+    from facetui.core.base.events import FileDone, RunFinished, RunStarted
+    from facetui.core.base.settings import load_settings
+    from facetui.core.run.recognize import recognize
 
     if spec.get("torch_threads_kept"):  # the A/B run: leave torch's threads alone while workers run
-        from facetui.core.runner import Analyzer
+        from facetui.core.run.pool import Analyzer
 
         Analyzer._share_cores = lambda self: None
     if spec.get("face_encoder"):  # the A/B run: dlib's own descriptor network instead of the torch port
-        from facetui.core import faces
+        from facetui.core.models import faces
 
         os.environ[faces.ENCODER_ENV] = spec["face_encoder"]  # inherited by the worker processes
     t_start = time.perf_counter()
@@ -607,9 +607,9 @@ def child_facetui(spec: dict) -> dict:
 
 
 def child_kb(spec: dict) -> dict:
-    from facetui.core.events import RunFinished
-    from facetui.core.kbbuild import build_kb
-    from facetui.core.settings import load_settings
+    from facetui.core.base.events import RunFinished
+    from facetui.core.base.settings import load_settings
+    from facetui.core.run.kbbuild import build_kb
 
     t = time.perf_counter()
     s = None
@@ -623,7 +623,7 @@ def child_match(spec: dict) -> dict:
     """A KB of kb_faces faces (n people) against q query faces: distances, best per person, top-3 per face."""
     import numpy as np
 
-    from facetui.core.matcher import Bank, body_similarities, face_distances, top_k
+    from facetui.core.models.matcher import Bank, body_similarities, face_distances, top_k
 
     rng = np.random.default_rng(0)
     n_kb, n_q, people = spec["kb_faces"], spec["queries"], spec["people"]

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 import bench_recognize as bench  # noqa: E402
 import gpu_check_osnet as osnet_check  # noqa: E402
 
-from facetui.core import bodies  # noqa: E402
+from facetui.core.models import bodies  # noqa: E402
 
 FP16_MIN_COSINE = 1 - 1e-3
 
@@ -74,7 +74,7 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
 
 def scene_crops() -> list:
     """The body regions facetui itself cuts around each face of the demo photos."""
-    from facetui.core.analyze import FaceConfig, analyze_path
+    from facetui.core.models.analyze import FaceConfig, analyze_path
 
     out = []
     for p in sorted((bench.DEMO / "query").glob("*.jpg")) + sorted((bench.DEMO / "kb").rglob("*.jpg")):
@@ -88,8 +88,8 @@ def check_detector(device: str, quick: bool) -> dict:
     import torch
     from PIL import Image
 
-    from facetui.core import faces, mmod_net
-    from facetui.core.images import load_image
+    from facetui.core.models import faces, mmod_net
+    from facetui.core.models.images import load_image
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     model = faces._models_dir() / faces.CNN_DETECTOR
@@ -146,10 +146,10 @@ def _iou(a, b) -> float:
 
 
 def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detector: str = "hog") -> dict:
-    from facetui.core.events import FileDone, RunFinished, RunStarted
-    from facetui.core.kbbuild import build_kb
-    from facetui.core.pipeline import recognize
-    from facetui.core.settings import load_settings
+    from facetui.core.base.events import FileDone, RunFinished, RunStarted
+    from facetui.core.base.settings import load_settings
+    from facetui.core.run.kbbuild import build_kb
+    from facetui.core.run.recognize import recognize
 
     sp = bench.make_workspace(work / "ws", workers=0)
     raw = json.loads(sp.read_text())
@@ -234,7 +234,7 @@ def main() -> int:
     t0 = time.perf_counter()
     import torch
 
-    from facetui.core.faces import dlib_has_cuda, encoder_name
+    from facetui.core.models.faces import dlib_has_cuda, encoder_name
 
     device = bodies.resolve_device(args.device)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facetui.core import bodies  # noqa: E402
+from facetui.core.models import bodies  # noqa: E402
 
 DEFAULT_CROP_DIRS = [
     REPO / "demo" / "bodies",

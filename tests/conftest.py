@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from helpers import LEFT_OUT, make_workspace, run_all
 
-from facetui.core.settings import Settings, load_settings
+from facetui.core.base.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")
 def built_workspace(tmp_path_factory) -> Path:
     """A demo workspace whose KB was built once for the whole session (treat it as read-only)."""
-    from facetui.core.kbbuild import build_kb
+    from facetui.core.run.kbbuild import build_kb
 
     root = tmp_path_factory.mktemp("built")
     sp = make_workspace(root)
@@ -43,8 +43,8 @@ def no_obama_base(built_workspace, tmp_path_factory) -> Path:
     Its KB build reuses the cached analyses of the built workspace; one recognition run warms the cache for the
     query photos, and its output is then removed. Treat it as read-only: copy it with ``no_obama_ws``.
     """
-    from facetui.core.kbbuild import build_kb
-    from facetui.core.pipeline import recognize
+    from facetui.core.run.kbbuild import build_kb
+    from facetui.core.run.recognize import recognize
 
     base = tmp_path_factory.mktemp("review-no-obama")
     shutil.rmtree(base)
@@ -68,7 +68,7 @@ def no_obama_ws(tmp_path, no_obama_base) -> Path:
 @pytest.fixture
 def no_obama_settings(no_obama_ws) -> Settings:
     """Settings of a private no-Obama workspace after one recognition run (his photos wait in Unknown/)."""
-    from facetui.core.pipeline import recognize
+    from facetui.core.run.recognize import recognize
 
     s = load_settings(no_obama_ws / "settings.json")
     run_all(recognize(s))

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from facetui.core.fsutil import TEMP_PREFIX
-from facetui.core.report import COLUMNS, REPORT_NAME
+from facetui.core.base.fsutil import TEMP_PREFIX
+from facetui.core.stores.report import COLUMNS, REPORT_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

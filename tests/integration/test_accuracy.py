@@ -10,13 +10,13 @@ import shutil
 import pytest
 from helpers import DEMO, REPO, run_all
 
-from facetui.core.decide import Decider
-from facetui.core.evaluate import evaluate
-from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
-from facetui.core.scores import score
-from facetui.core.settings import load_settings
-from facetui.core.tune import GRID_K, GRID_LAP, GRID_MARGIN, GRID_TOL, Combo, Search
+from facetui.core.base.settings import load_settings
+from facetui.core.evaluation.evaluate import evaluate
+from facetui.core.evaluation.scores import score
+from facetui.core.evaluation.tune import GRID_K, GRID_LAP, GRID_MARGIN, GRID_TOL, Combo, Search
+from facetui.core.run.decide import Decider
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.stores.kb import load_kb
 
 LFW = DEMO / "lfw-calib"
 

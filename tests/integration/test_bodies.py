@@ -1,4 +1,4 @@
-"""Tests of facetui.core.bodies: OSNet loading from local files, safety of the loader, geometry and embeddings.
+"""Tests of facetui.core.models.bodies: OSNet loading from local files, safety of the loader, geometry and embeddings.
 
 Weights here are random (save_random_weights): these tests check shapes, plumbing and safety, never
 recognition quality.
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facetui.core import bodies
-from facetui.core.bodies import BodyModelError
+from facetui.core.models import bodies
+from facetui.core.models.bodies import BodyModelError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def _run_py(code: str) -> subprocess.CompletedProcess:
 
 def test_import_is_light():
     r = _run_py(
-        "import sys, facetui.core.bodies\nprint(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
+        "import sys, facetui.core.models.bodies\nprint(sorted(m for m in ('torch', 'torchreid', 'numpy') if m in sys.modules))"
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
@@ -82,7 +82,7 @@ def test_loading_never_imports_torchreid_package(tmp_path):
     # torchvision, cv2, gdown...); gdown (the Google Drive downloader) must never be imported.
     w = tmp_path / "w.pt"
     r = _run_py(
-        "import sys\nfrom pathlib import Path\nfrom facetui.core import bodies\n"
+        "import sys\nfrom pathlib import Path\nfrom facetui.core.models import bodies\n"
         f"p = bodies.save_random_weights(Path({str(w)!r}), 'osnet_x0_25')\n"
         "enc = bodies.load_body_encoder('osnet_x0_25', p, device='cpu')\n"
         "print(enc.dim, sorted(m for m in sys.modules if m.split('.')[0] in ('torchreid', 'gdown', 'torchvision')))"

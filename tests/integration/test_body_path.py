@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from helpers import make_workspace, run_all
 
-from facetui.core.events import FileDone, RunStarted
-from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
-from facetui.core.pipeline import recognize
-from facetui.core.settings import load_settings
+from facetui.core.base.events import FileDone, RunStarted
+from facetui.core.base.settings import load_settings
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
 
 
 @pytest.fixture(scope="module")
 def body_ws(tmp_path_factory):
-    from facetui.core.bodies import save_random_weights
+    from facetui.core.models.bodies import save_random_weights
 
     root = tmp_path_factory.mktemp("body")
     w = save_random_weights(root / "osnet_random.pth", "osnet_x0_25")

@@ -14,14 +14,14 @@ import pytest
 from helpers import DEMO, run_all
 from PIL import Image
 
-from facetui.core import bodies, faces
-from facetui.core.analyze import FaceConfig, analyze_path
-from facetui.core.cache import CACHE_FILE, EmbeddingCache
-from facetui.core.events import FileDone, RunFinished, RunStarted
-from facetui.core.pipeline import recognize
-from facetui.core.report import REPORT_NAME
-from facetui.core.runner import Analyzer, hash_file
-from facetui.core.settings import load_settings
+from facetui.core.base.events import FileDone, RunFinished, RunStarted
+from facetui.core.base.settings import load_settings
+from facetui.core.models import bodies, faces
+from facetui.core.models.analyze import FaceConfig, analyze_path
+from facetui.core.run.pool import Analyzer, hash_file
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.cache import CACHE_FILE, EmbeddingCache
+from facetui.core.stores.report import REPORT_NAME
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
 

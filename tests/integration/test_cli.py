@@ -53,14 +53,14 @@ def test_every_command_in_the_parser_has_a_handler_module_and_the_help_names_it(
 
 
 def test_every_user_error_is_one_family_with_one_exit_table():
-    from facetui.core.bodies import BodyModelError
-    from facetui.core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_SETUP, FacetuiError, SetupError, exit_code
-    from facetui.core.faces import FaceModelError
-    from facetui.core.images import ImageLoadError
-    from facetui.core.kb import KbError
-    from facetui.core.reviewlog import ReviewError
-    from facetui.core.settings import SettingsError
-    from facetui.core.truth import EvalError
+    from facetui.core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_SETUP, FacetuiError, SetupError, exit_code
+    from facetui.core.base.settings import SettingsError
+    from facetui.core.evaluation.truth import EvalError
+    from facetui.core.models.bodies import BodyModelError
+    from facetui.core.models.faces import FaceModelError
+    from facetui.core.models.images import ImageLoadError
+    from facetui.core.stores.kb import KbError
+    from facetui.core.stores.reviewlog import ReviewError
 
     for cls in (
         SetupError,

@@ -7,9 +7,9 @@ import pytest
 from helpers import LEFT_OUT
 
 from facetui.cli import main as cli_main
-from facetui.core.clusters import cluster_encodings, cluster_lines, find_clusters
-from facetui.core.kb import load_kb
-from facetui.core.review import REVIEW_PREFIX, ReviewSession
+from facetui.core.review.clusters import cluster_encodings, cluster_lines, find_clusters
+from facetui.core.review.session import REVIEW_PREFIX, ReviewSession
+from facetui.core.stores.kb import load_kb
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_same_unknown_person_falls_in_one_cluster_others_do_not(settings):
 
 
 def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings, monkeypatch):
-    from facetui.core import review
+    from facetui.core.review.session import session as review
 
     out = settings.processed_dir
     session = ReviewSession(settings)

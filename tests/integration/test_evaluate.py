@@ -13,14 +13,14 @@ import pytest
 from helpers import DEMO, read_truth, run_all
 
 from facetui.cli import main
-from facetui.core.evaluate import evaluate, report_lines
-from facetui.core.events import FileDone
-from facetui.core.kb import load_kb
-from facetui.core.kbadvice import kb_advice
-from facetui.core.pipeline import recognize
-from facetui.core.scores import pick_marked, score
-from facetui.core.settings import load_settings
-from facetui.core.truth import EvalError, load_truth
+from facetui.core.base.events import FileDone
+from facetui.core.base.settings import load_settings
+from facetui.core.evaluation.evaluate import evaluate, report_lines
+from facetui.core.evaluation.kbadvice import kb_advice
+from facetui.core.evaluation.scores import pick_marked, score
+from facetui.core.evaluation.truth import EvalError, load_truth
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
 
 SWEEP = [0.35, 0.5, 0.75]
 
@@ -144,7 +144,7 @@ def test_kb_leave_one_out_counts_add_up_to_the_pairs(ws, full):
 
 
 def test_kb_advice_without_a_gap_files_nobody_wrongly():
-    from facetui.core.kb import KnowledgeBase
+    from facetui.core.stores.kb import KnowledgeBase
 
     kb = KnowledgeBase()
     base = np.zeros(128)
@@ -206,7 +206,7 @@ def test_truth_problems_are_reported(ws, no_margin, tmp_path):
 
 
 def test_pick_marked_breaks_ties_towards_the_middle():
-    from facetui.core.scores import Score
+    from facetui.core.evaluation.scores import Score
 
     def s(v, found, wrong):
         return Score(

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetui.core import faces
-from facetui.core.images import load_image
+from facetui.core.models import faces
+from facetui.core.models.images import load_image
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 PHOTOS = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "scenes").glob("*.jpg"))[:3]
@@ -102,7 +102,7 @@ def test_no_faces_gives_an_empty_array():
 
 
 def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_path, fr):
-    from facetui.core import face_net
+    from facetui.core.models import face_net
 
     real = faces._models_dir() / faces.ENCODER
     data = bytearray(real.read_bytes())
@@ -130,7 +130,7 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
 
 
 def test_the_encoder_can_be_forced_to_dlib(tmp_path):
-    code = "from facetui.core import faces\nprint(faces.encoder_name())\n"
+    code = "from facetui.core.models import faces\nprint(faces.encoder_name())\n"
     import os
 
     out = subprocess.run(
@@ -159,7 +159,7 @@ def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path
     # face_recognition's import loads a 96 MB model facetui never uses and flips Pillow's LOAD_TRUNCATED_IMAGES.
     code = (
         "import sys\nfrom pathlib import Path\nfrom PIL import ImageFile\n"
-        "from facetui.core.analyze import FaceConfig, analyze_path\n"
+        "from facetui.core.models.analyze import FaceConfig, analyze_path\n"
         f"a = analyze_path(Path({str(PHOTOS[0])!r}), FaceConfig(), False)\n"
         "assert not a.error and len(a.boxes) >= 1, a\n"
         "assert 'face_recognition' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
@@ -180,7 +180,7 @@ def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path
     ],
 )
 def test_garbage_is_refused_by_the_model_reader(tmp_path, content):
-    from facetui.core import face_net
+    from facetui.core.models import face_net
 
     path = tmp_path / "garbage.dat"
     path.write_bytes(content)

@@ -11,12 +11,12 @@ from helpers import DEMO, read_truth, run_all
 from PIL import Image, ImageFilter
 
 from facetui.cli import main
-from facetui.core.analyze import FaceConfig, analyze_path
-from facetui.core.events import FileDone
-from facetui.core.pipeline import recognize
-from facetui.core.report import REPORT_NAME, format_line, read_rows
-from facetui.core.review import ReviewSession
-from facetui.core.settings import load_settings
+from facetui.core.base.events import FileDone
+from facetui.core.base.settings import load_settings
+from facetui.core.models.analyze import FaceConfig, analyze_path
+from facetui.core.review.session import ReviewSession
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.report import REPORT_NAME, format_line, read_rows
 
 
 def _blurred_copy(src: Path, dst: Path, frac: float) -> None:

@@ -10,12 +10,19 @@ import pytest
 from helpers import run_all
 
 from facetui.cli import main
-from facetui.core.events import KbImageDone
-from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
-from facetui.core.manifest import KB_MANIFEST_NAME, MANIFEST_NAME, ManifestError, describe_run, last_run, read_manifest
-from facetui.core.pipeline import recognize
-from facetui.core.settings import SPECS, from_dict
+from facetui.core.base.events import KbImageDone
+from facetui.core.base.settings import SPECS, from_dict
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.manifest import (
+    KB_MANIFEST_NAME,
+    MANIFEST_NAME,
+    ManifestError,
+    describe_run,
+    last_run,
+    read_manifest,
+)
 
 
 def _load(path):

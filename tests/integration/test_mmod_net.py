@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from facetui.core import faces, mmod_net
-from facetui.core.analyze import FaceConfig, analyze_path
-from facetui.core.images import load_image, load_image_bytes
+from facetui.core.models import faces, mmod_net
+from facetui.core.models.analyze import FaceConfig, analyze_path
+from facetui.core.models.images import load_image, load_image_bytes
 
 FIXTURE = REPO / "tests" / "fixtures" / "cnn_boxes.json"
 LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))
@@ -193,7 +193,7 @@ def test_an_unknown_detector_file_falls_back_to_dlibs_detector(monkeypatch, dlib
 
 
 def test_the_cnn_detector_can_be_forced_to_dlib():
-    code = "from facetui.core import faces\nprint(faces.cnn_detector_name())\n"
+    code = "from facetui.core.models import faces\nprint(faces.cnn_detector_name())\n"
     env = {k: v for k, v in os.environ.items() if k != faces.CNN_ENV}
     names = [
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=e).stdout.strip()
@@ -250,8 +250,8 @@ def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
     # one torch thread per call: the same sums in the same order in any process
     path = REPO / "demo" / "query" / "q09.jpg"
     code = (
-        "import sys\nfrom pathlib import Path\nfrom facetui.core import faces, mmod_net\n"
-        "from facetui.core.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
+        "import sys\nfrom pathlib import Path\nfrom facetui.core.models import faces, mmod_net\n"
+        "from facetui.core.models.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
         f"d = mmod_net.MmodDetector(faces._models_dir() / faces.CNN_DETECTOR)\n"
         f"print(repr(d.detect(load_image(Path({str(path)!r}), resize_max=800).rgb, 0)))\n"
     )

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from helpers import DEMO, read_truth, run_all
 
-from facetui.core import bodies
-from facetui.core.analyze import FaceConfig
-from facetui.core.cache import EmbeddingCache
-from facetui.core.events import FileDone, RunFinished
-from facetui.core.pipeline import recognize
-from facetui.core.report import REPORT_NAME
-from facetui.core.runner import Analyzer
+from facetui.core.base.events import FileDone, RunFinished
+from facetui.core.models import bodies
+from facetui.core.models.analyze import FaceConfig
+from facetui.core.run.pool import Analyzer
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.cache import EmbeddingCache
+from facetui.core.stores.report import REPORT_NAME
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
 
@@ -167,10 +167,10 @@ def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
 
     from helpers import make_workspace, read_truth, run_all
 
-    from facetui.core.events import FileDone
-    from facetui.core.kbbuild import build_kb
-    from facetui.core.pipeline import recognize
-    from facetui.core.settings import load_settings
+    from facetui.core.base.events import FileDone
+    from facetui.core.base.settings import load_settings
+    from facetui.core.run.kbbuild import build_kb
+    from facetui.core.run.recognize import recognize
 
     sp = make_workspace(tmp_path, workers=2)
     shutil.copy(tmp_path / "query" / "q01.jpg", tmp_path / "query" / "q00-dies.jpg")

@@ -8,9 +8,9 @@ import pytest
 from helpers import DEMO
 from PIL import Image, ImageFilter
 
-from facetui.core.analyze import FaceConfig, analyze_bytes
-from facetui.core.quality import GOOD, LOW, POOR, quality_level
-from facetui.core.settings import defaults
+from facetui.core.base.settings import defaults
+from facetui.core.models.analyze import FaceConfig, analyze_bytes
+from facetui.core.models.quality import GOOD, LOW, POOR, quality_level
 
 PHOTOS = [DEMO / "kb" / "Joe_Biden" / "biden2.jpg", DEMO / "query" / "q02.jpg", DEMO / "query" / "q01.jpg"]
 GATE = defaults().lap_var_thresh

@@ -9,11 +9,11 @@ import sys
 
 from helpers import REPO, read_truth, run_all
 
-from facetui.core.events import FileDone, RunFinished, RunStarted
-from facetui.core.fsutil import file_sha256
-from facetui.core.pipeline import SetupError, recognize
-from facetui.core.report import COLUMNS, read_results
-from facetui.core.settings import load_settings
+from facetui.core.base.events import FileDone, RunFinished, RunStarted
+from facetui.core.base.fsutil import file_sha256
+from facetui.core.base.settings import load_settings
+from facetui.core.run.recognize import SetupError, recognize
+from facetui.core.stores.report import COLUMNS, read_results
 
 
 def _filed(out):
@@ -169,7 +169,7 @@ def test_settings_file_loads(workspace):
 
 
 def test_hostile_person_names_stay_inside_the_output(settings, workspace):
-    from facetui.core.kb import load_kb, save_kb
+    from facetui.core.stores.kb import load_kb, save_kb
 
     kb = load_kb(settings.kb_path)
     kb.face_names = [
@@ -220,8 +220,8 @@ def test_resorting_the_unknown_folder_never_touches_its_inputs(settings, workspa
 def test_missing_face_models_give_a_clear_setup_error(settings, monkeypatch, tmp_path):
     import pytest
 
-    from facetui.core import faces
-    from facetui.core.kbbuild import build_kb
+    from facetui.core.models import faces
+    from facetui.core.run.kbbuild import build_kb
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "shape_predictor_5_face_landmarks.dat").write_bytes(b"x")

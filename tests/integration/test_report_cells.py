@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from facetui.core.events import FileDone
-from facetui.core.pipeline import recognize
-from facetui.core.report import COLUMNS, REPORT_NAME, encode_rows, read_results, read_rows
+from facetui.core.base.events import FileDone
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.report import COLUMNS, REPORT_NAME, encode_rows, read_results, read_rows
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 HOSTILE = [

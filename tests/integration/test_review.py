@@ -15,16 +15,16 @@ import pytest
 from helpers import LEFT_OUT, run_all
 
 from facetui.cli import main as cli_main
-from facetui.core import kbbuild
-from facetui.core.events import UNKNOWN, FileDone
-from facetui.core.fsutil import file_sha256
-from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
-from facetui.core.pipeline import recognize
-from facetui.core.report import REPORT_NAME, read_results, read_rows
-from facetui.core.review import REVIEW_PREFIX, ReviewSession
-from facetui.core.reviewlog import LOG_NAME, Entry, ReviewError, ReviewLog, load_overrides
-from facetui.core.settings import load_settings
+from facetui.core.base.events import UNKNOWN, FileDone
+from facetui.core.base.fsutil import file_sha256
+from facetui.core.base.settings import load_settings
+from facetui.core.review.session import REVIEW_PREFIX, ReviewSession
+from facetui.core.run import kbbuild
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.report import REPORT_NAME, read_results, read_rows
+from facetui.core.stores.reviewlog import LOG_NAME, Entry, ReviewError, ReviewLog, load_overrides
 
 
 @pytest.fixture
@@ -260,7 +260,7 @@ def test_body_rows_join_and_leave_the_kb_with_the_decision(tmp_path):
     """With body recognition on (random OSNet weights: mechanics only), an assignment adds the body too."""
     from helpers import make_workspace
 
-    from facetui.core.bodies import save_random_weights
+    from facetui.core.models.bodies import save_random_weights
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")
     sp = make_workspace(

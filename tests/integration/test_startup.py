@@ -12,12 +12,12 @@ import textwrap
 import pytest
 from helpers import REPO, make_workspace, run_all
 
-from facetui.core.bodysetup import CHECKED_DIR, setup_body
-from facetui.core.events import FileDone, Notice, RunFinished, RunStarted
-from facetui.core.kbbuild import build_kb
-from facetui.core.pipeline import recognize
-from facetui.core.report import read_rows
-from facetui.core.settings import load_settings
+from facetui.core.base.events import FileDone, Notice, RunFinished, RunStarted
+from facetui.core.base.settings import load_settings
+from facetui.core.models.bodysetup import CHECKED_DIR, setup_body
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.report import read_rows
 
 MODEL = "osnet_x0_25"
 
@@ -32,28 +32,28 @@ PROBE = textwrap.dedent("""
         def __init__(self, *a, **k):
             pools.append(1)
             super().__init__(*a, **k)
-    from facetui.core import runner
+    from facetui.core.run import pool as runner
     runner.cf.ProcessPoolExecutor = CountingPool
-    from facetui.core.settings import load_settings
+    from facetui.core.base.settings import load_settings
     s = load_settings(Path(sys.argv[2]))
     if len(sys.argv) > 4:
         s = s.replace(face_tol=float(sys.argv[4]))
     if sys.argv[1] == "recognize":
-        from facetui.core.pipeline import recognize
+        from facetui.core.run.recognize import recognize
         events = list(recognize(s, output_dir=Path(sys.argv[3])))
         cached = sum(e.result.cached for e in events if type(e).__name__ == "FileDone")
     elif sys.argv[1] == "eval":
-        from facetui.core.evaluate import evaluate
+        from facetui.core.evaluation.evaluate import evaluate
         rep = evaluate(s, Path(sys.argv[3]), input_dir=s.process_dir, record=False)
         cached, notices, body = rep.cached, rep.notices, rep.body is not None
     else:
-        from facetui.core.kbbuild import build_kb
+        from facetui.core.run.kbbuild import build_kb
         events = list(build_kb(s))
         cached = -1
     if sys.argv[1] != "eval":
         notices, body = list(events[0].notices), events[0].body_enabled
     print(json.dumps({"torch": "torch" in sys.modules, "dlib": "dlib" in sys.modules,
-                      "face_net": "facetui.core.face_net" in sys.modules, "pools": len(pools),
+                      "face_net": "facetui.core.models.face_net" in sys.modules, "pools": len(pools),
                       "forkserver": forkserver._forkserver._forkserver_pid is not None, "cached": cached,
                       "notices": notices, "body": body}))
 """)
@@ -78,7 +78,7 @@ def probe(kind: str, settings, output=None, face_tol=None) -> dict:
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory):
     """A workspace with body recognition on (random-init OSNet), 2 workers, KB built and every query photo cached."""
-    from facetui.core.bodies import save_random_weights
+    from facetui.core.models.bodies import save_random_weights
 
     root = tmp_path_factory.mktemp("startup")
     w = save_random_weights(root / "osnet.pth", MODEL)
@@ -151,7 +151,7 @@ def test_a_changed_weights_file_is_checked_in_full_before_the_run(warm, tmp_path
 def test_a_record_that_lies_stops_the_run_clearly_and_is_dropped(warm, tmp_path):
     """The record says 'this file loaded before' for a file that does not load: the deferred load fails at the
     first cache miss; the run stops with a clear notice, and the next run checks the file up front again."""
-    from facetui.core.bodies import weights_fingerprint
+    from facetui.core.models.bodies import weights_fingerprint
 
     root, sp = warm
     ws = tmp_path / "ws"
@@ -180,7 +180,7 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     """Starting the pool is slow (here: made to take 3 s); the cached photos before the first new one do not wait."""
     import time
 
-    from facetui.core import runner
+    from facetui.core.run import pool as runner
 
     root, sp = warm
     ws = tmp_path / "ws"
@@ -209,7 +209,7 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
 def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_path):
     """Body embeddings are keyed by the weights file's hash taken at set-up: a file replaced before the deferred
     load (even by valid weights) is refused, never embedded under the old key."""
-    from facetui.core.bodies import BodyModelError, save_random_weights
+    from facetui.core.models.bodies import BodyModelError, save_random_weights
 
     root, sp = warm
     ws = tmp_path / "ws"

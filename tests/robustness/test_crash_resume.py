@@ -29,12 +29,12 @@ from robustness import (
     wait_for,
 )
 
-from facetui.core.fsutil import TEMP_PREFIX
-from facetui.core.kb import load_kb
-from facetui.core.kbbuild import build_kb
-from facetui.core.pipeline import recognize
-from facetui.core.report import split_list
-from facetui.core.settings import load_settings
+from facetui.core.base.fsutil import TEMP_PREFIX
+from facetui.core.base.settings import load_settings
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.report import split_list
 
 SKIP_OUT = (
     "report.csv",

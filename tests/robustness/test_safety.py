@@ -19,13 +19,13 @@ import pytest
 from helpers import read_truth, run_all
 from robustness import filed, permission_preexec, report_rows, run_cli, temps, tree
 
-from facetui.core.analyze import FaceConfig
-from facetui.core.cache import CACHE_FILE
-from facetui.core.events import FileDone
-from facetui.core.fsutil import check_person_name, file_sha256, place_file, safe_person_name
-from facetui.core.kb import KbError, load_kb, save_kb
-from facetui.core.pipeline import SetupError, recognize
-from facetui.core.report import COLUMNS, join_list, read_results
+from facetui.core.base.events import FileDone
+from facetui.core.base.fsutil import check_person_name, file_sha256, place_file, safe_person_name
+from facetui.core.models.analyze import FaceConfig
+from facetui.core.run.recognize import SetupError, recognize
+from facetui.core.stores.cache import CACHE_FILE
+from facetui.core.stores.kb import KbError, load_kb, save_kb
+from facetui.core.stores.report import COLUMNS, join_list, read_results
 
 # --- hostile pickles: a KB in the seed's old format ------------------------------------------------------------------
 
@@ -365,7 +365,7 @@ def test_hostile_dataset_folder_names(workspace, settings):
     }
     for old, new in rename.items():
         (workspace / "kb" / old).rename(workspace / "kb" / new)
-    from facetui.core.kbbuild import build_kb
+    from facetui.core.run.kbbuild import build_kb
 
     run_all(build_kb(settings))
     outside = tree(workspace, skip=("out", "cache"))

@@ -14,8 +14,8 @@ import pytest
 from helpers import DEMO
 from test_tui_snapshots import StepClock
 
-from facetui.core.evaluate import advice_changes, evaluate
-from facetui.core.settings import load_settings
+from facetui.core.base.settings import load_settings
+from facetui.core.evaluation.evaluate import advice_changes, evaluate
 from facetui.tui.app import FacetuiApp
 from facetui.tui.calibrate_plots import DistancePlot, SweepPlot, distance_histogram
 from facetui.tui.calibrate_screen import CalibrateScreen
@@ -186,7 +186,7 @@ def test_the_sweep_runs_to_the_end_and_the_table_shows_the_face_tol_rows(calib_w
 
 
 def test_escape_aborts_a_sweep_held_mid_way(calib_ws, monkeypatch):
-    import facetui.core.evaluate as ev
+    import facetui.core.evaluation.evaluate as ev
 
     k = 4
     reached, release = threading.Event(), threading.Event()
@@ -284,10 +284,10 @@ def _fake_report(ws):
     """An eval with the four face sweeps and a joint search whose advice differs from every sweep's own pick, no
     models needed (the settings file holds FAKE_IN_USE): face_tol 0.50 -> 0.45 (the sweep alone picks 0.55),
     face_margin kept (alone: 0.06), face_k 2 -> 3 (alone: 2), lap_var_thresh 120 -> 60 (alone: 0)."""
-    from facetui.core.evaluate import EvalReport
-    from facetui.core.scores import Score, Sweep
-    from facetui.core.truth import Truth
-    from facetui.core.tune import Combo, Tuning
+    from facetui.core.evaluation.evaluate import EvalReport
+    from facetui.core.evaluation.scores import Score, Sweep
+    from facetui.core.evaluation.truth import Truth
+    from facetui.core.evaluation.tune import Combo, Tuning
 
     def sc(v, found, wrong):
         return Score(
@@ -320,7 +320,7 @@ def _fake_report(ws):
 
 
 def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_each_change(calib_ws, monkeypatch):
-    import facetui.core.evaluate as ev
+    import facetui.core.evaluation.evaluate as ev
 
     monkeypatch.chdir(calib_ws)  # the screen names the file "settings.json"
     path = calib_ws / "settings.json"
@@ -428,7 +428,7 @@ def test_every_sweep_gets_rows_the_chart_follows_the_cursor_and_apply_writes_eac
 
 
 def test_quit_during_a_sweep_asks_then_stops_it(calib_ws, monkeypatch):
-    import facetui.core.evaluate as ev
+    import facetui.core.evaluation.evaluate as ev
 
     reached, release = threading.Event(), threading.Event()
     real = ev.evaluate

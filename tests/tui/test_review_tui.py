@@ -12,12 +12,12 @@ from helpers import LEFT_OUT, run_all
 from textual.app import App
 from textual.widgets import Input, OptionList
 
-from facetui.core.events import FileDone
-from facetui.core.fsutil import file_sha256
-from facetui.core.kb import load_kb
-from facetui.core.pipeline import recognize
-from facetui.core.review import REVIEW_PREFIX
-from facetui.core.reviewlog import LOG_NAME
+from facetui.core.base.events import FileDone
+from facetui.core.base.fsutil import file_sha256
+from facetui.core.review.session import REVIEW_PREFIX
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.reviewlog import LOG_NAME
 from facetui.tui.clusters_screen import ClustersScreen
 from facetui.tui.name_dialog import NameDialog
 from facetui.tui.photos import image_class
@@ -219,7 +219,7 @@ async def test_preview_and_clusters_view_names_a_whole_cluster(settings):
 async def test_no_disk_work_on_the_ui_thread(settings, monkeypatch):
     """Opening, candidates, decisions, undo, the preview, the clusters and the re-read after them all run in
     thread workers: each session method and picture read that touches disk records the thread it ran on."""
-    from facetui.core.review import ReviewSession
+    from facetui.core.review.session import ReviewSession
     from facetui.tui import review_work
 
     calls: list[tuple[str, bool]] = []

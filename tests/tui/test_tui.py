@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import read_truth
 
-from facetui.core.kb import load_kb
-from facetui.core.report import REPORT_NAME, read_rows
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.report import REPORT_NAME, read_rows
 from facetui.tui.app import FacetuiApp
 from facetui.tui.commands import COMMANDS
 from facetui.tui.dialogs import ConfirmDialog, ErrorDialog
@@ -237,8 +237,8 @@ def test_one_run_at_a_time_and_only_the_app_sets_it(workspace):
 
 def test_long_log_lines_wrap_whole_at_80_columns(workspace):
     """At 80 columns every line shows to its end (the top-3s of every face), continuation lines indented."""
-    from facetui.core.render import format_line
-    from facetui.core.report import read_results
+    from facetui.core.run.render import format_line
+    from facetui.core.stores.report import read_results
 
     async def go():
         app = make_app(workspace / "settings.json")
@@ -394,7 +394,7 @@ def test_a_run_with_worker_processes_starts_inside_the_app(tmp_path, built_works
 
 def test_the_log_keeps_only_the_last_lines(workspace, monkeypatch):
     """Thousands of files must not grow the log without bound (the cap is lowered here to keep the test quick)."""
-    from facetui.core.events import FaceResult, FileDone, FileResult, RunStarted
+    from facetui.core.base.events import FaceResult, FileDone, FileResult, RunStarted
     from facetui.tui import widgets
     from facetui.tui.messages import CoreEvent
 

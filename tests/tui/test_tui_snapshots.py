@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from facetui.core.kb import load_kb, save_kb
+from facetui.core.stores.kb import load_kb, save_kb
 from facetui.tui.app import FacetuiApp
 from facetui.tui.facts import DeviceInfo
 
@@ -49,8 +49,8 @@ def _fix_manifest_times(ws) -> None:
 
     import tomli_w
 
-    from facetui.core.manifest import manifest_path
-    from facetui.core.settings import load_settings
+    from facetui.core.base.settings import load_settings
+    from facetui.core.stores.manifest import manifest_path
 
     os.environ["TZ"] = "UTC"
     time.tzset()

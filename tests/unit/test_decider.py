@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetui.core.analyze import Analysis
-from facetui.core.decide import Decider
-from facetui.core.kb import KnowledgeBase
-from facetui.core.runner import Item
-from facetui.core.settings import defaults
+from facetui.core.base.settings import defaults
+from facetui.core.models.analyze import Analysis
+from facetui.core.run.decide import Decider
+from facetui.core.run.pool import Item
+from facetui.core.stores.kb import KnowledgeBase
 
 RNG = np.random.default_rng(7)
 A, B = RNG.normal(size=128), RNG.normal(size=128)

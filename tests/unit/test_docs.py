@@ -6,7 +6,7 @@ import re
 
 from helpers import REPO
 
-from facetui.core.settings import settings_reference_markdown
+from facetui.core.base.settings import settings_reference_markdown
 
 
 def test_readme_settings_reference_is_current():

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from facetui.core.fsutil import (
+from facetui.core.base.fsutil import (
     TEMP_PREFIX,
     atomic_write_text,
     check_person_name,
@@ -117,8 +117,8 @@ def test_folder_lock_tells_a_busy_folder_from_one_that_cannot_be_locked(tmp_path
 
     import pytest
 
-    from facetui.core import fsutil
-    from facetui.core.pipeline import SetupError, output_lock
+    from facetui.core.base import fsutil
+    from facetui.core.run.recognize import SetupError, output_lock
 
     with fsutil.folder_lock(tmp_path):
         with pytest.raises(fsutil.FolderBusy):  # a second holder, as another process would be

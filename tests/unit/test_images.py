@@ -1,4 +1,4 @@
-"""Tests for facetui.core.images on real photos and on the awkward files that tests/corpus.py writes."""
+"""Tests for facetui.core.models.images on real photos and on the awkward files that tests/corpus.py writes."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from facetui.core import images
-from facetui.core.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
+from facetui.core.models import images
+from facetui.core.models.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"  # the real photos of shared/testdata/faces, bundled
 FACE_PHOTO = DEMO / "query" / "q01.jpg"  # Barack Obama, one upright face, 800x450
@@ -148,7 +148,7 @@ def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     if not usable:
         pytest.skip("cannot run a child that file permissions apply to on this machine")
     code = (
-        "from facetui.core.images import load_image, ImageLoadError\n"
+        "from facetui.core.models.images import load_image, ImageLoadError\n"
         f"try:\n    load_image({str(photo)!r})\nexcept ImageLoadError as e:\n    print('refused:', e)\n"
         "else:\n    print('loaded')"
     )
@@ -366,7 +366,7 @@ PROBE = textwrap.dedent(
     """
     import json, resource, sys
     from PIL import Image
-    from facetui.core.images import ImageLoadError, load_image
+    from facetui.core.models.images import ImageLoadError, load_image
 
     def peak_mb():
         try:

@@ -8,7 +8,7 @@ import math
 import pytest
 from helpers import REPO
 
-from facetui.core.settings import (
+from facetui.core.base.settings import (
     SPECS,
     SettingsError,
     load_settings,

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from facetui.cli import COMMANDS
 from facetui.cli import main as cli_main
-from facetui.core.settings import SPECS, Settings, SettingsError, from_dict, load_settings, save_settings, update_raw
+from facetui.core.base.settings import (
+    SPECS,
+    Settings,
+    SettingsError,
+    from_dict,
+    load_settings,
+    save_settings,
+    update_raw,
+)
 
 KEYS = [s.key for s in SPECS]
 SPEC = {s.key: s for s in SPECS}

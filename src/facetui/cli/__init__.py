@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ..core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_SETUP, FacetuiError, exit_code
+from ..core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_SETUP, FacetuiError, exit_code
 from .parser import build_parser
 
 __all__ = ["COMMANDS", "EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
 
 def load_settings_for(args):
     """The settings file the command line names, its warnings printed once."""
-    from ..core.settings import load_settings
+    from ..core.base.settings import load_settings
 
     settings = load_settings(args.settings)
     for w in settings.warnings:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from ..core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, FacetuiError
+from ..core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, FacetuiError
 
 
 class Progress:
@@ -58,8 +58,8 @@ def restore_sigint(cancel: threading.Event, old) -> None:
 
 def drive(make_events, quiet: bool) -> int:
     """Run a core generator with Ctrl-C wired to its cancellation flag, printing each event."""
-    from ..core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted
-    from ..core.render import format_line, kb_line, summary_lines
+    from ..core.base.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted
+    from ..core.run.render import format_line, kb_line, summary_lines
 
     cancel, old = ctrl_c_sets_cancel()
     bar = Progress()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..core.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP, FacetuiError
+from ..core.base.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP, FacetuiError
 from .console import Progress, ctrl_c_sets_cancel, restore_sigint
 
 
@@ -30,7 +30,7 @@ def _parse_tols(text: str | None) -> list[float] | None:
 
 
 def run(settings, args) -> int:
-    from ..core.evaluate import evaluate, report_lines
+    from ..core.evaluation.evaluate import evaluate, report_lines
 
     if args.truth is None and not args.kb:
         print("facetui: eval needs labels (--truth FILE or folder) and/or --kb", file=sys.stderr)
@@ -75,7 +75,7 @@ def run(settings, args) -> int:
 
 
 def _apply(settings, rep) -> int:
-    from ..core.evaluate import apply_advice
+    from ..core.evaluation.evaluate import apply_advice
 
     if not rep.advice:
         print("Nothing to apply: the eval has no advice (no setting files nothing wrongly).")

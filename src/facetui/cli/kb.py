@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from ..core.errors import EXIT_OK, EXIT_SETUP
+from ..core.base.errors import EXIT_OK, EXIT_SETUP
 from .console import drive
 
 
 def run(settings, args) -> int:
     if args.kb_command == "show":
         return show(settings)
-    from ..core.kbbuild import build_kb
+    from ..core.run.kbbuild import build_kb
 
     return drive(lambda cancel: build_kb(settings, cancel), quiet=False)
 
 
 def show(settings) -> int:
-    from ..core.kbbuild import kb_status
+    from ..core.run.kbbuild import kb_status
 
     st = kb_status(settings)
     if not st["ok"]:

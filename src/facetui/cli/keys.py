@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..core.errors import EXIT_OK, EXIT_SETUP
+from ..core.base.errors import EXIT_OK, EXIT_SETUP
 
 
 def run(args) -> int:

@@ -6,6 +6,6 @@ from .console import drive
 
 
 def run(settings, args) -> int:
-    from ..core.pipeline import recognize
+    from ..core.run.recognize import recognize
 
     return drive(lambda cancel: recognize(settings, args.input, args.output, cancel), quiet=args.quiet)

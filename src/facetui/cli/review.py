@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import sys
 
-from ..core.errors import EXIT_OK
+from ..core.base.errors import EXIT_OK
 
 
 def run(settings, args) -> int:
-    from ..core.review import ReviewSession
+    from ..core.review.session import ReviewSession
 
     session = ReviewSession(settings, args.output)
     try:
         if args.clusters:
-            from ..core.clusters import cluster_lines, find_clusters
+            from ..core.review.clusters import cluster_lines, find_clusters
 
             lines = cluster_lines(find_clusters(session), settings.face_tol)
         elif args.assign:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..core.errors import EXIT_OK
+from ..core.base.errors import EXIT_OK
 
 
 def run(args) -> int:
     if args.reference:
-        from ..core.settings import settings_reference_markdown
+        from ..core.base.settings import settings_reference_markdown
 
         print(settings_reference_markdown())
         return EXIT_OK

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..core.errors import EXIT_OK
+from ..core.base.errors import EXIT_OK
 
 
 def run(settings, args) -> int:
-    from ..core.kbbuild import kb_status
-    from ..core.manifest import describe_run, recent_runs
-    from ..core.settings import SPECS
+    from ..core.base.settings import SPECS
+    from ..core.run.kbbuild import kb_status
+    from ..core.stores.manifest import describe_run, recent_runs
 
     print(f"Settings: {settings.source}")
     for spec in SPECS:

@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
-from ..core.errors import FacetuiError
-from ..core.settings import Settings, SettingsError, from_dict, load_settings
+from ..core.base.errors import FacetuiError
+from ..core.base.settings import Settings, SettingsError, from_dict, load_settings
 from .calibrate_screen import CalibrateScreen
 from .commands import FacetuiCommands
 from .dialogs import ConfirmDialog, ErrorDialog

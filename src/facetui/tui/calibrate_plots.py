@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from textual_plotext import PlotextPlot
 
-from ..core.scores import Sweep
+from ..core.evaluation.scores import Sweep
 
 RECALL_COLOR = "green"
 WRONG_COLOR = "red"

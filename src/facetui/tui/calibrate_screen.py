@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker, get_current_worker
 
-from ..core.settings import Settings, SettingsError, load_settings
+from ..core.base.settings import Settings, SettingsError, load_settings
 from .base import JobScreen
 from .calibrate_plots import DistancePlot, SweepPlot
 from .calibrate_text import (
@@ -36,8 +36,8 @@ from .suggest import PathSuggester
 from .widgets import FieldInput, RunProgress, YesNo
 
 if TYPE_CHECKING:
-    from ..core.evaluate import EvalReport
-    from ..core.scores import Sweep
+    from ..core.evaluation.evaluate import EvalReport
+    from ..core.evaluation.scores import Sweep
 
 COLUMNS = ("setting", "value", "recall", "wrong", "Unknown kept", "exactly right", "")
 
@@ -229,7 +229,7 @@ class CalibrateScreen(JobScreen):
     # -- the thread side ----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="calibrate", exit_on_error=False)
     def launch(self, settings: Settings, truth: Path | None, photos: Path | None, kb_only: bool) -> None:
-        from ..core.evaluate import evaluate  # the core's eval loads the models lazily
+        from ..core.evaluation.evaluate import evaluate  # the core's eval loads the models lazily
 
         worker = get_current_worker()
         report = None
@@ -326,7 +326,7 @@ class CalibrateScreen(JobScreen):
         rep = self.report
         if rep is None or rep.aborted:
             return {}
-        from ..core.evaluate import advice_changes  # imported by the sweep's worker already
+        from ..core.evaluation.evaluate import advice_changes  # imported by the sweep's worker already
 
         return {k: (old, new) for k, old, new in advice_changes(self.fapp.settings, rep.advice)}
 
@@ -351,7 +351,7 @@ class CalibrateScreen(JobScreen):
     def save_advice(self, path: Path, in_use: Settings, changes: dict[str, tuple[Any, Any]]) -> None:
         """Write exactly the changes shown into the file as it is now (edits made elsewhere kept), atomically, with
         the core's apply_advice (as eval --apply)."""
-        from ..core.evaluate import apply_advice
+        from ..core.evaluation.evaluate import apply_advice
 
         try:
             base = load_settings(path)

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from ..core.scores import pct, value_text
-from ..core.settings import Settings
+from ..core.base.settings import Settings
+from ..core.evaluation.scores import pct, value_text
 from .lines import short_path
 from .widgets import format_eta
 
 if TYPE_CHECKING:
-    from ..core.evaluate import EvalReport
-    from ..core.scores import Sweep
-    from ..core.tune import Tuning
+    from ..core.evaluation.evaluate import EvalReport
+    from ..core.evaluation.scores import Sweep
+    from ..core.evaluation.tune import Tuning
 
 TRUTH_NAME = "truth.csv"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.events import UNKNOWN
-from ..core.settings import Settings
+from ..core.base.events import UNKNOWN
+from ..core.base.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,16 @@ def body_state(settings: Settings) -> tuple[bool, str]:
 
 
 def _count(folder: Path, settings: Settings, recursive: bool) -> int:
-    from ..core.scan import scan_images
+    from ..core.stores.scan import scan_images
 
     return len(scan_images(folder, settings.valid_exts, recursive))
 
 
 def gather_home_facts(settings: Settings) -> HomeFacts:
     """Everything the Home screen shows except the device; reads the disk, so call it from a thread."""
-    from ..core.kbbuild import kb_status
-    from ..core.manifest import describe_run, last_run
-    from ..core.report import REPORT_NAME
+    from ..core.run.kbbuild import kb_status
+    from ..core.stores.manifest import describe_run, last_run
+    from ..core.stores.report import REPORT_NAME
 
     inp, out = settings.process_dir, settings.processed_dir
     in_facts = FolderFacts(inp, inp.is_dir())
@@ -99,7 +99,7 @@ try:
     out["gpu"] = torch.cuda.get_device_name(0) if out["torch_cuda"] else ""
 except Exception as e:
     out["notes"].append(f"torch: {e}")
-from facetui.core.faces import dlib_has_cuda
+from facetui.core.models.faces import dlib_has_cuda
 out["dlib_cuda"] = dlib_has_cuda()
 print(json.dumps(out))
 """

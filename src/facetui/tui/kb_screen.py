@@ -6,8 +6,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from ..core.events import RunSummary
-from ..core.settings import Settings
+from ..core.base.events import RunSummary
+from ..core.base.settings import Settings
 from .lines import short_path
 from .run_screen import RunScreen
 
@@ -39,7 +39,7 @@ class KbBuildScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="kb-build", exit_on_error=False)
     def launch(self, settings: Settings) -> None:
-        from ..core.kbbuild import build_kb
+        from ..core.run.kbbuild import build_kb
 
         self.drive(lambda cancel: build_kb(settings, cancel))
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..core.events import KbImageDone, RunSummary
-from ..core.render import format_line, kb_line
-from ..core.report import format_summary
+from ..core.base.events import KbImageDone, RunSummary
+from ..core.run.render import format_line, kb_line
+from ..core.stores.report import format_summary
 
 KNOWN_STYLE = "bold green"
 UNKNOWN_STYLE = "bold yellow"

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..core.events import Event, RunSummary
-from ..core.settings import Settings
+from ..core.base.events import Event, RunSummary
+from ..core.base.settings import Settings
 from .facts import DeviceInfo, HomeFacts
 
 if TYPE_CHECKING:  # only named in annotations: the app starts without the review core or PIL
     from PIL import Image as PILImage
 
-    from ..core.evaluate import EvalReport
-    from ..core.events import Candidates
-    from ..core.review import Outcome, ReviewSession
+    from ..core.base.events import Candidates
+    from ..core.evaluation.evaluate import EvalReport
+    from ..core.review.session import Outcome, ReviewSession
 
 
 # -- runs (KB build, recognition) -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from textual.suggester import SuggestFromList
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
-from ..core.fsutil import check_person_name
+from ..core.base.fsutil import check_person_name
 
 
 class PersonName(Validator):

@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual_image.widget import HalfcellImage
 from textual_image.widget import Image as AutoImage
 
-from ..core.images import load_image
+from ..core.models.images import load_image
 
 IMAGE_ENV = "FACETUI_IMAGES"  # "auto" (default) or "halfcell": force the half-block rendering
 PHOTO_SIDE = 800  # pixels: the photo is scaled to this before it is drawn

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
-from ..core.events import RunSummary
-from ..core.settings import SPEC_BY_KEY, Settings, SettingsError, check_value
+from ..core.base.events import RunSummary
+from ..core.base.settings import SPEC_BY_KEY, Settings, SettingsError, check_value
 from .lines import short_path
 from .run_screen import RunScreen
 from .suggest import PathSuggester
@@ -97,7 +97,7 @@ class RecognitionScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="recognition", exit_on_error=False)
     def launch(self, settings: Settings, inp: Path, out: Path, hook) -> None:
-        from ..core.pipeline import recognize
+        from ..core.run.recognize import recognize
 
         self.drive(lambda cancel: recognize(settings, inp, out, cancel, on_file=hook))
 

@@ -12,10 +12,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from ..core.events import Candidates
-from ..core.review import ReviewItem, ReviewSession
-from ..core.scan import display_name
-from ..core.settings import Settings
+from ..core.base.events import Candidates
+from ..core.base.settings import Settings
+from ..core.review.session import ReviewItem, ReviewSession
+from ..core.stores.scan import display_name
 from . import review_work
 from .base import FacetuiScreen
 from .clusters_screen import ASSIGN, ClustersScreen

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..core.events import Candidates, FaceResult
-from ..core.review import ReviewItem
-from ..core.scan import display_name
+from ..core.base.events import Candidates, FaceResult
+from ..core.review.session import ReviewItem
+from ..core.stores.scan import display_name
 
 
 def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..core.clusters import Cluster
-from ..core.clusters import find_clusters as group_faces
-from ..core.images import ImageLoadError
-from ..core.review import ReviewError, ReviewItem, ReviewSession
-from ..core.scan import display_name
-from ..core.settings import Settings
+from ..core.base.settings import Settings
+from ..core.models.images import ImageLoadError
+from ..core.review.clusters import Cluster
+from ..core.review.clusters import find_clusters as group_faces
+from ..core.review.session import ReviewError, ReviewItem, ReviewSession
+from ..core.stores.scan import display_name
 from .messages import ClusterFaces, ClustersFound, Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
 from .photos import _readable, render_photo
 

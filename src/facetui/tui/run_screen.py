@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, get_current_worker
 
-from ..core.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
+from ..core.base.events import FileDone, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
 from .base import JobScreen
 from .lines import kb_text, result_text, summary_text
 from .messages import CoreEvent, RunEnded

@@ -12,7 +12,16 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Label, Static
 
-from ..core.settings import SPEC_BY_KEY, SPECS, Settings, SettingsError, Spec, check_value, save_settings, update_raw
+from ..core.base.settings import (
+    SPEC_BY_KEY,
+    SPECS,
+    Settings,
+    SettingsError,
+    Spec,
+    check_value,
+    save_settings,
+    update_raw,
+)
 from .base import FacetuiScreen
 from .lines import short_path
 from .messages import SettingsChanged

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import FacetuiError
-from .events import Candidates, FaceResult
-from .fsutil import fsync_dir
+from ..base.errors import FacetuiError
+from ..base.events import Candidates, FaceResult
+from ..base.fsutil import fsync_dir
 
 LOG_NAME = "review.jsonl"
 LOG_VERSION = 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .events import KbImageDone, RunSummary
-from .report import format_line, format_summary
+from ..base.events import KbImageDone, RunSummary
+from ..stores.report import format_line, format_summary
 
 __all__ = ["format_line", "kb_line", "summary_lines"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FacetuiError
+from ..base.errors import FacetuiError
 from .torchfreeze import frozen_if_same
 
 if TYPE_CHECKING:  # only for annotations; numpy and torch are imported lazily at run time

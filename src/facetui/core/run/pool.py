@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analyze import Analysis, FaceConfig, analyze_path
-from .cache import EmbeddingCache
+from ..models.analyze import Analysis, FaceConfig, analyze_path
+from ..stores.cache import EmbeddingCache
 
 
 @dataclass
@@ -79,12 +79,12 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     fresh interpreter, so the app's threads are never forked. 'spawn' where there is no forkserver."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    from . import faces
+    from ..models import faces
 
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.analyze"]
+    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze"]
     if faces.torch_encoder_wanted():
-        preload += ["torch", "facetui.core.face_net"]
+        preload += ["torch", "facetui.core.models.face_net"]
     ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
     return ctx
 
@@ -94,7 +94,7 @@ def _worker_init(detector: str, env: dict[str, str]) -> None:
     for key in [k for k in os.environ if k.startswith(_ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from . import faces
+    from ..models import faces
 
     if faces.torch_encoder_wanted():
         try:

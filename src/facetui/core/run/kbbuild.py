@@ -10,20 +10,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import faces as facemod
-from .analyze import FaceConfig
-from .bodies import BodyModelError
-from .bodysetup import forget_checked, setup_body
-from .cache import EmbeddingCache
-from .errors import SetupError
-from .events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
-from .fsutil import remove_stale_temps
-from .kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
-from .manifest import RunManifest, manifest_path
-from .pipeline import require_face_models
-from .runner import Analyzer
-from .scan import display_name, scan_people
-from .settings import Settings
+from ..base.errors import SetupError
+from ..base.events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
+from ..base.fsutil import remove_stale_temps
+from ..base.settings import Settings
+from ..models import faces as facemod
+from ..models.analyze import FaceConfig
+from ..models.bodies import BodyModelError
+from ..models.bodysetup import forget_checked, setup_body
+from ..stores.cache import EmbeddingCache
+from ..stores.kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
+from ..stores.manifest import RunManifest, manifest_path
+from ..stores.scan import display_name, scan_people
+from .pool import Analyzer
+from .recognize import require_face_models
 
 REVIEW_PREFIX = "review:"
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .events import UNKNOWN, Candidates, FaceResult, FileResult
-from .fsutil import atomic_write_bytes, crash_point
+from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
+from ..base.fsutil import atomic_write_bytes, crash_point
 from .scan import display_name
 
 REPORT_NAME = "report.csv"

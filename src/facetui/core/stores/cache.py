@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analyze import Analysis
+from ..models.analyze import Analysis
 
 CACHE_FILE = "embeddings.sqlite"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, payload BLOB NOT NULL)"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from ..base.settings import Settings
 
 # Beside the embedding cache: one small JSON record per weights file that loaded in full on this machine.
 CHECKED_DIR = "models"
@@ -182,7 +182,7 @@ def _read_record(path: Path | None, model_name: str, sha: str) -> int | None:
 def _write_record(path: Path | None, model_name: str, sha: str, dim: int) -> None:
     if path is None:
         return
-    from .fsutil import atomic_write_text
+    from ..base.fsutil import atomic_write_text
 
     try:
         atomic_write_text(

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analyze import FaceConfig, analyze_path
-from .cache import EmbeddingCache
-from .events import UNKNOWN, Candidates, FaceResult, FileResult
-from .fsutil import (
+from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
+from ..base.fsutil import (
     FolderBusy,
     atomic_write_bytes,
     check_person_name,
@@ -23,9 +21,12 @@ from .fsutil import (
     place_file,
     safe_person_name,
 )
-from .kb import KbError, KnowledgeBase, load_kb, save_kb
-from .matcher import Bank, face_scores, top_k
-from .report import (
+from ..base.settings import Settings
+from ..models.analyze import FaceConfig, analyze_path
+from ..models.matcher import Bank, face_scores, top_k
+from ..stores.cache import EmbeddingCache
+from ..stores.kb import KbError, KnowledgeBase, load_kb, save_kb
+from ..stores.report import (
     COLUMNS,
     REPORT_NAME,
     encode_rows,
@@ -36,7 +37,7 @@ from .report import (
     result_from_rows,
     rows_for,
 )
-from .reviewlog import (
+from ..stores.reviewlog import (
     LOG_NAME,
     Box,
     Entry,
@@ -48,8 +49,7 @@ from .reviewlog import (
     iou,
     load_overrides,
 )
-from .scan import display_name
-from .settings import Settings
+from ..stores.scan import display_name
 
 # the review log lives in reviewlog.py; its names stay importable from here too
 __all__ = [
@@ -522,7 +522,7 @@ class ReviewSession:
 
     def _body_setup(self):
         if self._body is None:
-            from .bodysetup import setup_body
+            from ..models.bodysetup import setup_body
 
             self._body = setup_body(self.settings, self.kb.body_dim or None)
         return self._body

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .events import UNKNOWN, Candidates
-from .matcher import face_scores, top_k
-from .review import ReviewItem, ReviewSession
-from .scan import display_name
+from ..base.events import UNKNOWN, Candidates
+from ..models.matcher import face_scores, top_k
+from ..stores.scan import display_name
+from .session import ReviewItem, ReviewSession
 
 
 def cluster_encodings(encodings: np.ndarray, threshold: float) -> list[list[int]]:

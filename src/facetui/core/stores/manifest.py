@@ -14,8 +14,8 @@ from typing import Any
 
 import tomli_w
 
-from .fsutil import atomic_write_text
-from .settings import SPECS, Settings
+from ..base.fsutil import atomic_write_text
+from ..base.settings import SPECS, Settings
 
 MANIFEST_NAME = "run.toml"  # recognize: in the output folder, next to report.csv
 KB_MANIFEST_NAME = "kb-run.toml"  # kb build: next to the KB file
@@ -54,8 +54,8 @@ def library_versions() -> dict[str, str]:
     """Versions of what shapes the results; torch and torchreid only when this process imported them."""
     import numpy
 
-    from .. import __version__
-    from . import faces as facemod  # light: dlib loads lazily
+    from ... import __version__
+    from ..models import faces as facemod  # light: dlib loads lazily
 
     out = {
         "facetui": __version__,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .fsutil import TEMP_PREFIX
+from ..base.fsutil import TEMP_PREFIX
 
 
 def display_name(p: str | Path) -> str:

@@ -8,9 +8,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SetupError
-from .events import UNKNOWN
-from .scan import scan_people
+from ..base.errors import SetupError
+from ..base.events import UNKNOWN
+from ..stores.scan import scan_people
 
 
 class EvalError(SetupError):

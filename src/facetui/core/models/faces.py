@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FacetuiError
+from ..base.errors import FacetuiError
 
 Box = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 

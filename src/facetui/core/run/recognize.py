@@ -10,13 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import faces as facemod
-from .bodies import BodyModelError
-from .bodysetup import forget_checked, setup_body
-from .cache import EmbeddingCache
-from .decide import Decider
-from .errors import SetupError
-from .events import (
+from ..base.errors import SetupError
+from ..base.events import (
     UNKNOWN,
     Event,
     FileDone,
@@ -26,7 +21,7 @@ from .events import (
     RunStarted,
     RunSummary,
 )
-from .fsutil import (
+from ..base.fsutil import (
     FolderBusy,
     NameSyncs,
     folder_lock,
@@ -35,13 +30,18 @@ from .fsutil import (
     remove_stale_temps,
     safe_person_name,
 )
-from .kb import KbError, KnowledgeBase, load_kb
-from .manifest import RunManifest, manifest_path
-from .report import REPORT_NAME, ReportWriter
-from .reviewlog import load_overrides
-from .runner import Analyzer
-from .scan import scan_images
-from .settings import Settings
+from ..base.settings import Settings
+from ..models import faces as facemod
+from ..models.bodies import BodyModelError
+from ..models.bodysetup import forget_checked, setup_body
+from ..stores.cache import EmbeddingCache
+from ..stores.kb import KbError, KnowledgeBase, load_kb
+from ..stores.manifest import RunManifest, manifest_path
+from ..stores.report import REPORT_NAME, ReportWriter
+from ..stores.reviewlog import load_overrides
+from ..stores.scan import scan_images
+from .decide import Decider
+from .pool import Analyzer
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 REPORT_SYNC_S = 0.5  # how often the report and the new names in the output are synced (and once at the end)

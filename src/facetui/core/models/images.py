@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from .errors import FacetuiError
+from ..base.errors import FacetuiError
 
 # Pillow's Image.open refuses any image above 2 * Image.MAX_IMAGE_PIXELS (2 * 89_478_485 px by default) with
 # DecompressionBombError, and this module leaves that global alone.  The default limit is that same number: it

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FacetuiError
-from .fsutil import atomic_write_bytes
+from ..base.errors import FacetuiError
+from ..base.fsutil import atomic_write_bytes
 
 KB_FORMAT = "facetui-kb"
 KB_VERSION = 1

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .bodysetup import setup_body
-from .cache import EmbeddingCache
-from .decide import Decider
-from .fsutil import atomic_write_text
+from ..base.fsutil import atomic_write_text
+from ..base.settings import Settings
+from ..models.bodysetup import setup_body
+from ..run.decide import Decider
+from ..run.pool import Analyzer, Item
+from ..run.recognize import load_kb_for, require_face_models
+from ..stores.cache import EmbeddingCache
+from ..stores.manifest import RunManifest, manifest_path
+from ..stores.scan import display_name, scan_images
 from .kbadvice import KbAdvice, kb_advice, kb_lines
-from .manifest import RunManifest, manifest_path
-from .pipeline import load_kb_for, require_face_models
 from .rules import RuleScore, compare_rules, rule_lines
-from .runner import Analyzer, Item
-from .scan import display_name, scan_images
 from .scores import Score, Sweep, pick_marked, score, sweep_lines
-from .settings import Settings
 from .truth import EvalError, Truth, load_truth
 from .tune import GRID_K, Combo, Search, Tuning, tune, tuning_lines
 
@@ -391,7 +391,7 @@ def advice_changes(settings: Settings, advice: dict[str, float]) -> list[tuple[s
 def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings, list[str]]:
     """Write the advised values into the settings file (atomic; every other key, known or not, kept as it is).
     Returns the new settings and one line per change; raises SettingsError when the file cannot be written."""
-    from .settings import save_settings, update_raw
+    from ..base.settings import save_settings, update_raw
 
     changes = advice_changes(settings, advice)
     if not changes:
@@ -400,7 +400,7 @@ def apply_advice(settings: Settings, advice: dict[str, float]) -> tuple[Settings
     try:
         save_settings(new)
     except OSError as e:
-        from .settings import SettingsError
+        from ..base.settings import SettingsError
 
         raise SettingsError(f"cannot write {new.source}: {e.strerror or e}") from None
     return new, [f"{k}: {old:g} -> {v:g}" for k, old, v in changes]
