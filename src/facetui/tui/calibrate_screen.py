@@ -1,5 +1,9 @@
 """Calibrate: sweep the deciding settings over labelled photos (or measure the KB alone) in a thread worker, show the
-table and the charts, and write the advice into the settings file."""
+table and the charts, and write the advice into the settings file.
+
+Why it is long: two modes (labelled sweep, KB alone) share one layout and one worker; the text and the charts are
+already apart (calibrate_text.py, calibrate_plots.py).
+"""
 
 from __future__ import annotations
 

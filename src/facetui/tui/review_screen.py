@@ -1,4 +1,8 @@
-"""The review screen: each unknown face with its photo, crop and candidates, decided with one key."""
+"""The review screen: each unknown face with its photo, crop and candidates, decided with one key.
+
+Why it is long: it has the most keys of any screen (assign 1-3, new name, none, skip, undo, batch, preview), each
+a short action whose disk work is in review_work.py; the text is in review_text.py.
+"""
 
 from __future__ import annotations
 

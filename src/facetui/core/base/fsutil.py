@@ -1,4 +1,9 @@
-"""Safe file operations: atomic writes, never-overwrite filing, content hashes and safe folder names."""
+"""Safe file operations: atomic writes, never-overwrite filing, content hashes and safe folder names.
+
+Why it is long: every write facetui makes near the user's photos goes through here (temp file + rename,
+placement that never overwrites, the folder lock, the crash-test points), so the guarantees are reviewed in one
+place.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Settings: the typed, validated view of ``settings.json`` and its atomic save."""
+"""Settings: the typed, validated view of ``settings.json`` and its atomic save.
+
+Why it is long: ``SPECS`` is the one table of every setting (type, default, range, help) from which the
+validation, the settings screen and the README's settings reference are all made; half the file is that table.
+"""
 
 from __future__ import annotations
 

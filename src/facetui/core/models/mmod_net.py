@@ -9,6 +9,10 @@ same layout, padding and bilinear levels), the network (each batch norm folded i
 mapping of output positions back to boxes in the photo, the threshold and dlib's non-max suppression.
 tests/test_mmod_net.py checks the boxes against dlib's own detector. A file that is not exactly this network is
 refused with :class:`MmodNetError`, and facetui then uses dlib's own detector.
+
+Why it is long: one port of one network. The file reader, the checks against the architecture and the
+detector around the network must agree with dlib's to the pixel; split apart, a change to one would hide the
+others from its reviewer.
 """
 
 from __future__ import annotations
