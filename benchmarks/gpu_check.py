@@ -9,7 +9,7 @@
 2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
    warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split
    (--detector cnn: with the CNN face detector, the torch port, in the CPU workers).
-3. The CNN face detector (core/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
+3. The CNN face detector (core/models/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
    (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
    one size (--sections detect runs this part alone).
 

@@ -1,4 +1,4 @@
-"""The torch port of dlib's CNN face detector (core/mmod_net.py) finds dlib's faces, and a bad model file is refused.
+"""The torch port of dlib's CNN face detector (core/models/mmod_net.py) finds dlib's faces, and a bad model file is refused.
 
 dlib's own CNN detector takes seconds per photo on this CPU, so its boxes come from a fixture that
 tests/fixtures/make_cnn_boxes.py makes (the demo photos and 80 LFW calibration photos, upsample 0 and 1).

@@ -2,7 +2,7 @@
 
 A run killed at any point and then rerun must end exactly like a run that was never interrupted: the same files in the
 same folders, no temp or partial files, inputs byte-identical, a complete report without duplicate rows. Deterministic
-crash points come from the FACETUI_TEST_CRASH_AT hook in core/fsutil.py (inert unless set); the rest kill from outside.
+crash points come from the FACETUI_TEST_CRASH_AT hook in core/base/fsutil.py (inert unless set); the rest kill from outside.
 """
 
 from __future__ import annotations

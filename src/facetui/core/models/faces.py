@@ -175,7 +175,7 @@ def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 1) -> l
     h, w = rgb.shape[:2]
     if detector == "cnn":
         net = _mmod_net()
-        if net is not None:  # dlib's CNN detector, run by torch: the same boxes (tests/test_mmod_net.py)
+        if net is not None:  # dlib's CNN detector, run by torch: the same boxes (tests/integration/test_mmod_net.py)
             dets = net.detect(rgb, upsample)
             return [(max(d.top, 0), min(d.right, w), min(d.bottom, h), max(d.left, 0)) for d in dets]
         rects = [d.rect for d in _model(CNN_DETECTOR)(rgb, upsample)]

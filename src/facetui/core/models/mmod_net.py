@@ -7,7 +7,7 @@ against that architecture; nothing in it is executed) and reproduces dlib's whol
 2x ``pyramid_up`` of each upsample step (bit-exact), the tiled image pyramid that dlib's input layer builds (the
 same layout, padding and bilinear levels), the network (each batch norm folded into its convolution), the
 mapping of output positions back to boxes in the photo, the threshold and dlib's non-max suppression.
-tests/test_mmod_net.py checks the boxes against dlib's own detector. A file that is not exactly this network is
+tests/integration/test_mmod_net.py checks the boxes against dlib's own detector. A file that is not exactly this network is
 refused with :class:`MmodNetError`, and facetui then uses dlib's own detector.
 
 Why it is long: one port of one network. The file reader, the checks against the architecture and the
@@ -279,7 +279,7 @@ def pyramid_up_tensor(img: Any) -> Any:
     """dlib's ``pyramid_up(img, pyramid_down<2>)`` on an H x W x 3 uint8 torch tensor, on its device: the size
     dlib's ``rect_up`` gives ((2h+1) x (2w+2)) and dlib's bilinear ``resize_image`` for RGB images, with its
     float32 SIMD weights and truncation, then its double-precision loop for the last columns. Only exact IEEE
-    multiplies and adds in dlib's order, so the result is dlib's to the bit (tests/test_mmod_net.py)."""
+    multiplies and adds in dlib's order, so the result is dlib's to the bit (tests/integration/test_mmod_net.py)."""
     import torch
 
     h, w = img.shape[:2]
@@ -388,7 +388,7 @@ def _nearest_rect(rects: list[tuple[int, int, int, int]], x: int, y: int) -> int
 
 def _round(v: float) -> int:
     """dlib's drectangle -> rectangle: to the nearest integer, halves away from zero (dlib 20 rounds -4.5 to -5;
-    tests/test_mmod_net.py checks this against dlib's own conversion)."""
+    tests/integration/test_mmod_net.py checks this against dlib's own conversion)."""
     a = abs(v)
     n = math.floor(a)
     n += a - n >= 0.5
