@@ -30,7 +30,6 @@ from ..stores.report import (
     COLUMNS,
     REPORT_NAME,
     encode_rows,
-    format_candidates,
     group_rows,
     read_rows,
     rel_to,
@@ -619,26 +618,6 @@ class ReviewSession:
             else:
                 out_rows += [[row[c] for c in COLUMNS] for row in rs]
         atomic_write_bytes(self.report_path, encode_rows(out_rows, header=True))
-
-    # -- text for the CLI ---------------------------------------------------------------------------
-    def list_lines(self) -> list[str]:
-        """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
-        lines = []
-        for it in self.items:
-            r = self.result(it)
-            face_c, body_c = self.candidates(it)
-            where = ";".join(rel_to(d, self.output_dir) for d in r.destinations) or "-"
-            what = f"face {it.face}" if it.face is not None else "whole photo"
-            f = self.face(it)
-            skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
-            if f is not None and f.quality == "low":
-                skipped += " (low quality)"
-            why = f" | why: {f.rule}" if f is not None and f.rule else ""
-            lines.append(
-                f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
-                f"Body: {format_candidates(body_c)}{why}"
-            )
-        return lines
 
 
 def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
