@@ -28,27 +28,24 @@ from ..stores.cache import EmbeddingCache
 from ..stores.kb import KbError, KnowledgeBase, load_kb, save_kb
 from ..stores.report import (
     COLUMNS,
-    REPORT_NAME,
     encode_rows,
     group_rows,
     read_rows,
     rel_to,
-    result_from_rows,
     rows_for,
 )
 from ..stores.reviewlog import (
     LOG_NAME,
-    Box,
     Entry,
     PhotoDecision,
     ReviewError,
     ReviewLog,
     _new_id,
-    decisions_from,
     iou,
     load_overrides,
 )
 from ..stores.scan import display_name
+from .queue import Queue, ReviewItem
 
 # the review log lives in reviewlog.py; its names stay importable from here too
 __all__ = [
@@ -67,20 +64,6 @@ REVIEW_PREFIX = "review:"  # KB rows that came from a review decision (kbbuild c
 
 
 @dataclass(frozen=True)
-class ReviewItem:
-    """One face waiting for a decision (``face`` None: a photo in which no face was found)."""
-
-    rel: str
-    sha256: str
-    face: int | None
-    box: Box | None
-
-    @property
-    def key(self) -> tuple[str, int | None]:
-        return (self.rel, self.face)
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What one operation did, for the screen and the CLI to say."""
 
@@ -94,22 +77,15 @@ class ReviewSession:
     def __init__(self, settings: Settings, output_dir: Path | None = None):
         self.settings = settings
         self.output_dir = Path(output_dir or settings.processed_dir)
-        self.report_path = self.output_dir / REPORT_NAME
-        self.log = ReviewLog(self.output_dir)
         self.face_cfg = FaceConfig.of(settings)
         self._cache: EmbeddingCache | None = None
         self._kb: KnowledgeBase | None = None
         self._bank: Bank | None = None
         self._body = None  # bodysetup.BodySetup, loaded on first need
         self._analyses: dict[str, object] = {}
-        if not self.report_path.is_file():
-            raise ReviewError(f"no {REPORT_NAME} in {self.output_dir}: run recognition first")
-        self.results: dict[str, FileResult] = {}
-        self.items: list[ReviewItem] = []
-        self.decisions: dict[str, PhotoDecision] = {}  # the standing decisions, refreshed after each one
+        self.queue = Queue.read(self.output_dir)
         self._writing_depth = 0
         self._pending: dict[str, FileResult] | None = None  # report changes held for one rewrite (a batch)
-        self.reload()
 
     @contextlib.contextmanager
     def _writing(self):
@@ -153,26 +129,30 @@ class ReviewSession:
                 self._write_report(pending)
             self.reload()
 
-    # -- loading ----------------------------------------------------------------------------
+    # -- the queue -----------------------------------------------------------------------------
+    @property
+    def report_path(self) -> Path:
+        return self.queue.report_path
+
+    @property
+    def log(self) -> ReviewLog:
+        return self.queue.log
+
+    @property
+    def results(self) -> dict[str, FileResult]:
+        return self.queue.results
+
+    @property
+    def items(self) -> list[ReviewItem]:
+        return self.queue.items
+
+    @property
+    def decisions(self) -> dict[str, PhotoDecision]:
+        return self.queue.decisions
+
     def reload(self) -> None:
         """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown."""
-        rows = read_rows(self.report_path)
-        self.results = {rel: result_from_rows(rs, self.output_dir) for rel, rs in group_rows(rows).items()}
-        self.decisions = decisions = decisions_from(self.log.live())
-        items = []
-        for r in self.results.values():
-            if not r.is_unknown:
-                continue
-            pd = decisions.get(r.sha256)
-            faces = r.faces or (FaceResult(index=0, box=None, sharpness=None),)
-            for f in faces:
-                if f.name != UNKNOWN:
-                    continue
-                fd = pd.for_face(f.index, f.box) if pd else None
-                if fd is not None and (fd.settled or fd.person):
-                    continue
-                items.append(ReviewItem(r.rel, r.sha256, f.index if f.box is not None else None, f.box))
-        self.items = items
+        self.queue.reload()
 
     def close(self) -> None:
         if self._cache is not None:
@@ -202,50 +182,18 @@ class ReviewSession:
         return self._bank
 
     def result(self, item: ReviewItem) -> FileResult:
-        return self.results[item.rel]
+        return self.queue.result(item)
 
     def face(self, item: ReviewItem) -> FaceResult | None:
-        for f in self.result(item).faces:
-            if item.face is None and f.box is None:
-                return f
-            if item.face is not None and f.index == item.face and f.box is not None:
-                return f
-        return None
+        return self.queue.face(item)
 
     def status(self, item: ReviewItem) -> str:
         """'' while undecided (a face with only rejected candidates is still undecided), the person, or 'none'."""
-        pd = self.decisions.get(item.sha256)
-        fd = pd.for_face(item.face, item.box) if pd else None
-        if fd is None:
-            return ""
-        if fd.person:
-            return fd.person
-        if fd.settled:
-            return "none"
-        return ""
+        return self.queue.status(item)
 
     def item_for(self, rel: str, face: int | None = None) -> ReviewItem:
         """A face of any photo in the report (not only the queued ones): for scripts and clusters."""
-        r = self.results.get(rel)
-        if r is None:
-            matches = [x for x in self.results.values() if Path(x.rel).name == rel or str(x.path) == rel]
-            if len(matches) != 1:
-                raise ReviewError(f"{rel} is not in the report of the latest run ({self.report_path})")
-            r = matches[0]
-        if r.error:
-            raise ReviewError(f"{r.rel} could not be used in the run ({r.error})")
-        with_box = [f for f in r.faces if f.box is not None]
-        if face is None:
-            if not with_box:
-                return ReviewItem(r.rel, r.sha256, None, None)
-            unknown = [f for f in with_box if f.name == UNKNOWN] or with_box
-            usable = [f for f in unknown if not f.skipped] or unknown
-            f = max(usable, key=lambda f: (f.box[2] - f.box[0]) * (f.box[1] - f.box[3]))  # type: ignore[index]
-            return ReviewItem(r.rel, r.sha256, f.index, f.box)
-        for f in with_box:
-            if f.index == face:
-                return ReviewItem(r.rel, r.sha256, f.index, f.box)
-        raise ReviewError(f"{r.rel} has no face {face} (faces: {', '.join(str(f.index) for f in with_box) or 'none'})")
+        return self.queue.item_for(rel, face)
 
     # -- candidates ---------------------------------------------------------------------------
     def _analysis(self, sha: str, path: Path, want_body: bool = False):
@@ -284,9 +232,7 @@ class ReviewSession:
         return np.asarray(a.encodings[slot], np.float64)  # type: ignore[union-attr]
 
     def rejected(self, item: ReviewItem) -> set[str]:
-        pd = self.decisions.get(item.sha256)
-        fd = pd.for_face(item.face, item.box) if pd else None
-        return set(fd.rejected) if fd else set()
+        return self.queue.rejected(item)
 
     def candidates(self, item: ReviewItem) -> tuple[Candidates, Candidates]:
         """(face, body) top-3 for this item against the KB as it is now, without the people rejected for it.
@@ -399,7 +345,7 @@ class ReviewSession:
         r = self.result(item)
         entry = Entry(op="reject", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=(person,))
         self.log.append(entry)
-        self.decisions = decisions_from(self.log.live())
+        self.queue.reread_decisions()
         return Outcome((entry,), f"{display_name(r.rel)}: not {person}")
 
     def last_decision(self) -> list[Entry]:
