@@ -22,10 +22,10 @@ from ..base.fsutil import (
     safe_person_name,
 )
 from ..base.settings import Settings
-from ..models.analyze import FaceConfig, analyze_path
-from ..models.matcher import Bank, face_scores, top_k
+from ..models.analyze import FaceConfig
+from ..models.matcher import Bank
 from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, load_kb, save_kb
+from ..stores.kb import KbError, KnowledgeBase, save_kb
 from ..stores.report import (
     COLUMNS,
     encode_rows,
@@ -41,10 +41,10 @@ from ..stores.reviewlog import (
     ReviewError,
     ReviewLog,
     _new_id,
-    iou,
     load_overrides,
 )
 from ..stores.scan import display_name
+from .candidates import Encodings, Known, top3
 from .queue import Queue, ReviewItem
 
 # the review log lives in reviewlog.py; its names stay importable from here too
@@ -78,12 +78,9 @@ class ReviewSession:
         self.settings = settings
         self.output_dir = Path(output_dir or settings.processed_dir)
         self.face_cfg = FaceConfig.of(settings)
-        self._cache: EmbeddingCache | None = None
-        self._kb: KnowledgeBase | None = None
-        self._bank: Bank | None = None
-        self._body = None  # bodysetup.BodySetup, loaded on first need
-        self._analyses: dict[str, object] = {}
         self.queue = Queue.read(self.output_dir)
+        self.known = Known(settings.kb_path)
+        self.encodings = Encodings(settings, self.face_cfg)
         self._writing_depth = 0
         self._pending: dict[str, FileResult] | None = None  # report changes held for one rewrite (a batch)
 
@@ -155,31 +152,19 @@ class ReviewSession:
         self.queue.reload()
 
     def close(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        self.encodings.close()
 
     @property
     def cache(self) -> EmbeddingCache:
-        if self._cache is None:
-            self._cache = EmbeddingCache(self.settings.cache_dir)
-        return self._cache
+        return self.encodings.cache
 
     @property
     def kb(self) -> KnowledgeBase:
-        if self._kb is None:
-            try:
-                self._kb = load_kb(self.settings.kb_path)
-            except KbError:
-                self._kb = KnowledgeBase()
-            self._bank = None
-        return self._kb
+        return self.known.kb
 
     @property
     def bank(self) -> Bank:
-        if self._bank is None:
-            self._bank = Bank.build(self.kb.face_enc, self.kb.face_names)
-        return self._bank
+        return self.known.bank
 
     def result(self, item: ReviewItem) -> FileResult:
         return self.queue.result(item)
@@ -196,40 +181,9 @@ class ReviewSession:
         return self.queue.item_for(rel, face)
 
     # -- candidates ---------------------------------------------------------------------------
-    def _analysis(self, sha: str, path: Path, want_body: bool = False):
-        a = self._analyses.get(sha)
-        if a is None:
-            a = self.cache.get_analysis(sha, self.face_cfg.key())
-        if a is None or (want_body and getattr(a, "body_crops", None) is None):
-            fresh = analyze_path(path, self.face_cfg, want_body, sha=sha)
-            if fresh.error:
-                return a
-            if fresh.sha256 == sha and not fresh.transient:
-                self.cache.put_analysis(fresh, self.face_cfg.key())
-            a = fresh
-        self._analyses[sha] = a
-        return a
-
-    def _face_slot(self, a, item: ReviewItem) -> int | None:
-        """The analysis face that is this item's face (best overlap with the report's box)."""
-        if a is None or item.box is None or not len(a.boxes):
-            return None
-        best = max(range(len(a.boxes)), key=lambda j: iou(a.boxes[j], item.box))
-        if iou(a.boxes[best], item.box) >= 0.5:
-            return best
-        return item.face if item.face is not None and item.face < len(a.boxes) else None
-
     def encoding(self, item: ReviewItem, analyse: bool = False) -> np.ndarray | None:
         """The 128-d face encoding of this item, from the embedding cache (or re-analysed when ``analyse``)."""
-        if item.box is None:
-            return None
-        a = self._analyses.get(item.sha256) or self.cache.get_analysis(item.sha256, self.face_cfg.key())
-        if a is None and analyse:
-            a = self._analysis(item.sha256, self.result(item).path)
-        slot = self._face_slot(a, item)
-        if slot is None:
-            return None
-        return np.asarray(a.encodings[slot], np.float64)  # type: ignore[union-attr]
+        return self.encodings.encoding(item, self.result(item).path if analyse else None)
 
     def rejected(self, item: ReviewItem) -> set[str]:
         return self.queue.rejected(item)
@@ -240,18 +194,9 @@ class ReviewSession:
         Face candidates are recomputed from the cached encoding, so a person named a moment ago (and added to
         the KB) is proposed for their other photos at once; without an encoding the report's candidates are used.
         """
-        rej = self.rejected(item)
-        f = self.face(item)
-        enc = self.encoding(item)
-        if enc is not None and len(self.bank):
-            dist = face_scores(self.bank, enc[None, :], self.settings.face_k)[0]  # as the Decider scores it
-            face_c = top_k(dist, self.bank.people, k=3 + len(rej))
-        else:
-            face_c = f.face if f else ()
-        body_c = f.body if f else ()
-        face_c = tuple(c for c in face_c if c[0] not in rej)[:3]
-        body_c = tuple(c for c in body_c if c[0] not in rej)[:3]
-        return face_c, body_c
+        rejected, face, enc = self.rejected(item), self.face(item), self.encoding(item)
+        bank = self.bank if enc is not None else None  # the KB is read only when there is an encoding to score
+        return top3(enc, bank, self.settings.face_k, face, rejected)
 
     # -- decisions ----------------------------------------------------------------------------
     def assign(self, item: ReviewItem, person: str, batch: str = "") -> Outcome:
@@ -465,27 +410,20 @@ class ReviewSession:
                 pass
         return True
 
-    def _body_setup(self):
-        if self._body is None:
-            from ..models.bodysetup import setup_body
-
-            self._body = setup_body(self.settings, self.kb.body_dim or None)
-        return self._body
-
     def _kb_add(self, item: ReviewItem, person: str) -> tuple[tuple[str, ...], str]:
         """Add this face's encoding (and its body embedding when body recognition is on) to the KB."""
         r = self.result(item)
         source = f"{REVIEW_PREFIX}{r.sha256}:{item.face if item.face is not None else 0}"
-        kb = self._fresh_kb()
+        kb = self.known.fresh()
         kb.remove_source(source)
-        enc = self.encoding(item, analyse=True)
+        enc = self.encodings.encoding(item, r.path)
         added = []
         if enc is not None:
             kb.add_face(person, enc, source)
             added.append("face")
         note = ""
         if self.settings.reid_weights is not None:
-            emb = self._body_embedding(item)
+            emb = self.encodings.body_embedding(item, r, kb.body_dim or None)
             if emb is not None:
                 try:
                     kb.add_body(person, emb, source)
@@ -495,51 +433,18 @@ class ReviewSession:
         if not added:
             return (), "nothing to add to the KB (no face encoding)"
         save_kb(kb, self.settings.kb_path)
-        self._kb, self._bank = kb, None
+        self.known.use(kb)
         return (source,), note
-
-    def _body_embedding(self, item: ReviewItem) -> np.ndarray | None:
-        body = self._body_setup()
-        if body.encoder is None:
-            return None
-        r = self.result(item)
-        a = self._analyses.get(r.sha256) or self.cache.get_analysis(r.sha256, self.face_cfg.key())
-        slot = self._face_slot(a, item) if item.box is not None else 0
-        regions = max(1, len(a.boxes)) if a is not None else 0
-        emb = self.cache.get_body(r.sha256, body.key, regions) if regions else None
-        if emb is None:
-            a = self._analysis(r.sha256, r.path, want_body=True)
-            if a is None or not a.body_crops:
-                return None
-            emb = body.encoder.embed(a.body_crops)
-            a.body_crops = None
-            self.cache.put_body(r.sha256, body.key, emb)
-            slot = self._face_slot(a, item) if item.box is not None else 0
-        if slot is None or slot >= len(emb):
-            return None
-        return np.asarray(emb[slot], np.float32)
-
-    def _fresh_kb(self) -> KnowledgeBase:
-        """The KB as it is on disk now (another process may have rebuilt it)."""
-        try:
-            kb = load_kb(self.settings.kb_path)
-        except KbError as e:
-            if "no knowledge base" in str(e):
-                kb = KnowledgeBase()
-            else:
-                raise
-        self._kb, self._bank = kb, None
-        return kb
 
     def _kb_remove(self, sources: Iterable[str]) -> int:
         try:
-            kb = self._fresh_kb()
+            kb = self.known.fresh()
         except KbError:
             return 0
         gone = sum(kb.remove_source(s) for s in sources)
         if gone:
             save_kb(kb, self.settings.kb_path)
-        self._kb, self._bank = kb, None
+        self.known.use(kb)
         return gone
 
     def _update_report(self, r: FileResult, change) -> None:
