@@ -349,7 +349,7 @@ def test_decisions_wait_while_a_recognition_run_writes_to_the_folder(ws):
 
 def test_each_decision_rewrites_the_report_once(ws, monkeypatch):
     """Naming one face, naming several, and undoing each: one report.csv rewrite apiece, which holds all of it."""
-    from facetui.core.review import session as review
+    from facetui.core.review import report_rows as review
 
     s = settings_of(ws)
     run(s)

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
-from ..base.fsutil import (
-    FolderBusy,
-    atomic_write_bytes,
-    check_person_name,
-    file_sha256,
-    folder_lock,
-    fsync_dir,
-    place_file,
-    safe_person_name,
-)
+from ..base.fsutil import FolderBusy, check_person_name, folder_lock, place_file, safe_person_name
 from ..base.settings import Settings
 from ..models.analyze import FaceConfig
 from ..models.matcher import Bank
 from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, save_kb
-from ..stores.report import (
-    COLUMNS,
-    encode_rows,
-    group_rows,
-    read_rows,
-    rel_to,
-    rows_for,
-)
+from ..stores.kb import KbError, KnowledgeBase
+from ..stores.report import rel_to
 from ..stores.reviewlog import (
     LOG_NAME,
     Entry,
@@ -45,7 +27,10 @@ from ..stores.reviewlog import (
 )
 from ..stores.scan import display_name
 from .candidates import Encodings, Known, top3
+from .copies import copy_source, remove_if_ours
+from .kb_rows import REVIEW_PREFIX, kb_add, kb_remove
 from .queue import Queue, ReviewItem
+from .report_rows import rewrite_report, set_face
 
 # the review log lives in reviewlog.py; its names stay importable from here too
 __all__ = [
@@ -59,8 +44,6 @@ __all__ = [
     "ReviewSession",
     "load_overrides",
 ]
-
-REVIEW_PREFIX = "review:"  # KB rows that came from a review decision (kbbuild carries them over)
 
 
 @dataclass(frozen=True)
@@ -123,7 +106,7 @@ class ReviewSession:
         finally:
             pending, self._pending = self._pending, None
             if pending:
-                self._write_report(pending)
+                rewrite_report(self.output_dir, pending)
             self.reload()
 
     # -- the queue -----------------------------------------------------------------------------
@@ -211,14 +194,14 @@ class ReviewSession:
     def _assign(self, item: ReviewItem, person: str, batch: str) -> Outcome:
         r = self.result(item)
         out = self.output_dir
-        src, mode = self._source(r)
+        src, mode = copy_source(r, self.settings.file_mode)
         dest, written = place_file(src, out / person, mode, name=Path(r.path).name)
         placed = rel_to(dest, out)
         kb_sources: tuple[str, ...] = ()
         note = ""
         if self.settings.review_add_to_kb:
             try:
-                kb_sources, note = self._kb_add(item, person)
+                kb_sources, note = kb_add(self.known, self.encodings, self.settings, item, r, person)
             except (KbError, OSError) as e:
                 note = f"not added to the KB ({e})"
         unknown_copies = [d for d in r.destinations if Path(d).parent.name == UNKNOWN] if not r.people else []
@@ -239,13 +222,13 @@ class ReviewSession:
             self.log.append(entry)
         except OSError as e:
             if written:
-                self._remove_if_ours(dest, r, person)
+                remove_if_ours(out, dest, r, person)
             if kb_sources:
-                self._kb_remove(kb_sources)
+                kb_remove(self.known, self.settings.kb_path, kb_sources)
             raise ReviewError(f"cannot write the review log {self.log.path}: {e.strerror or e}") from None
-        removed = [d for d in unknown_copies if self._remove_if_ours(Path(d), r, UNKNOWN)]
+        removed = [d for d in unknown_copies if remove_if_ours(out, Path(d), r, UNKNOWN)]
         dests_drop = {Path(d) for d in removed}
-        self._update_report(r, lambda res: _set_face(res, item, person, "review", add=dest, drop=dests_drop))
+        self._update_report(r, lambda res: set_face(res, item, person, "review", add=dest, drop=dests_drop))
         if self._pending is None:
             self.reload()
         msg = f"{display_name(r.rel)} → {person} ({placed})"
@@ -327,7 +310,7 @@ class ReviewSession:
 
     def _undo_one(self, e: Entry) -> Entry:
         if e.kb_sources:
-            self._kb_remove(e.kb_sources)
+            kb_remove(self.known, self.settings.kb_path, e.kb_sources)
         undo = Entry(op="undo", undoes=e.id, sha256=e.sha256, file=e.file)
         self.log.append(undo)
         if e.op != "assign":
@@ -337,12 +320,12 @@ class ReviewSession:
         if r is None or r.sha256 != e.sha256:
             return undo  # a later run's report: its copies are that run's business
         item = ReviewItem(e.file, e.sha256, e.face, e.box)
-        after = _set_face(r, item, UNKNOWN, "", add=None, drop=set())
+        after = set_face(r, item, UNKNOWN, "", add=None, drop=set())
         placed = out / e.placed if e.placed else None
         restored: Path | None = None
         if not after.people and e.unknown_copy:
             try:
-                src, mode = self._source(r)
+                src, mode = copy_source(r, self.settings.file_mode)
             except ReviewError:
                 src, mode = (placed, "copy") if placed and placed.is_file() else (None, "copy")
             if src is not None:
@@ -353,99 +336,10 @@ class ReviewSession:
             and e.placed_written
             and safe_person_name(e.person) not in {safe_person_name(p) for p in after.people}
         ):
-            if self._remove_if_ours(placed, r, e.person):
+            if remove_if_ours(out, placed, r, e.person):
                 drop.add(placed)
-        self._update_report(r, lambda res: _set_face(res, item, UNKNOWN, "", add=restored, drop=drop))
+        self._update_report(r, lambda res: set_face(res, item, UNKNOWN, "", add=restored, drop=drop))
         return undo
-
-    # -- files, KB, report ------------------------------------------------------------------------
-    def _source(self, r: FileResult) -> tuple[Path, str]:
-        """Where to copy the photo from: the original if it still holds the same bytes, else a copy of ours."""
-        try:
-            if Path(r.path).is_file() and file_sha256(r.path) == r.sha256:
-                return Path(r.path), self.settings.file_mode
-        except OSError:
-            pass
-        for d in r.destinations:
-            try:
-                if Path(d).is_file() and file_sha256(d) == r.sha256:
-                    return Path(d), "copy"
-            except OSError:
-                continue
-        raise ReviewError(
-            f"{display_name(r.rel)}: neither the original ({r.path}) nor a copy in the output holds "
-            "the photo the run saw; rerun recognition"
-        )
-
-    def _remove_if_ours(self, path: Path, r: FileResult, folder: str) -> bool:
-        """Delete ``path`` only if it is our copy: inside ``<output>/<folder>/``, not the original, same bytes."""
-        path = Path(path)
-        out = Path(os.path.realpath(self.output_dir))
-        parent = Path(os.path.realpath(path.parent))
-        if parent != out / safe_person_name(folder) and not (folder == UNKNOWN and parent == out / UNKNOWN):
-            return False
-        here = parent / path.name
-        original = Path(r.path)
-        for o in {Path(os.path.realpath(original.parent)) / original.name, Path(os.path.realpath(original))}:
-            if here == o:
-                return False
-        try:
-            if path.is_symlink() and not path.exists():
-                ours = Path(os.readlink(path)) == original.absolute()  # our link to an original since removed
-            else:
-                ours = path.is_file() and file_sha256(path) == r.sha256
-        except OSError:
-            return False
-        if not ours:
-            return False
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return True
-        fsync_dir(path.parent)
-        if parent.name != UNKNOWN:
-            try:
-                path.parent.rmdir()  # only when now empty: a folder made for this one decision
-            except OSError:
-                pass
-        return True
-
-    def _kb_add(self, item: ReviewItem, person: str) -> tuple[tuple[str, ...], str]:
-        """Add this face's encoding (and its body embedding when body recognition is on) to the KB."""
-        r = self.result(item)
-        source = f"{REVIEW_PREFIX}{r.sha256}:{item.face if item.face is not None else 0}"
-        kb = self.known.fresh()
-        kb.remove_source(source)
-        enc = self.encodings.encoding(item, r.path)
-        added = []
-        if enc is not None:
-            kb.add_face(person, enc, source)
-            added.append("face")
-        note = ""
-        if self.settings.reid_weights is not None:
-            emb = self.encodings.body_embedding(item, r, kb.body_dim or None)
-            if emb is not None:
-                try:
-                    kb.add_body(person, emb, source)
-                    added.append("body")
-                except KbError as e:
-                    note = f"body not added ({e})"
-        if not added:
-            return (), "nothing to add to the KB (no face encoding)"
-        save_kb(kb, self.settings.kb_path)
-        self.known.use(kb)
-        return (source,), note
-
-    def _kb_remove(self, sources: Iterable[str]) -> int:
-        try:
-            kb = self.known.fresh()
-        except KbError:
-            return 0
-        gone = sum(kb.remove_source(s) for s in sources)
-        if gone:
-            save_kb(kb, self.settings.kb_path)
-        self.known.use(kb)
-        return gone
 
     def _update_report(self, r: FileResult, change) -> None:
         """This photo's result changed: rewrite report.csv now, or at the end of the batch in hand."""
@@ -454,48 +348,4 @@ class ReviewSession:
         if self._pending is not None:
             self._pending[r.rel] = new
         else:
-            self._write_report({r.rel: new})
-
-    def _write_report(self, changed: dict[str, FileResult]) -> None:
-        """Rewrite report.csv atomically with these photos' rows replaced; other rows stay byte for byte."""
-        rows = read_rows(self.report_path)
-        groups = group_rows(rows)
-        if not set(changed) & set(groups):
-            return
-        out_rows: list[list[str]] = []
-        for rel, rs in groups.items():
-            if rel in changed:
-                out_rows += rows_for(changed[rel], self.output_dir)
-            else:
-                out_rows += [[row[c] for c in COLUMNS] for row in rs]
-        atomic_write_bytes(self.report_path, encode_rows(out_rows, header=True))
-
-
-def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
-    """This photo's result with one face's decision changed, and its people and destinations to match."""
-    faces = list(r.faces)
-    idx = next(
-        (
-            j
-            for j, f in enumerate(faces)
-            if (f.index == item.face and f.box is not None) or (item.face is None and f.box is None)
-        ),
-        None,
-    )
-    if idx is None:
-        faces.append(
-            FaceResult(
-                index=item.face if item.face is not None else len(faces),
-                box=item.box,
-                sharpness=None,
-                name=name,
-                via=via,
-            )
-        )
-    else:
-        faces[idx] = replace(faces[idx], name=name, via=via)
-    people = tuple(sorted({f.name for f in faces if f.name != UNKNOWN}))
-    dests = [Path(d) for d in r.destinations if Path(d) not in drop]
-    if add is not None and Path(add) not in dests:
-        dests.append(Path(add))
-    return replace(r, faces=tuple(faces), people=people, destinations=tuple(dests))
+            rewrite_report(self.output_dir, {r.rel: new})
