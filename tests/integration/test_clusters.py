@@ -61,7 +61,7 @@ def test_same_unknown_person_falls_in_one_cluster_others_do_not(settings):
 
 
 def test_naming_a_cluster_files_every_photo_and_one_undo_takes_it_back(settings, monkeypatch):
-    from facetui.core.review import session as review
+    from facetui.core.review import report_rows as review
 
     out = settings.processed_dir
     session = ReviewSession(settings)

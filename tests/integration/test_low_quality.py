@@ -11,6 +11,7 @@ from helpers import DEMO, read_truth, run_all
 from PIL import Image, ImageFilter
 
 from facetui.cli import main
+from facetui.cli.review import list_lines
 from facetui.core.base.events import FileDone
 from facetui.core.base.settings import load_settings
 from facetui.core.models.analyze import FaceConfig, analyze_path
@@ -47,7 +48,7 @@ def test_low_quality_and_too_poor_faces_are_reported_with_their_candidates(works
     assert rows["q01.jpg"]["quality"] == "" and rows["q01.jpg"]["decision"] == "Barack_Obama"
     # a face too poor to use waits in review with its candidates
     session = ReviewSession(s)
-    listed = [line for line in session.list_lines() if line.startswith("q01-very-blurred.jpg")]
+    listed = [line for line in list_lines(session) if line.startswith("q01-very-blurred.jpg")]
     assert listed and "Barack_Obama" in listed[0] and "too poor" in listed[0]
 
 

@@ -345,3 +345,35 @@ def test_decisions_wait_while_a_recognition_run_writes_to_the_folder(ws):
     assert "Barack_Obama/q01.jpg" not in files(out) and "Unknown/q01.jpg" in files(out)
     # and a run started after a decision is not refused: the lock is only held while deciding
     assert run_all(recognize(s))[-1].summary.done == 9
+
+
+def test_each_decision_rewrites_the_report_once(ws, monkeypatch):
+    """Naming one face, naming several, and undoing each: one report.csv rewrite apiece, which holds all of it."""
+    from facetui.core.review import report_rows as review
+
+    s = settings_of(ws)
+    run(s)
+    out = s.processed_dir
+    session = ReviewSession(s)
+    writes: list[Path] = []
+    real = review.atomic_write_bytes
+    monkeypatch.setattr(review, "atomic_write_bytes", lambda p, d: (writes.append(p), real(p, d))[1])
+
+    def people() -> dict[str, tuple[str, ...]]:
+        return {r.rel: r.people for r in read_results(out / REPORT_NAME) if r.rel in ("q01.jpg", "q02.jpg")}
+
+    session.assign(session.item_for("q01.jpg"), LEFT_OUT)
+    assert writes == [out / REPORT_NAME]
+    assert people() == {"q01.jpg": (LEFT_OUT,), "q02.jpg": ()}
+    writes.clear()
+    session.undo()
+    assert writes == [out / REPORT_NAME]
+    assert people() == {"q01.jpg": (), "q02.jpg": ()}
+    writes.clear()
+    session.assign_many([session.item_for("q01.jpg"), session.item_for("q02.jpg")], LEFT_OUT)
+    assert writes == [out / REPORT_NAME]
+    assert people() == {"q01.jpg": (LEFT_OUT,), "q02.jpg": (LEFT_OUT,)}
+    writes.clear()
+    session.undo()
+    assert writes == [out / REPORT_NAME]
+    assert people() == {"q01.jpg": (), "q02.jpg": ()}

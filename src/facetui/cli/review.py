@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..core.base.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from ..core.review.session import ReviewSession
 
 
 def run(settings, args) -> int:
@@ -24,7 +28,7 @@ def run(settings, args) -> int:
         else:
             photos = len({it.rel for it in session.items})
             lines = [f"{len(session.items)} unknown face(s) in {photos} photo(s) to review in {session.output_dir}"]
-            lines += session.list_lines()
+            lines += list_lines(session)
     finally:
         session.close()
     try:
@@ -34,3 +38,26 @@ def run(settings, args) -> int:
     except BrokenPipeError:  # `facetui review --list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def list_lines(session: ReviewSession) -> list[str]:
+    """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
+    from ..core.stores.report import format_candidates, rel_to
+    from ..core.stores.scan import display_name
+
+    lines = []
+    for it in session.items:
+        r = session.result(it)
+        face_c, body_c = session.candidates(it)
+        where = ";".join(rel_to(d, session.output_dir) for d in r.destinations) or "-"
+        what = f"face {it.face}" if it.face is not None else "whole photo"
+        f = session.face(it)
+        skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
+        if f is not None and f.quality == "low":
+            skipped += " (low quality)"
+        why = f" | why: {f.rule}" if f is not None and f.rule else ""
+        lines.append(
+            f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
+            f"Body: {format_candidates(body_c)}{why}"
+        )
+    return lines

@@ -1,293 +1,100 @@
-"""The review session: the unknowns of the latest run in one output folder, with fresh candidates, and the assign / reject / undo operations that the review log records."""
+"""The review session: one output folder's queue, candidates and decisions behind the calls the CLI and the app make."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
-from ..base.fsutil import (
-    FolderBusy,
-    atomic_write_bytes,
-    check_person_name,
-    file_sha256,
-    folder_lock,
-    fsync_dir,
-    place_file,
-    safe_person_name,
-)
+from ..base.events import Candidates, FaceResult, FileResult
 from ..base.settings import Settings
-from ..models.analyze import FaceConfig, analyze_path
-from ..models.matcher import Bank, face_scores, top_k
+from ..models.analyze import FaceConfig
+from ..models.matcher import Bank
 from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, load_kb, save_kb
-from ..stores.report import (
-    COLUMNS,
-    REPORT_NAME,
-    encode_rows,
-    format_candidates,
-    group_rows,
-    read_rows,
-    rel_to,
-    result_from_rows,
-    rows_for,
-)
-from ..stores.reviewlog import (
-    LOG_NAME,
-    Box,
-    Entry,
-    PhotoDecision,
-    ReviewError,
-    ReviewLog,
-    _new_id,
-    decisions_from,
-    iou,
-    load_overrides,
-)
-from ..stores.scan import display_name
+from ..stores.kb import KnowledgeBase
+from ..stores.reviewlog import Entry, PhotoDecision, ReviewError, ReviewLog
+from .actions import Actions, Outcome
+from .candidates import Encodings, Known, top3
+from .kb_rows import REVIEW_PREFIX
+from .queue import Queue, ReviewItem
 
-# the review log lives in reviewlog.py; its names stay importable from here too
-__all__ = [
-    "LOG_NAME",
-    "REVIEW_PREFIX",
-    "Entry",
-    "Outcome",
-    "ReviewError",
-    "ReviewItem",
-    "ReviewLog",
-    "ReviewSession",
-    "load_overrides",
-]
-
-REVIEW_PREFIX = "review:"  # KB rows that came from a review decision (kbbuild carries them over)
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """One face waiting for a decision (``face`` None: a photo in which no face was found)."""
-
-    rel: str
-    sha256: str
-    face: int | None
-    box: Box | None
-
-    @property
-    def key(self) -> tuple[str, int | None]:
-        return (self.rel, self.face)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one operation did, for the screen and the CLI to say."""
-
-    entries: tuple[Entry, ...]
-    message: str
+__all__ = ["REVIEW_PREFIX", "Outcome", "ReviewError", "ReviewItem", "ReviewSession"]
 
 
 class ReviewSession:
-    """The unknowns of the latest run in one output folder, with fresh candidates and the decisions on them."""
+    """The unknowns of the latest run in one output folder, with fresh candidates and the decisions on them.
+
+    The work is done by the parts it holds: ``queue`` (the report and the faces waiting), ``known`` and
+    ``encodings`` (what the candidates are scored with) and ``actions`` (the decisions carried out).
+    """
 
     def __init__(self, settings: Settings, output_dir: Path | None = None):
         self.settings = settings
         self.output_dir = Path(output_dir or settings.processed_dir)
-        self.report_path = self.output_dir / REPORT_NAME
-        self.log = ReviewLog(self.output_dir)
         self.face_cfg = FaceConfig.of(settings)
-        self._cache: EmbeddingCache | None = None
-        self._kb: KnowledgeBase | None = None
-        self._bank: Bank | None = None
-        self._body = None  # bodysetup.BodySetup, loaded on first need
-        self._analyses: dict[str, object] = {}
-        if not self.report_path.is_file():
-            raise ReviewError(f"no {REPORT_NAME} in {self.output_dir}: run recognition first")
-        self.results: dict[str, FileResult] = {}
-        self.items: list[ReviewItem] = []
-        self.decisions: dict[str, PhotoDecision] = {}  # the standing decisions, refreshed after each one
-        self._writing_depth = 0
-        self._pending: dict[str, FileResult] | None = None  # report changes held for one rewrite (a batch)
-        self.reload()
+        self.queue = Queue.read(self.output_dir)
+        self.known = Known(settings.kb_path)
+        self.encodings = Encodings(settings, self.face_cfg)
+        self.actions = Actions(settings, self.queue, self.known, self.encodings)
 
-    @contextlib.contextmanager
-    def _writing(self):
-        """Hold the output folder's lock while a decision moves copies and rewrites the report, so that it never
-        interleaves with a recognition run into the same folder (re-entrant: a cluster holds it once)."""
-        if self._writing_depth:
-            self._writing_depth += 1
-            try:
-                yield
-            finally:
-                self._writing_depth -= 1
-            return
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(folder_lock(self.output_dir))
-            except FolderBusy:
-                raise ReviewError(
-                    f"a recognition run is writing to {self.output_dir}: decide again when it has finished"
-                ) from None
-            except OSError as e:
-                raise ReviewError(f"cannot lock {self.output_dir}: {e.strerror or e}") from None
-            self._writing_depth = 1
-            try:
-                yield
-            finally:
-                self._writing_depth = 0
+    # -- the queue ----------------------------------------------------------------------------
+    @property
+    def report_path(self) -> Path:
+        return self.queue.report_path
 
-    @contextlib.contextmanager
-    def _one_report_write(self):
-        """Hold every report change of a batch (a cluster named, a batch undone) for one rewrite at its end,
-        written even when a step fails, so the report always says what happened to the files."""
-        if self._pending is not None:
-            yield
-            return
-        self._pending = {}
-        try:
-            yield
-        finally:
-            pending, self._pending = self._pending, None
-            if pending:
-                self._write_report(pending)
-            self.reload()
+    @property
+    def log(self) -> ReviewLog:
+        return self.queue.log
 
-    # -- loading ----------------------------------------------------------------------------
+    @property
+    def results(self) -> dict[str, FileResult]:
+        return self.queue.results
+
+    @property
+    def items(self) -> list[ReviewItem]:
+        return self.queue.items
+
+    @property
+    def decisions(self) -> dict[str, PhotoDecision]:
+        return self.queue.decisions
+
     def reload(self) -> None:
         """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown."""
-        rows = read_rows(self.report_path)
-        self.results = {rel: result_from_rows(rs, self.output_dir) for rel, rs in group_rows(rows).items()}
-        self.decisions = decisions = decisions_from(self.log.live())
-        items = []
-        for r in self.results.values():
-            if not r.is_unknown:
-                continue
-            pd = decisions.get(r.sha256)
-            faces = r.faces or (FaceResult(index=0, box=None, sharpness=None),)
-            for f in faces:
-                if f.name != UNKNOWN:
-                    continue
-                fd = pd.for_face(f.index, f.box) if pd else None
-                if fd is not None and (fd.settled or fd.person):
-                    continue
-                items.append(ReviewItem(r.rel, r.sha256, f.index if f.box is not None else None, f.box))
-        self.items = items
-
-    def close(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
-
-    @property
-    def cache(self) -> EmbeddingCache:
-        if self._cache is None:
-            self._cache = EmbeddingCache(self.settings.cache_dir)
-        return self._cache
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        if self._kb is None:
-            try:
-                self._kb = load_kb(self.settings.kb_path)
-            except KbError:
-                self._kb = KnowledgeBase()
-            self._bank = None
-        return self._kb
-
-    @property
-    def bank(self) -> Bank:
-        if self._bank is None:
-            self._bank = Bank.build(self.kb.face_enc, self.kb.face_names)
-        return self._bank
+        self.queue.reload()
 
     def result(self, item: ReviewItem) -> FileResult:
-        return self.results[item.rel]
+        return self.queue.result(item)
 
     def face(self, item: ReviewItem) -> FaceResult | None:
-        for f in self.result(item).faces:
-            if item.face is None and f.box is None:
-                return f
-            if item.face is not None and f.index == item.face and f.box is not None:
-                return f
-        return None
+        return self.queue.face(item)
 
     def status(self, item: ReviewItem) -> str:
         """'' while undecided (a face with only rejected candidates is still undecided), the person, or 'none'."""
-        pd = self.decisions.get(item.sha256)
-        fd = pd.for_face(item.face, item.box) if pd else None
-        if fd is None:
-            return ""
-        if fd.person:
-            return fd.person
-        if fd.settled:
-            return "none"
-        return ""
+        return self.queue.status(item)
 
     def item_for(self, rel: str, face: int | None = None) -> ReviewItem:
         """A face of any photo in the report (not only the queued ones): for scripts and clusters."""
-        r = self.results.get(rel)
-        if r is None:
-            matches = [x for x in self.results.values() if Path(x.rel).name == rel or str(x.path) == rel]
-            if len(matches) != 1:
-                raise ReviewError(f"{rel} is not in the report of the latest run ({self.report_path})")
-            r = matches[0]
-        if r.error:
-            raise ReviewError(f"{r.rel} could not be used in the run ({r.error})")
-        with_box = [f for f in r.faces if f.box is not None]
-        if face is None:
-            if not with_box:
-                return ReviewItem(r.rel, r.sha256, None, None)
-            unknown = [f for f in with_box if f.name == UNKNOWN] or with_box
-            usable = [f for f in unknown if not f.skipped] or unknown
-            f = max(usable, key=lambda f: (f.box[2] - f.box[0]) * (f.box[1] - f.box[3]))  # type: ignore[index]
-            return ReviewItem(r.rel, r.sha256, f.index, f.box)
-        for f in with_box:
-            if f.index == face:
-                return ReviewItem(r.rel, r.sha256, f.index, f.box)
-        raise ReviewError(f"{r.rel} has no face {face} (faces: {', '.join(str(f.index) for f in with_box) or 'none'})")
+        return self.queue.item_for(rel, face)
+
+    def rejected(self, item: ReviewItem) -> set[str]:
+        return self.queue.rejected(item)
 
     # -- candidates ---------------------------------------------------------------------------
-    def _analysis(self, sha: str, path: Path, want_body: bool = False):
-        a = self._analyses.get(sha)
-        if a is None:
-            a = self.cache.get_analysis(sha, self.face_cfg.key())
-        if a is None or (want_body and getattr(a, "body_crops", None) is None):
-            fresh = analyze_path(path, self.face_cfg, want_body, sha=sha)
-            if fresh.error:
-                return a
-            if fresh.sha256 == sha and not fresh.transient:
-                self.cache.put_analysis(fresh, self.face_cfg.key())
-            a = fresh
-        self._analyses[sha] = a
-        return a
+    @property
+    def cache(self) -> EmbeddingCache:
+        return self.encodings.cache
 
-    def _face_slot(self, a, item: ReviewItem) -> int | None:
-        """The analysis face that is this item's face (best overlap with the report's box)."""
-        if a is None or item.box is None or not len(a.boxes):
-            return None
-        best = max(range(len(a.boxes)), key=lambda j: iou(a.boxes[j], item.box))
-        if iou(a.boxes[best], item.box) >= 0.5:
-            return best
-        return item.face if item.face is not None and item.face < len(a.boxes) else None
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.known.kb
+
+    @property
+    def bank(self) -> Bank:
+        return self.known.bank
 
     def encoding(self, item: ReviewItem, analyse: bool = False) -> np.ndarray | None:
         """The 128-d face encoding of this item, from the embedding cache (or re-analysed when ``analyse``)."""
-        if item.box is None:
-            return None
-        a = self._analyses.get(item.sha256) or self.cache.get_analysis(item.sha256, self.face_cfg.key())
-        if a is None and analyse:
-            a = self._analysis(item.sha256, self.result(item).path)
-        slot = self._face_slot(a, item)
-        if slot is None:
-            return None
-        return np.asarray(a.encodings[slot], np.float64)  # type: ignore[union-attr]
-
-    def rejected(self, item: ReviewItem) -> set[str]:
-        pd = self.decisions.get(item.sha256)
-        fd = pd.for_face(item.face, item.box) if pd else None
-        return set(fd.rejected) if fd else set()
+        return self.encodings.encoding(item, self.result(item).path if analyse else None)
 
     def candidates(self, item: ReviewItem) -> tuple[Candidates, Candidates]:
         """(face, body) top-3 for this item against the KB as it is now, without the people rejected for it.
@@ -295,377 +102,35 @@ class ReviewSession:
         Face candidates are recomputed from the cached encoding, so a person named a moment ago (and added to
         the KB) is proposed for their other photos at once; without an encoding the report's candidates are used.
         """
-        rej = self.rejected(item)
-        f = self.face(item)
-        enc = self.encoding(item)
-        if enc is not None and len(self.bank):
-            dist = face_scores(self.bank, enc[None, :], self.settings.face_k)[0]  # as the Decider scores it
-            face_c = top_k(dist, self.bank.people, k=3 + len(rej))
-        else:
-            face_c = f.face if f else ()
-        body_c = f.body if f else ()
-        face_c = tuple(c for c in face_c if c[0] not in rej)[:3]
-        body_c = tuple(c for c in body_c if c[0] not in rej)[:3]
-        return face_c, body_c
+        rejected, face, enc = self.rejected(item), self.face(item), self.encoding(item)
+        bank = self.bank if enc is not None else None  # the KB is read only when there is an encoding to score
+        return top3(enc, bank, self.settings.face_k, face, rejected)
+
+    def close(self) -> None:
+        self.encodings.close()
 
     # -- decisions ----------------------------------------------------------------------------
     def assign(self, item: ReviewItem, person: str, batch: str = "") -> Outcome:
         """File this photo under ``person``: copy into ``<person>/``, drop our Unknown/ copy, log it, grow the KB."""
-        try:
-            person = check_person_name(person)
-        except ValueError as e:
-            raise ReviewError(str(e)) from None
-        with self._writing():
-            return self._assign(item, person, batch)
-
-    def _assign(self, item: ReviewItem, person: str, batch: str) -> Outcome:
-        r = self.result(item)
-        out = self.output_dir
-        src, mode = self._source(r)
-        dest, written = place_file(src, out / person, mode, name=Path(r.path).name)
-        placed = rel_to(dest, out)
-        kb_sources: tuple[str, ...] = ()
-        note = ""
-        if self.settings.review_add_to_kb:
-            try:
-                kb_sources, note = self._kb_add(item, person)
-            except (KbError, OSError) as e:
-                note = f"not added to the KB ({e})"
-        unknown_copies = [d for d in r.destinations if Path(d).parent.name == UNKNOWN] if not r.people else []
-        entry = Entry(
-            op="assign",
-            sha256=r.sha256,
-            file=r.rel,
-            face=item.face,
-            box=item.box,
-            person=person,
-            placed=placed,
-            placed_written=written,
-            unknown_copy=rel_to(unknown_copies[0], out) if unknown_copies else "",
-            kb_sources=kb_sources,
-            batch=batch,
-        )
-        try:
-            self.log.append(entry)
-        except OSError as e:
-            if written:
-                self._remove_if_ours(dest, r, person)
-            if kb_sources:
-                self._kb_remove(kb_sources)
-            raise ReviewError(f"cannot write the review log {self.log.path}: {e.strerror or e}") from None
-        removed = [d for d in unknown_copies if self._remove_if_ours(Path(d), r, UNKNOWN)]
-        dests_drop = {Path(d) for d in removed}
-        self._update_report(r, lambda res: _set_face(res, item, person, "review", add=dest, drop=dests_drop))
-        if self._pending is None:
-            self.reload()
-        msg = f"{display_name(r.rel)} → {person} ({placed})"
-        if kb_sources:
-            msg += f"; added to the KB ({len(kb_sources)} row{'s' if len(kb_sources) > 1 else ''})"
-        if note:
-            msg += f"; {note}"
-        return Outcome((entry,), msg)
+        return self.actions.assign(item, person, batch)
 
     def assign_many(self, items: list[ReviewItem], person: str) -> Outcome:
         """Name several faces at once (a cluster); one undo takes them all back."""
-        batch = _new_id()
-        entries: list[Entry] = []
-        with self._writing(), self._one_report_write():
-            for it in items:
-                if it.rel not in self.results:
-                    continue
-                entries += self.assign(it, person, batch=batch).entries
-        photos = len({e.file for e in entries})
-        return Outcome(
-            tuple(entries),
-            f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
-            f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}",
-        )
+        return self.actions.assign_many(items, person)
 
     def mark_none(self, item: ReviewItem) -> Outcome:
         """'Not anyone in the KB': stays Unknown, is not asked again, and none of today's KB people is proposed."""
-        r = self.result(item)
-        people = set(self.kb.people)
-        f = self.face(item)
-        if f is not None:
-            people |= {n for n, _ in f.face} | {n for n, _ in f.body}
-        entry = Entry(
-            op="none", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=tuple(sorted(people))
-        )
-        self.log.append(entry)
-        self.reload()
-        return Outcome((entry,), f"{display_name(r.rel)}: not anyone in the KB (will not be asked again)")
+        return self.actions.mark_none(item)
 
     def reject(self, item: ReviewItem, person: str) -> Outcome:
         """'Not this person': never proposed (nor filed) for this face again."""
-        r = self.result(item)
-        entry = Entry(op="reject", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=(person,))
-        self.log.append(entry)
-        self.decisions = decisions_from(self.log.live())
-        return Outcome((entry,), f"{display_name(r.rel)}: not {person}")
+        return self.actions.reject(item, person)
 
     def last_decision(self) -> list[Entry]:
         """The most recent standing decision (with the rest of its batch)."""
-        live = self.log.live()
-        if not live:
-            return []
-        last = live[-1]
-        if last.batch:
-            return [e for e in live if e.batch == last.batch]
-        return [last]
+        return self.actions.last_decision()
 
     def undo(self) -> Outcome:
-        """Take back the last decision: the copy, the report row, the KB rows; the log records the undo.
-
-        The outcome's entries are the decisions taken back (so a screen can return to those faces).
-        """
-        targets = self.last_decision()
-        if not targets:
-            return Outcome((), "nothing to undo")
-        with self._writing(), self._one_report_write():
-            for e in reversed(targets):
-                self._undo_one(e)
-        first = targets[0]
-        if len(targets) == 1:
-            what = {
-                "assign": f"{display_name(first.file)} → {first.person}",
-                "none": f"{display_name(first.file)}: not anyone",
-                "reject": f"{display_name(first.file)}: not {', '.join(first.rejected)}",
-            }[first.op]
-        else:
-            what = f"{len(targets)} faces → {first.person}"
-        return Outcome(tuple(targets), f"undone: {what}")
-
-    def _undo_one(self, e: Entry) -> Entry:
-        if e.kb_sources:
-            self._kb_remove(e.kb_sources)
-        undo = Entry(op="undo", undoes=e.id, sha256=e.sha256, file=e.file)
-        self.log.append(undo)
-        if e.op != "assign":
-            return undo
-        out = self.output_dir
-        r = self.results.get(e.file)
-        if r is None or r.sha256 != e.sha256:
-            return undo  # a later run's report: its copies are that run's business
-        item = ReviewItem(e.file, e.sha256, e.face, e.box)
-        after = _set_face(r, item, UNKNOWN, "", add=None, drop=set())
-        placed = out / e.placed if e.placed else None
-        restored: Path | None = None
-        if not after.people and e.unknown_copy:
-            try:
-                src, mode = self._source(r)
-            except ReviewError:
-                src, mode = (placed, "copy") if placed and placed.is_file() else (None, "copy")
-            if src is not None:
-                restored, _ = place_file(src, out / UNKNOWN, mode, name=Path(e.unknown_copy).name)
-        drop: set[Path] = set()
-        if (
-            placed is not None
-            and e.placed_written
-            and safe_person_name(e.person) not in {safe_person_name(p) for p in after.people}
-        ):
-            if self._remove_if_ours(placed, r, e.person):
-                drop.add(placed)
-        self._update_report(r, lambda res: _set_face(res, item, UNKNOWN, "", add=restored, drop=drop))
-        return undo
-
-    # -- files, KB, report ------------------------------------------------------------------------
-    def _source(self, r: FileResult) -> tuple[Path, str]:
-        """Where to copy the photo from: the original if it still holds the same bytes, else a copy of ours."""
-        try:
-            if Path(r.path).is_file() and file_sha256(r.path) == r.sha256:
-                return Path(r.path), self.settings.file_mode
-        except OSError:
-            pass
-        for d in r.destinations:
-            try:
-                if Path(d).is_file() and file_sha256(d) == r.sha256:
-                    return Path(d), "copy"
-            except OSError:
-                continue
-        raise ReviewError(
-            f"{display_name(r.rel)}: neither the original ({r.path}) nor a copy in the output holds "
-            "the photo the run saw; rerun recognition"
-        )
-
-    def _remove_if_ours(self, path: Path, r: FileResult, folder: str) -> bool:
-        """Delete ``path`` only if it is our copy: inside ``<output>/<folder>/``, not the original, same bytes."""
-        path = Path(path)
-        out = Path(os.path.realpath(self.output_dir))
-        parent = Path(os.path.realpath(path.parent))
-        if parent != out / safe_person_name(folder) and not (folder == UNKNOWN and parent == out / UNKNOWN):
-            return False
-        here = parent / path.name
-        original = Path(r.path)
-        for o in {Path(os.path.realpath(original.parent)) / original.name, Path(os.path.realpath(original))}:
-            if here == o:
-                return False
-        try:
-            if path.is_symlink() and not path.exists():
-                ours = Path(os.readlink(path)) == original.absolute()  # our link to an original since removed
-            else:
-                ours = path.is_file() and file_sha256(path) == r.sha256
-        except OSError:
-            return False
-        if not ours:
-            return False
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return True
-        fsync_dir(path.parent)
-        if parent.name != UNKNOWN:
-            try:
-                path.parent.rmdir()  # only when now empty: a folder made for this one decision
-            except OSError:
-                pass
-        return True
-
-    def _body_setup(self):
-        if self._body is None:
-            from ..models.bodysetup import setup_body
-
-            self._body = setup_body(self.settings, self.kb.body_dim or None)
-        return self._body
-
-    def _kb_add(self, item: ReviewItem, person: str) -> tuple[tuple[str, ...], str]:
-        """Add this face's encoding (and its body embedding when body recognition is on) to the KB."""
-        r = self.result(item)
-        source = f"{REVIEW_PREFIX}{r.sha256}:{item.face if item.face is not None else 0}"
-        kb = self._fresh_kb()
-        kb.remove_source(source)
-        enc = self.encoding(item, analyse=True)
-        added = []
-        if enc is not None:
-            kb.add_face(person, enc, source)
-            added.append("face")
-        note = ""
-        if self.settings.reid_weights is not None:
-            emb = self._body_embedding(item)
-            if emb is not None:
-                try:
-                    kb.add_body(person, emb, source)
-                    added.append("body")
-                except KbError as e:
-                    note = f"body not added ({e})"
-        if not added:
-            return (), "nothing to add to the KB (no face encoding)"
-        save_kb(kb, self.settings.kb_path)
-        self._kb, self._bank = kb, None
-        return (source,), note
-
-    def _body_embedding(self, item: ReviewItem) -> np.ndarray | None:
-        body = self._body_setup()
-        if body.encoder is None:
-            return None
-        r = self.result(item)
-        a = self._analyses.get(r.sha256) or self.cache.get_analysis(r.sha256, self.face_cfg.key())
-        slot = self._face_slot(a, item) if item.box is not None else 0
-        regions = max(1, len(a.boxes)) if a is not None else 0
-        emb = self.cache.get_body(r.sha256, body.key, regions) if regions else None
-        if emb is None:
-            a = self._analysis(r.sha256, r.path, want_body=True)
-            if a is None or not a.body_crops:
-                return None
-            emb = body.encoder.embed(a.body_crops)
-            a.body_crops = None
-            self.cache.put_body(r.sha256, body.key, emb)
-            slot = self._face_slot(a, item) if item.box is not None else 0
-        if slot is None or slot >= len(emb):
-            return None
-        return np.asarray(emb[slot], np.float32)
-
-    def _fresh_kb(self) -> KnowledgeBase:
-        """The KB as it is on disk now (another process may have rebuilt it)."""
-        try:
-            kb = load_kb(self.settings.kb_path)
-        except KbError as e:
-            if "no knowledge base" in str(e):
-                kb = KnowledgeBase()
-            else:
-                raise
-        self._kb, self._bank = kb, None
-        return kb
-
-    def _kb_remove(self, sources: Iterable[str]) -> int:
-        try:
-            kb = self._fresh_kb()
-        except KbError:
-            return 0
-        gone = sum(kb.remove_source(s) for s in sources)
-        if gone:
-            save_kb(kb, self.settings.kb_path)
-        self._kb, self._bank = kb, None
-        return gone
-
-    def _update_report(self, r: FileResult, change) -> None:
-        """This photo's result changed: rewrite report.csv now, or at the end of the batch in hand."""
-        new = change(r)
-        self.results[r.rel] = new  # what the next step of a batch sees
-        if self._pending is not None:
-            self._pending[r.rel] = new
-        else:
-            self._write_report({r.rel: new})
-
-    def _write_report(self, changed: dict[str, FileResult]) -> None:
-        """Rewrite report.csv atomically with these photos' rows replaced; other rows stay byte for byte."""
-        rows = read_rows(self.report_path)
-        groups = group_rows(rows)
-        if not set(changed) & set(groups):
-            return
-        out_rows: list[list[str]] = []
-        for rel, rs in groups.items():
-            if rel in changed:
-                out_rows += rows_for(changed[rel], self.output_dir)
-            else:
-                out_rows += [[row[c] for c in COLUMNS] for row in rs]
-        atomic_write_bytes(self.report_path, encode_rows(out_rows, header=True))
-
-    # -- text for the CLI ---------------------------------------------------------------------------
-    def list_lines(self) -> list[str]:
-        """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
-        lines = []
-        for it in self.items:
-            r = self.result(it)
-            face_c, body_c = self.candidates(it)
-            where = ";".join(rel_to(d, self.output_dir) for d in r.destinations) or "-"
-            what = f"face {it.face}" if it.face is not None else "whole photo"
-            f = self.face(it)
-            skipped = f" ({f.skipped})" if f is not None and f.skipped else ""
-            if f is not None and f.quality == "low":
-                skipped += " (low quality)"
-            why = f" | why: {f.rule}" if f is not None and f.rule else ""
-            lines.append(
-                f"{display_name(r.rel)} [{what}{skipped}] in {where} | Face: {format_candidates(face_c)} | "
-                f"Body: {format_candidates(body_c)}{why}"
-            )
-        return lines
-
-
-def _set_face(r: FileResult, item: ReviewItem, name: str, via: str, add: Path | None, drop: set[Path]) -> FileResult:
-    """This photo's result with one face's decision changed, and its people and destinations to match."""
-    faces = list(r.faces)
-    idx = next(
-        (
-            j
-            for j, f in enumerate(faces)
-            if (f.index == item.face and f.box is not None) or (item.face is None and f.box is None)
-        ),
-        None,
-    )
-    if idx is None:
-        faces.append(
-            FaceResult(
-                index=item.face if item.face is not None else len(faces),
-                box=item.box,
-                sharpness=None,
-                name=name,
-                via=via,
-            )
-        )
-    else:
-        faces[idx] = replace(faces[idx], name=name, via=via)
-    people = tuple(sorted({f.name for f in faces if f.name != UNKNOWN}))
-    dests = [Path(d) for d in r.destinations if Path(d) not in drop]
-    if add is not None and Path(add) not in dests:
-        dests.append(Path(add))
-    return replace(r, faces=tuple(faces), people=people, destinations=tuple(dests))
+        """Take back the last decision (the copy, the report rows, the KB rows); the outcome's entries are the
+        decisions taken back, so a screen can return to those faces."""
+        return self.actions.undo()
