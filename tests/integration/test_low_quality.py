@@ -17,7 +17,8 @@ from facetui.core.base.settings import load_settings
 from facetui.core.models.analyze import FaceConfig, analyze_path
 from facetui.core.review.session import ReviewSession
 from facetui.core.run.recognize import recognize
-from facetui.core.stores.report import REPORT_NAME, format_line, read_rows
+from facetui.core.run.render import format_line
+from facetui.core.stores.report import REPORT_NAME, read_rows
 
 
 def _blurred_copy(src: Path, dst: Path, frac: float) -> None:

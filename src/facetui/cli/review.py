@@ -42,7 +42,8 @@ def run(settings, args) -> int:
 
 def list_lines(session: ReviewSession) -> list[str]:
     """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
-    from ..core.stores.report import format_candidates, rel_to
+    from ..core.run.render import format_candidates
+    from ..core.stores.report import rel_to
     from ..core.stores.scan import display_name
 
     lines = []

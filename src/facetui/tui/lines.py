@@ -8,8 +8,7 @@ from pathlib import Path
 from rich.text import Text
 
 from ..core.base.events import KbImageDone, RunSummary
-from ..core.run.render import format_line, kb_line
-from ..core.stores.report import format_summary
+from ..core.run.render import format_line, format_summary, kb_line
 
 KNOWN_STYLE = "bold green"
 UNKNOWN_STYLE = "bold yellow"

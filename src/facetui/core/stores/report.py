@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
 from ..base.fsutil import atomic_write_bytes, crash_point
-from .scan import display_name
 
 REPORT_NAME = "report.csv"
 COLUMNS = [
@@ -322,37 +321,3 @@ def result_from_rows(rows: list[dict[str, str]], output_dir: Path | None) -> Fil
 def read_results(path: Path, output_dir: Path | None = None) -> list[FileResult]:
     output_dir = output_dir if output_dir is not None else Path(path).parent
     return [result_from_rows(rs, output_dir) for rs in group_rows(read_rows(path)).values()]
-
-
-def format_candidates(c: Candidates) -> str:
-    """``[A:0.34, B:0.61]``: a top-3 as the seed prints it."""
-    return "[" + ", ".join(f"{n}:{v:.2f}" for n, v in c) + "]"
-
-
-def format_line(result: FileResult) -> str:
-    """The seed's per-file line: ``name.jpg → Person | Face: [A:0.34, ...] | Body: [...]``."""
-    name = display_name(result.rel)
-    if result.error:
-        return f"{name} → Error | {result.error}"
-    used = [f for f in result.faces if not f.skipped and f.face] or [f for f in result.faces if f.face]
-    face = " ".join(format_candidates(f.face) for f in used) if used else "[]"
-    bodies = [f for f in result.faces if f.body]
-    body = " ".join(format_candidates(f.body) for f in bodies) if bodies else "[]"
-    line = f"{name} → {result.label} | Face: {face} | Body: {body}"
-    skipped = [f.skipped for f in result.faces if f.skipped]
-    if skipped:
-        line += f" | skipped {len(skipped)} face{'s' if len(skipped) > 1 else ''} ({skipped[0]})"
-    low = [f for f in result.faces if f.quality == "low"]
-    if low:
-        line += f" | low quality: {low[0].rule or 'stricter rule'}" + (
-            f" (+{len(low) - 1} more)" if len(low) > 1 else ""
-        )
-    return line
-
-
-def format_summary(total: int, unknown: int, errors: int, elapsed: float, aborted: bool, done: int) -> str:
-    pct = round(100.0 * unknown / done, 2) if done else 0.0
-    head = f"Batch done. {done} files, Unknown = {unknown} ({pct}%)."
-    if aborted:
-        head = f"Aborted after {done} of {total} files. Unknown = {unknown} ({pct}%)."
-    return f"{head} Errors = {errors}. Elapsed {elapsed:.1f}s."
