@@ -103,6 +103,8 @@ def _check_valid(s: Settings) -> None:
             assert v is None or (isinstance(v, Path) and v.is_absolute())
         elif spec.kind == "str":
             assert isinstance(v, str) and v.strip() == v and v and "\x00" not in v
+        elif spec.kind == "address":
+            assert isinstance(v, str) and v.strip() == v and "\x00" not in v and " " not in v
         elif spec.kind == "exts":
             assert isinstance(v, tuple) and v and all(e.startswith(".") and len(e) > 1 for e in v)
 
@@ -252,6 +254,7 @@ _BAD_BY_KIND = {
     "optional_path": [5],
     "str": ["\ud800.npz", ""],
     "exts": [".", []],
+    "address": ["host:port\x00", 6379],
 }
 _CLI_CASES = [(s.key, v) for s in SPECS for v in _BAD_BY_KIND[s.kind]]  # every key, whatever keys are added later
 

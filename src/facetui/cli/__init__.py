@@ -27,9 +27,16 @@ COMMANDS: dict[str, tuple[str, bool]] = {
 
 def load_settings_for(args):
     """The settings file the command line names, its warnings printed once."""
-    from ..core.base.settings import load_settings
+    from ..core.base.settings import load_settings, update_raw
 
     settings = load_settings(args.settings)
+    changes = {
+        k: v
+        for k, v in (("engine", getattr(args, "engine", None)), ("ray_address", getattr(args, "address", None)))
+        if v is not None
+    }
+    if changes:  # --engine / --address: for this run only, checked like the file's values
+        settings = update_raw(settings, changes)
     for w in settings.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return settings

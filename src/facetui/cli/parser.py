@@ -18,6 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="settings file (default: ./settings.json); relative paths in it resolve against its folder",
     )
+    # where the per-photo work runs, for the commands that analyse photos (overrides the settings file for this run)
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default=argparse.SUPPRESS,
+        help="local worker processes (default) or a Ray cluster (needs: pip install 'facetui[ray]')",
+    )
+    engine.add_argument(
+        "--address",
+        default=argparse.SUPPRESS,
+        metavar="auto|HOST:PORT",
+        help="with --engine ray: the cluster to join (default: settings' ray_address; empty starts a local Ray)",
+    )
     p = argparse.ArgumentParser(
         prog="facetui",
         description="Sort a photo library by the people in it. With no command, opens the terminal app.",
@@ -39,12 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     kbsub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
     kbsub.add_parser(
         "build",
-        parents=[common],
+        parents=[common, engine],
         help="encode dataset_dir/<Person>/* into the KB (incremental: only new or changed photos)",
     )
     kbsub.add_parser("show", parents=[common], help="print who is in the KB and how many faces/bodies each")
 
-    rec = sub.add_parser("recognize", parents=[common], help="sort a folder of photos by person (headless)")
+    rec = sub.add_parser("recognize", parents=[common, engine], help="sort a folder of photos by person (headless)")
     rec.add_argument("--input", type=Path, help="folder to sort (default: process_dir)")
     rec.add_argument("--output", type=Path, help="where to file copies (default: processed_dir)")
     rec.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -75,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "eval",
-        parents=[common],
+        parents=[common, engine],
         help="score the settings on labelled photos: sweeps of face_tol, face_margin, face_k and "
         "lap_var_thresh, and the best combination with no wrong filing (files nothing)",
     )

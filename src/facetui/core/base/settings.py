@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ class Spec:
     """How one setting is typed, checked and explained (the settings screen and README use the same text)."""
 
     key: str
-    kind: str  # "path", "optional_path", "float", "int", "bool", "choice", "str", "exts"
+    kind: str  # "path", "optional_path", "float", "int", "bool", "choice", "str", "exts", "address"
     default: Any
     help: str
     low: float | None = None
@@ -163,10 +164,26 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("recursive", "bool", False, "Scan sub-folders of the input folder too."),
     Spec("workers", "int", 0, "Processes for decode + detect + encode (0 = one per CPU core).", 0, 256),
+    Spec(
+        "engine",
+        "choice",
+        "local",
+        "Where the per-photo work runs: local (worker processes on this machine) or ray (a Ray cluster: "
+        "`pip install 'facetui[ray]'`; for archives that outgrow one machine).",
+        choices=("local", "ray"),
+    ),
+    Spec(
+        "ray_address",
+        "address",
+        "",
+        "With engine ray, the cluster to join: empty starts a Ray of `workers` CPUs on this machine for the run, "
+        "`auto` joins the cluster this machine is part of, or HOST:PORT.",
+    ),
     Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
     Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
+_ADDRESS = re.compile(r"|auto|(ray://)?[A-Za-z0-9._\-]+:[0-9]{1,5}|(ray://)?\[[0-9A-Fa-f:]+\]:[0-9]{1,5}")
 LAP_VAR_HIGH = 500.0  # a gate above this flags most sharp faces (a value from another unit): warned about
 
 
@@ -195,6 +212,8 @@ class Settings:
     file_mode: str
     recursive: bool
     workers: int
+    engine: str
+    ray_address: str
     review_add_to_kb: bool
     cache_dir: Path
     source: Path | None = None  # the settings file this came from
@@ -298,6 +317,10 @@ def check_value(spec: Spec, value: Any, base: Path | None) -> Any:
         if not p.is_absolute() and base is not None:
             p = base / p
         return p
+    if k == "address":
+        if not isinstance(value, str) or not _ADDRESS.fullmatch(value.strip()):
+            raise _fail(spec.key, value, "empty (a local Ray), auto, or HOST:PORT such as 10.0.0.5:6379")
+        return value.strip()
     if k == "str":
         if not isinstance(value, str) or not value.strip() or "\x00" in value:
             raise _fail(spec.key, value, "a non-empty file name")

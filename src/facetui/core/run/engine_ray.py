@@ -1,0 +1,291 @@
+"""Ray as the engine of the per-photo map: the same worker function as the local pool, run by actors on a cluster.
+
+The driver (this process) stays the single writer: it hashes, looks up the cache, decides, files and reports, as
+with the local engine. Only the map (decode, detect, encode, body crops or embeddings) runs on the cluster, one
+actor per CPU it may use, each with the face models loaded once.
+
+Why Ray Core actors and not Ray Data: the driver already streams photos in order with back-pressure (the
+Analyzer's window), and Ray Data's fault model does not fit facetui's (a step that raises fails the dataset,
+``max_errored_blocks`` drops whole batches with their good rows, a photo that kills its worker is retried without
+end, and a cancel is seen only when the next row arrives). An actor call per photo gives each photo its own
+outcome: a bad photo is a result with an error, a photo that kills its worker is retried once and then reported,
+and an abort fails the futures in flight at once.
+
+Ray is an optional extra (``pip install 'facetui[ray]'``), imported only when this engine is asked for.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..base.errors import SetupError
+from ..models.analyze import Analysis, FaceConfig
+
+INSTALL_HINT = "pip install 'facetui[ray]'"
+TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
+ACTOR_RESTARTS = 4  # a dead worker is restarted this many times (each poison photo costs two), then replaced
+MAX_REPLACED = 8  # workers replaced in one run before the run gives up on the cluster
+DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
+
+
+def import_ray():
+    """Ray, or a SetupError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise SetupError(
+            f"engine 'ray' needs Ray, which is not installed: {INSTALL_HINT} (or set engine to local)"
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the run was given, for the manifest and the run's first notice."""
+
+    address: str
+    nodes: int
+    cpus: float
+    gpus: float
+
+    def describe(self) -> dict:
+        return {"engine": "ray", "address": self.address, "nodes": self.nodes, "cpus": self.cpus, "gpus": self.gpus}
+
+    def text(self) -> str:
+        where = self.address or "a local Ray started for this run"
+        return f"engine ray: {where}, {self.nodes} node(s), {self.cpus:g} CPUs, {self.gpus:g} GPUs"
+
+
+def _worker_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment a worker needs: facetui's FACETUI_* settings and hooks, and where facetui is on this
+    machine (so a local cluster runs the driver's code; a real cluster needs facetui installed on every node)."""
+    src = str(Path(__file__).resolve().parents[3])
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path}
+
+
+_host_lock = threading.Lock()
+_host: dict[str, object] = {}  # "thread", "ready" (Event), "error" (the connection's exception, if any)
+
+
+def _host_thread(address: str, cpus: int | None, env: dict[str, str], ready: threading.Event) -> None:
+    """Connect, then live as long as the process: Ray's local processes (GCS, raylet) are started with a parent-
+    death signal tied to the thread that started them, so the thread that calls ``ray.init`` must never end
+    (measured: from a thread that returns, the cluster dies with it and the driver gives up a minute later)."""
+    ray = import_ray()
+    kwargs = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+        "runtime_env": {"env_vars": _worker_env(env)},
+    }
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=cpus, **kwargs)
+    except BaseException as e:  # the waiting run raises it
+        _host["error"] = e
+        ready.set()
+        return
+    ready.set()
+    threading.Event().wait()  # never set: the thread (a daemon) ends with the process
+
+
+def connect(address: str, cpus: int | None, env: dict[str, str], cancel: threading.Event | None = None) -> Cluster:
+    """Join the cluster at ``address`` ("auto", "HOST:PORT"), or start a local one of ``cpus`` CPUs when it is
+    empty; the connection is made once per process and kept (later runs, e.g. in the app, reuse it).
+    ``cancel`` set while waiting raises ``cf.CancelledError``."""
+    ray = import_ray()
+    with _host_lock:
+        if "thread" not in _host and not ray.is_initialized():
+            ready = threading.Event()
+            th = threading.Thread(
+                target=_host_thread, args=(address, cpus, env, ready), name="facetui-ray-host", daemon=True
+            )
+            _host.update(thread=th, ready=ready, address=address)
+            th.start()
+    ready = _host.get("ready")
+    if isinstance(ready, threading.Event):
+        while not ready.wait(0.2):
+            if cancel is not None and cancel.is_set():
+                raise cf.CancelledError()
+        err = _host.get("error")
+        if err is not None:
+            with _host_lock:
+                _host.clear()  # the next run tries again
+            if isinstance(err, ConnectionError):
+                raise SetupError(f"cannot reach the Ray cluster at {address}: {err}") from None
+            raise err  # type: ignore[misc]
+    res = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    return Cluster(str(_host.get("address", address)), nodes, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
+
+
+def _make_actor_class(ray):
+    @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
+    class AnalysisWorker:
+        """One worker: the face models loaded once, then one photo per call (the local pool's worker function)."""
+
+        def __init__(self, detector: str, env: dict[str, str]):
+            from facetui.core.run import pool
+
+            pool._worker_init(detector, env)
+
+        def analyze(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
+            from facetui.core.run import pool
+
+            return pool._analyze_in_worker(path, cfg, want_body, sha)
+
+    return AnalysisWorker
+
+
+class RayEngine:
+    """``submit(path, sha)`` returns at once with a Future of the photo's Analysis; ``close()`` stops everything.
+
+    Connecting and starting the actors happens in a thread of its own, so cached photos are filed meanwhile and
+    ``close()`` (an abort) returns within a moment even during start-up. A Future never raises for a photo: an
+    error, a worker that died twice on it, or a failure of the call becomes an Analysis with an error
+    (``transient``, so it is not cached and a rerun tries again). Only losing the whole cluster raises.
+    """
+
+    name = "ray"
+
+    def __init__(self, face_cfg: FaceConfig, want_body: bool, workers: int, address: str, env: dict[str, str]) -> None:
+        self.face_cfg = face_cfg
+        self.want_body = want_body
+        self.workers = workers
+        self.address = address
+        self.env = env
+        self.cluster: Cluster | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._actors: list = []
+        self._busy: dict[int, int] = {}  # actor slot -> calls in flight
+        self._waiting: list[tuple[Path, str, cf.Future]] = []  # submitted before the actors were up
+        self._inflight: dict[cf.Future, object] = {}  # our Future -> Ray's ObjectRef
+        self._replaced = 0
+        self._cancel = threading.Event()  # set by close(): a start-up in progress gives up
+        self._ray = import_ray()  # fails here, at set-up, when the extra is missing
+        self._starter = threading.Thread(target=self._start, name="facetui-ray-start", daemon=True)
+        self._starter.start()
+
+    # -- start-up ------------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        try:
+            self.cluster = connect(self.address, self.workers or None, self.env, self._cancel)
+            n = self.workers or max(1, int(self.cluster.cpus))
+            n = max(1, min(n, int(self.cluster.cpus) or 1))  # never ask for more CPUs than exist: no deadlock
+            self._cls = _make_actor_class(self._ray).options(num_cpus=1)
+            with self._lock:
+                if self._closing:
+                    return
+                self._actors = [self._new_actor() for _ in range(n)]
+                self._busy = dict.fromkeys(range(n), 0)
+                waiting, self._waiting = self._waiting, []
+            for p, sha, f in waiting:
+                self._send(p, sha, f)
+        except BaseException as e:  # handed to every Future waiting, and to the next submit
+            self._error = e
+            with self._lock:
+                waiting, self._waiting = self._waiting, []
+            for _p, _sha, f in waiting:
+                if not f.done():
+                    f.set_exception(e)
+        finally:
+            self._ready.set()
+
+    def _new_actor(self):
+        return self._cls.remote(self.face_cfg.detector, self.env)
+
+    # -- the map -------------------------------------------------------------------------------------------
+    def submit(self, path: Path, sha: str) -> cf.Future:
+        f: cf.Future = cf.Future()
+        if self._error is not None:
+            f.set_exception(self._error)
+            return f
+        with self._lock:
+            if not self._ready.is_set():
+                self._waiting.append((path, sha, f))
+                return f
+        self._send(path, sha, f)
+        return f
+
+    def _send(self, path: Path, sha: str, f: cf.Future, tries: int = 0) -> None:
+        with self._lock:
+            if self._closing:
+                f.cancel()
+                return
+            slot = min(self._busy, key=self._busy.__getitem__)  # the least busy worker
+            self._busy[slot] += 1
+            ref = self._actors[slot].analyze.remote(path, self.face_cfg, self.want_body, sha)
+            self._inflight[f] = ref
+        ref.future().add_done_callback(lambda rf: self._done(rf, f, slot, path, sha, tries))
+
+    def _done(self, rf: cf.Future, f: cf.Future, slot: int, path: Path, sha: str, tries: int) -> None:
+        with self._lock:
+            self._busy[slot] = max(0, self._busy[slot] - 1)
+            self._inflight.pop(f, None)
+            closing = self._closing
+        if f.done():
+            return
+        if rf.cancelled() or closing:
+            f.cancel()
+            return
+        exc = rf.exception()
+        if exc is None:
+            f.set_result(rf.result())
+            return
+        exceptions = self._ray.exceptions
+        if isinstance(exc, exceptions.ActorDiedError) and tries == 0 and self._replace(slot):
+            self._send(path, sha, f, tries + 1)  # the worker is gone for good: try this photo on its successor
+            return
+        if isinstance(exc, exceptions.RayActorError | exceptions.ActorUnavailableError):
+            f.set_result(Analysis(sha256=sha, transient=True, error=DIED))
+        else:
+            reason = str(getattr(exc, "cause", None) or exc).strip().splitlines()[-1][:200]
+            f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {reason}"))
+
+    def _replace(self, slot: int) -> bool:
+        with self._lock:
+            if self._closing or self._replaced >= MAX_REPLACED:
+                return False
+            self._replaced += 1
+            self._actors[slot] = self._new_actor()
+            return True
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop: photos not yet analysed are cancelled, the workers are stopped; returns without waiting for
+        a slow start-up (its thread sees the flag and starts nothing)."""
+        self._cancel.set()
+        with self._lock:
+            self._closing = True
+            inflight = list(self._inflight.items())
+            self._inflight.clear()
+            waiting, self._waiting = self._waiting, []
+            actors, self._actors = self._actors, []
+        for f, ref in inflight:
+            f.cancel()
+            try:
+                self._ray.cancel(ref)
+            except Exception:  # already finished, or the cluster is gone
+                pass
+        for _p, _sha, f in waiting:
+            f.cancel()
+        for a in actors:
+            try:
+                self._ray.kill(a)
+            except Exception:
+                pass
+
+    def describe(self) -> dict:
+        """For the manifest: the engine and the cluster it ran on (waits for the connection)."""
+        self._ready.wait()
+        return self.cluster.describe() if self.cluster else {"engine": "ray", "address": self.address}
