@@ -15,12 +15,10 @@ import numpy as np
 
 from ..base.fsutil import atomic_write_text
 from ..base.settings import Settings
-from ..models.bodysetup import setup_body
 from ..run.decide import Decider
-from ..run.pool import Analyzer, Item
-from ..run.recognize import load_kb_for, require_face_models
-from ..stores.cache import EmbeddingCache
-from ..stores.manifest import RunManifest, manifest_path
+from ..run.pool import Item
+from ..run.setup import RunContext, load_kb_for, open_run
+from ..stores.manifest import RunManifest
 from ..stores.scan import display_name, scan_images
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .rules import RuleScore, compare_rules, rule_lines
@@ -166,7 +164,6 @@ def evaluate(
         truth = load_truth(truth, Path(input_dir) if input_dir else settings.process_dir, settings.valid_exts)
     rep = EvalReport(truth=truth)
     photos: list[tuple[Path, str]] = []
-    body = None
     if truth is not None:
         if not kb_obj.face_names and not kb_obj.body_names:
             raise EvalError(f"the KB at {settings.kb_path} is empty: build it first ('facetui kb build')")
@@ -177,51 +174,25 @@ def evaluate(
             rep.notices.append(
                 "the truth names people who are not in the KB (they can never be found): " + ", ".join(unknown_people)
             )
-        require_face_models()  # loading waits for the first photo that needs it
-        body = setup_body(settings, kb_obj.body_dim or None)
-        if body.encoder is not None and not kb_obj.body_dim:
-            body.encoder = None
-            rep.notices.append("body recognition off: the KB has no body embeddings")
-        else:
-            rep.notices.append(body.notice)
     rep.photos = len(photos)
     out = Path(output_dir) if output_dir is not None else settings.processed_dir
-    manifest = None
-    if record:
-        rep.manifest_path = manifest_path(settings, "eval", out)
-        rep.report_path = out / EVAL_REPORT_NAME if truth is not None else None
-        manifest = RunManifest.start(
-            "eval",
-            settings,
-            rep.manifest_path,
-            total=len(photos),
-            device=body.device if body else "cpu",
-            input_dir=truth.input_dir if truth else None,
-            output_dir=out,
-            kb=kb_obj,
-            report_path=rep.report_path,
-            body_enabled=bool(body and body.encoder is not None),
-            extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
-        )
-        if manifest.error:
-            rep.notices.append(manifest.error)
-
-    items: list[tuple[Item, str]] = []
+    rep.report_path = out / EVAL_REPORT_NAME if (record and truth is not None) else None
+    with open_run(
+        settings,
+        "eval",
+        total=len(photos),
+        kb=kb_obj,
+        notices=rep.notices,
+        input_dir=truth.input_dir if truth else None,
+        output_dir=out,
+        analyse=truth is not None,
+        record=record,
+        report_path=rep.report_path,
+        extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
+    ) as run:
+        items = _analyse(run, photos, cancel, on_progress) if photos else []
+    rep.manifest_path = run.manifest.path if run.manifest is not None else None
     if photos:
-        assert body is not None
-        cache = EmbeddingCache(settings.cache_dir)
-        if cache.notice:
-            rep.notices.append(cache.notice)
-        analyzer = Analyzer.for_settings(settings, cache, body)
-        try:
-            for i, (item, (_, rel)) in enumerate(zip(analyzer.run([p for p, _ in photos], cancel), photos), 1):
-                items.append((item, rel))
-                if on_progress is not None:
-                    on_progress(i, len(photos))
-                if cancel.is_set():
-                    break
-        finally:
-            cache.close()
         rep.cached = sum(it.cached for it, _ in items)
         rep.encoded = len(items) - rep.cached
         rep.aborted = len(items) < len(photos)
@@ -234,7 +205,7 @@ def evaluate(
         rep.sweeps.append(_sweep(decider, items, expected, "face_tol", tolerances, DEFAULT_FACE_TOLS))
         for key, grid in (("face_margin", DEFAULT_MARGINS), ("face_k", DEFAULT_KS), ("lap_var_thresh", DEFAULT_LAPS)):
             rep.sweeps.append(_sweep(decider, items, expected, key, None, grid))
-        if body.encoder is not None:
+        if run.body.encoder is not None:
             rep.sweeps.append(_sweep(decider, items, expected, "body_tol", body_tolerances, DEFAULT_BODY_TOLS))
         search = Search(decider, items, expected, ks=sorted(set(GRID_K) | {settings.face_k}))
         current = Combo(settings.face_tol, settings.face_margin, settings.face_k, settings.lap_var_thresh)
@@ -250,8 +221,22 @@ def evaluate(
         rep.kb = kb_advice(kb_obj)
     rep.elapsed_s = time.monotonic() - t0
     if record:
-        _record(rep, manifest)
+        _record(rep, run.manifest)
     return rep
+
+
+def _analyse(
+    run: RunContext, photos: list[tuple[Path, str]], cancel: threading.Event, on_progress: Progress | None
+) -> list[tuple[Item, str]]:
+    """The labelled photos through the run's Analyzer (the cache first), in order, until ``cancel`` is set."""
+    items: list[tuple[Item, str]] = []
+    for i, (item, (_, rel)) in enumerate(zip(run.analyzer().run([p for p, _ in photos], cancel), photos), 1):
+        items.append((item, rel))
+        if on_progress is not None:
+            on_progress(i, len(photos))
+        if cancel.is_set():
+            break
+    return items
 
 
 def _sweep(
