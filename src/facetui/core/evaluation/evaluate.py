@@ -227,7 +227,7 @@ def _analyse(
 ) -> list[tuple[Item, str]]:
     """The labelled photos through the run's Analyzer (the cache first), in order, until ``cancel`` is set."""
     items: list[tuple[Item, str]] = []
-    for i, (item, (_, rel)) in enumerate(zip(run.analyzer().run([p for p, _ in photos], cancel), photos), 1):
+    for i, (item, (_, rel)) in enumerate(zip(run.analyzer.run([p for p, _ in photos], cancel), photos), 1):
         items.append((item, rel))
         if on_progress is not None:
             on_progress(i, len(photos))

@@ -77,13 +77,12 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
 
         new = KnowledgeBase()
         files_meta: dict[str, dict] = {}
-        analyzer = run.analyzer()
         faces_kept = bodies_kept = skipped = done = 0
         per_person: dict[str, int] = {}
         rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}
         person_of = {p: person for person, p in jobs}
         try:
-            for i, item in enumerate(analyzer.run([p for _, p in jobs], cancel), 1):
+            for i, item in enumerate(run.analyzer.run([p for _, p in jobs], cancel), 1):
                 rel, person = rel_of[item.path], person_of[item.path]
                 a = item.analysis
                 prev = old_files.get(rel)

@@ -149,7 +149,6 @@ def _recognize(
             yield RunFinished(summary)
             return
         decider = Decider(kb, settings, load_overrides(output_dir))
-        analyzer = run.analyzer()
         done = unknown = errors = 0
         per_person: dict[str, int] = {}
         stop_reason = ""
@@ -158,19 +157,21 @@ def _recognize(
         names = NameSyncs()
         writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
         try:
-            for i, item in enumerate(analyzer.run(files, cancel), 1):
+            for i, item in enumerate(run.analyzer.run(files, cancel), 1):
                 if on_file is not None:
                     on_file(i)
                 rel = os.fsdecode(os.path.relpath(item.path, input_dir))
                 t_cpu = time.thread_time()
                 result = decider.decide(item, rel)
-                t_wall, t_match = time.perf_counter(), time.thread_time()
-                run.timings.add("match", t_match - t_cpu)
+                if timings is not None:
+                    t_wall, t_match = time.perf_counter(), time.thread_time()
+                    timings.add("match", t_match - t_cpu)
                 try:
                     result = _file(result, output_dir, settings.file_mode, names)
                     writer.add(result, output_dir)
-                    run.timings.add("file_io", time.thread_time() - t_match)
-                    run.timings.add("file_io_wall", time.perf_counter() - t_wall)
+                    if timings is not None:
+                        timings.add("file_io", time.thread_time() - t_match)
+                        timings.add("file_io_wall", time.perf_counter() - t_wall)
                 except OSError as e:
                     if e.errno in DISK_FULL:
                         stop_reason = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,9 @@ def load_kb_for(settings: Settings) -> KnowledgeBase:
 
 @dataclass
 class RunContext:
-    """What a job has once it has started: its KB, body set-up, embedding cache (None when nothing is analysed),
-    run manifest (None when not recorded) and the notices said at the start (the job may add more)."""
+    """What a job has once it has started: its KB, body set-up, embedding cache and the Analyzer over it (None
+    when nothing is analysed), run manifest (None when not recorded), the notices said at the start (the job may
+    add more), and the Timings the benchmark asked for (None: not timed)."""
 
     settings: Settings
     kind: str  # "recognize", "kb" or "eval"
@@ -52,9 +53,10 @@ class RunContext:
     kb: KnowledgeBase | None
     body: BodySetup
     cache: EmbeddingCache | None
+    analyzer: Analyzer | None
     manifest: RunManifest | None
     notices: list[str]
-    timings: Timings = field(default_factory=Timings)
+    timings: Timings | None = None
 
     @property
     def body_enabled(self) -> bool:
@@ -71,10 +73,6 @@ class RunContext:
             device=self.body.device,
             notices=tuple(self.notices),
         )
-
-    def analyzer(self) -> Analyzer:
-        assert self.cache is not None, "the run was opened with analyse=False"
-        return Analyzer.for_settings(self.settings, self.cache, self.body, timings=self.timings)
 
 
 @contextlib.contextmanager
@@ -99,16 +97,17 @@ def open_run(
 
     In this order, each step adding its notice to ``notices`` (the caller's list, kept as the context's):
     - with ``analyse`` (False when nothing is analysed, as for an eval of the KB alone): the face models must be
-      there (SetupError), body recognition is set up and the embedding cache opened; with ``match_kb`` (False
-      for the KB build, which makes the body embeddings) body recognition is off when ``kb`` has none;
+      there (SetupError), body recognition is set up, the embedding cache opened and the Analyzer made; with
+      ``match_kb`` (False for the KB build, which makes the body embeddings) body recognition is off when ``kb``
+      has none;
     - ``clean``: the temp files an interrupted run left in that folder (and below) are removed;
     - with ``record``: the run manifest is written to ``manifest_path(settings, kind, output_dir)`` (status
       "running", so a crash shows as interrupted; the job rewrites it at the end), recording ``kb``,
       ``report_path`` and ``extra``.
-    ``timings``, when given, adds up seconds per stage for the benchmark.
+    ``timings``, when given, adds up seconds per stage (the Analyzer's and the job's) for the benchmark.
     """
     body = BodySetup(None, "", "", "cpu")
-    cache = None
+    cache = analyzer = None
     try:
         if analyse:
             require_face_models()  # loading waits for the first photo that needs it
@@ -121,6 +120,7 @@ def open_run(
             cache = EmbeddingCache(settings.cache_dir)
             if cache.notice:
                 notices.append(cache.notice)
+            analyzer = Analyzer.for_settings(settings, cache, body, timings=timings)
         if clean is not None:
             stale = remove_stale_temps(clean)
             if stale:
@@ -142,8 +142,7 @@ def open_run(
             )
             if manifest.error:
                 notices.append(manifest.error)
-        timings = timings if timings is not None else Timings()
-        yield RunContext(settings, kind, total, input_dir, kb, body, cache, manifest, notices, timings)
+        yield RunContext(settings, kind, total, input_dir, kb, body, cache, analyzer, manifest, notices, timings)
     finally:
         if cache is not None:
             cache.close()
