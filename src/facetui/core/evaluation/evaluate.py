@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.fsutil import display_name
 from ..base.settings import Settings
 from ..run.decide import Decider
 from ..run.pool import Item
 from ..run.setup import RunContext, load_kb_for, open_run
-from ..stores.scan import display_name, scan_images
+from ..stores.scan import scan_images
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .record import write_record
 from .rules import RuleScore, compare_rules, rule_lines

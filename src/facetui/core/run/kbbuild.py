@@ -12,14 +12,14 @@ import numpy as np
 
 from ..base.errors import SetupError
 from ..base.events import Event, KbImageDone, Notice, RunFinished, RunSummary
-from ..base.fsutil import remove_stale_temps
+from ..base.fsutil import display_name, remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
 from ..models.analyze import FaceConfig
 from ..models.bodies import BodyModelError
 from ..models.bodysetup import forget_checked
 from ..stores.kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
-from ..stores.scan import display_name, scan_people
+from ..stores.scan import scan_people
 from .setup import open_run
 
 REVIEW_PREFIX = "review:"

@@ -134,6 +134,7 @@ def _recognize(
         report_path=report_path,
         timings=timings,
     ) as run:
+        decider = Decider(kb, settings, load_overrides(output_dir))  # review's decisions so far are kept
         yield run.started(output_dir=output_dir)
         if not files:
             yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
@@ -148,7 +149,6 @@ def _recognize(
             run.manifest.finish(summary)
             yield RunFinished(summary)
             return
-        decider = Decider(kb, settings, load_overrides(output_dir))
         done = unknown = errors = 0
         per_person: dict[str, int] = {}
         stop_reason = ""
