@@ -553,6 +553,7 @@ def child_facetui(spec: dict) -> dict:
     from facetui.core.base.events import FileDone, RunFinished, RunStarted
     from facetui.core.base.settings import load_settings
     from facetui.core.run.recognize import recognize
+    from facetui.core.run.timings import Timings
 
     if spec.get("torch_threads_kept"):  # the A/B run: leave torch's threads alone while workers run
         from facetui.core.run.pool import Analyzer
@@ -570,7 +571,7 @@ def child_facetui(spec: dict) -> dict:
         face_tol=spec.get("face_tol", settings.face_tol),
         workers=spec.get("workers", settings.workers),
     )
-    timings: dict[str, float] = {}
+    timings = Timings()
     t_loop = done = 0
     cached = 0
     summary = None
@@ -598,7 +599,7 @@ def child_facetui(spec: dict) -> dict:
         "setup_s": t_loop - t_start,
         "main_loop_cpu_s": time.process_time() - c_loop,
         "main_setup_cpu_s": c_loop - c_start,
-        "timings": timings,
+        "timings": timings.seconds,
         "unknown": summary.unknown,
         "errors": summary.errors,
         "notices": notices,

@@ -150,6 +150,7 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
     from facetui.core.base.settings import load_settings
     from facetui.core.run.kbbuild import build_kb
     from facetui.core.run.recognize import recognize
+    from facetui.core.run.timings import Timings
 
     sp = bench.make_workspace(work / "ws", workers=0)
     raw = json.loads(sp.read_text())
@@ -169,12 +170,12 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
         ("warm", 0.45, batches[0]),
     ]
     for name, tol, batch in runs:
-        timings: dict[str, float] = {}
+        timed = Timings()
         cache = work / ("cache" if name in ("cold", "warm") else f"cache-{name}")
         s = settings.replace(cache_dir=cache, face_tol=tol, kb_batch_size=batch)
         t0 = time.perf_counter()
         n = 0
-        for ev in recognize(s, work / "photos", work / f"out-{name}", timings=timings):
+        for ev in recognize(s, work / "photos", work / f"out-{name}", timings=timed):
             if isinstance(ev, RunStarted):
                 t_loop, dev, notices = time.perf_counter(), ev.device, ev.notices
             elif isinstance(ev, FileDone):
@@ -182,6 +183,7 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
             elif isinstance(ev, RunFinished):
                 summary = ev.summary
         loop = time.perf_counter() - t_loop
+        timings = timed.seconds
         r = {
             "photos": n,
             "loop_s": loop,

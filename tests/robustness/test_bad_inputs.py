@@ -18,8 +18,8 @@ from corpus import BOMB_SIZE, HUGE_NAME, NON_UTF8_NAME, ROTATED_NAME, WEIRD_NAME
 from helpers import DEMO, read_truth
 from robustness import REPO, cli_cmd, cli_env, copy_workspace, filed, permission_preexec, report_rows, sha, temps, tree
 
+from facetui.core.base.fsutil import display_name
 from facetui.core.stores.report import split_list
-from facetui.core.stores.scan import display_name
 
 EXTS = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"]
 MB = 1024 * 1024

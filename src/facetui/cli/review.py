@@ -42,9 +42,9 @@ def run(settings, args) -> int:
 
 def list_lines(session: ReviewSession) -> list[str]:
     """``facetui review --list``: each unknown face with its candidates, as the screen would show them."""
+    from ..core.base.fsutil import display_name
     from ..core.run.render import format_candidates
     from ..core.stores.report import rel_to
-    from ..core.stores.scan import display_name
 
     lines = []
     for it in session.items:

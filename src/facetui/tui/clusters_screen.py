@@ -12,9 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..core.base.fsutil import display_name
 from ..core.review.clusters import Cluster
 from ..core.review.session import ReviewSession
-from ..core.stores.scan import display_name
 from . import review_work
 from .base import FacetuiScreen
 from .messages import ClusterFaces, ClustersFound, Decided

@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
 from ..core.base.events import Candidates
+from ..core.base.fsutil import display_name
 from ..core.base.settings import Settings
 from ..core.review.session import ReviewItem, ReviewSession
-from ..core.stores.scan import display_name
 from . import review_work
 from .base import FacetuiScreen
 from .clusters_screen import ASSIGN, ClustersScreen

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..core.base.events import Candidates, FaceResult
+from ..core.base.fsutil import display_name
 from ..core.review.session import ReviewItem
-from ..core.stores.scan import display_name
 
 
 def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from ..core.base.fsutil import display_name
 from ..core.base.settings import Settings
 from ..core.models.images import ImageLoadError
 from ..core.review.clusters import Cluster
 from ..core.review.clusters import find_clusters as group_faces
 from ..core.review.session import ReviewError, ReviewItem, ReviewSession
-from ..core.stores.scan import display_name
 from .messages import ClusterFaces, ClustersFound, Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
 from .photos import _readable, render_photo
 

@@ -133,6 +133,11 @@ def _unlink_quietly(p: str | Path) -> None:
         pass
 
 
+def display_name(p: str | Path) -> str:
+    """A printable form of a path whose bytes may not be valid UTF-8 (undecodable bytes become U+FFFD)."""
+    return os.fsencode(str(p)).decode("utf-8", "replace")
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

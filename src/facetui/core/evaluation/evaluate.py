@@ -1,9 +1,7 @@
-"""The eval run: labelled photos encoded once and scored over a sweep of tolerances (nothing filed), the KB's own advice on request, and the record and text of what it found."""
+"""The eval run: labelled photos encoded once and scored over a sweep of tolerances (nothing filed), the KB's own advice on request, and the text of what it found."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import threading
 import time
@@ -13,16 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.fsutil import atomic_write_text
+from ..base.fsutil import display_name
 from ..base.settings import Settings
-from ..models.bodysetup import setup_body
 from ..run.decide import Decider
-from ..run.pool import Analyzer, Item
-from ..run.recognize import load_kb_for, require_face_models
-from ..stores.cache import EmbeddingCache
-from ..stores.manifest import RunManifest, manifest_path
-from ..stores.scan import display_name, scan_images
+from ..run.pool import Item
+from ..run.setup import RunContext, load_kb_for, open_run
+from ..stores.scan import scan_images
 from .kbadvice import KbAdvice, kb_advice, kb_lines
+from .record import write_record
 from .rules import RuleScore, compare_rules, rule_lines
 from .scores import Score, Sweep, pick_marked, score, sweep_lines
 from .truth import EvalError, Truth, load_truth
@@ -166,7 +162,6 @@ def evaluate(
         truth = load_truth(truth, Path(input_dir) if input_dir else settings.process_dir, settings.valid_exts)
     rep = EvalReport(truth=truth)
     photos: list[tuple[Path, str]] = []
-    body = None
     if truth is not None:
         if not kb_obj.face_names and not kb_obj.body_names:
             raise EvalError(f"the KB at {settings.kb_path} is empty: build it first ('facetui kb build')")
@@ -177,51 +172,25 @@ def evaluate(
             rep.notices.append(
                 "the truth names people who are not in the KB (they can never be found): " + ", ".join(unknown_people)
             )
-        require_face_models()  # loading waits for the first photo that needs it
-        body = setup_body(settings, kb_obj.body_dim or None)
-        if body.encoder is not None and not kb_obj.body_dim:
-            body.encoder = None
-            rep.notices.append("body recognition off: the KB has no body embeddings")
-        else:
-            rep.notices.append(body.notice)
     rep.photos = len(photos)
     out = Path(output_dir) if output_dir is not None else settings.processed_dir
-    manifest = None
-    if record:
-        rep.manifest_path = manifest_path(settings, "eval", out)
-        rep.report_path = out / EVAL_REPORT_NAME if truth is not None else None
-        manifest = RunManifest.start(
-            "eval",
-            settings,
-            rep.manifest_path,
-            total=len(photos),
-            device=body.device if body else "cpu",
-            input_dir=truth.input_dir if truth else None,
-            output_dir=out,
-            kb=kb_obj,
-            report_path=rep.report_path,
-            body_enabled=bool(body and body.encoder is not None),
-            extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
-        )
-        if manifest.error:
-            rep.notices.append(manifest.error)
-
-    items: list[tuple[Item, str]] = []
+    rep.report_path = out / EVAL_REPORT_NAME if (record and truth is not None) else None
+    with open_run(
+        settings,
+        "eval",
+        total=len(photos),
+        kb=kb_obj,
+        notices=rep.notices,
+        input_dir=truth.input_dir if truth else None,
+        output_dir=out,
+        analyse=truth is not None,
+        record=record,
+        report_path=rep.report_path,
+        extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
+    ) as run:
+        items = _analyse(run, photos, cancel, on_progress) if photos else []
+    rep.manifest_path = run.manifest.path if run.manifest is not None else None
     if photos:
-        assert body is not None
-        cache = EmbeddingCache(settings.cache_dir)
-        if cache.notice:
-            rep.notices.append(cache.notice)
-        analyzer = Analyzer.for_settings(settings, cache, body)
-        try:
-            for i, (item, (_, rel)) in enumerate(zip(analyzer.run([p for p, _ in photos], cancel), photos), 1):
-                items.append((item, rel))
-                if on_progress is not None:
-                    on_progress(i, len(photos))
-                if cancel.is_set():
-                    break
-        finally:
-            cache.close()
         rep.cached = sum(it.cached for it, _ in items)
         rep.encoded = len(items) - rep.cached
         rep.aborted = len(items) < len(photos)
@@ -234,7 +203,7 @@ def evaluate(
         rep.sweeps.append(_sweep(decider, items, expected, "face_tol", tolerances, DEFAULT_FACE_TOLS))
         for key, grid in (("face_margin", DEFAULT_MARGINS), ("face_k", DEFAULT_KS), ("lap_var_thresh", DEFAULT_LAPS)):
             rep.sweeps.append(_sweep(decider, items, expected, key, None, grid))
-        if body.encoder is not None:
+        if run.body.encoder is not None:
             rep.sweeps.append(_sweep(decider, items, expected, "body_tol", body_tolerances, DEFAULT_BODY_TOLS))
         search = Search(decider, items, expected, ks=sorted(set(GRID_K) | {settings.face_k}))
         current = Combo(settings.face_tol, settings.face_margin, settings.face_k, settings.lap_var_thresh)
@@ -250,8 +219,22 @@ def evaluate(
         rep.kb = kb_advice(kb_obj)
     rep.elapsed_s = time.monotonic() - t0
     if record:
-        _record(rep, manifest)
+        write_record(rep, run.manifest)
     return rep
+
+
+def _analyse(
+    run: RunContext, photos: list[tuple[Path, str]], cancel: threading.Event, on_progress: Progress | None
+) -> list[tuple[Item, str]]:
+    """The labelled photos through the run's Analyzer (the cache first), in order, until ``cancel`` is set."""
+    items: list[tuple[Item, str]] = []
+    for i, (item, (_, rel)) in enumerate(zip(run.analyzer.run([p for p, _ in photos], cancel), photos), 1):
+        items.append((item, rel))
+        if on_progress is not None:
+            on_progress(i, len(photos))
+        if cancel.is_set():
+            break
+    return items
 
 
 def _sweep(
@@ -278,103 +261,6 @@ def _values(grid: Sequence[float] | None, default: Sequence[float], current: flo
     vals = {round(float(v), 6) for v in (grid or default)}
     vals.add(round(float(current), 6))
     return sorted(vals)
-
-
-def _score_rows(rep: EvalReport) -> list[dict]:
-    rows = []
-    for sw in rep.sweeps:
-        for s in sw.scores:
-            rows.append(
-                {
-                    "setting": sw.key,
-                    "value": s.value,
-                    "recall": round(s.recall, 4),
-                    "found": s.found,
-                    "appearances": s.appearances,
-                    "wrong": s.wrong,
-                    "unknown_kept": s.unknown_kept,
-                    "unknown_photos": s.unknown_photos,
-                    "exact": s.exact,
-                    "photos": s.photos,
-                    "errors": s.errors,
-                    "marked": sw.marked is not None and math.isclose(s.value, sw.marked),
-                    "current": math.isclose(s.value, sw.current),
-                }
-            )
-    return rows
-
-
-def _record(rep: EvalReport, manifest: RunManifest | None) -> None:
-    rows = _score_rows(rep)
-    if rep.report_path is not None:
-        buf = io.StringIO()
-        cols = list(rows[0]) if rows else ["setting"]
-        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        try:
-            atomic_write_text(rep.report_path, buf.getvalue())
-        except OSError as e:
-            rep.notices.append(f"eval table not written to {rep.report_path}: {e.strerror or e}")
-            rep.report_path = None
-    if manifest is None:
-        return
-    face = rep.face
-    counts = {
-        "photos": rep.photos,
-        "scored": face.scores[0].photos if face and face.scores else 0,
-        "encoded": rep.encoded,
-        "cached": rep.cached,
-        "errors": face.scores[0].errors if face and face.scores else 0,
-    }
-    if face is not None:
-        counts["current"] = face.current
-        if face.marked is not None:
-            counts["marked"] = face.marked
-    ev: dict = {"truth": str(rep.truth.source) if rep.truth else "", "scores": rows}
-    if rep.kb is not None:
-        k = rep.kb
-        ev["kb_advice"] = {
-            "faces": k.faces,
-            "people": k.people,
-            "pairs": k.pairs,
-            "same_pairs": int(len(k.same)),
-            "different_pairs": int(len(k.diff)),
-            "genuine_worst": k.low,
-            "impostor_nearest": k.high,
-            "tolerance": k.tolerance,
-            "separated": k.separated,
-            "singletons": list(k.singletons),
-        }
-        counts["kb_tolerance"] = k.tolerance
-    if rep.rules:
-        ev["rules"] = [
-            {
-                "rule": r.rule,
-                "untuned_found": r.untuned_score.found,
-                "untuned_wrong": r.untuned_score.wrong,
-                "tuned_found": r.tuned_score.found if r.tuned_score else -1,
-                "tuned": r.tuned.as_settings() if r.tuned else {},
-            }
-            for r in rep.rules
-        ]
-    if rep.tuning is not None:
-        t = rep.tuning
-        ev["tuning"] = {
-            "combinations": t.combos,
-            "safe": t.safe,
-            "nearest_right": t.nearest_right,
-            "appearances": t.appearances,
-            "current_found": t.current_score.found,
-            "current_wrong": t.current_score.wrong,
-            "advice": t.best.as_settings() if t.best else {},
-            "advice_found": t.best_score.found if t.best_score else -1,
-        }
-    manifest.finish(
-        aborted=rep.aborted, counts=counts, report_path=rep.report_path, notices=rep.notices, extra={"eval": ev}
-    )
-    if manifest.error:
-        rep.notices.append(manifest.error)
 
 
 def advice_changes(settings: Settings, advice: dict[str, float]) -> list[tuple[str, object, object]]:

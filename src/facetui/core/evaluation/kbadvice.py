@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base.fsutil import display_name
 from ..stores.kb import KnowledgeBase
-from ..stores.scan import display_name
 
 
 @dataclass

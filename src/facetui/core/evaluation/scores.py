@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..base.events import UNKNOWN, FileResult
-from ..stores.scan import display_name
+from ..base.fsutil import display_name
 
 # settings whose lowest value accepts the most (face_tol accepts more as it grows)
 LOOSE_FIRST = frozenset({"body_tol", "face_margin", "face_k", "lap_var_thresh"})

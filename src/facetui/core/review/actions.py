@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.events import UNKNOWN, FileResult
-from ..base.fsutil import FolderBusy, check_person_name, folder_lock, place_file, safe_person_name
+from ..base.fsutil import FolderBusy, check_person_name, display_name, folder_lock, place_file, safe_person_name
 from ..base.settings import Settings
 from ..stores.kb import KbError
 from ..stores.report import rel_to
 from ..stores.reviewlog import Entry, ReviewError, _new_id
-from ..stores.scan import display_name
 from .candidates import Encodings, Known
 from .copies import copy_source, remove_if_ours
 from .kb_rows import kb_add, kb_remove

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base.events import UNKNOWN, Candidates
+from ..base.fsutil import display_name
 from ..models.matcher import face_scores, top_k
-from ..stores.scan import display_name
 from .session import ReviewItem, ReviewSession
 
 

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 from ..base.events import UNKNOWN, FileResult
-from ..base.fsutil import file_sha256, fsync_dir, safe_person_name
+from ..base.fsutil import display_name, file_sha256, fsync_dir, safe_person_name
 from ..stores.reviewlog import ReviewError
-from ..stores.scan import display_name
 
 
 def copy_source(r: FileResult, file_mode: str) -> tuple[Path, str]:

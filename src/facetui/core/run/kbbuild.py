@@ -11,19 +11,16 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ..base.errors import SetupError
-from ..base.events import Event, KbImageDone, Notice, RunFinished, RunStarted, RunSummary
-from ..base.fsutil import remove_stale_temps
+from ..base.events import Event, KbImageDone, Notice, RunFinished, RunSummary
+from ..base.fsutil import display_name, remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
 from ..models.analyze import FaceConfig
 from ..models.bodies import BodyModelError
-from ..models.bodysetup import forget_checked, setup_body
-from ..stores.cache import EmbeddingCache
+from ..models.bodysetup import forget_checked
 from ..stores.kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
-from ..stores.manifest import RunManifest, manifest_path
-from ..stores.scan import display_name, scan_people
-from .pool import Analyzer
-from .recognize import require_face_models
+from ..stores.scan import scan_people
+from .setup import open_run
 
 REVIEW_PREFIX = "review:"
 
@@ -47,109 +44,93 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     root = settings.dataset_dir
     if not root.is_dir():
         raise SetupError(f"dataset folder does not exist: {root} (expected {root}/<Person Name>/*.jpg)")
-    require_face_models()  # loading waits for the first photo that needs it
     people = scan_people(root, settings.valid_exts)
     jobs = [(person, p) for person, paths in people.items() for p in paths]
     old, old_note = _old_kb(settings)
     notices = [old_note] if old_note else []
     if settings.kb_path.parent.is_dir() and remove_stale_temps(settings.kb_path.parent, recursive=False):
         notices.append("removed temp file(s) left next to the KB by an interrupted save")
-    body = setup_body(settings)
-    notices.append(body.notice)
     face_cfg = FaceConfig.of(settings)
-    cache = EmbeddingCache(settings.cache_dir)
-    if cache.notice:
-        notices.append(cache.notice)
-    # kb-run.toml next to the KB: written now (status "running"), rewritten at the end
-    run_manifest = RunManifest.start(
-        "kb",
+    with open_run(  # its manifest: kb-run.toml next to the KB
         settings,
-        manifest_path(settings, "kb"),
+        "kb",
         total=len(jobs),
-        device=body.device,
+        kb=old,
+        notices=notices,
         input_dir=root,
         output_dir=settings.kb_path.parent,
-        kb=old,
-        body_enabled=body.encoder is not None,
-    )
-    if run_manifest.error:
-        notices.append(run_manifest.error)
-    yield RunStarted(
-        kind="kb",
-        total=len(jobs),
-        input_dir=root,
-        output_dir=None,
-        body_enabled=body.encoder is not None,
-        device=body.device,
-        notices=tuple(notices),
-    )
-    if not jobs:
-        yield Notice("warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})")
-
-    # What can be reused from the previous KB: rows of unchanged files built with the same models.
-    old_files = (old.meta.get("files", {}) if old else {}) or {}
-    same_models = bool(old) and old.meta.get("face_key") == face_cfg.key() and old.meta.get("body_key", "") == body.key
-    old_rows = _rows_by_source(old) if (old and same_models) else {}
-
-    new = KnowledgeBase()
-    files_meta: dict[str, dict] = {}
-    analyzer = Analyzer.for_settings(settings, cache, body)
-    faces_kept = bodies_kept = skipped = done = 0
-    per_person: dict[str, int] = {}
-    rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}
-    person_of = {p: person for person, p in jobs}
-    try:
-        for i, item in enumerate(analyzer.run([p for _, p in jobs], cancel), 1):
-            rel, person = rel_of[item.path], person_of[item.path]
-            a = item.analysis
-            prev = old_files.get(rel)
-            reused = bool(prev and prev.get("sha256") == a.sha256 and rel in old_rows and not a.error)
-            reason, kept = "", False
-            before = (len(new.face_names), len(new.body_names))
-            n_faces = len(a.boxes)
-            if a.error:
-                reason = a.error
-            else:
-                if reused:
-                    for vec_kind, vec in old_rows[rel]:
-                        (new.add_face if vec_kind == "face" else new.add_body)(person, vec, rel)
-                    kept = True
-                else:
-                    kept, reason = _add_rows(new, person, rel, a, item.body, settings)
-            faces_kept += len(new.face_names) - before[0]
-            bodies_kept += len(new.body_names) - before[1]
-            if not kept:
-                skipped += 1
-            else:
-                per_person[person] = per_person.get(person, 0) + 1
-            if n_faces > 1 and not a.error:
-                reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
-            files_meta[rel] = {
-                "sha256": a.sha256,
-                "person": person,
-                "faces_found": n_faces,
-                "kept": kept,
-                "reason": reason,
-            }
-            done += 1
-            yield KbImageDone(
-                index=i,
-                total=len(jobs),
-                person=person,
-                rel=display_name(rel),
-                faces_found=n_faces,
-                kept=kept,
-                reason=reason,
-                reused=reused,
+        match_kb=False,
+    ) as run:
+        yield run.started(output_dir=None)
+        body = run.body
+        if not jobs:
+            yield Notice(
+                "warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})"
             )
-            if cancel.is_set():
-                break
-    except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
-        forget_checked(settings)
-        notices.append(f"stopped: {e}")
-        yield Notice("error", f"stopped: {e}")
-    finally:
-        cache.close()
+
+        # What can be reused from the previous KB: rows of unchanged files built with the same models.
+        old_files = (old.meta.get("files", {}) if old else {}) or {}
+        same_models = (
+            bool(old) and old.meta.get("face_key") == face_cfg.key() and old.meta.get("body_key", "") == body.key
+        )
+        old_rows = _rows_by_source(old) if (old and same_models) else {}
+
+        new = KnowledgeBase()
+        files_meta: dict[str, dict] = {}
+        faces_kept = bodies_kept = skipped = done = 0
+        per_person: dict[str, int] = {}
+        rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}
+        person_of = {p: person for person, p in jobs}
+        try:
+            for i, item in enumerate(run.analyzer.run([p for _, p in jobs], cancel), 1):
+                rel, person = rel_of[item.path], person_of[item.path]
+                a = item.analysis
+                prev = old_files.get(rel)
+                reused = bool(prev and prev.get("sha256") == a.sha256 and rel in old_rows and not a.error)
+                reason, kept = "", False
+                before = (len(new.face_names), len(new.body_names))
+                n_faces = len(a.boxes)
+                if a.error:
+                    reason = a.error
+                else:
+                    if reused:
+                        for vec_kind, vec in old_rows[rel]:
+                            (new.add_face if vec_kind == "face" else new.add_body)(person, vec, rel)
+                        kept = True
+                    else:
+                        kept, reason = _add_rows(new, person, rel, a, item.body, settings)
+                faces_kept += len(new.face_names) - before[0]
+                bodies_kept += len(new.body_names) - before[1]
+                if not kept:
+                    skipped += 1
+                else:
+                    per_person[person] = per_person.get(person, 0) + 1
+                if n_faces > 1 and not a.error:
+                    reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
+                files_meta[rel] = {
+                    "sha256": a.sha256,
+                    "person": person,
+                    "faces_found": n_faces,
+                    "kept": kept,
+                    "reason": reason,
+                }
+                done += 1
+                yield KbImageDone(
+                    index=i,
+                    total=len(jobs),
+                    person=person,
+                    rel=display_name(rel),
+                    faces_found=n_faces,
+                    kept=kept,
+                    reason=reason,
+                    reused=reused,
+                )
+                if cancel.is_set():
+                    break
+        except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
+            forget_checked(settings)
+            notices.append(f"stopped: {e}")
+            yield Notice("error", f"stopped: {e}")
     aborted = done < len(jobs)
     if not aborted:
         if old is not None:  # review decisions live in the KB only: carry them over
@@ -190,7 +171,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
         notices=tuple(notices),
         per_person=dict(sorted(per_person.items())),
     )
-    run_manifest.finish(summary, kb=None if aborted else new)
+    run.manifest.finish(summary, kb=None if aborted else new)
     yield RunFinished(summary)
 
 

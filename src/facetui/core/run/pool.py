@@ -20,6 +20,7 @@ import numpy as np
 
 from ..models.analyze import Analysis, FaceConfig, analyze_path
 from ..stores.cache import EmbeddingCache
+from .timings import Timings
 
 
 @dataclass
@@ -179,7 +180,7 @@ class Analyzer:
     """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
 
     @classmethod
-    def for_settings(cls, settings, cache: EmbeddingCache, body, timings: dict[str, float] | None = None) -> Analyzer:
+    def for_settings(cls, settings, cache: EmbeddingCache, body, timings: Timings | None = None) -> Analyzer:
         """The Analyzer a run with these settings uses (recognize, kb build and eval alike); ``body`` is the
         run's bodysetup.BodySetup."""
         return cls(
@@ -200,7 +201,7 @@ class Analyzer:
         body_key: str = "",
         workers: int = 0,
         batch_size: int = 16,
-        timings: dict[str, float] | None = None,
+        timings: Timings | None = None,
     ):
         """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...)."""
         self.timings = timings
@@ -219,7 +220,7 @@ class Analyzer:
 
     def _add(self, stage: str, seconds: float) -> None:
         if self.timings is not None:
-            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+            self.timings.add(stage, seconds)
 
     def _from_cache(self, sha: str) -> Item | None:
         a = self.cache.get_analysis(sha, self.face_key)

@@ -18,7 +18,6 @@ from ..base.events import (
     FileResult,
     Notice,
     RunFinished,
-    RunStarted,
     RunSummary,
 )
 from ..base.fsutil import (
@@ -27,21 +26,17 @@ from ..base.fsutil import (
     folder_lock,
     place_file,
     remove_own_copies,
-    remove_stale_temps,
     safe_person_name,
 )
 from ..base.settings import Settings
-from ..models import faces as facemod
 from ..models.bodies import BodyModelError
-from ..models.bodysetup import forget_checked, setup_body
-from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, load_kb
-from ..stores.manifest import RunManifest, manifest_path
+from ..models.bodysetup import forget_checked
 from ..stores.report import REPORT_NAME, ReportWriter
 from ..stores.reviewlog import load_overrides
 from ..stores.scan import scan_images
 from .decide import Decider
-from .pool import Analyzer
+from .setup import load_kb_for, open_run
+from .timings import Timings
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 REPORT_SYNC_S = 0.5  # how often the report and the new names in the output are synced (and once at the end)
@@ -72,21 +67,6 @@ def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> lis
     return notes
 
 
-def require_face_models() -> None:
-    """A SetupError when face_recognition or its model files are missing (cheap: no model is loaded here)."""
-    try:
-        facemod.check_face_models()
-    except facemod.FaceModelError as e:
-        raise SetupError(str(e)) from None
-
-
-def load_kb_for(settings: Settings) -> KnowledgeBase:
-    try:
-        return load_kb(settings.kb_path)
-    except KbError as e:
-        raise SetupError(str(e)) from None
-
-
 def recognize(
     settings: Settings,
     input_dir: Path | None = None,
@@ -94,14 +74,14 @@ def recognize(
     cancel: threading.Event | None = None,
     *,
     on_file: Callable[[int], None] | None = None,
-    timings: dict[str, float] | None = None,
+    timings: Timings | None = None,
 ) -> Iterator[Event]:
     """Sort ``input_dir`` into ``output_dir/<Person>/`` and ``Unknown/``; yield RunStarted, FileDone..., RunFinished.
 
     Raises SetupError before the first file when the run cannot start (also while another run writes to the
     same output folder). Setting ``cancel`` stops the run after the file in hand; RunFinished then says aborted.
     ``on_file`` is a test hook called before each file.
-    ``timings`` (for the benchmark) accumulates seconds per stage: CPU of decode, detect, encode, body, match...
+    ``timings`` (for the benchmark) adds up seconds per stage: CPU of decode, detect, encode, body, match...
     """
     input_dir = Path(input_dir or settings.process_dir)
     output_dir = Path(output_dir or settings.processed_dir)
@@ -132,7 +112,7 @@ def _recognize(
     cancel: threading.Event,
     notices: list[str],
     on_file: Callable[[int], None] | None,
-    timings: dict[str, float] | None,
+    timings: Timings | None,
 ) -> Iterator[Event]:
     t0 = time.monotonic()
     kb = load_kb_for(settings)
@@ -140,112 +120,93 @@ def _recognize(
         raise SetupError(
             f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it"
         )
-    require_face_models()  # loading waits for the first photo that needs it
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
-    body = setup_body(settings, kb.body_dim or None)
-    if body.encoder is not None and not kb.body_dim:
-        notices.append("body recognition off: the KB has no body embeddings (rebuild it with the re-id weights set)")
-        body.encoder = None
-    else:
-        notices.append(body.notice)
-    cache = EmbeddingCache(settings.cache_dir)
-    if cache.notice:
-        notices.append(cache.notice)
-    stale = remove_stale_temps(output_dir)
-    if stale:
-        notices.append(f"removed {stale} temp file(s) left by an interrupted run")
-    # run.toml: written now (status "running", so a crash shows as interrupted), rewritten at the end
-    run_manifest = RunManifest.start(
-        "recognize",
-        settings,
-        manifest_path(settings, "recognize", output_dir),
-        total=len(files),
-        device=body.device,
-        input_dir=input_dir,
-        output_dir=output_dir,
-        kb=kb,
-        report_path=output_dir / REPORT_NAME,
-        body_enabled=body.encoder is not None,
-    )
-    if run_manifest.error:
-        notices.append(run_manifest.error)
-    yield RunStarted(
-        kind="recognize",
-        total=len(files),
-        input_dir=input_dir,
-        output_dir=output_dir,
-        body_enabled=body.encoder is not None,
-        device=body.device,
-        notices=tuple(notices),
-    )
     report_path = output_dir / REPORT_NAME
-    if not files:
-        yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
-        summary = RunSummary(
-            kind="recognize", total=0, done=0, report_path=None, elapsed_s=time.monotonic() - t0, notices=tuple(notices)
-        )
-        run_manifest.finish(summary)
-        yield RunFinished(summary)
-        return
-    decider = Decider(kb, settings, load_overrides(output_dir))
-    analyzer = Analyzer.for_settings(settings, cache, body, timings=timings)
-    done = unknown = errors = 0
-    per_person: dict[str, int] = {}
-    stop_reason = ""
-    _rotate_report(report_path)
-    # rows and the names of filed copies are made durable together, about twice a second (see ReportWriter)
-    names = NameSyncs()
-    writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
-    try:
-        for i, item in enumerate(analyzer.run(files, cancel), 1):
-            if on_file is not None:
-                on_file(i)
-            rel = os.fsdecode(os.path.relpath(item.path, input_dir))
-            t_cpu = time.thread_time()
-            result = decider.decide(item, rel)
-            if timings is not None:
-                t_wall, t_match = time.perf_counter(), time.thread_time()
-                timings["match"] = timings.get("match", 0.0) + t_match - t_cpu
-            try:
-                result = _file(result, output_dir, settings.file_mode, names)
-                writer.add(result, output_dir)
+    with open_run(
+        settings,
+        "recognize",
+        total=len(files),
+        kb=kb,
+        notices=notices,
+        input_dir=input_dir,
+        output_dir=output_dir,
+        clean=output_dir,
+        report_path=report_path,
+        timings=timings,
+    ) as run:
+        decider = Decider(kb, settings, load_overrides(output_dir))  # review's decisions so far are kept
+        yield run.started(output_dir=output_dir)
+        if not files:
+            yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
+            summary = RunSummary(
+                kind="recognize",
+                total=0,
+                done=0,
+                report_path=None,
+                elapsed_s=time.monotonic() - t0,
+                notices=tuple(notices),
+            )
+            run.manifest.finish(summary)
+            yield RunFinished(summary)
+            return
+        done = unknown = errors = 0
+        per_person: dict[str, int] = {}
+        stop_reason = ""
+        _rotate_report(report_path)
+        # rows and the names of filed copies are made durable together, about twice a second (see ReportWriter)
+        names = NameSyncs()
+        writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
+        try:
+            for i, item in enumerate(run.analyzer.run(files, cancel), 1):
+                if on_file is not None:
+                    on_file(i)
+                rel = os.fsdecode(os.path.relpath(item.path, input_dir))
+                t_cpu = time.thread_time()
+                result = decider.decide(item, rel)
                 if timings is not None:
-                    timings["file_io"] = timings.get("file_io", 0.0) + time.thread_time() - t_match
-                    timings["file_io_wall"] = timings.get("file_io_wall", 0.0) + time.perf_counter() - t_wall
-            except OSError as e:
-                if e.errno in DISK_FULL:
-                    stop_reason = f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
-                    yield Notice("error", stop_reason)
-                    break
-                result = FileResult(
-                    path=result.path,
-                    rel=rel,
-                    faces=result.faces,
-                    error=f"could not file: {e.strerror or e}",
-                    sha256=result.sha256,
-                )
+                    t_wall, t_match = time.perf_counter(), time.thread_time()
+                    timings.add("match", t_match - t_cpu)
                 try:
+                    result = _file(result, output_dir, settings.file_mode, names)
                     writer.add(result, output_dir)
-                except OSError:
-                    pass
-            done += 1
-            if result.error:
-                errors += 1
-            elif not result.people:
-                unknown += 1
-            for p in result.people:
-                per_person[p] = per_person.get(p, 0) + 1
-            yield FileDone(index=i, total=len(files), result=result)
-            if cancel.is_set():
-                break
-    except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
-        forget_checked(settings)
-        stop_reason = f"stopped: {e}; the files done so far are filed and reported"
-        yield Notice("error", stop_reason)
-    finally:
-        writer.close()
-        names.sync()
-        cache.close()
+                    if timings is not None:
+                        timings.add("file_io", time.thread_time() - t_match)
+                        timings.add("file_io_wall", time.perf_counter() - t_wall)
+                except OSError as e:
+                    if e.errno in DISK_FULL:
+                        stop_reason = (
+                            f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
+                        )
+                        yield Notice("error", stop_reason)
+                        break
+                    result = FileResult(
+                        path=result.path,
+                        rel=rel,
+                        faces=result.faces,
+                        error=f"could not file: {e.strerror or e}",
+                        sha256=result.sha256,
+                    )
+                    try:
+                        writer.add(result, output_dir)
+                    except OSError:
+                        pass
+                done += 1
+                if result.error:
+                    errors += 1
+                elif not result.people:
+                    unknown += 1
+                for p in result.people:
+                    per_person[p] = per_person.get(p, 0) + 1
+                yield FileDone(index=i, total=len(files), result=result)
+                if cancel.is_set():
+                    break
+        except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
+            forget_checked(settings)
+            stop_reason = f"stopped: {e}; the files done so far are filed and reported"
+            yield Notice("error", stop_reason)
+        finally:
+            writer.close()
+            names.sync()
     aborted = done < len(files)
     if stop_reason:
         notices.append(stop_reason)
@@ -263,7 +224,7 @@ def _recognize(
         notices=tuple(notices),
         per_person=dict(sorted(per_person.items())),
     )
-    run_manifest.finish(summary)
+    run.manifest.finish(summary)
     yield RunFinished(summary)
 
 

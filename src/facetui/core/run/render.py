@@ -4,7 +4,7 @@ per-image KB lines and run summaries."""
 from __future__ import annotations
 
 from ..base.events import Candidates, FileResult, KbImageDone, RunSummary
-from ..stores.scan import display_name
+from ..base.fsutil import display_name
 
 
 def kb_line(ev: KbImageDone) -> str:

@@ -8,11 +8,6 @@ from pathlib import Path
 from ..base.fsutil import TEMP_PREFIX
 
 
-def display_name(p: str | Path) -> str:
-    """A printable form of a path whose bytes may not be valid UTF-8 (undecodable bytes become U+FFFD)."""
-    return os.fsencode(str(p)).decode("utf-8", "replace")
-
-
 def _wanted(name: str, exts: tuple[str, ...]) -> bool:
     return not name.startswith(TEMP_PREFIX) and os.path.splitext(name)[1].lower() in exts
 
