@@ -72,6 +72,14 @@ class LazyBodyEncoder:
     def loaded(self) -> bool:
         return self._enc is not None
 
+    def cpu_spec(self) -> BodySpec | None:
+        """The spec a worker process loads this model from, where it runs on the CPU (known without torch) and
+        the weights file's hash is known; None where only this process should run it (a GPU, or "auto" that only
+        torch can resolve)."""
+        if self.device != "cpu" or not self.sha256:
+            return None
+        return BodySpec(self.model_name, self.weights_path, self.sha256, self.dim)
+
     def start(self) -> None:
         """Begin loading in the background (once); returns at once."""
         with self._lock:
@@ -119,6 +127,30 @@ class LazyBodyEncoder:
 
     def embed(self, crops, batch_size: int = 16):
         return self.ready().embed(crops, batch_size=batch_size)
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What a worker process needs to load the run's OSNet on its own CPU (picklable): the weights file, the hash
+    the body embeddings are keyed by (checked again around the load) and the width the KB expects."""
+
+    model_name: str
+    weights_path: Path
+    sha256: str
+    dim: int
+
+
+_IN_PROCESS: dict[BodySpec, LazyBodyEncoder] = {}  # this process's encoder for each spec (a worker loads once)
+
+
+def encoder_for(spec: BodySpec) -> LazyBodyEncoder:
+    """This process's encoder for ``spec`` on the CPU, loaded at its first ``embed`` (one try: a failed load
+    raises the same bodies.BodyModelError for every later photo)."""
+    enc = _IN_PROCESS.get(spec)
+    if enc is None:
+        enc = LazyBodyEncoder(spec.model_name, spec.weights_path, "cpu", spec.dim, "cpu", sha256=spec.sha256)
+        _IN_PROCESS[spec] = enc
+    return enc
 
 
 def cheap_device(pref: str) -> str | None:
@@ -216,7 +248,8 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     (in the background) when the first photo misses the cache, so a run whose photos are all cached imports no
     torch. A file seen for the first time is loaded in full here, so that a bad file is refused before the run
     starts with the same clear message as ever (and every photo will need it anyway: its embeddings are keyed
-    by the new hash).
+    by the new hash); on the CPU that load is only the check, and the model that embeds is prepared where it
+    runs (each worker process, or this one when it analyses photos itself).
     """
     w = settings.reid_weights
     if w is None:
@@ -255,11 +288,14 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
         from .bodies import load_body_encoder  # torch
 
         try:
-            loaded = load_body_encoder(model, w, settings.device, freeze=PREPARE, trace_after=TRACE_AFTER)
+            loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
         except BodyModelError as e:
             return BodySetup(None, "", f"body recognition off: {e}", "cpu")
         _write_record(record, model, sha, loaded.dim)
-        enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded)
+        if loaded.device == "cpu":  # the workers load their own prepared copy, and so does this process if it needs one
+            enc = LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
+        else:
+            enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
     if kb_body_dim and kb_body_dim != enc.dim:
         return BodySetup(
             None,
