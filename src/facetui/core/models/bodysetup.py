@@ -286,7 +286,12 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
         )
     else:
         from .bodies import load_body_encoder  # torch
+        from .workerstart import default_workers, start_worker_server
 
+        if default_workers(settings.workers) > 1:
+            # every photo will need a worker (its body embeddings are keyed by the new hash): the workers' server
+            # imports dlib and torch in a process of its own while this one imports torch for the check
+            start_worker_server(torch_needed=True)
         try:
             loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
         except BodyModelError as e:

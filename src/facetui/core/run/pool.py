@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ..models.analyze import Analysis, FaceConfig, analyze_path
+from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
 from .timings import Timings
-from .workers import ENV_PREFIX, Feeder, analyze_in_worker, pool_context, worker_init
+from .workers import ENV_PREFIX, Feeder, analyze_in_worker, worker_init
 
 
 @dataclass
@@ -54,15 +55,6 @@ def hash_file(path: Path) -> tuple[str, str]:
     except OSError as e:
         return "", f"cannot read file: {e.strerror or e}"
     return h.hexdigest(), ""
-
-
-def default_workers(setting: int) -> int:
-    if setting > 0:
-        return setting
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 class Analyzer:
@@ -211,7 +203,7 @@ class Analyzer:
                 env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
                 self._pool = cf.ProcessPoolExecutor(
                     self.workers,
-                    mp_context=pool_context(torch_needed=self._worker_body is not None),
+                    mp_context=worker_context(torch_needed=self._worker_body is not None),
                     initializer=worker_init,
                     initargs=(self.face_cfg.detector, env, self._worker_body),
                 )

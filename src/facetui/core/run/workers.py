@@ -4,7 +4,6 @@ on the CPU the body embeddings too), and the thread that hands them photos witho
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import os
 import queue
 import threading
@@ -19,25 +18,6 @@ ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are
 
 _START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
 _BODY: tuple[BodySpec, int] | None = None  # (OSNet to embed this worker's crops with, batch size); None: crops go back
-
-
-def pool_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
-    """Worker processes forked from a server that has already imported dlib, numpy and (for the face descriptor
-    network or OSNet) torch, once per facetui process: a worker then starts in a fraction of a second instead of
-    importing torch itself (about 1 s of CPU on a CPU build, several on a CUDA build, times one per core). The server
-    is a fresh interpreter, so the app's threads are never forked. 'spawn' where there is no forkserver."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    from ..models import faces
-
-    ctx = multiprocessing.get_context("forkserver")
-    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze"]
-    if faces.torch_encoder_wanted():
-        preload += ["torch", "facetui.core.models.face_net"]
-    elif torch_needed:
-        preload += ["torch"]
-    ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
-    return ctx
 
 
 def worker_init(detector: str, env: dict[str, str], body: tuple[BodySpec, int] | None = None) -> None:
