@@ -18,10 +18,10 @@ nothing), then runs each configuration in its own subprocess so that each has it
   match    a KB of 10,000 faces against 1,000 query faces;
   small    whole `facetui` processes as the user waits for them, on the bundled lfw-calib set (120 photos of
            250 px, body on with the random-init weights): ``kb build`` of its first 46 KB photos and of all 120 on
-           an empty cache, and again with nothing changed; the seed's loop on its 120 queries (seed and seed-1t as
-           named in --only, both when neither is), then facetui ``recognize`` of them cold and again with another
-           face_tol (all cached), each with its wall time, time to the first log line and to the first photo's
-           line; then 1,000 variants of those photos (--small-many) cold and warm.
+           an empty cache, and again with nothing changed; the seed's loop on its 120 queries (--small-seed: both
+           by default), then facetui ``recognize`` of them cold and again with another face_tol (all cached),
+           each with its wall time, time to the first log line and to the first photo's line; then 1,000
+           variants of those photos (--small-many) cold and warm.
 
 The folder mixes the demo photos' own sizes (<= 800 px) with phone-sized variants (--sizes): decoding costs
 what a real library's photos cost. "loop" times run from the first file to the last (after models are loaded,
@@ -771,6 +771,12 @@ def main() -> int:
         default=1000,
         help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)",
     )
+    ap.add_argument(
+        "--small-seed",
+        choices=("both", "seed", "seed-1t", "none"),
+        default="both",
+        help="the seed loops run beside the small photos (default both; the faster one is the reference)",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -805,10 +811,9 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         sp = make_workspace(work / "ws", args.workers)
         if "small" in only:
-            # the seed's loop on the small photos: the seed runs named in --only, else both (none with --skip-seed)
-            small_seeds = tuple(m for m in ("seed", "seed-1t") if m in only) or (
-                () if args.skip_seed else ("seed", "seed-1t")
-            )
+            small_seeds = {"both": ("seed", "seed-1t"), "none": ()}.get(args.small_seed, (args.small_seed,))
+            if args.skip_seed:
+                small_seeds = ()
             results["whole"] = whole_process_cases(
                 work, work / "ws" / "osnet_random.pt", args.workers, args.small_many, small_seeds
             )

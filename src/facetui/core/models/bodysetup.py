@@ -24,6 +24,11 @@ PREPARE = "fold"
 # ...and once a run has embedded this many crops, the folded model is traced and frozen as well (~1 s of CPU once,
 # ~4 ms less per crop after): a long run gets the last bit of speed, a short one never pays for it.
 TRACE_AFTER = 384
+# A worker process embeds one photo's crops at a time (one to a few), where folding gains nothing measurable (one
+# thread, osnet_ain_x1_0, 2-core Xeon with AVX-512, through embed(): 50-52 ms per crop eager, 46-53 folded, at 1
+# or 2 crops; at 16 folding saves about a sixth, 57 vs 67): a worker skips the fold and its probe (0.27 s of CPU
+# per worker, on the way to its first photo) and still traces and freezes after TRACE_AFTER crops of its own.
+WORKER_PREPARE = False
 
 
 @dataclass
@@ -52,8 +57,10 @@ class LazyBodyEncoder:
         device: str,
         loaded: Any | None = None,
         sha256: str = "",
+        prepare: str | bool = PREPARE,
     ):
         self.model_name = model_name
+        self.prepare = prepare  # bodies.load_body_encoder's freeze
         self.sha256 = sha256
         self.weights_path = Path(weights_path)
         self.device_pref = device_pref
@@ -98,7 +105,7 @@ class LazyBodyEncoder:
         try:
             same_file()
             enc = load_body_encoder(
-                self.model_name, self.weights_path, self.device_pref, freeze=PREPARE, trace_after=TRACE_AFTER
+                self.model_name, self.weights_path, self.device_pref, freeze=self.prepare, trace_after=TRACE_AFTER
             )
             same_file()
             if enc.dim != self.dim:
@@ -144,11 +151,13 @@ _IN_PROCESS: dict[BodySpec, LazyBodyEncoder] = {}  # this process's encoder for 
 
 
 def encoder_for(spec: BodySpec) -> LazyBodyEncoder:
-    """This process's encoder for ``spec`` on the CPU, loaded at its first ``embed`` (one try: a failed load
-    raises the same bodies.BodyModelError for every later photo)."""
+    """This process's encoder for ``spec`` on the CPU (a worker's: prepared as WORKER_PREPARE says), loaded at its
+    first ``embed`` (one try: a failed load raises the same bodies.BodyModelError for every later photo)."""
     enc = _IN_PROCESS.get(spec)
     if enc is None:
-        enc = LazyBodyEncoder(spec.model_name, spec.weights_path, "cpu", spec.dim, "cpu", sha256=spec.sha256)
+        enc = LazyBodyEncoder(
+            spec.model_name, spec.weights_path, "cpu", spec.dim, "cpu", sha256=spec.sha256, prepare=WORKER_PREPARE
+        )
         _IN_PROCESS[spec] = enc
     return enc
 
