@@ -361,8 +361,11 @@ def descendants_cpu_s() -> float:
 def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     """Run one configuration in a fresh interpreter; add its peak RSS (whole process tree, sampled)."""
     t0 = time.perf_counter()
+    # PYTHONPATH, not only the child's sys.path: the worker processes' forkserver (Python 3.11's ignores the
+    # parent's sys.path) would otherwise import whichever facetui is installed, not this checkout's
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=REPO
+        [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env
     )
     peak = peak_one = 0
     done = threading.Event()
