@@ -154,6 +154,20 @@ def test_a_cold_run_embeds_bodies_in_the_workers(warm, tmp_path):
     assert _data(ws / "out-workers" / "report.csv") == _data(ws / "out-inline" / "report.csv")
 
 
+def test_a_new_weights_file_is_checked_in_full_without_torch_here(warm, tmp_path):
+    """A weights file new to the cache folder is loaded in full before the run starts, in a process of the workers'
+    forkserver (workers=2): the run's own process still imports no torch, and the file's record is written."""
+    root, sp = warm
+    ws = tmp_path / "ws"
+    s = _private_copy(root, ws)
+    for rec in (s.cache_dir / CHECKED_DIR).glob("checked-*.json"):
+        rec.unlink()
+    got = probe("kb", ws / "settings.json")
+    assert got["body"] and any("body recognition on" in n for n in got["notices"])
+    assert not got["torch"] and got["forkserver"]
+    assert list((s.cache_dir / CHECKED_DIR).glob("checked-*.json"))
+
+
 def test_a_changed_weights_file_is_checked_in_full_before_the_run(warm, tmp_path):
     root, sp = warm
     ws = tmp_path / "ws"

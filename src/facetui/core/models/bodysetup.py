@@ -249,6 +249,29 @@ def forget_checked(settings: Settings) -> None:
         pass
 
 
+def _checked_dim(model_name: str, weights_path: Path) -> int:
+    """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
+    not load); run in a worker process."""
+    from .bodies import load_body_encoder
+
+    return load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
+
+
+def _check_in_worker(model_name: str, weights_path: Path) -> int:
+    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running: it has
+    torch imported by the time the check needs it)."""
+    import concurrent.futures as cf
+
+    from .bodies import BodyModelError
+    from .workerstart import worker_context
+
+    try:
+        with cf.ProcessPoolExecutor(1, mp_context=worker_context(torch_needed=True)) as ex:
+            return ex.submit(_checked_dim, model_name, weights_path).result()
+    except cf.process.BrokenProcessPool as e:
+        raise BodyModelError(f"the process checking {weights_path} died (out of memory, or a crash in torch)") from e
+
+
 def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     """Check the user's OSNet weights file, or explain once why body recognition is off.
 
@@ -257,8 +280,9 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     (in the background) when the first photo misses the cache, so a run whose photos are all cached imports no
     torch. A file seen for the first time is loaded in full here, so that a bad file is refused before the run
     starts with the same clear message as ever (and every photo will need it anyway: its embeddings are keyed
-    by the new hash); on the CPU that load is only the check, and the model that embeds is prepared where it
-    runs (each worker process, or this one when it analyses photos itself).
+    by the new hash); on the CPU that load is only the check (made in a process of the workers' forkserver where
+    workers will run, so this process imports no torch), and the model that embeds is prepared where it runs
+    (each worker process, or this one when it analyses photos itself).
     """
     w = settings.reid_weights
     if w is None:
@@ -294,22 +318,30 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
             model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
         )
     else:
-        from .bodies import load_body_encoder  # torch
-        from .workerstart import default_workers, start_worker_server
+        from .workerstart import default_workers
 
-        if default_workers(settings.workers) > 1:
-            # every photo will need a worker (its body embeddings are keyed by the new hash): the workers' server
-            # imports dlib and torch in a process of its own while this one imports torch for the check
-            start_worker_server(torch_needed=True)
-        try:
-            loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
-        except BodyModelError as e:
-            return BodySetup(None, "", f"body recognition off: {e}", "cpu")
-        _write_record(record, model, sha, loaded.dim)
-        if loaded.device == "cpu":  # the workers load their own prepared copy, and so does this process if it needs one
-            enc = LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
+        if cheap_device(settings.device) == "cpu" and default_workers(settings.workers) > 1:
+            # every photo will need a worker on the CPU (its body embeddings are keyed by the new hash): the check
+            # runs in a process of the workers' forkserver, which imports torch for them anyway, and this process
+            # never imports it
+            try:
+                checked_dim = _check_in_worker(model, w)
+            except BodyModelError as e:
+                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+            _write_record(record, model, sha, checked_dim)
+            enc = LazyBodyEncoder(model, w, "cpu", checked_dim, "cpu", sha256=sha)
         else:
-            enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
+            from .bodies import load_body_encoder  # torch
+
+            try:
+                loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
+            except BodyModelError as e:
+                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+            _write_record(record, model, sha, loaded.dim)
+            if loaded.device == "cpu":  # this process loads a prepared copy if it needs one (one worker)
+                enc = LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
+            else:
+                enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
     if kb_body_dim and kb_body_dim != enc.dim:
         return BodySetup(
             None,

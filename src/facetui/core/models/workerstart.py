@@ -1,5 +1,5 @@
 """How analysis worker processes start: how many, and the forkserver they fork from (preloaded with what analysis
-imports), which a caller that knows workers will be needed can start ahead of the pool."""
+imports; the body set-up's check of a new weights file runs in a process of it too)."""
 
 from __future__ import annotations
 
@@ -35,12 +35,3 @@ def worker_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
         preload += ["torch"]
     ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
     return ctx
-
-
-def start_worker_server(torch_needed: bool) -> None:
-    """Start the forkserver now, in the background (its imports take a second or two of CPU in a process of its
-    own), so that the pool finds it ready; returns at once. Nothing to do where workers are spawned."""
-    if worker_context(torch_needed).get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
