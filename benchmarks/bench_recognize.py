@@ -13,15 +13,15 @@ nothing), then runs each configuration in its own subprocess so that each has it
   seed-1t  the same with one torch thread (faster on a busy CPU); ratios use the faster of the two seeds;
   cold     facetui ``recognize`` into a fresh output with an empty cache;
   cold-dlib  the same, with dlib's own face descriptor network instead of facetui's torch port of it (A/B);
-  cold-2t  the same, but torch keeps all its threads in the main process while the dlib workers run (A/B);
   warm     the same again with another face_tol (cache full);
   cold-big / warm-big  the larger folder, for peak RSS as the folder grows;
   match    a KB of 10,000 faces against 1,000 query faces;
   small    whole `facetui` processes as the user waits for them, on the bundled lfw-calib set (120 photos of
-           250 px, body on with the random-init weights): ``kb build`` on an empty cache and again with nothing
-           changed, then ``recognize`` of its 120 queries cold and again with another face_tol (all cached), each
-           with its wall time, time to the first log line and to the first photo's line; then 1,000 variants
-           of those photos (--small-many) cold and warm.
+           250 px, body on with the random-init weights): ``kb build`` of its first 46 KB photos and of all 120 on
+           an empty cache, and again with nothing changed; the seed's loop on its 120 queries (--small-seed: both
+           by default), then facetui ``recognize`` of them cold and again with another face_tol (all cached),
+           each with its wall time, time to the first log line and to the first photo's line; then 1,000
+           variants of those photos (--small-many) cold and warm.
 
 The folder mixes the demo photos' own sizes (<= 800 px) with phone-sized variants (--sizes): decoding costs
 what a real library's photos cost. "loop" times run from the first file to the last (after models are loaded,
@@ -198,10 +198,11 @@ def lfw_workspace(root: Path, weights: Path, workers: int) -> Path:
 
 def run_cli(name: str, *args: str, settings: Path) -> dict:
     """``facetui ARGS`` as a user runs it, timed from launch to exit: whole-process wall time, time to the first
-    per-photo line, CPU of the whole process tree (workers included, through the forkserver's reaped children)."""
+    per-photo line, CPU and peak RSS of the whole process tree (the forkserver and its workers are sampled: facetui
+    never reaps them, so os.times() does not see them)."""
     cmd = [sys.executable, "-m", "facetui.cli", *args, "--settings", str(settings)]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    watch = CpuWatch()
+    watch = CpuWatch(sample_tree=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
     first_line = first_photo = None
@@ -252,14 +253,39 @@ def make_small_library(dest: Path, n: int) -> None:
         (dest / f"s{i:04d}_{sources[j].stem}.jpg").write_bytes(buf.getvalue())
 
 
-def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0) -> dict:
-    """The kb build and small-photo cases, each a fresh `facetui` process as the user waits for it: the lfw-calib
-    KB built on an empty cache, then again with nothing changed; its 120 queries sorted (none of them is in the
-    cache: cold), then again into a new output with another face_tol (every photo cached: warm)."""
-    sp = lfw_workspace(work / "lfw", weights, workers)
+KB_SMALL = 46  # the issue's kb build case: a KB of this many photos on an empty cache
+
+
+def small_kb(dest: Path, n: int) -> Path:
+    """The first n photos of the lfw-calib KB (people in name order), as a dataset folder of their own."""
+    photos = sorted((LFW / "kb").glob("*/*.jpg"))[:n]
+    for src in photos:
+        (dest / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / src.parent.name / src.name)
+    return dest
+
+
+def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0, seeds: tuple[str, ...] = ()) -> dict:
+    """The kb build and small-photo cases, each a fresh `facetui` process as the user waits for it: a KB of the
+    first 46 lfw-calib KB photos on an empty cache (no record of the weights file either: a new user's first
+    build); the whole lfw-calib KB built on an empty cache, then again with nothing changed; the seed's loop
+    (``seeds``) on its 120 queries; the queries sorted (none of them is in the cache: cold), then again into a new
+    output with another face_tol (every photo cached: warm)."""
+    sp46 = lfw_workspace(work / "lfw46", weights, workers)
+    raw = json.loads(sp46.read_text())
+    raw["dataset_dir"] = str(small_kb(work / "lfw46" / "kb", KB_SMALL))
+    sp46.write_text(json.dumps(raw, indent=2))
     out: dict[str, dict] = {}
+    out[f"kb-{KB_SMALL}"] = {**run_cli(f"kb-{KB_SMALL}", "kb", "build", settings=sp46), "photos": KB_SMALL}
+    sp = lfw_workspace(work / "lfw", weights, workers)
     out["kb-cold"] = {**run_cli("kb-cold", "kb", "build", settings=sp), "photos": 120}
     out["kb-same"] = {**run_cli("kb-same", "kb", "build", settings=sp), "photos": 120}
+    for mode in seeds:  # the seed's loop on the same 120 queries, against the KB just built
+        spec = {"mode": mode, "settings": str(sp), "input": str(LFW / "query"), "output": str(work / "lfw" / mode)}
+        if mode == "seed-1t":
+            spec["torch_threads"] = 1
+        r = run_child(spec)
+        out[f"small-{mode}"] = {**r, "first_line_s": None, "first_photo_s": None}
     out["small-cold"] = {
         **run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"), settings=sp),
         "photos": 120,
@@ -335,8 +361,11 @@ def descendants_cpu_s() -> float:
 def run_child(spec: dict, sample_s: float = 0.2) -> dict:
     """Run one configuration in a fresh interpreter; add its peak RSS (whole process tree, sampled)."""
     t0 = time.perf_counter()
+    # PYTHONPATH, not only the child's sys.path: the worker processes' forkserver (Python 3.11's ignores the
+    # parent's sys.path) would otherwise import whichever facetui is installed, not this checkout's
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=REPO
+        [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env
     )
     peak = peak_one = 0
     done = threading.Event()
@@ -366,10 +395,34 @@ def run_child(spec: dict, sample_s: float = 0.2) -> dict:
 
 class CpuWatch:
     """CPU seconds used on the whole machine and by this process tree between start() and stop(), from /proc/stat
-    and os.times(): what other programs took from the cores during a measurement."""
+    and os.times(): what other programs took from the cores during a measurement.
 
-    def __init__(self) -> None:
+    With ``sample_tree`` it also samples this process's descendants every 0.1 s until stop(): the CPU of those that
+    our children do not reap (a forkserver and its workers outlive the facetui process that started them, so
+    os.times() never sees them; each one's last tenth of a second can be missed) and the tree's peak RSS."""
+
+    def __init__(self, sample_tree: bool = False) -> None:
+        self._seen: dict[tuple[int, bytes], float] = {}  # (pid, start time) -> its own CPU seconds, last seen
+        self._peak = 0
+        self._done = threading.Event()
+        self._sampler = None
         self.start()
+        if sample_tree:
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+
+    def _sample(self) -> None:
+        me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+        page = os.sysconf("SC_PAGE_SIZE")
+        while True:
+            desc, stats = _proc_tree(me)
+            self._peak = max(self._peak, sum(int(stats[p][21]) * page for p in desc if p in stats))
+            for p in desc:
+                f = stats.get(p)
+                if f is not None and int(f[1]) != me:  # our own children are reaped by us: os.times() has them
+                    self._seen[(p, f[19])] = (int(f[11]) + int(f[12])) / tick  # utime + stime; f[19]: start time
+            if self._done.wait(0.1):
+                return
 
     @staticmethod
     def _machine_busy() -> float:
@@ -388,12 +441,21 @@ class CpuWatch:
 
     def start(self) -> None:
         self.t0, self.busy0, self.ours0 = time.perf_counter(), self._machine_busy(), self._ours()
+        self.children0 = sum(os.times()[2:4])
 
     def stop(self) -> dict:
         wall = time.perf_counter() - self.t0
         ours = self._ours() - self.ours0
+        out = {}
+        if self._sampler is not None:
+            self._done.set()
+            self._sampler.join()
+            ours = (
+                sum(os.times()[2:4]) - self.children0 + sum(self._seen.values())
+            )  # reaped children + the rest, sampled
+            out["tree_peak_mb"] = self._peak / 2**20
         others = max(0.0, self._machine_busy() - self.busy0 - ours)
-        return {"ours_cpu_s": ours, "others_cores": others / wall if wall > 0 else 0.0}
+        return {"ours_cpu_s": ours, "others_cores": others / wall if wall > 0 else 0.0, **out}
 
 
 def own_rss() -> dict:
@@ -555,10 +617,6 @@ def child_facetui(spec: dict) -> dict:
     from facetui.core.run.recognize import recognize
     from facetui.core.run.timings import Timings
 
-    if spec.get("torch_threads_kept"):  # the A/B run: leave torch's threads alone while workers run
-        from facetui.core.run.pool import Analyzer
-
-        Analyzer._share_cores = lambda self: None
     if spec.get("face_encoder"):  # the A/B run: dlib's own descriptor network instead of the torch port
         from facetui.core.models import faces
 
@@ -708,13 +766,19 @@ def main() -> int:
     ap.add_argument(
         "--only",
         default="",
-        help="comma-separated runs to do (seed,seed-1t,cold,cold-dlib,cold-2t,warm,big,match,small); default all",
+        help="comma-separated runs to do (seed,seed-1t,cold,cold-dlib,warm,big,match,small); default all",
     )
     ap.add_argument(
         "--small-many",
         type=int,
         default=1000,
         help="LFW-size photos in the larger small-photo case (default 1000; 0: skip)",
+    )
+    ap.add_argument(
+        "--small-seed",
+        choices=("both", "seed", "seed-1t", "none"),
+        default="both",
+        help="the seed loops run beside the small photos (default both; the faster one is the reference)",
     )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -733,7 +797,7 @@ def main() -> int:
     only = (
         set(args.only.split(","))
         if args.only
-        else {"seed", "seed-1t", "cold", "cold-dlib", "cold-2t", "warm", "big", "match", "small"}
+        else {"seed", "seed-1t", "cold", "cold-dlib", "warm", "big", "match", "small"}
     )
     if args.skip_seed:
         only -= {"seed", "seed-1t"}
@@ -750,7 +814,12 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         sp = make_workspace(work / "ws", args.workers)
         if "small" in only:
-            results["whole"] = whole_process_cases(work, work / "ws" / "osnet_random.pt", args.workers, args.small_many)
+            small_seeds = {"both": ("seed", "seed-1t"), "none": ()}.get(args.small_seed, (args.small_seed,))
+            if args.skip_seed:
+                small_seeds = ()
+            results["whole"] = whole_process_cases(
+                work, work / "ws" / "osnet_random.pt", args.workers, args.small_many, small_seeds
+            )
         if not only - {"small", "match"}:
             only.add("skip-big")
         else:
@@ -785,16 +854,6 @@ def main() -> int:
                     "output": str(work / "out-cold-dlib"),
                     "cache": str(work / "cache-dlib"),
                     "face_encoder": "dlib",
-                }
-            )
-        if "cold-2t" in only:
-            runs["cold-2t"] = run_child(
-                {
-                    **base,
-                    "mode": "cold-2t",
-                    "output": str(work / "out-cold-2t"),
-                    "cache": str(work / "cache-2t"),
-                    "torch_threads_kept": True,
                 }
             )
         if "warm" in only:
@@ -864,21 +923,38 @@ def report_whole(results: dict) -> None:
     print("\nwhole process, as the user waits for it (lfw-calib: 120 photos of 250 px, body on, random-init OSNet):")
     print(
         f"  {'case':<11} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
-        f"{'CPU s':>6} {'others':>7}"
+        f"{'CPU s':>6} {'others':>7} {'RSS MB':>7}"
     )
     for name, r in whole.items():
+        if name.startswith("small-seed"):
+            print(
+                f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {r['photos'] / r['loop_s']:>9.1f} "
+                f"{'-':>10} {'-':>11} {r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f} {r['tree_peak_mb']:>7.0f}"
+                f"   (loop {r['loop_s']:.2f} s)"
+            )
+            continue
         pps = r["photos"] / r["process_s"] if r["process_s"] > 0 else math.inf
         fp = f"{r['first_photo_s']:.2f}" if r.get("first_photo_s") is not None else "-"
         fl = f"{r['first_line_s']:.2f}" if r.get("first_line_s") is not None else "-"
         print(
             f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
-            f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f}"
+            f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f} {r.get('tree_peak_mb', math.nan):>7.0f}"
         )
     print(
-        "  (kb-cold: the lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-cold: its 120 "
-        "queries, none cached;\n   small-warm: the same again into a new output with another face_tol, all cached; "
-        "small-N: N flipped/re-encoded variants of them, cold then warm)"
+        f"  (kb-{KB_SMALL}: the first {KB_SMALL} lfw-calib KB photos on an empty cache; kb-cold: the whole lfw-calib "
+        "KB on an empty cache; kb-same: rebuilt with nothing changed;\n   small-seed*: the seed's loop on its 120 "
+        "queries (wall: the whole child); small-cold: facetui on them, none cached; small-warm: the same again into "
+        "a new output\n   with another face_tol, all cached; small-N: N flipped/re-encoded variants of them, cold "
+        "then warm; RSS: peak of the whole process tree)"
     )
+    seeds = [r for n, r in whole.items() if n.startswith("small-seed")]
+    if seeds and "small-cold" in whole:
+        seed = min(seeds, key=lambda r: r["loop_s"])
+        cold = whole["small-cold"]
+        print(
+            f"  small-cold, whole process, against the faster seed loop ({seed['mode']}, {seed['loop_s']:.1f} s): "
+            f"{seed['loop_s'] / cold['process_s']:.2f}x (target >= 2)"
+        )
 
 
 def report(results: dict, cores: int) -> None:

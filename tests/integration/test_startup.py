@@ -138,6 +138,36 @@ def test_one_new_photo_loads_the_models_and_gets_what_a_cold_run_gets(warm, tmp_
     assert _data(ws / "out-mixed" / "report.csv") == _data(ws / "out-ref" / "report.csv")
 
 
+def test_a_cold_run_embeds_bodies_in_the_workers(warm, tmp_path):
+    """On the CPU each worker process embeds the body crops it cuts: the run's own process imports no torch even
+    when every photo is new, and the report is the one a run that embeds in its own process (one worker) writes."""
+    root, sp = warm
+    ws = tmp_path / "ws"
+    s = _private_copy(root, ws)
+    for db in s.cache_dir.glob("embeddings.sqlite*"):
+        db.unlink()  # every photo new; the weights file's record stays
+    got = probe("recognize", ws / "settings.json", ws / "out-workers")
+    assert got["cached"] == 0 and got["body"] and got["pools"] == 1
+    assert not got["torch"]
+    inline = run_all(recognize(s.replace(workers=1, cache_dir=ws / "cache-inline"), output_dir=ws / "out-inline"))
+    assert isinstance(inline[-1], RunFinished) and inline[-1].summary.done == 9
+    assert _data(ws / "out-workers" / "report.csv") == _data(ws / "out-inline" / "report.csv")
+
+
+def test_a_new_weights_file_is_checked_in_full_without_torch_here(warm, tmp_path):
+    """A weights file new to the cache folder is loaded in full before the run starts, in a process of the workers'
+    forkserver (workers=2): the run's own process still imports no torch, and the file's record is written."""
+    root, sp = warm
+    ws = tmp_path / "ws"
+    s = _private_copy(root, ws)
+    for rec in (s.cache_dir / CHECKED_DIR).glob("checked-*.json"):
+        rec.unlink()
+    got = probe("kb", ws / "settings.json")
+    assert got["body"] and any("body recognition on" in n for n in got["notices"])
+    assert not got["torch"] and got["forkserver"]
+    assert list((s.cache_dir / CHECKED_DIR).glob("checked-*.json"))
+
+
 def test_a_changed_weights_file_is_checked_in_full_before_the_run(warm, tmp_path):
     root, sp = warm
     ws = tmp_path / "ws"

@@ -61,6 +61,9 @@ class Analysis:
     error: str = ""
     body_crops: list[np.ndarray] | None = None  # only when asked; never cached
     body_regions: int = 0  # how many body regions the crops stand for (for cache shape checks)
+    body_emb: np.ndarray | None = (
+        None  # the crops' embeddings where the process that cut them embedded them; never cached
+    )
     transient: bool = False  # the error says nothing about the file's content (do not cache it)
     # CPU seconds per stage (read, decode, detect, sharpness, encode, crops) measured where the work ran; never cached
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)

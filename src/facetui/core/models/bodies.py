@@ -397,9 +397,9 @@ def load_body_encoder(
     and freezes the model for inference (about 1.3 s of CPU at each load; about a quarter less CPU per crop);
     "fold" folds the batch norms into the convolutions and lays the weights out channels-last (about 0.05 s;
     about a fifth less CPU per crop), which is what a run uses. Either is checked against the eager model on a
-    probe batch when it loads, and the eager model is kept where they differ. With "fold", ``trace_after`` > 0
-    traces and freezes the folded model (checked the same way) once that many crops were embedded: a long run
-    then gets the last bit of speed too, a short one never pays for it.
+    probe batch when it loads, and the eager model is kept where they differ. With "fold" or False,
+    ``trace_after`` > 0 traces and freezes the model (checked the same way) once that many crops were embedded: a
+    long run then gets the last bit of speed too, a short one never pays for it.
     """
     import torch
 
@@ -434,5 +434,5 @@ def load_body_encoder(
         dim=dim,
         half=bool(half),
         _model=model,
-        trace_after=trace_after if dev == "cpu" and freeze == "fold" else 0,
+        trace_after=trace_after if dev == "cpu" and freeze in ("fold", False) else 0,
     )

@@ -24,6 +24,11 @@ PREPARE = "fold"
 # ...and once a run has embedded this many crops, the folded model is traced and frozen as well (~1 s of CPU once,
 # ~4 ms less per crop after): a long run gets the last bit of speed, a short one never pays for it.
 TRACE_AFTER = 384
+# A worker process embeds one photo's crops at a time (one to a few), where folding gains nothing measurable (one
+# thread, osnet_ain_x1_0, 2-core Xeon with AVX-512, through embed(): 50-52 ms per crop eager, 46-53 folded, at 1
+# or 2 crops; at 16 folding saves about a sixth, 57 vs 67): a worker skips the fold and its probe (0.27 s of CPU
+# per worker, on the way to its first photo) and still traces and freezes after TRACE_AFTER crops of its own.
+WORKER_PREPARE = False
 
 
 @dataclass
@@ -52,8 +57,10 @@ class LazyBodyEncoder:
         device: str,
         loaded: Any | None = None,
         sha256: str = "",
+        prepare: str | bool = PREPARE,
     ):
         self.model_name = model_name
+        self.prepare = prepare  # bodies.load_body_encoder's freeze
         self.sha256 = sha256
         self.weights_path = Path(weights_path)
         self.device_pref = device_pref
@@ -71,6 +78,14 @@ class LazyBodyEncoder:
     @property
     def loaded(self) -> bool:
         return self._enc is not None
+
+    def cpu_spec(self) -> BodySpec | None:
+        """The spec a worker process loads this model from, where it runs on the CPU (known without torch) and
+        the weights file's hash is known; None where only this process should run it (a GPU, or "auto" that only
+        torch can resolve)."""
+        if self.device != "cpu" or not self.sha256:
+            return None
+        return BodySpec(self.model_name, self.weights_path, self.sha256, self.dim)
 
     def start(self) -> None:
         """Begin loading in the background (once); returns at once."""
@@ -90,7 +105,7 @@ class LazyBodyEncoder:
         try:
             same_file()
             enc = load_body_encoder(
-                self.model_name, self.weights_path, self.device_pref, freeze=PREPARE, trace_after=TRACE_AFTER
+                self.model_name, self.weights_path, self.device_pref, freeze=self.prepare, trace_after=TRACE_AFTER
             )
             same_file()
             if enc.dim != self.dim:
@@ -119,6 +134,32 @@ class LazyBodyEncoder:
 
     def embed(self, crops, batch_size: int = 16):
         return self.ready().embed(crops, batch_size=batch_size)
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What a worker process needs to load the run's OSNet on its own CPU (picklable): the weights file, the hash
+    the body embeddings are keyed by (checked again around the load) and the width the KB expects."""
+
+    model_name: str
+    weights_path: Path
+    sha256: str
+    dim: int
+
+
+_IN_PROCESS: dict[BodySpec, LazyBodyEncoder] = {}  # this process's encoder for each spec (a worker loads once)
+
+
+def encoder_for(spec: BodySpec) -> LazyBodyEncoder:
+    """This process's encoder for ``spec`` on the CPU (a worker's: prepared as WORKER_PREPARE says), loaded at its
+    first ``embed`` (one try: a failed load raises the same bodies.BodyModelError for every later photo)."""
+    enc = _IN_PROCESS.get(spec)
+    if enc is None:
+        enc = LazyBodyEncoder(
+            spec.model_name, spec.weights_path, "cpu", spec.dim, "cpu", sha256=spec.sha256, prepare=WORKER_PREPARE
+        )
+        _IN_PROCESS[spec] = enc
+    return enc
 
 
 def cheap_device(pref: str) -> str | None:
@@ -208,6 +249,29 @@ def forget_checked(settings: Settings) -> None:
         pass
 
 
+def _checked_dim(model_name: str, weights_path: Path) -> int:
+    """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
+    not load); run in a worker process."""
+    from .bodies import load_body_encoder
+
+    return load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
+
+
+def _check_in_worker(model_name: str, weights_path: Path) -> int:
+    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running: it has
+    torch imported by the time the check needs it)."""
+    import concurrent.futures as cf
+
+    from .bodies import BodyModelError
+    from .workerstart import worker_context
+
+    try:
+        with cf.ProcessPoolExecutor(1, mp_context=worker_context(torch_needed=True)) as ex:
+            return ex.submit(_checked_dim, model_name, weights_path).result()
+    except cf.process.BrokenProcessPool as e:
+        raise BodyModelError(f"the process checking {weights_path} died (out of memory, or a crash in torch)") from e
+
+
 def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     """Check the user's OSNet weights file, or explain once why body recognition is off.
 
@@ -216,7 +280,9 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     (in the background) when the first photo misses the cache, so a run whose photos are all cached imports no
     torch. A file seen for the first time is loaded in full here, so that a bad file is refused before the run
     starts with the same clear message as ever (and every photo will need it anyway: its embeddings are keyed
-    by the new hash).
+    by the new hash); on the CPU that load is only the check (made in a process of the workers' forkserver where
+    workers will run, so this process imports no torch), and the model that embeds is prepared where it runs
+    (each worker process, or this one when it analyses photos itself).
     """
     w = settings.reid_weights
     if w is None:
@@ -252,14 +318,30 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
             model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
         )
     else:
-        from .bodies import load_body_encoder  # torch
+        from .workerstart import default_workers
 
-        try:
-            loaded = load_body_encoder(model, w, settings.device, freeze=PREPARE, trace_after=TRACE_AFTER)
-        except BodyModelError as e:
-            return BodySetup(None, "", f"body recognition off: {e}", "cpu")
-        _write_record(record, model, sha, loaded.dim)
-        enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded)
+        if cheap_device(settings.device) == "cpu" and default_workers(settings.workers) > 1:
+            # every photo will need a worker on the CPU (its body embeddings are keyed by the new hash): the check
+            # runs in a process of the workers' forkserver, which imports torch for them anyway, and this process
+            # never imports it
+            try:
+                checked_dim = _check_in_worker(model, w)
+            except BodyModelError as e:
+                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+            _write_record(record, model, sha, checked_dim)
+            enc = LazyBodyEncoder(model, w, "cpu", checked_dim, "cpu", sha256=sha)
+        else:
+            from .bodies import load_body_encoder  # torch
+
+            try:
+                loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
+            except BodyModelError as e:
+                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
+            _write_record(record, model, sha, loaded.dim)
+            if loaded.device == "cpu":  # this process loads a prepared copy if it needs one (one worker)
+                enc = LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
+            else:
+                enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
     if kb_body_dim and kb_body_dim != enc.dim:
         return BodySetup(
             None,

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import multiprocessing
 import os
-import queue
 import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..models.analyze import Analysis, FaceConfig, analyze_path
+from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
 from .timings import Timings
+from .workers import ENV_PREFIX, Feeder, analyze_in_worker, worker_init
 
 
 @dataclass
@@ -56,124 +55,6 @@ def hash_file(path: Path) -> tuple[str, str]:
     except OSError as e:
         return "", f"cannot read file: {e.strerror or e}"
     return h.hexdigest(), ""
-
-
-def default_workers(setting: int) -> int:
-    if setting > 0:
-        return setting
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-_START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
-
-
-_ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Worker processes forked from a server that has already imported dlib, numpy and (for the face descriptor
-    network) torch, once per facetui process: a worker then starts in a fraction of a second instead of importing
-    torch itself (about 1 s of CPU on a CPU build, several on a CUDA build, times one per core). The server is a
-    fresh interpreter, so the app's threads are never forked. 'spawn' where there is no forkserver."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    from ..models import faces
-
-    ctx = multiprocessing.get_context("forkserver")
-    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze"]
-    if faces.torch_encoder_wanted():
-        preload += ["torch", "facetui.core.models.face_net"]
-    ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
-    return ctx
-
-
-def _worker_init(detector: str, env: dict[str, str]) -> None:
-    global _START_CPU
-    for key in [k for k in os.environ if k.startswith(_ENV_PREFIX)]:
-        del os.environ[key]
-    os.environ.update(env)
-    from ..models import faces
-
-    if faces.torch_encoder_wanted():
-        try:
-            import torch  # the face descriptor network runs in torch
-
-            torch.set_num_threads(1)  # one worker per core: threads of its own would only fight the others
-        except ImportError:
-            pass
-    faces.load_face_models(detector)  # load the models once per worker
-    _START_CPU = time.process_time()
-
-
-def _analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
-    global _START_CPU
-    if os.environ.get("FACETUI_TEST_WORKER_DIES_ON") == Path(path).name:
-        os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
-    t = time.perf_counter()
-    a = analyze_path(path, cfg, want_body, sha)
-    a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
-    if _START_CPU is not None:
-        a.timings["worker_start"] = _START_CPU
-        _START_CPU = None
-    return a
-
-
-def _chain(outer: cf.Future, inner: cf.Future) -> None:
-    """Hand ``inner``'s outcome to ``outer`` (a done callback)."""
-    if inner.cancelled():
-        outer.set_exception(cf.CancelledError())
-        return
-    exc = inner.exception()
-    if exc is not None:
-        outer.set_exception(exc)
-    else:
-        outer.set_result(inner.result())
-
-
-class _Feeder:
-    """Sends photos to the worker pool from a thread of its own: starting the pool (the forkserver imports dlib and
-    torch, each worker loads the face models: seconds on 2 cores) then never holds up the run's own thread, which
-    goes on hashing, looking up and filing the photos that need no worker. ``submit`` returns at once with a
-    Future that takes the worker's outcome."""
-
-    def __init__(self, submit) -> None:
-        self._submit = submit
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="facetui-pool-feeder", daemon=True)
-        self._thread.start()
-
-    def submit(self, p: Path, sha: str) -> cf.Future:
-        f: cf.Future = cf.Future()
-        self._jobs.put((p, sha, f))
-        return f
-
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            p, sha, f = job
-            if self._closing:
-                f.cancel()
-                continue
-            if not f.set_running_or_notify_cancel():
-                continue
-            try:
-                inner = self._submit(p, sha)
-            except BaseException as e:  # the run's thread raises it where it waits for this photo
-                f.set_exception(e)
-                continue
-            inner.add_done_callback(partial(_chain, f))
-
-    def close(self) -> None:
-        """Stop feeding: photos not yet sent are cancelled; returns once the thread is gone."""
-        self._closing = True
-        self._jobs.put(None)
-        self._thread.join()
 
 
 class Analyzer:
@@ -214,7 +95,8 @@ class Analyzer:
         self.batch_size = max(1, batch_size)
         self._pool = None
         self._pool_lock = threading.Lock()
-        self._feeder: _Feeder | None = None
+        self._feeder: Feeder | None = None
+        self._worker_body = None  # (bodysetup.BodySpec, batch size) when the workers embed the crops they cut
         self._torch_threads: int | None = None  # torch's thread count to restore after the run
         self._cores_shared = False
 
@@ -244,6 +126,7 @@ class Analyzer:
         exhausted = False
         self._torch_threads: int | None = None
         self._cores_shared = False
+        self._worker_body = self._body_in_workers(len(paths))
         try:
             while True:
                 while not exhausted and len(pending) < window and not cancel.is_set():
@@ -267,7 +150,7 @@ class Analyzer:
                     self._first_miss()
                     if self.workers > 1 and len(paths) > 1:
                         if self._feeder is None:
-                            self._feeder = _Feeder(self._submit)
+                            self._feeder = Feeder(self._submit)
                         pending.append((p, sha, self._feeder.submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
@@ -292,11 +175,21 @@ class Analyzer:
                 torch.set_num_threads(self._torch_threads)
                 self._torch_threads = None
 
+    def _body_in_workers(self, n_paths: int):
+        """(spec, batch size) when the worker processes embed the crops they cut: on the CPU, where OSNet (~50 ms
+        of CPU per crop) in this process alone would be the whole run's limit on small photos while the workers
+        wait; None where this process embeds them (no pool, a GPU, or a device only torch can tell)."""
+        if self.body is None or self.workers <= 1 or n_paths <= 1:
+            return None
+        spec = getattr(self.body, "cpu_spec", lambda: None)()
+        return None if spec is None else (spec, self.batch_size)
+
     def _first_miss(self) -> None:
-        """A photo needs analysing: start loading the body model in the background (a LazyBodyEncoder loads
-        nothing before this, so a run whose photos are all cached never imports torch)."""
+        """A photo needs analysing: start loading the body model in the background where this process embeds the
+        crops (a LazyBodyEncoder loads nothing before this, so a run whose photos are all cached never imports
+        torch; where the workers embed them, this process never does)."""
         start = getattr(self.body, "start", None)
-        if start is not None:
+        if start is not None and self._worker_body is None:
             start()
 
     def _submit(self, p: Path, sha: str) -> cf.Future:
@@ -307,15 +200,15 @@ class Analyzer:
     def _submit_locked(self, p: Path, sha: str) -> cf.Future:
         for _attempt in (1, 2):
             if self._pool is None:
-                env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
+                env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
                 self._pool = cf.ProcessPoolExecutor(
                     self.workers,
-                    mp_context=_pool_context(),
-                    initializer=_worker_init,
-                    initargs=(self.face_cfg.detector, env),
+                    mp_context=worker_context(torch_needed=self._worker_body is not None),
+                    initializer=worker_init,
+                    initargs=(self.face_cfg.detector, env, self._worker_body),
                 )
             try:
-                return self._pool.submit(_analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
+                return self._pool.submit(analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
             except cf.process.BrokenProcessPool:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
@@ -363,11 +256,14 @@ class Analyzer:
             self._add("wait_wall", time.perf_counter() - t)
         for stage, seconds in a.timings.items():
             self._add(stage, seconds)
+        body, a.body_emb = a.body_emb, None  # embedded by the worker that cut the crops
         if not a.transient:
             t = time.thread_time()
             self.cache.put_analysis(a, self.face_key)
+            if body is not None:
+                self.cache.put_body(a.sha256, self.body_key, body)
             self._add("cache", time.thread_time() - t)
-        return Item(p, a)
+        return Item(p, a, body)
 
     def _stage(self, pending: deque, cancel: threading.Event) -> list[Item]:
         """Take items off the head, enough to fill one body batch when body recognition is on.

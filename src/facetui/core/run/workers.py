@@ -1,0 +1,122 @@
+"""The worker processes' side of a run: how they start (a forkserver), what each does per photo (the analysis, and
+on the CPU the body embeddings too), and the thread that hands them photos without holding up the run."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import queue
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+from ..models.analyze import Analysis, FaceConfig, analyze_path
+from ..models.bodysetup import BodySpec, encoder_for
+
+ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
+
+_START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
+_BODY: tuple[BodySpec, int] | None = None  # (OSNet to embed this worker's crops with, batch size); None: crops go back
+
+
+def worker_init(detector: str, env: dict[str, str], body: tuple[BodySpec, int] | None = None) -> None:
+    """Set up one worker: the run's environment, one torch thread, the face models; OSNet loads at the first crop."""
+    global _START_CPU, _BODY
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
+        del os.environ[key]
+    os.environ.update(env)
+    from ..models import faces
+
+    if faces.torch_encoder_wanted() or body is not None:
+        try:
+            import torch  # the face descriptor network and OSNet run in torch
+
+            torch.set_num_threads(1)  # one worker per core: threads of its own would only fight the others
+        except ImportError:
+            pass
+    _BODY = body
+    faces.load_face_models(detector)  # load the models once per worker
+    _START_CPU = time.process_time()
+
+
+def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
+    """One photo in a worker: its Analysis, with its body embeddings instead of its crops where this worker embeds
+    them (a failed OSNet load raises bodies.BodyModelError, which the run's thread gets from the Future)."""
+    global _START_CPU
+    if os.environ.get("FACETUI_TEST_WORKER_DIES_ON") == Path(path).name:
+        os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
+    t = time.perf_counter()
+    a = analyze_path(path, cfg, want_body, sha)
+    if _BODY is not None and a.body_crops:
+        spec, batch_size = _BODY
+        enc = encoder_for(spec)
+        c = time.process_time()
+        if not enc.loaded:
+            enc.ready()
+            a.timings["body_load"] = time.process_time() - c
+            c = time.process_time()
+        a.body_emb = enc.embed(a.body_crops, batch_size=batch_size)
+        a.timings["body"] = time.process_time() - c
+        a.timings["body_crops"] = len(a.body_crops)
+        a.body_crops = None  # the pixels stay here: only the embeddings go back
+    a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
+    if _START_CPU is not None:
+        a.timings["worker_start"] = _START_CPU
+        _START_CPU = None
+    return a
+
+
+def _chain(outer: cf.Future, inner: cf.Future) -> None:
+    """Hand ``inner``'s outcome to ``outer`` (a done callback)."""
+    if inner.cancelled():
+        outer.set_exception(cf.CancelledError())
+        return
+    exc = inner.exception()
+    if exc is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(inner.result())
+
+
+class Feeder:
+    """Sends photos to the worker pool from a thread of its own: starting the pool (the forkserver imports dlib and
+    torch, each worker loads the face models: seconds on 2 cores) then never holds up the run's own thread, which
+    goes on hashing, looking up and filing the photos that need no worker. ``submit`` returns at once with a
+    Future that takes the worker's outcome."""
+
+    def __init__(self, submit) -> None:
+        self._submit = submit
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="facetui-pool-feeder", daemon=True)
+        self._thread.start()
+
+    def submit(self, p: Path, sha: str) -> cf.Future:
+        f: cf.Future = cf.Future()
+        self._jobs.put((p, sha, f))
+        return f
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            p, sha, f = job
+            if self._closing:
+                f.cancel()
+                continue
+            if not f.set_running_or_notify_cancel():
+                continue
+            try:
+                inner = self._submit(p, sha)
+            except BaseException as e:  # the run's thread raises it where it waits for this photo
+                f.set_exception(e)
+                continue
+            inner.add_done_callback(partial(_chain, f))
+
+    def close(self) -> None:
+        """Stop feeding: photos not yet sent are cancelled; returns once the thread is gone."""
+        self._closing = True
+        self._jobs.put(None)
+        self._thread.join()
