@@ -15,7 +15,7 @@ from ..base.fsutil import display_name
 from ..base.settings import Settings
 from ..run.decide import Decider
 from ..run.pool import Item
-from ..run.setup import RunContext, load_kb_for, open_run
+from ..run.setup import RunContext, load_kb_for, open_run, require_engine
 from ..stores.scan import scan_images
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .record import write_record
@@ -153,6 +153,7 @@ def evaluate(
     With ``record``, ``eval-run.toml`` and ``eval.csv`` are written to ``output_dir`` (default processed_dir).
     Raises SetupError/EvalError before any work when the evaluation cannot start.
     """
+    require_engine(settings)
     t0 = time.monotonic()
     cancel = cancel or threading.Event()
     kb_obj = load_kb_for(settings)

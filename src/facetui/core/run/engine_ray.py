@@ -19,7 +19,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..base.errors import SetupError
@@ -27,8 +29,7 @@ from ..models.analyze import Analysis, FaceConfig
 
 INSTALL_HINT = "pip install 'facetui[ray]'"
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
-ACTOR_RESTARTS = 4  # a dead worker is restarted this many times (each poison photo costs two), then replaced
-MAX_REPLACED = 8  # workers replaced in one run before the run gives up on the cluster
+MAX_REPLACED = 16  # dead workers replaced in one run; past that a dead worker's place stays empty
 DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
 
 
@@ -53,7 +54,7 @@ class Cluster:
     gpus: float
 
     def describe(self) -> dict:
-        return {"engine": "ray", "address": self.address, "nodes": self.nodes, "cpus": self.cpus, "gpus": self.gpus}
+        return {"name": "ray", "address": self.address, "nodes": self.nodes, "cpus": self.cpus, "gpus": self.gpus}
 
     def text(self) -> str:
         where = self.address or "a local Ray started for this run"
@@ -127,52 +128,67 @@ def connect(address: str, cpus: int | None, env: dict[str, str], cancel: threadi
 
 
 def _make_actor_class(ray):
-    @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
+    @ray.remote(max_restarts=0, max_task_retries=0)  # facetui replaces dead workers and retries photos itself
     class AnalysisWorker:
         """One worker: the face models loaded once, then one photo per call (the local pool's worker function)."""
 
-        def __init__(self, detector: str, env: dict[str, str]):
-            from facetui.core.run import pool
+        def __init__(self, detector: str, env: dict[str, str], body) -> None:
+            from facetui.core.run import workers
 
-            pool._worker_init(detector, env)
+            workers.worker_init(detector, env, body)
 
         def analyze(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
-            from facetui.core.run import pool
+            from facetui.core.run import workers
 
-            return pool._analyze_in_worker(path, cfg, want_body, sha)
+            return workers.analyze_in_worker(path, cfg, want_body, sha)
 
     return AnalysisWorker
+
+
+@dataclass
+class _Slot:
+    """One worker's place: its actor (None once given up) and whether a photo is on it."""
+
+    actor: object | None
+    busy: bool = False
 
 
 class RayEngine:
     """``submit(path, sha)`` returns at once with a Future of the photo's Analysis; ``close()`` stops everything.
 
     Connecting and starting the actors happens in a thread of its own, so cached photos are filed meanwhile and
-    ``close()`` (an abort) returns within a moment even during start-up. A Future never raises for a photo: an
-    error, a worker that died twice on it, or a failure of the call becomes an Analysis with an error
-    (``transient``, so it is not cached and a rerun tries again). Only losing the whole cluster raises.
+    ``close()`` (an abort) returns at once even during start-up. Each worker has one photo at a time (the rest
+    wait here, in order), so a worker that dies takes only its own photo with it: that photo is tried once more
+    on a fresh worker and then reported, and the dead worker is replaced. A Future never raises for a photo: an
+    error, a worker that died twice on it, or a failed call becomes an Analysis with an error (``transient``, so
+    it is not cached and a rerun tries again). Only failing to reach the cluster raises.
     """
 
     name = "ray"
 
-    def __init__(self, face_cfg: FaceConfig, want_body: bool, workers: int, address: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, face_cfg: FaceConfig, want_body: bool, workers: int, address: str, env: dict[str, str], body=None
+    ) -> None:
+        """``body``: (bodysetup.BodySpec, batch size) when the workers embed the crops they cut (OSNet on their
+        CPU, the weights file at the same path on every node), else None (the crops come back)."""
         self.face_cfg = face_cfg
         self.want_body = want_body
         self.workers = workers
         self.address = address
         self.env = env
+        self.body = body
         self.cluster: Cluster | None = None
         self._lock = threading.Lock()
-        self._ready = threading.Event()
+        self._ready = False
         self._closing = False
         self._error: BaseException | None = None
-        self._actors: list = []
-        self._busy: dict[int, int] = {}  # actor slot -> calls in flight
-        self._waiting: list[tuple[Path, str, cf.Future]] = []  # submitted before the actors were up
+        self._slots: list[_Slot] = []
+        self._queue: deque[tuple[Path, str, cf.Future, int]] = deque()  # (path, sha, Future, tries so far)
         self._inflight: dict[cf.Future, object] = {}  # our Future -> Ray's ObjectRef
         self._replaced = 0
         self._cancel = threading.Event()  # set by close(): a start-up in progress gives up
         self._ray = import_ray()  # fails here, at set-up, when the extra is missing
+        self._started = threading.Event()
         self._starter = threading.Thread(target=self._start, name="facetui-ray-start", daemon=True)
         self._starter.start()
 
@@ -186,79 +202,92 @@ class RayEngine:
             with self._lock:
                 if self._closing:
                     return
-                self._actors = [self._new_actor() for _ in range(n)]
-                self._busy = dict.fromkeys(range(n), 0)
-                waiting, self._waiting = self._waiting, []
-            for p, sha, f in waiting:
-                self._send(p, sha, f)
+                self._slots = [_Slot(self._new_actor()) for _ in range(n)]
+                self._ready = True
         except BaseException as e:  # handed to every Future waiting, and to the next submit
-            self._error = e
             with self._lock:
-                waiting, self._waiting = self._waiting, []
-            for _p, _sha, f in waiting:
+                self._error = e
+                queued, self._queue = list(self._queue), deque()
+            for _p, _sha, f, _n in queued:
                 if not f.done():
                     f.set_exception(e)
+            return
         finally:
-            self._ready.set()
+            self._started.set()
+        self._pump()
 
     def _new_actor(self):
-        return self._cls.remote(self.face_cfg.detector, self.env)
+        return self._cls.remote(self.face_cfg.detector, self.env, self.body)
 
     # -- the map -------------------------------------------------------------------------------------------
     def submit(self, path: Path, sha: str) -> cf.Future:
         f: cf.Future = cf.Future()
-        if self._error is not None:
-            f.set_exception(self._error)
-            return f
         with self._lock:
-            if not self._ready.is_set():
-                self._waiting.append((path, sha, f))
+            if self._error is not None:
+                f.set_exception(self._error)
                 return f
-        self._send(path, sha, f)
+            self._queue.append((path, sha, f, 0))
+        self._pump()
         return f
 
-    def _send(self, path: Path, sha: str, f: cf.Future, tries: int = 0) -> None:
+    def _pump(self) -> None:
+        """Give each idle worker the next photo waiting."""
+        sent = []
         with self._lock:
-            if self._closing:
-                f.cancel()
+            if self._closing or not self._ready:
                 return
-            slot = min(self._busy, key=self._busy.__getitem__)  # the least busy worker
-            self._busy[slot] += 1
-            ref = self._actors[slot].analyze.remote(path, self.face_cfg, self.want_body, sha)
-            self._inflight[f] = ref
-        ref.future().add_done_callback(lambda rf: self._done(rf, f, slot, path, sha, tries))
+            for slot in self._slots:
+                if not self._queue:
+                    break
+                if slot.actor is None or slot.busy:
+                    continue
+                job = self._queue.popleft()
+                path, sha, f, _tries = job
+                slot.busy = True
+                ref = slot.actor.analyze.remote(path, self.face_cfg, self.want_body, sha)
+                self._inflight[f] = ref
+                sent.append((ref, job, slot))
+        for ref, job, slot in sent:  # outside the lock: a callback on a finished call runs at once
+            ref.future().add_done_callback(partial(self._done, job=job, slot=slot))
 
-    def _done(self, rf: cf.Future, f: cf.Future, slot: int, path: Path, sha: str, tries: int) -> None:
+    def _done(self, rf: cf.Future, job: tuple, slot: _Slot) -> None:
+        path, sha, f, tries = job
         with self._lock:
-            self._busy[slot] = max(0, self._busy[slot] - 1)
+            slot.busy = False
             self._inflight.pop(f, None)
             closing = self._closing
-        if f.done():
-            return
-        if rf.cancelled() or closing:
+        if closing or rf.cancelled():
             f.cancel()
             return
         exc = rf.exception()
         if exc is None:
             f.set_result(rf.result())
-            return
-        exceptions = self._ray.exceptions
-        if isinstance(exc, exceptions.ActorDiedError) and tries == 0 and self._replace(slot):
-            self._send(path, sha, f, tries + 1)  # the worker is gone for good: try this photo on its successor
-            return
-        if isinstance(exc, exceptions.RayActorError | exceptions.ActorUnavailableError):
-            f.set_result(Analysis(sha256=sha, transient=True, error=DIED))
+        elif isinstance(exc, self._ray.exceptions.RayActorError):  # the worker died with this photo on it
+            self._replace(slot)
+            if tries < TASK_RETRIES:
+                with self._lock:
+                    self._queue.appendleft((path, sha, f, tries + 1))
+            else:
+                f.set_result(Analysis(sha256=sha, transient=True, error=DIED))
         else:
-            reason = str(getattr(exc, "cause", None) or exc).strip().splitlines()[-1][:200]
+            reason = (str(getattr(exc, "cause", None) or exc).strip().splitlines() or ["?"])[-1][:200]
             f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {reason}"))
+        self._pump()
 
-    def _replace(self, slot: int) -> bool:
+    def _replace(self, slot: _Slot) -> None:
         with self._lock:
-            if self._closing or self._replaced >= MAX_REPLACED:
-                return False
-            self._replaced += 1
-            self._actors[slot] = self._new_actor()
-            return True
+            if self._closing:
+                return
+            if self._replaced < MAX_REPLACED:
+                self._replaced += 1
+                slot.actor = self._new_actor()
+                return
+            slot.actor = None
+            if any(s.actor is not None for s in self._slots):
+                return
+            queued, self._queue = list(self._queue), deque()
+        for _p, sha, f, _n in queued:  # no worker left: the photos waiting are reported, the run ends
+            f.set_result(Analysis(sha256=sha, transient=True, error="no analysis worker left on the cluster"))
 
     # -- the end -------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -269,15 +298,16 @@ class RayEngine:
             self._closing = True
             inflight = list(self._inflight.items())
             self._inflight.clear()
-            waiting, self._waiting = self._waiting, []
-            actors, self._actors = self._actors, []
+            queued, self._queue = list(self._queue), deque()
+            actors = [s.actor for s in self._slots if s.actor is not None]
+            self._slots = []
         for f, ref in inflight:
             f.cancel()
             try:
                 self._ray.cancel(ref)
             except Exception:  # already finished, or the cluster is gone
                 pass
-        for _p, _sha, f in waiting:
+        for _p, _sha, f, _n in queued:
             f.cancel()
         for a in actors:
             try:
@@ -285,7 +315,10 @@ class RayEngine:
             except Exception:
                 pass
 
-    def describe(self) -> dict:
-        """For the manifest: the engine and the cluster it ran on (waits for the connection)."""
-        self._ready.wait()
-        return self.cluster.describe() if self.cluster else {"engine": "ray", "address": self.address}
+    def describe(self, wait: bool = True) -> dict:
+        """For the manifest: the engine and the cluster it ran on (``wait``: for the connection to be made)."""
+        if wait:
+            self._started.wait()
+        if self.cluster is None:
+            return {"name": "ray", "address": self.address, "started": True, "connected": False}
+        return {"started": True, **self.cluster.describe()}

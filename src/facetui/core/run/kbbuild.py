@@ -20,7 +20,7 @@ from ..models.bodies import BodyModelError
 from ..models.bodysetup import forget_checked
 from ..stores.kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
 from ..stores.scan import scan_people
-from .setup import open_run
+from .setup import open_run, require_engine
 
 REVIEW_PREFIX = "review:"
 
@@ -39,6 +39,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
 
     An aborted build leaves the previous KB untouched (its analyses stay in the cache, so the next build is quick).
     """
+    require_engine(settings)
     t0 = time.monotonic()
     cancel = cancel or threading.Event()
     root = settings.dataset_dir

@@ -1,4 +1,11 @@
-"""Streams photos through analysis: content hash, cache look-up, worker processes, batched body embeddings, in input order."""
+"""Streams photos through analysis: content hash, cache look-up, an engine for the misses, batched body embeddings,
+in input order.
+
+The engine seam: an engine has ``submit(path, sha) -> Future[Analysis]`` (returns at once) and ``close()``. The
+local engine is the worker processes (``workers.Feeder`` over a process pool, below); ``engine_ray.RayEngine``
+runs the same worker function on a Ray cluster. Everything else here (hashing, the cache, order, body batches)
+and after it (decide, file, report, events) is the same for both.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +79,8 @@ class Analyzer:
             settings.workers,
             settings.kb_batch_size,
             timings=timings,
+            engine=settings.engine,
+            ray_address=settings.ray_address,
         )
 
     def __init__(
@@ -83,8 +92,11 @@ class Analyzer:
         workers: int = 0,
         batch_size: int = 16,
         timings: Timings | None = None,
+        engine: str = "local",
+        ray_address: str = "",
     ):
-        """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...)."""
+        """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...).
+        ``engine`` "ray" sends the misses to a Ray cluster (``ray_address``; empty starts a local one)."""
         self.timings = timings
         self.face_cfg = face_cfg
         self.face_key = face_cfg.key()
@@ -95,7 +107,11 @@ class Analyzer:
         self.batch_size = max(1, batch_size)
         self._pool = None
         self._pool_lock = threading.Lock()
-        self._feeder: Feeder | None = None
+        self._feeder = None  # the engine of this run (Feeder or RayEngine), made at the first miss
+        self.engine = engine
+        self.ray_address = ray_address
+        self.engine_info: dict = {"name": engine, "started": False}  # for the run manifest
+        self.on_engine_closed = None  # called with engine_info when the run's engine has stopped
         self._worker_body = None  # (bodysetup.BodySpec, batch size) when the workers embed the crops they cut
         self._torch_threads: int | None = None  # torch's thread count to restore after the run
         self._cores_shared = False
@@ -148,9 +164,9 @@ class Analyzer:
                         pending.append((p, sha, hit))
                         continue
                     self._first_miss()
-                    if self.workers > 1 and len(paths) > 1:
+                    if self.engine == "ray" or (self.workers > 1 and len(paths) > 1):
                         if self._feeder is None:
-                            self._feeder = Feeder(self._submit)
+                            self._feeder = self._start_engine()
                         pending.append((p, sha, self._feeder.submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
@@ -165,7 +181,11 @@ class Analyzer:
         finally:
             if self._feeder is not None:
                 self._feeder.close()
+                if self.engine == "ray":
+                    self.engine_info = self._feeder.describe(wait=False)
                 self._feeder = None
+                if self.on_engine_closed is not None:
+                    self.on_engine_closed(self.engine_info)
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
@@ -175,11 +195,26 @@ class Analyzer:
                 torch.set_num_threads(self._torch_threads)
                 self._torch_threads = None
 
-    def _body_in_workers(self, n_paths: int):
+    def _start_engine(self):
+        """The engine for this run's misses: the local worker processes, or the Ray cluster."""
+        if self.engine == "ray":
+            from .engine_ray import RayEngine
+
+            env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+            want_body = self.body is not None
+            if want_body and self._worker_body is None:
+                self._worker_body = self._body_in_workers(2, remote=True)
+            eng = RayEngine(self.face_cfg, want_body, self.workers, self.ray_address, env, self._worker_body)
+            self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
+            return eng
+        self.engine_info = {"name": "local", "workers": self.workers, "started": True}
+        return Feeder(self._submit)
+
+    def _body_in_workers(self, n_paths: int, remote: bool = False):
         """(spec, batch size) when the worker processes embed the crops they cut: on the CPU, where OSNet (~50 ms
         of CPU per crop) in this process alone would be the whole run's limit on small photos while the workers
         wait; None where this process embeds them (no pool, a GPU, or a device only torch can tell)."""
-        if self.body is None or self.workers <= 1 or n_paths <= 1:
+        if self.body is None or ((self.workers <= 1 or n_paths <= 1) and not remote):
             return None
         spec = getattr(self.body, "cpu_spec", lambda: None)()
         return None if spec is None else (spec, self.batch_size)
@@ -232,7 +267,9 @@ class Analyzer:
         torch.set_num_threads(want)
         return before
 
-    def _resolve(self, p: Path, sha: str, x: object) -> Item:
+    def _resolve(self, p: Path, sha: str, x: object, cancel: threading.Event) -> Item | None:
+        """The photo's Item once its analysis is in; None when ``cancel`` is set while waiting for it (seen within
+        a quarter of a second, however long the engine takes: a slow photo or a cluster still starting)."""
         if isinstance(x, Item):
             return x
         if x is None:
@@ -240,7 +277,15 @@ class Analyzer:
         else:
             t = time.perf_counter()
             try:
-                a = x.result()  # type: ignore[union-attr]
+                while True:
+                    try:
+                        a = x.result(timeout=0.25)  # type: ignore[union-attr]
+                        break
+                    except cf.TimeoutError:
+                        if cancel.is_set():
+                            return None
+            except cf.CancelledError:  # the engine was closed under it
+                return None
             except cf.process.BrokenProcessPool:
                 # A worker died, which fails every photo in flight in that pool: give each one more try in a
                 # fresh pool; the photo that kills a worker twice is reported, and the run goes on.
@@ -281,8 +326,10 @@ class Analyzer:
                 break
             if staged and isinstance(x, cf.Future) and not x.done() and not fill:
                 break  # do not hold finished items back waiting for a slow one
+            it = self._resolve(p, sha, x, cancel)
+            if it is None:
+                break  # aborted while waiting: the photo stays unfiled, as if never started
             pending.popleft()
-            it = self._resolve(p, sha, x)
             staged.append(it)
             if self.body is None:
                 break

@@ -35,7 +35,7 @@ from ..stores.report import REPORT_NAME, ReportWriter
 from ..stores.reviewlog import load_overrides
 from ..stores.scan import scan_images
 from .decide import Decider
-from .setup import load_kb_for, open_run
+from .setup import load_kb_for, open_run, require_engine
 from .timings import Timings
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
@@ -85,6 +85,7 @@ def recognize(
     """
     input_dir = Path(input_dir or settings.process_dir)
     output_dir = Path(output_dir or settings.processed_dir)
+    require_engine(settings)
     notices = _check_folders(settings, input_dir, output_dir)
     with output_lock(output_dir):
         yield from _recognize(settings, input_dir, output_dir, cancel or threading.Event(), notices, on_file, timings)

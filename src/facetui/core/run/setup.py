@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,18 @@ from .pool import Analyzer
 from .timings import Timings
 
 NO_KB_BODIES = "body recognition off: the KB has no body embeddings (rebuild it with the re-id weights set)"
+
+
+def require_engine(settings: Settings) -> None:
+    """A SetupError, before anything else is done, when the engine asked for cannot run here (Ray not installed)."""
+    if settings.engine == "ray":
+        from .engine_ray import import_ray
+
+        import_ray()
+
+
+def _record_engine(manifest: RunManifest, info: dict) -> None:
+    manifest.data["engine"] = dict(info)
 
 
 def require_face_models() -> None:
@@ -138,10 +151,12 @@ def open_run(
                 kb=kb,
                 report_path=report_path,
                 body_enabled=body.encoder is not None,
-                extra=extra,
+                extra={"engine": {"name": settings.engine, "started": False}, **(extra or {})},
             )
             if manifest.error:
                 notices.append(manifest.error)
+            if analyzer is not None:  # the engine and, on Ray, the cluster it ran on (known once it started)
+                analyzer.on_engine_closed = partial(_record_engine, manifest)
         yield RunContext(settings, kind, total, input_dir, kb, body, cache, analyzer, manifest, notices, timings)
     finally:
         if cache is not None:

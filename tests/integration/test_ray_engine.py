@@ -1,0 +1,105 @@
+"""`--engine ray` on a local Ray cluster: the same filing and report as the local engine, bad photos and dying
+workers reported per photo, an abort seen at once, and a clear message where Ray is not installed.
+
+One Ray of 2 CPUs serves every test here (it starts with the first, in about 5-10 s); the tests are few because
+each start of the actors loads the face models again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from helpers import DEMO, make_workspace, run_all
+
+from facetui.core.base.events import FileDone, RunFinished
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.report import REPORT_NAME
+
+pytest.importorskip("ray", reason="the Ray engine's tests need the extra: pip install 'facetui[ray]'")
+pytestmark = pytest.mark.ray
+
+QUERIES = sorted((DEMO / "query").glob("*.jpg"))
+
+
+def _filed(out: Path) -> dict[str, str]:
+    got = {}
+    for person in sorted(os.listdir(out)):
+        if (out / person).is_dir():
+            for f in os.listdir(out / person):
+                got[f"{person}/{f}"] = hashlib.sha256((out / person / f).read_bytes()).hexdigest()
+    return got
+
+
+def _rows(out: Path) -> list[list[str]]:
+    with open(out / REPORT_NAME, newline="", encoding="utf-8") as f:
+        return sorted(list(csv.reader(f))[1:])
+
+
+def _ray(settings, workspace, name: str):
+    return settings.replace(engine="ray", ray_address="", workers=2, cache_dir=workspace / f"cache-{name}")
+
+
+def test_ray_files_and_reports_exactly_as_the_local_engine(settings, workspace):
+    run_all(recognize(settings.replace(cache_dir=workspace / "cache-local"), output_dir=workspace / "out-l"))
+    on_ray = run_all(recognize(_ray(settings, workspace, "ray"), output_dir=workspace / "out-r"))
+    done = [e for e in on_ray if isinstance(e, FileDone)]
+    assert len(done) == len(QUERIES) and not any(e.result.cached or e.result.error for e in done)
+    assert _filed(workspace / "out-r") == _filed(workspace / "out-l")
+    assert _rows(workspace / "out-r") == _rows(workspace / "out-l")
+    summary = on_ray[-1].summary
+    assert isinstance(on_ray[-1], RunFinished) and not summary.aborted
+    engine = tomllib.loads((workspace / "out-r" / "run.toml").read_text())["engine"]
+    assert engine == {"started": True, "name": "ray", "address": "", "nodes": 1, "cpus": 2.0, "gpus": 0.0}
+    local = tomllib.loads((workspace / "out-l" / "run.toml").read_text())["engine"]
+    assert local["name"] == "local"  # one worker: analysed in this process, no pool started
+
+
+def test_a_bad_file_and_a_worker_that_dies_cost_only_their_photo(settings, workspace, monkeypatch):
+    folder = workspace / "mixed"
+    folder.mkdir()
+    for q in QUERIES[:4]:
+        (folder / q.name).write_bytes(q.read_bytes())
+    (folder / "broken.jpg").write_bytes(QUERIES[0].read_bytes()[:300])  # a truncated JPEG
+    monkeypatch.setenv("FACETUI_TEST_WORKER_DIES_ON", QUERIES[1].name)  # the worker exits on this photo, each try
+    events = run_all(recognize(_ray(settings, workspace, "faults"), input_dir=folder, output_dir=workspace / "out-f"))
+    done = {e.result.rel: e.result for e in events if isinstance(e, FileDone)}
+    assert len(done) == 5 and not events[-1].summary.aborted
+    assert "worker died" in done[QUERIES[1].name].error
+    assert done["broken.jpg"].error and "worker" not in done["broken.jpg"].error
+    for q in (QUERIES[0], QUERIES[2], QUERIES[3]):
+        assert not done[q.name].error, done[q.name].error
+    rows = {r[0] for r in _rows(workspace / "out-f")}
+    assert {QUERIES[1].name, "broken.jpg"} <= rows  # the report says what happened to each file
+
+
+def test_an_abort_during_start_up_is_seen_within_a_second(settings, workspace):
+    cancel = threading.Event()
+    gen = recognize(_ray(settings, workspace, "abort"), output_dir=workspace / "out-a", cancel=cancel)
+    started = next(gen)
+    assert started.total == len(QUERIES)
+    threading.Timer(0.5, cancel.set).start()  # the actors are still starting (loading the face models)
+    t = time.monotonic()
+    rest = list(gen)
+    assert time.monotonic() - t < 0.5 + 1.5
+    assert isinstance(rest[-1], RunFinished) and rest[-1].summary.aborted
+
+
+def test_without_ray_installed_the_run_says_how_to_install_it(tmp_path):
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # as if the extra were not installed
+        "from facetui.cli import main\n"
+        "sys.exit(main(['recognize', '--engine', 'ray', '--settings', sys.argv[1]]))\n"
+    )
+    settings_path = make_workspace(tmp_path)  # no KB built: the engine is checked before anything else
+    r = subprocess.run([sys.executable, "-c", code, str(settings_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "pip install 'facetui[ray]'" in r.stderr and "Traceback" not in r.stderr
