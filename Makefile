@@ -14,14 +14,14 @@ help:
 	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
 	@echo "make tui    - open the Textual app on the shipped settings.json"
 	@echo "make test   - set up .venv if needed, lint (ruff) and run the test suite"
-	@echo "make bench  - speed and memory benchmark (prints figures)"
+	@echo "make bench  - speed and memory benchmark (prints figures); make bench ENGINE=ray: local vs Ray engine"
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,ray]"
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -c "import dlib, face_recognition_models, torch; print('facetui setup ok: torch', torch.__version__, '| dlib', dlib.__version__)"
 	touch $(STAMP)
@@ -40,7 +40,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) benchmarks/bench_recognize.py
+	@if [ "$(ENGINE)" = "ray" ]; then $(PY) benchmarks/bench_engines.py; else $(PY) benchmarks/bench_recognize.py; fi
 
 clean-venv:
 	rm -rf $(VENV)

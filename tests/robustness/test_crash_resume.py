@@ -306,3 +306,22 @@ def test_kb_build_ctrl_c_keeps_the_old_kb_and_exits_130(kb_versions, tmp_path):
     assert temps(ws / "kb") == []
     run_all(build_kb(load_settings(ws / "settings.json")))
     assert _kb_fingerprint(ws) == new
+
+
+@pytest.mark.ray
+def test_ray_engine_driver_killed_then_rerun_equals_an_uninterrupted_run(baseline, tmp_path):
+    """The Ray engine changes where photos are analysed, not who writes: a driver killed mid-run resumes exactly."""
+    pytest.importorskip("ray", reason="needs the ray extra")
+    ws = _fresh(baseline, tmp_path)
+    inputs = tree(ws / "query")
+    raw = json.loads((ws / "cold.json").read_text())
+    (ws / "ray.json").write_text(json.dumps({**raw, "engine": "ray", "workers": 2}))  # cold: Ray analyses them
+    r = run_cli("recognize", settings=ws / "ray.json", env={"FACETUI_TEST_CRASH_AT": "row@4"})
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout, r.stderr)
+    _check_consistent_after_crash(ws, inputs, baseline)
+    r = run_cli("recognize", settings=ws / "ray.json")
+    assert r.returncode == 0, r.stderr
+    assert "Batch done. 10 files" in r.stdout
+    assert temps(ws) == []
+    assert contents(tree(ws / "out", skip=SKIP_OUT)) == baseline["tree"]
+    assert comparable(report_rows(ws / "out" / "report.csv")) == baseline["rows"]
