@@ -1,4 +1,9 @@
-"""Full-body re-identification: person regions below faces, OSNet loading from a local weights file, and embeddings."""
+"""Full-body re-identification: person regions below faces, OSNet loading from a local weights file, and embeddings.
+
+Why it is long: loading a user-supplied weights file safely (no pickle code run, shapes checked against the
+architecture, the hash checked around the load) and embedding with it are one contract; the regions below the
+faces are a few lines that only this uses.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,10 @@ The engine seam: an engine has ``submit(path, sha) -> Future[Analysis]`` (return
 local engine is the worker processes (``workers.Feeder`` over a process pool, below); ``engine_ray.RayEngine``
 runs the same worker function on a Ray cluster. Everything else here (hashing, the cache, order, body batches)
 and after it (decide, file, report, events) is the same for both.
+
+Why it is long: the Analyzer is one loop (a window of photos in flight, cache hits in order with misses, the body
+batches) whose steps share its state; the workers' side and the engines are already apart (workers.py,
+engine_ray.py).
 """
 
 from __future__ import annotations
