@@ -54,3 +54,19 @@ def test_running_the_core_loads_no_textual(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_no_import_cycles_in_the_app_the_cli_or_the_core():
+    """Run-time imports only (a TYPE_CHECKING import for a type hint is not a cycle)."""
+    import grimp  # import-linter's graph library
+
+    graph = grimp.build_graph("facetui", exclude_type_checking_imports=True)
+    for pkg in ("facetui.tui", "facetui.cli", "facetui.core"):
+        mods = [m for m in graph.modules if m.startswith(pkg)]
+        cycles = {
+            tuple(sorted((a, b)))
+            for a in mods
+            for b in graph.find_modules_directly_imported_by(a)
+            if b.startswith(pkg) and graph.chain_exists(importer=b, imported=a)
+        }
+        assert cycles == set(), f"import cycles in {pkg}"
