@@ -249,3 +249,13 @@ def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_
     save_random_weights(s.reid_weights, MODEL, seed=7)
     with pytest.raises(BodyModelError, match="changed during the run"):
         body.encoder.ready()
+
+
+def test_the_forkservers_quick_exit_acts_only_in_the_forkserver():
+    """serverexit makes the workers' forkserver leave without tearing torch down; imported anywhere else it must
+    leave a process's exit status alone."""
+    code = "import facetui.core.models.serverexit\nraise SystemExit(3)"
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    )
+    assert r.returncode == 3

@@ -4,6 +4,6 @@
 encodes faces (dlib's HOG, or ``mmod_net``: dlib's CNN detector ported to torch; ``face_net``: dlib's ResNet
 in torch); ``quality`` judges a face chip's sharpness; ``bodies`` and ``bodysetup`` hold OSNet re-id;
 ``matcher`` compares embeddings with the KB's; ``analyze`` is the per-photo map step (one photo in, one
-``Analysis`` out) that a worker process runs, and ``workerstart`` how those processes start. Heavy imports
-(torch, dlib) load on first use.
+``Analysis`` out) that a worker process runs, ``workerstart`` how those processes start and ``serverexit`` how
+their server leaves. Heavy imports (torch, dlib) load on first use.
 """

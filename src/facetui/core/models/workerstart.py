@@ -28,7 +28,7 @@ def worker_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
     from . import faces
 
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze"]
+    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze", "facetui.core.models.serverexit"]
     if faces.torch_encoder_wanted():
         preload += ["torch", "facetui.core.models.face_net"]
     elif torch_needed:
