@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.facetui-setup
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run tui test bench clean-venv help
+.PHONY: setup run tui test coverage bench clean-venv help
 
 help:
 	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
 	@echo "make tui    - open the Textual app on the shipped settings.json"
 	@echo "make test   - set up .venv if needed, lint (ruff) and run the test suite"
+	@echo "make coverage - the test suite with line coverage of facetui (the test process; workers not measured)"
 	@echo "make bench  - speed and memory benchmark (prints figures); make bench ENGINE=ray: local vs Ray engine"
 
 setup: $(STAMP)
@@ -38,6 +39,9 @@ test: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+coverage: setup
+	$(PY) -m pytest -q --cov=facetui --cov-report=term $(PYTEST_ARGS)
 
 bench: setup
 	@if [ "$(ENGINE)" = "ray" ]; then $(PY) benchmarks/bench_engines.py; else $(PY) benchmarks/bench_recognize.py; fi
