@@ -146,7 +146,7 @@ class Analyzer:
         exhausted = False
         self._torch_threads: int | None = None
         self._cores_shared = False
-        self._worker_body = self._body_in_workers(len(paths))
+        self._worker_body = self._body_in_workers(len(paths), remote=self.engine == "ray")
         try:
             while True:
                 while not exhausted and len(pending) < window and not cancel.is_set():
@@ -206,8 +206,6 @@ class Analyzer:
 
             env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
             want_body = self.body is not None
-            if want_body and self._worker_body is None:
-                self._worker_body = self._body_in_workers(2, remote=True)
             eng = RayEngine(self.face_cfg, want_body, self.workers, self.ray_address, env, self._worker_body)
             self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
             return eng
