@@ -4,7 +4,9 @@ workspace maker and a generator drain. Import it as ``from helpers import ...`` 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -39,6 +41,16 @@ def make_workspace(root: Path, **overrides) -> Path:
 def run_all(gen):
     """Drain a core event generator into a list."""
     return list(gen)
+
+
+def filed(out: Path) -> dict[str, str]:
+    """{person/file: sha256 of the copy} for every photo filed under ``out``."""
+    got = {}
+    for person in sorted(os.listdir(out)):
+        if (out / person).is_dir():
+            for f in os.listdir(out / person):
+                got[f"{person}/{f}"] = hashlib.sha256((out / person / f).read_bytes()).hexdigest()
+    return got
 
 
 LEFT_OUT = "Barack_Obama"  # the person the review tests leave out of the KB, so his photos wait in Unknown/

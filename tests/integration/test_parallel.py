@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DEMO, read_truth, run_all
+from helpers import DEMO, filed, read_truth, run_all
 
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.models import bodies
@@ -22,16 +20,6 @@ from facetui.core.stores.cache import EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
-
-
-def _filed(out: Path) -> dict[str, str]:
-    """{person/file: sha256 of the copy} for every photo filed under out."""
-    got = {}
-    for person in sorted(os.listdir(out)):
-        if (out / person).is_dir():
-            for f in os.listdir(out / person):
-                got[f"{person}/{f}"] = hashlib.sha256((out / person / f).read_bytes()).hexdigest()
-    return got
 
 
 def _rows(out: Path) -> list[list[str]]:
@@ -56,7 +44,7 @@ def test_two_workers_file_and_report_exactly_as_one(settings, workspace):
     )
     # both ran cold: every photo was analysed, by worker processes in the second run
     assert not any(e.result.cached for e in serial + parallel if isinstance(e, FileDone))
-    assert _filed(workspace / "out-2") == _filed(workspace / "out-1")
+    assert filed(workspace / "out-2") == filed(workspace / "out-1")
     assert _rows(workspace / "out-2") == _rows(workspace / "out-1")
     assert _results(parallel) == _results(serial)
     # the events come back in input order, numbered 1..N, although workers may finish out of order
@@ -65,11 +53,11 @@ def test_two_workers_file_and_report_exactly_as_one(settings, workspace):
     assert [e.result.rel for e in done] == [p.name for p in QUERIES]
     # and it is the right filing, not merely the same one
     truth = {f: (people or {"Unknown"}) for f, people in read_truth().items()}
-    filed: dict[str, set[str]] = {}
-    for key in _filed(workspace / "out-2"):
+    where: dict[str, set[str]] = {}
+    for key in filed(workspace / "out-2"):
         person, f = key.split("/", 1)
-        filed.setdefault(f, set()).add(person)
-    assert filed == truth
+        where.setdefault(f, set()).add(person)
+    assert where == truth
     s1 = next(e for e in serial if isinstance(e, RunFinished)).summary
     s2 = next(e for e in parallel if isinstance(e, RunFinished)).summary
     assert (s2.done, s2.unknown, s2.known, s2.errors, s2.per_person) == (

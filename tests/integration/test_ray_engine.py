@@ -8,8 +8,6 @@ each start of the actors loads the face models again.
 from __future__ import annotations
 
 import csv
-import hashlib
-import os
 import subprocess
 import sys
 import threading
@@ -18,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import DEMO, make_workspace, run_all
+from helpers import DEMO, filed, make_workspace, run_all
 
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.run.recognize import recognize
@@ -28,15 +26,6 @@ pytest.importorskip("ray", reason="the Ray engine's tests need the extra: pip in
 pytestmark = pytest.mark.ray
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
-
-
-def _filed(out: Path) -> dict[str, str]:
-    got = {}
-    for person in sorted(os.listdir(out)):
-        if (out / person).is_dir():
-            for f in os.listdir(out / person):
-                got[f"{person}/{f}"] = hashlib.sha256((out / person / f).read_bytes()).hexdigest()
-    return got
 
 
 def _rows(out: Path) -> list[list[str]]:
@@ -53,7 +42,7 @@ def test_ray_files_and_reports_exactly_as_the_local_engine(settings, workspace):
     on_ray = run_all(recognize(_ray(settings, workspace, "ray"), output_dir=workspace / "out-r"))
     done = [e for e in on_ray if isinstance(e, FileDone)]
     assert len(done) == len(QUERIES) and not any(e.result.cached or e.result.error for e in done)
-    assert _filed(workspace / "out-r") == _filed(workspace / "out-l")
+    assert filed(workspace / "out-r") == filed(workspace / "out-l")
     assert _rows(workspace / "out-r") == _rows(workspace / "out-l")
     summary = on_ray[-1].summary
     assert isinstance(on_ray[-1], RunFinished) and not summary.aborted
