@@ -46,7 +46,7 @@ def import_ray():
 
 @dataclass(frozen=True)
 class Cluster:
-    """What the run was given, for the manifest and the run's first notice."""
+    """What the run was given, for the manifest."""
 
     address: str
     nodes: int
@@ -55,10 +55,6 @@ class Cluster:
 
     def describe(self) -> dict:
         return {"name": "ray", "address": self.address, "nodes": self.nodes, "cpus": self.cpus, "gpus": self.gpus}
-
-    def text(self) -> str:
-        where = self.address or "a local Ray started for this run"
-        return f"engine ray: {where}, {self.nodes} node(s), {self.cpus:g} CPUs, {self.gpus:g} GPUs"
 
 
 def _worker_env(env: dict[str, str]) -> dict[str, str]:

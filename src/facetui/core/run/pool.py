@@ -30,7 +30,7 @@ from ..models.analyze import Analysis, FaceConfig, analyze_path
 from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
 from .timings import Timings
-from .workers import ENV_PREFIX, Feeder, analyze_in_worker, worker_init
+from .workers import Feeder, analyze_in_worker, worker_env, worker_init
 
 
 @dataclass
@@ -111,7 +111,7 @@ class Analyzer:
         self.batch_size = max(1, batch_size)
         self._pool = None
         self._pool_lock = threading.Lock()
-        self._feeder = None  # the engine of this run (Feeder or RayEngine), made at the first miss
+        self._engine = None  # the engine of this run (Feeder or RayEngine), made at the first miss
         self.engine = engine
         self.ray_address = ray_address
         self.engine_info: dict = {"name": engine, "started": False}  # for the run manifest
@@ -169,9 +169,9 @@ class Analyzer:
                         continue
                     self._first_miss()
                     if self.engine == "ray" or (self.workers > 1 and len(paths) > 1):
-                        if self._feeder is None:
-                            self._feeder = self._start_engine()
-                        pending.append((p, sha, self._feeder.submit(p, sha)))
+                        if self._engine is None:
+                            self._engine = self._start_engine()
+                        pending.append((p, sha, self._engine.submit(p, sha)))
                     else:
                         pending.append((p, sha, None))  # analysed inline when it reaches the head
                 if not pending or cancel.is_set():
@@ -183,11 +183,11 @@ class Analyzer:
                         return
                     yield it
         finally:
-            if self._feeder is not None:
-                self._feeder.close()
+            if self._engine is not None:
+                self._engine.close()
                 if self.engine == "ray":
-                    self.engine_info = self._feeder.describe(wait=False)
-                self._feeder = None
+                    self.engine_info = self._engine.describe(wait=False)
+                self._engine = None
                 if self.on_engine_closed is not None:
                     self.on_engine_closed(self.engine_info)
             if self._pool is not None:
@@ -204,7 +204,7 @@ class Analyzer:
         if self.engine == "ray":
             from .engine_ray import RayEngine
 
-            env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+            env = worker_env()
             want_body = self.body is not None
             eng = RayEngine(self.face_cfg, want_body, self.workers, self.ray_address, env, self._worker_body)
             self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
@@ -237,7 +237,7 @@ class Analyzer:
     def _submit_locked(self, p: Path, sha: str) -> cf.Future:
         for _attempt in (1, 2):
             if self._pool is None:
-                env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+                env = worker_env()
                 self._pool = cf.ProcessPoolExecutor(
                     self.workers,
                     mp_context=worker_context(torch_needed=self._worker_body is not None),
@@ -292,7 +292,7 @@ class Analyzer:
                 # A worker died, which fails every photo in flight in that pool: give each one more try in a
                 # fresh pool; the photo that kills a worker twice is reported, and the run goes on.
                 try:
-                    retry = self._feeder.submit(p, sha) if self._feeder is not None else self._submit(p, sha)
+                    retry = self._engine.submit(p, sha) if self._engine is not None else self._submit(p, sha)
                     a = retry.result()
                 except cf.process.BrokenProcessPool:
                     a = Analysis(

@@ -16,6 +16,12 @@ from ..models.bodysetup import BodySpec, encoder_for
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
 
+
+def worker_env() -> dict[str, str]:
+    """This process's FACETUI_* variables, handed to each worker as they are now (whichever engine runs it)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+
+
 _START_CPU: float | None = None  # CPU seconds a worker spent starting (interpreter, imports, models); reported once
 _BODY: tuple[BodySpec, int] | None = None  # (OSNet to embed this worker's crops with, batch size); None: crops go back
 
