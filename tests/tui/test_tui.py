@@ -606,17 +606,3 @@ def test_stats_line_counts_rate_and_eta():
     assert stats_line(3, 9, 1.5) == "3/9 files · 2.0/s · ETA 0:03"
     assert stats_line(0, 9, 0.0) == "0/9 files · -/s · ETA -:--"
     assert stats_line(9, 9, 4.5, finished=True) == "9/9 files · 2.0/s · took 0:04"
-
-
-def test_the_core_and_the_cli_import_no_textual():
-    code = (
-        "import importlib, pkgutil, sys, facetui.core as c, facetui.cli\n"
-        "for m in pkgutil.walk_packages(c.__path__, 'facetui.core.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_image') or m.startswith('facetui.tui'))\n"
-        "print(len([m for m in sys.modules if m.startswith('facetui.core.')]), bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    count, bad = out.stdout.strip().split(" ", 1)
-    assert int(count) >= 30 and bad == "[]"
