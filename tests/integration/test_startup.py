@@ -259,3 +259,16 @@ def test_the_forkservers_quick_exit_acts_only_in_the_forkserver():
         [sys.executable, "-c", code], cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     )
     assert r.returncode == 3
+
+
+def test_the_workers_keep_one_prepared_hog_detector_in_the_cache_folder(warm):
+    """The workers of the runs above saved dlib's HOG detector once, beside the embedding cache, with its record."""
+    import hashlib
+
+    root, sp = warm
+    folder = load_settings(sp).cache_dir / "models"
+    svms = list(folder.glob("hog-frontal-face-dlib-*.svm"))
+    assert len(svms) == 1
+    rec = json.loads(svms[0].with_suffix(".json").read_text())
+    assert rec["sha256"] == hashlib.sha256(svms[0].read_bytes()).hexdigest()
+    assert not list(folder.glob(".*.tmp"))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..base.errors import FacetuiError
+from . import prepared
 
 Box = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
@@ -79,7 +80,7 @@ def _model(name: str) -> Any:
             return m
         dlib = _dlib()
         if name == "hog":
-            m = dlib.get_frontal_face_detector()
+            m = prepared.hog_detector(dlib)  # this machine's saved copy where there is one (0.29 s less per worker)
         else:
             check_face_models()
             path = str(_models_dir() / name)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import prepared
 from ..models.analyze import Analysis, FaceConfig, analyze_path
 from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
@@ -242,7 +243,7 @@ class Analyzer:
                     self.workers,
                     mp_context=worker_context(torch_needed=self._worker_body is not None),
                     initializer=worker_init,
-                    initargs=(self.face_cfg.detector, env, self._worker_body),
+                    initargs=(self.face_cfg.detector, env, self._worker_body, prepared.current_dir()),
                 )
             try:
                 return self._pool.submit(analyze_in_worker, p, self.face_cfg, self.body is not None, sha)

@@ -26,13 +26,21 @@ _START_CPU: float | None = None  # CPU seconds a worker spent starting (interpre
 _BODY: tuple[BodySpec, int] | None = None  # (OSNet to embed this worker's crops with, batch size); None: crops go back
 
 
-def worker_init(detector: str, env: dict[str, str], body: tuple[BodySpec, int] | None = None) -> None:
-    """Set up one worker: the run's environment, one torch thread, the face models; OSNet loads at the first crop."""
+def worker_init(
+    detector: str,
+    env: dict[str, str],
+    body: tuple[BodySpec, int] | None = None,
+    prepared_dir: Path | None = None,
+) -> None:
+    """Set up one worker: the run's environment, one torch thread, the face models (from ``prepared_dir``, this
+    machine's prepared copies, where they are there); OSNet loads at the first crop."""
     global _START_CPU, _BODY
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from ..models import faces
+    from ..models import faces, prepared
+
+    prepared.use_dir(prepared_dir)
 
     if faces.torch_encoder_wanted() or body is not None:
         try:
