@@ -488,3 +488,41 @@ def test_a_folded_model_is_traced_once_enough_crops_were_embedded(ain_weights, c
     third = enc.embed(crops)
     want = eager.embed(crops)
     assert max(np.abs(x - want).max() for x in (first, second, third)) < 1e-5
+
+
+# ------------------------------------------------------------------ CPU preparation
+
+
+@pytest.mark.parametrize("freeze", [False, "fold", "fold-nchw"])
+def test_cpu_preparations_embed_as_the_plain_model(freeze, ain_weights, crops):
+    """Every way a CPU encoder is prepared (the channels-last stem pool every CPU model gets; the batch norms folded
+    channels-last, as the run's own process does, or NCHW, as a worker does) gives the plain model's embeddings."""
+    import torch
+
+    plain = bodies._build_model("osnet_ain_x1_0")
+    bodies._load_weights(plain, ain_weights, "osnet_ain_x1_0")
+    plain.eval()
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255.0)
+    x = (x - torch.tensor(bodies._MEAN).view(1, 3, 1, 1)) / torch.tensor(bodies._STD).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        want = torch.nn.functional.normalize(plain(x), dim=1).numpy()
+    enc = bodies.load_body_encoder("osnet_ain_x1_0", ain_weights, device="cpu", freeze=freeze)
+    assert type(enc._model.maxpool).__name__ == "ChannelsLastMaxPool"
+    if freeze:  # the fold took: no batch norm is left
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc._model.modules())
+    got = enc.embed(crops, batch_size=len(crops))
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_channels_last_stem_pool_is_exact():
+    """The stem pool on a channels-last copy gives the same bits as torch's NCHW pool, for either input layout."""
+    import torch
+
+    pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+    model = torch.nn.Module()
+    model.maxpool = pool
+    fast = bodies.fast_max_pool(model).maxpool
+    x = torch.randn(2, 8, 33, 17)
+    assert torch.equal(fast(x), pool(x)) and fast(x).is_contiguous()
+    xc = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(fast(xc), pool(x))

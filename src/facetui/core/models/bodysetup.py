@@ -28,11 +28,12 @@ PREPARE = "fold"
 # ...and once a run has embedded this many crops, the folded model is traced and frozen as well (~1 s of CPU once,
 # ~4 ms less per crop after): a long run gets the last bit of speed, a short one never pays for it.
 TRACE_AFTER = 384
-# A worker process embeds one photo's crops at a time (one to a few), where folding gains nothing measurable (one
-# thread, osnet_ain_x1_0, 2-core Xeon with AVX-512, through embed(): 50-52 ms per crop eager, 46-53 folded, at 1
-# or 2 crops; at 16 folding saves about a sixth, 57 vs 67): a worker skips the fold and its probe (0.27 s of CPU
-# per worker, on the way to its first photo) and still traces and freezes after TRACE_AFTER crops of its own.
-WORKER_PREPARE = False
+# A worker process embeds one photo's crops at a time (one to a few), where the channels-last layout is slower than
+# NCHW: it folds the batch norms and keeps NCHW (one thread, osnet_ain_x1_0, 2-core Xeon with AVX-512: ~44 ms per
+# crop eager, ~39 folded NCHW with the channels-last stem pool that every CPU model gets, 45-50 folded
+# channels-last; the fold and its one-crop probe cost ~0.15 s per worker), and still traces and freezes after
+# TRACE_AFTER crops of its own.
+WORKER_PREPARE = "fold-nchw"
 
 
 @dataclass
