@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import faces as facemod
-from .images import ImageLoadError, load_image_bytes
+from .images import ImageLoadError, LoadedImage, load_image_bytes
 from .quality import chip_sharpness
 
 ANALYSIS_VERSION = 2  # 2: flip-averaged descriptors, sharpness of the aligned chip (quality.py)
@@ -65,6 +65,7 @@ class Analysis:
         None  # the crops' embeddings where the process that cut them embedded them; never cached
     )
     transient: bool = False  # the error says nothing about the file's content (do not cache it)
+    chips: list[np.ndarray] | None = None  # aligned face chips still to encode (finish_encoding); never cached
     # CPU seconds per stage (read, decode, detect, sharpness, encode, crops) measured where the work ran; never cached
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
@@ -76,41 +77,69 @@ def analyze_bytes(
     sha: str | None = None,
     name: str = "",
     timings: dict[str, float] | None = None,
+    encode: bool = True,
 ) -> Analysis:
     """Analyse one photo held in memory; a bad image gives an Analysis with ``error`` set, never an exception.
 
-    ``timings`` (optional) receives the CPU seconds of each stage; the Analysis carries the same dict.
+    ``timings`` (optional) receives the CPU seconds of each stage; the Analysis carries the same dict. Without
+    ``encode`` the face chips are kept for :func:`finish_encoding` (no torch is needed up to there).
     """
     tm = {} if timings is None else timings
-    clock = time.process_time  # CPU time: what the 2-core ideal adds up, unaffected by other load on the machine
-    t = clock()
+    t = time.process_time()
     sha = sha or hashlib.sha256(data).hexdigest()
+    img = decode_photo(data, cfg, sha, name, tm)
+    if isinstance(img, Analysis):
+        return img
+    t = time.process_time()
+    boxes = facemod.detect_faces(img.rgb, cfg.detector, cfg.upsample)
+    tm["detect"] = time.process_time() - t
+    return analyze_image(img, boxes, sha, want_body, tm, encode=encode)
+
+
+def decode_photo(data: bytes, cfg: FaceConfig, sha: str, name: str, tm: dict[str, float]) -> LoadedImage | Analysis:
+    """The photo's pixels as analysis works on them (upright RGB, long side at most ``cfg.resize_max``), or an
+    Analysis with ``error`` set when they cannot be had."""
+    t = time.process_time()
     try:
         img = load_image_bytes(data, resize_max=cfg.resize_max, name=name)
     except ImageLoadError as e:
-        tm["decode"] = clock() - t
+        tm["decode"] = time.process_time() - t
         return Analysis(sha256=sha, error=str(e) or "unreadable image", timings=tm)
+    tm["decode"] = time.process_time() - t
+    return img
+
+
+def analyze_image(
+    img: LoadedImage,
+    boxes: list[tuple[int, int, int, int]],
+    sha: str,
+    want_body: bool,
+    tm: dict[str, float],
+    encode: bool = True,
+) -> Analysis:
+    """Everything after detection for one decoded photo and its face ``boxes`` (in ``img``'s pixels): aligned
+    chips, their sharpness and descriptors (kept as chips for :func:`finish_encoding` without ``encode``), the
+    boxes in the original photo's pixels and, with ``want_body``, the body crops."""
+    clock = time.process_time  # CPU time: what the 2-core ideal adds up, unaffected by other load on the machine
     rgb = img.rgb
-    t, tm["decode"] = _lap(clock, t)
-    boxes = facemod.detect_faces(rgb, cfg.detector, cfg.upsample)
-    boxes.sort(key=lambda b: (b[3], b[0]))  # left to right, stable report order
-    t, tm["detect"] = _lap(clock, t)
+    t = clock()
+    boxes = sorted(boxes, key=lambda b: (b[3], b[0]))  # left to right, stable report order
     chips = facemod.face_chips(rgb, boxes)
     sharp = [chip_sharpness(c) for c in chips]
     t, tm["sharpness"] = _lap(clock, t)
-    enc = facemod.encode_chips(chips)
-    t, tm["encode"] = _lap(clock, t)
     inv = 1.0 / img.scale if img.scale > 0 else 1.0
-    orig_boxes = [tuple(int(round(v * inv)) for v in b) for b in boxes]
     a = Analysis(
         sha256=sha,
         size=tuple(img.original_size),
-        boxes=orig_boxes,
+        boxes=[tuple(int(round(v * inv)) for v in b) for b in boxes],
         sharpness=sharp,
-        encodings=enc,
         notes=tuple(img.notes),
         timings=tm,
+        chips=chips,
     )
+    if encode:
+        finish_encoding(a)
+        t = clock()
     if want_body:
         from .bodies import body_regions, crop_for_reid  # numpy + Pillow only
 
@@ -121,14 +150,25 @@ def analyze_bytes(
     return a
 
 
+def finish_encoding(a: Analysis) -> Analysis:
+    """Encode the face chips ``a`` still holds (torch's or dlib's descriptor network) into ``a.encodings``."""
+    if a.chips is not None:
+        t = time.process_time()
+        a.encodings = facemod.encode_chips(a.chips)
+        a.chips = None
+        a.timings["encode"] = a.timings.get("encode", 0.0) + time.process_time() - t
+    return a
+
+
 def _lap(clock, t0: float) -> tuple[float, float]:
     """(now, seconds since t0)."""
     now = clock()
     return now, now - t0
 
 
-def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None) -> Analysis:
-    """Read a file once and analyse it; unreadable files give an Analysis with ``error`` set."""
+def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None, encode: bool = True) -> Analysis:
+    """Read a file once and analyse it (``encode``: as analyze_bytes); unreadable files give an Analysis with
+    ``error`` set."""
     t0 = time.process_time()
     try:
         data = Path(path).read_bytes()
@@ -142,7 +182,7 @@ def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None =
         return Analysis(sha256=sha or "", error=f"cannot read file: {e.strerror or e}")
     timings = {"read": time.process_time() - t0}
     try:
-        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings)
+        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings, encode=encode)
     except facemod.FaceModelError:
         raise
     except MemoryError:
