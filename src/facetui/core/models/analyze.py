@@ -166,12 +166,10 @@ def _lap(clock, t0: float) -> tuple[float, float]:
     return now, now - t0
 
 
-def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None, encode: bool = True) -> Analysis:
-    """Read a file once and analyse it (``encode``: as analyze_bytes); unreadable files give an Analysis with
-    ``error`` set."""
-    t0 = time.process_time()
+def read_photo(path: Path, sha: str | None = None) -> bytes | Analysis:
+    """The file's bytes, or an Analysis with ``error`` set when it cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except PermissionError:
         return Analysis(sha256=sha or "", error="permission denied")
     except IsADirectoryError:
@@ -180,12 +178,40 @@ def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None =
         return Analysis(sha256=sha or "", error="file vanished before it could be read")
     except OSError as e:
         return Analysis(sha256=sha or "", error=f"cannot read file: {e.strerror or e}")
+
+
+def failed(sha: str | None, e: BaseException) -> Analysis:
+    """The Analysis of a photo whose analysis raised ``e`` (a MemoryError says nothing about the file: transient)."""
+    if isinstance(e, MemoryError):
+        return Analysis(sha256=sha or "", error="out of memory while decoding this image", transient=True)
+    return Analysis(sha256=sha or "", error=f"analysis failed: {type(e).__name__}: {e}".splitlines()[0])
+
+
+def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None, encode: bool = True) -> Analysis:
+    """Read a file once and analyse it (``encode``: as analyze_bytes); unreadable files give an Analysis with
+    ``error`` set."""
+    t0 = time.process_time()
+    data = read_photo(path, sha)
+    if isinstance(data, Analysis):
+        return data
     timings = {"read": time.process_time() - t0}
     try:
         return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings, encode=encode)
     except facemod.FaceModelError:
         raise
-    except MemoryError:
-        return Analysis(sha256=sha or "", error="out of memory while decoding this image", transient=True)
-    except Exception as e:  # a detector failure on one odd photo must not end the run
-        return Analysis(sha256=sha or "", error=f"analysis failed: {type(e).__name__}: {e}".splitlines()[0])
+    except Exception as e:  # a detector failure on one odd photo must not end the run (MemoryError included)
+        return failed(sha, e)
+
+
+def decode_path(path: Path, cfg: FaceConfig, sha: str, tm: dict[str, float]) -> LoadedImage | Analysis:
+    """Read and decode a file as analyze_path does (the same errors), without detecting anything: the pixels
+    for a stage that detects elsewhere (run/engine_device.py). ``tm`` receives the read and decode seconds."""
+    t0 = time.process_time()
+    data = read_photo(path, sha)
+    if isinstance(data, Analysis):
+        return data
+    tm["read"] = time.process_time() - t0
+    try:
+        return decode_photo(data, cfg, sha, Path(path).name, tm)
+    except Exception as e:
+        return failed(sha, e)

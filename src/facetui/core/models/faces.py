@@ -40,6 +40,7 @@ _NET: Any = None  # face_net.FaceNet once loaded; False where it could not be (d
 ENCODER_ENV = "FACETUI_FACE_ENCODER"  # "dlib" forces dlib's own encoder (A/B checks); default: torch, else dlib
 _MMOD: Any = None  # mmod_net.MmodDetector once loaded; False where it could not be (dlib's own CNN is used then)
 CNN_ENV = "FACETUI_CNN_DETECTOR"  # "dlib" forces dlib's own CNN detector; default: torch, else dlib
+_ON_DEVICE: dict[str, tuple[Any, Any]] = {}  # device -> (MmodDetector, FaceNet) of models_on
 
 
 def _models_dir() -> Path | None:
@@ -151,6 +152,36 @@ def cnn_detector_name() -> str:
     return "torch" if _mmod_net() is not None else "dlib"
 
 
+def models_on(device: str) -> tuple[Any, Any]:
+    """(MmodDetector, FaceNet) run by torch on ``device``, loaded once per process: on "cpu" the very objects
+    :func:`detect_faces` and :func:`encode_chips` use. Raises FaceModelError where either cannot be had."""
+    with _LOCK:
+        got = _ON_DEVICE.get(device)
+    if got is not None:
+        return got
+    if device == "cpu":
+        det, net = _mmod_net(), _face_net()
+        if det is None or net is None:
+            raise FaceModelError("the torch ports of the CNN face detector and the descriptor network did not load")
+    else:
+        check_face_models()
+        try:
+            from .face_net import FaceNet  # imports torch
+            from .mmod_net import MmodDetector
+
+            det = MmodDetector(_models_dir() / CNN_DETECTOR, device=device)
+            net = FaceNet(_models_dir() / ENCODER, device=device)
+        except Exception as e:
+            raise FaceModelError(f"the face models could not be loaded on {device}: {type(e).__name__}: {e}") from e
+    with _LOCK:
+        return _ON_DEVICE.setdefault(device, (det, net))
+
+
+def trim(dets: list, width: int, height: int) -> list[Box]:
+    """mmod_net Detections as (top, right, bottom, left) boxes trimmed to a width x height photo."""
+    return [(max(d.top, 0), min(d.right, width), min(d.bottom, height), max(d.left, 0)) for d in dets]
+
+
 def load_face_models(detector: str = "hog") -> None:
     """Load the detector, landmark and encoder models now (a worker does this once before its first photo)."""
     if detector == "hog":
@@ -177,8 +208,7 @@ def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 1) -> l
     if detector == "cnn":
         net = _mmod_net()
         if net is not None:  # dlib's CNN detector, run by torch: the same boxes (tests/integration/test_mmod_net.py)
-            dets = net.detect(rgb, upsample)
-            return [(max(d.top, 0), min(d.right, w), min(d.bottom, h), max(d.left, 0)) for d in dets]
+            return trim(net.detect(rgb, upsample), w, h)
         rects = [d.rect for d in _model(CNN_DETECTOR)(rgb, upsample)]
     else:
         rects = list(_model("hog")(rgb, upsample))
@@ -198,17 +228,18 @@ def face_chips(rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
     return [np.asarray(c) for c in dlib.get_face_chips(rgb, shapes, size=150, padding=0.25)]
 
 
-def encode_chips(chips: list[np.ndarray], flip: bool = True) -> np.ndarray:
+def encode_chips(chips: list[np.ndarray], flip: bool = True, net: Any = None) -> np.ndarray:
     """128-d descriptors of aligned chips; (N, 128) float64.
 
     With ``flip`` (what facetui stores and matches), each descriptor is the mean of the chip's and its mirror
     image's: the two views' noise partly cancels, which measurably separates people better (README, Accuracy).
-    ``flip=False`` gives dlib's own single-view descriptor (face_recognition's, with one jitter).
+    ``flip=False`` gives dlib's own single-view descriptor (face_recognition's, with one jitter). ``net``: a
+    face_net.FaceNet to run instead of this process's (one on a GPU: :func:`models_on`).
     """
     if not chips:
         return np.zeros((0, 128), dtype=np.float64)
     views = list(chips) + ([np.ascontiguousarray(c[:, ::-1]) for c in chips] if flip else [])
-    net = _face_net()
+    net = net or _face_net()
     if net is not None:  # the same network as dlib's encoder, run in torch
         out = net.encode(views)
     else:

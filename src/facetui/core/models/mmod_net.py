@@ -535,7 +535,9 @@ class MmodDetector:
         if not rgb.flags.writeable:  # torch.from_numpy warns on a read-only array (e.g. np.asarray of a PIL image)
             rgb = rgb.copy()
         with self._one_thread(), torch.inference_mode():
-            img = torch.from_numpy(rgb).to(self.device)
+            img = torch.from_numpy(rgb)
+            if self.device.type == "cuda":  # page-locked: the copy to the GPU runs asynchronously
+                img = img.pin_memory().to(self.device, non_blocking=True)
             for _ in range(upsample):
                 img = pyramid_up_tensor(img)
         return _Prepared(img, rects, (rows, cols))
