@@ -2,8 +2,9 @@
 in input order.
 
 The engine seam: an engine has ``submit(path, sha) -> Future[Analysis]`` (returns at once) and ``close()``. The
-local engine is the worker processes (``workers.Feeder`` over a process pool, below); ``engine_ray.RayEngine``
-runs the same worker function on a Ray cluster. Everything else here (hashing, the cache, order, body batches)
+local engine is the worker processes (``workers.Feeder`` over a process pool, below), or with the CNN detector on
+a GPU the device stage (``engine_device.DeviceEngine``: the workers decode, this process detects and encodes on
+the GPU); ``engine_ray.RayEngine`` runs the same worker function on a Ray cluster. Everything else here (hashing, the cache, order, body batches)
 and after it (decide, file, report, events) is the same for both.
 
 Why it is long: the Analyzer is one loop (a window of photos in flight, cache hits in order with misses, the body
@@ -30,8 +31,9 @@ from ..models import prepared
 from ..models.analyze import Analysis, FaceConfig, analyze_path
 from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
+from .engine_device import DeviceEngine, stage_device
 from .timings import Timings
-from .workers import Feeder, analyze_in_worker, worker_env, worker_init
+from .workers import Feeder, analyze_in_worker, decode_in_worker, worker_env, worker_init
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Analyzer:
             timings=timings,
             engine=settings.engine,
             ray_address=settings.ray_address,
+            device=settings.device,
         )
 
     def __init__(
@@ -99,6 +102,7 @@ class Analyzer:
         timings: Timings | None = None,
         engine: str = "local",
         ray_address: str = "",
+        device: str = "auto",
     ):
         """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...).
         ``engine`` "ray" sends the misses to a Ray cluster (``ray_address``; empty starts a local one)."""
@@ -115,6 +119,8 @@ class Analyzer:
         self._engine = None  # the engine of this run (Feeder or RayEngine), made at the first miss
         self.engine = engine
         self.ray_address = ray_address
+        self.device_pref = device  # the run's device setting: a GPU takes the device stage (engine_device.py)
+        self._decode_only = False  # the workers only decode (the device stage)
         self.engine_info: dict = {"name": engine, "started": False}  # for the run manifest
         self.on_engine_closed = None  # called with engine_info when the run's engine has stopped
         self._worker_body = None  # (bodysetup.BodySpec, batch size) when the workers embed the crops they cut
@@ -147,6 +153,7 @@ class Analyzer:
         exhausted = False
         self._torch_threads: int | None = None
         self._cores_shared = False
+        self._decode_only = False
         self._worker_body = self._body_in_workers(len(paths), remote=self.engine == "ray")
         try:
             while True:
@@ -211,6 +218,11 @@ class Analyzer:
             self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
             return eng
         self.engine_info = {"name": "local", "workers": self.workers, "started": True}
+        dev = stage_device(self.face_cfg.detector, self.device_pref, self.engine, self.workers)
+        if dev is not None:  # the workers decode; this process embeds the body crops
+            self._decode_only, self._worker_body = True, None
+            self.engine_info.update(stage="device", device=dev)
+            return DeviceEngine(self._submit, self.face_cfg, self.body is not None, dev, self.batch_size)
         return Feeder(self._submit)
 
     def _body_in_workers(self, n_paths: int, remote: bool = False):
@@ -243,10 +255,16 @@ class Analyzer:
                     self.workers,
                     mp_context=worker_context(torch_needed=self._worker_body is not None),
                     initializer=worker_init,
-                    initargs=(self.face_cfg.detector, env, self._worker_body, prepared.current_dir()),
+                    initargs=(
+                        "" if self._decode_only else self.face_cfg.detector,
+                        env,
+                        self._worker_body,
+                        prepared.current_dir(),
+                    ),
                 )
+            work = decode_in_worker if self._decode_only else analyze_in_worker
             try:
-                return self._pool.submit(analyze_in_worker, p, self.face_cfg, self.body is not None, sha)
+                return self._pool.submit(work, p, self.face_cfg, self.body is not None, sha)
             except cf.process.BrokenProcessPool:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None

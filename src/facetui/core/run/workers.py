@@ -1,5 +1,6 @@
 """The worker processes' side of a run: how they start (a forkserver), what each does per photo (the analysis, and
-on the CPU the body embeddings too), and the thread that hands them photos without holding up the run."""
+on the CPU the body embeddings too; or, for the device stage, only the read and decode), and the thread that hands
+them photos without holding up the run."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import os
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..models.analyze import Analysis, FaceConfig, analyze_path
+from ..models.analyze import Analysis, FaceConfig, analyze_path, decode_path
 from ..models.bodysetup import BodySpec, encoder_for
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
+DIES_ENV = "FACETUI_TEST_WORKER_DIES_ON"  # test hook: a photo's name on which its worker process exits at once
 
 
 def worker_env() -> dict[str, str]:
@@ -33,7 +36,8 @@ def worker_init(
     prepared_dir: Path | None = None,
 ) -> None:
     """Set up one worker: the run's environment, one torch thread, the face models (from ``prepared_dir``, this
-    machine's prepared copies, where they are there); OSNet loads at the first crop."""
+    machine's prepared copies, where they are there; none for ``detector`` "": a worker that only decodes);
+    OSNet loads at the first crop."""
     global _START_CPU, _BODY
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
@@ -50,7 +54,8 @@ def worker_init(
         except ImportError:
             pass
     _BODY = body
-    faces.load_face_models(detector)  # load the models once per worker
+    if detector:
+        faces.load_face_models(detector)  # load the models once per worker
     _START_CPU = time.process_time()
 
 
@@ -58,8 +63,7 @@ def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) ->
     """One photo in a worker: its Analysis, with its body embeddings instead of its crops where this worker embeds
     them (a failed OSNet load raises bodies.BodyModelError, which the run's thread gets from the Future)."""
     global _START_CPU
-    if os.environ.get("FACETUI_TEST_WORKER_DIES_ON") == Path(path).name:
-        os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
+    _test_hook(path)
     t = time.perf_counter()
     a = analyze_path(path, cfg, want_body, sha)
     if _BODY is not None and a.body_crops:
@@ -79,6 +83,36 @@ def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) ->
         a.timings["worker_start"] = _START_CPU
         _START_CPU = None
     return a
+
+
+def _test_hook(path: Path) -> None:
+    if os.environ.get(DIES_ENV) == Path(path).name:
+        os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
+
+
+@dataclass
+class Decoded:
+    """A photo's pixels as a worker decoded them (models.images.LoadedImage) and the seconds it spent."""
+
+    image: object
+    timings: dict[str, float]
+
+
+def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Decoded | Analysis:
+    """One photo in a worker of the device stage (engine_device.py): read and decode only, with analyze_path's
+    errors (an Analysis with ``error`` set); detection, chips and descriptors follow in the run's process."""
+    global _START_CPU
+    _test_hook(path)
+    t = time.perf_counter()
+    tm: dict[str, float] = {}
+    img = decode_path(path, cfg, sha, tm)
+    if isinstance(img, Analysis):
+        return img
+    tm["worker_wall"] = time.perf_counter() - t
+    if _START_CPU is not None:
+        tm["worker_start"] = _START_CPU
+        _START_CPU = None
+    return Decoded(img, tm)
 
 
 def _chain(outer: cf.Future, inner: cf.Future) -> None:
