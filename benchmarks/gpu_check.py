@@ -7,8 +7,11 @@
 1. OSNet (random-init weights: timing only) on real person crops: crops/s at batch 1, 16 and 64, fp32 and,
    on CUDA, fp16; the fp16-vs-fp32 cosine of every crop (facetui uses fp16 on CUDA only if it stays within 1e-3).
 2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
-   warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split
-   (--detector cnn: with the CNN face detector, the torch port, in the CPU workers).
+   warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split.
+   --detector cnn on CUDA: the runs take the device stage (core/run/engine_device.py: the workers decode, the
+   detector and the descriptor network run batched on the GPU), and one more cold run with the CNN in the CPU
+   workers (FACETUI_DEVICE_STAGE=off) is the A/B: photos/s of both, and the stage's boxes (IoU) and descriptors
+   (max difference) against the workers'. --stage-on-cpu runs the stage on the CPU (a smoke run of its mechanics).
 3. The CNN face detector (core/models/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
    (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
    one size (--sections detect runs this part alone).
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +40,8 @@ import gpu_check_osnet as osnet_check  # noqa: E402
 from facetui.core.models import bodies  # noqa: E402
 
 FP16_MIN_COSINE = 1 - 1e-3
+STAGE_ENV = "FACETUI_DEVICE_STAGE"  # engine_device.py: "off" keeps the CNN in the workers, "cpu" forces the stage
+MAX_DESCRIPTOR_DIFF = 1e-4  # the device stage's promise in fp32 (issue 14); boxes: IoU >= 0.99
 
 
 def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
@@ -145,7 +151,9 @@ def _iou(a, b) -> float:
     return inter / ((a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter)
 
 
-def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detector: str = "hog") -> dict:
+def run_pipeline(
+    device: str, photos: int, work: Path, batches: list[int], detector: str = "hog", stage_on_cpu: bool = False
+) -> dict:
     from facetui.core.base.events import FileDone, RunFinished, RunStarted
     from facetui.core.base.settings import load_settings
     from facetui.core.run.kbbuild import build_kb
@@ -169,7 +177,14 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
         ("cold", settings.face_tol, batches[0]),
         ("warm", 0.45, batches[0]),
     ]
+    if detector == "cnn":
+        runs.insert(0, ("cold-workers", settings.face_tol, batches[0]))  # the A/B: the CNN in the CPU workers
     for name, tol, batch in runs:
+        os.environ.pop(STAGE_ENV, None)
+        if name == "cold-workers":
+            os.environ[STAGE_ENV] = "off"
+        elif stage_on_cpu:
+            os.environ[STAGE_ENV] = "cpu"
         timed = Timings()
         cache = work / ("cache" if name in ("cold", "warm") else f"cache-{name}")
         s = settings.replace(cache_dir=cache, face_tol=tol, kb_batch_size=batch)
@@ -184,6 +199,7 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
                 summary = ev.summary
         loop = time.perf_counter() - t_loop
         timings = timed.seconds
+        engine = _engine_of(work / f"out-{name}")
         r = {
             "photos": n,
             "loop_s": loop,
@@ -192,6 +208,7 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
             "device": dev,
             "errors": summary.errors,
             "timings": timings,
+            "engine": engine,
         }
         out[name] = r
         body = ""
@@ -202,13 +219,71 @@ def run_pipeline(device: str, photos: int, work: Path, batches: list[int], detec
             )
         print(
             f"  {name} (batch {batch}): {n} photos in {loop:.1f} s = {n / loop:.1f} photos/s (total {r['total_s']:.1f} s, OSNet on "
-            f"{dev}{body})"
+            f"{dev}{body}; faces: {_stage_words(engine)})"
         )
         if name == "cold":
             print("  " + bench.stage_line("cold", r).strip())
             for note in notices:
                 print(f"    notice: {note}")
+    os.environ.pop(STAGE_ENV, None)
+    if "cold-workers" in out and out["cold"]["engine"].get("stage") == "device":
+        out["stage_agreement"] = stage_agreement(settings, work / "photos", work / "cache", work / "cache-cold-workers")
     return out
+
+
+def _engine_of(out_dir: Path) -> dict:
+    """The engine a run recorded in its manifest (run.toml), {} where there is none."""
+    import tomllib
+
+    try:
+        return tomllib.loads((out_dir / "run.toml").read_text()).get("engine", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _stage_words(engine: dict) -> str:
+    if engine.get("stage") == "device":
+        return f"device stage on {engine.get('device')}"
+    return "in the CPU workers" if engine.get("started") else "cached or in this process"
+
+
+def stage_agreement(settings, photos: Path, stage_cache: Path, workers_cache: Path) -> dict:
+    """The device stage's analyses against the CPU workers' (both runs cold, the same face key): boxes matched
+    in order (their count and the worst IoU) and the largest descriptor difference."""
+    import hashlib
+
+    import numpy as np
+
+    from facetui.core.models.analyze import FaceConfig
+    from facetui.core.stores.cache import EmbeddingCache
+
+    key = FaceConfig.of(settings).key()
+    a_cache, b_cache = EmbeddingCache(stage_cache), EmbeddingCache(workers_cache)
+    n = counts_differ = 0
+    worst_iou, worst_diff = 1.0, 0.0
+    try:
+        for p in sorted(photos.rglob("*.jpg")):
+            sha = hashlib.sha256(p.read_bytes()).hexdigest()
+            a, b = a_cache.get_analysis(sha, key), b_cache.get_analysis(sha, key)
+            if a is None or b is None:
+                continue
+            n += 1
+            if len(a.boxes) != len(b.boxes):
+                counts_differ += 1
+                continue
+            for x, y in zip(a.boxes, b.boxes):  # (top, right, bottom, left) -> _iou's (left, top, right, bottom)
+                worst_iou = min(worst_iou, _iou((x[3], x[0], x[1], x[2]), (y[3], y[0], y[1], y[2])))
+            if len(a.boxes):
+                worst_diff = max(worst_diff, float(np.abs(a.encodings - b.encodings).max()))
+    finally:
+        a_cache.close()
+        b_cache.close()
+    ok = counts_differ == 0 and worst_iou >= 0.99 and worst_diff <= MAX_DESCRIPTOR_DIFF
+    print(
+        f"  device stage vs CPU workers on {n} photos: {counts_differ} with another face count, worst box IoU "
+        f"{worst_iou:.4f}, largest descriptor difference {worst_diff:.2e} -> {'OK' if ok else 'DIFFERENT'}"
+    )
+    return {"photos": n, "face_counts_differ": counts_differ, "min_iou": worst_iou, "max_diff": worst_diff, "ok": ok}
 
 
 def main() -> int:
@@ -227,6 +302,11 @@ def main() -> int:
         help="kb_batch_size for the pipeline's cold run; more values add a cold run each (e.g. 16,64)",
     )
     ap.add_argument("--detector", default="hog", choices=["hog", "cnn"], help="face detector of the pipeline run")
+    ap.add_argument(
+        "--stage-on-cpu",
+        action="store_true",
+        help="--detector cnn: run the device stage on the CPU (FACETUI_DEVICE_STAGE=cpu), a smoke run of its mechanics",
+    )
     ap.add_argument("--sections", default="osnet,pipeline,detect", help="which parts to run (comma-separated)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -258,7 +338,7 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
         try:
             results["pipeline"] = run_pipeline(
-                device, args.photos, work, [int(b) for b in args.batches.split(",")], args.detector
+                device, args.photos, work, [int(b) for b in args.batches.split(",")], args.detector, args.stage_on_cpu
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
