@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from helpers import LEFT_OUT, make_workspace, run_all
 
 from facetui.core.base.settings import Settings, load_settings
+
+# Prepared models (dlib's detector, the ONNX networks) go to a folder of this test session, not the user's cache;
+# subprocesses inherit it.
+os.environ.setdefault("FACETUI_MODELS_DIR", tempfile.mkdtemp(prefix="facetui-test-models-"))
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,15 @@ def test_boxes_and_dlib_encodings_equal_face_recognitions(path, fr, dlib_encoder
     assert np.array_equal(faces.encode_faces(rgb, ours, flip=False), theirs.reshape(len(ours), 128))
 
 
-def test_the_torch_port_gives_dlibs_descriptors(fr):
-    assert faces.encoder_name() == "torch"  # else the suite would not exercise the port at all
+@pytest.mark.parametrize("runner", ["onnx", "torch"])
+def test_the_torch_port_gives_dlibs_descriptors(fr, runner, monkeypatch):
+    """The port, as ONNX Runtime runs it (the default on a CPU) and as torch does, gives dlib's descriptors."""
+    from facetui.core.models import face_net
+
+    assert faces.encoder_name() == "onnx"  # the default, else the suite would not exercise it
+    if runner == "torch":
+        monkeypatch.setattr(faces, "_NET", face_net.FaceNet(faces._models_dir() / faces.ENCODER))
+    assert faces.encoder_name() == runner
     worst, n = 0.0, 0
     for path in PHOTOS:
         rgb = load_image(path, resize_max=800).rgb

@@ -236,19 +236,33 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     assert seen["q05.jpg"][0] >= 3
 
 
-def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_path):
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_path, monkeypatch, runtime):
     """Body embeddings are keyed by the weights file's hash taken at set-up: a file replaced before the deferred
-    load (even by valid weights) is refused, never embedded under the old key."""
-    from facetui.core.models.bodies import BodyModelError, save_random_weights
+    load (even by valid weights) is refused by torch, never embedded under the old key; ONNX Runtime runs the
+    network prepared from the file with that hash (the warm runs made it), so its embeddings are the old file's."""
+    import numpy as np
 
+    from facetui.core.models import onnxnets
+    from facetui.core.models.bodies import BodyModelError, load_body_encoder, save_random_weights
+
+    if runtime == "torch":
+        monkeypatch.setenv(onnxnets.RUNTIME_ENV, "torch")
     root, sp = warm
     ws = tmp_path / "ws"
     s = _private_copy(root, ws)
+    old = shutil.copy(s.reid_weights, tmp_path / "old.pth")
     body = setup_body(s, 512)
     assert body.encoder is not None and not body.encoder.loaded
     save_random_weights(s.reid_weights, MODEL, seed=7)
-    with pytest.raises(BodyModelError, match="changed during the run"):
-        body.encoder.ready()
+    if runtime == "torch":
+        with pytest.raises(BodyModelError, match="changed during the run"):
+            body.encoder.ready()
+        return
+    crop = np.random.default_rng(1).integers(0, 256, (256, 128, 3), dtype=np.uint8)
+    got = body.encoder.embed([crop])
+    want = load_body_encoder(MODEL, old, "cpu", freeze=False).embed([crop])
+    assert np.abs(got - want).max() < 1e-5
 
 
 def test_the_forkservers_quick_exit_acts_only_in_the_forkserver():
@@ -261,14 +275,17 @@ def test_the_forkservers_quick_exit_acts_only_in_the_forkserver():
     assert r.returncode == 3
 
 
-def test_the_workers_keep_one_prepared_hog_detector_in_the_cache_folder(warm):
-    """The workers of the runs above saved dlib's HOG detector once, beside the embedding cache, with its record."""
+def test_the_workers_keep_one_prepared_hog_detector_and_the_onnx_networks(warm):
+    """The workers of the runs above saved dlib's HOG detector once in the machine's models folder, with its record,
+    and the ONNX files of the face network and of OSNet for the run's weights file."""
     import hashlib
 
-    root, sp = warm
-    folder = load_settings(sp).cache_dir / "models"
+    from facetui.core.models import prepared
+
+    folder = prepared.machine_dir()  # this test session's (conftest.py)
     svms = list(folder.glob("hog-frontal-face-dlib-*.svm"))
     assert len(svms) == 1
     rec = json.loads(svms[0].with_suffix(".json").read_text())
     assert rec["sha256"] == hashlib.sha256(svms[0].read_bytes()).hexdigest()
     assert not list(folder.glob(".*.tmp"))
+    assert list(folder.glob("face-resnet-*.onnx")) and list(folder.glob(f"osnet-{MODEL}-*.onnx"))

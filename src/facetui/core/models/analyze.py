@@ -32,7 +32,7 @@ class FaceConfig:
 
     def key(self) -> str:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
-        impl = "torch" if facemod.torch_encoder_wanted() else "dlib"
+        impl = facemod.encoder_impl()
         fields = {
             "v": ANALYSIS_VERSION,
             "det": self.detector,

@@ -108,6 +108,15 @@ class LazyBodyEncoder:
                 raise BodyModelError(f"the re-id weights file {self.weights_path} changed during the run")
 
         try:
+            if self._device == "cpu" and self.sha256:
+                from .bodyonnx import prepared_reid_net
+                from .onnxnets import OnnxReid
+
+                spec = BodySpec(self.model_name, self.weights_path, self.sha256, self.dim)
+                net = prepared_reid_net(spec)  # ONNX Runtime where it is wanted and can run it (no torch here then)
+                if net is not None:
+                    self._enc = OnnxReid(net, self.model_name, self.dim)
+                    return
             same_file()
             enc = load_body_encoder(
                 self.model_name, self.weights_path, self.device_pref, freeze=self.prepare, trace_after=TRACE_AFTER
@@ -156,8 +165,9 @@ _IN_PROCESS: dict[BodySpec, LazyBodyEncoder] = {}  # this process's encoder for 
 
 
 def encoder_for(spec: BodySpec) -> LazyBodyEncoder:
-    """This process's encoder for ``spec`` on the CPU (a worker's: prepared as WORKER_PREPARE says), loaded at its
-    first ``embed`` (one try: a failed load raises the same bodies.BodyModelError for every later photo)."""
+    """This process's encoder for ``spec`` on the CPU, loaded at its first ``embed`` (one try: a failed load raises
+    the same bodies.BodyModelError for every later photo): ONNX Runtime where it can (bodyonnx.py), else torch
+    (prepared as WORKER_PREPARE says)."""
     enc = _IN_PROCESS.get(spec)
     if enc is None:
         enc = LazyBodyEncoder(
@@ -254,25 +264,37 @@ def forget_checked(settings: Settings) -> None:
         pass
 
 
-def _checked_dim(model_name: str, weights_path: Path) -> int:
+def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_dir: Path | None = None) -> int:
     """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
-    not load); run in a worker process."""
+    not load); run in a worker process. Where the workers will run OSNet in ONNX Runtime, its file is prepared here
+    too (with the file's hash ``sha``, in ``prepared_dir``), so that they find it ready."""
     from .bodies import load_body_encoder
 
-    return load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
+    dim = load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
+    from . import onnxnets, prepared
+
+    if sha and onnxnets.wanted():
+        from .bodyonnx import prepared_reid_net
+
+        prepared.use_dir(prepared_dir)
+        try:
+            prepared_reid_net(BodySpec(model_name, weights_path, sha, dim))
+        except Exception:  # only a head start: each worker tries again
+            pass
+    return dim
 
 
-def _check_in_worker(model_name: str, weights_path: Path) -> int:
-    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running: it has
-    torch imported by the time the check needs it)."""
+def _check_in_worker(model_name: str, weights_path: Path, sha: str = "") -> int:
+    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running)."""
     import concurrent.futures as cf
 
+    from . import prepared
     from .bodies import BodyModelError
     from .workerstart import worker_context
 
     try:
         with cf.ProcessPoolExecutor(1, mp_context=worker_context(torch_needed=True)) as ex:
-            return ex.submit(_checked_dim, model_name, weights_path).result()
+            return ex.submit(_checked_dim, model_name, weights_path, sha, prepared.current_dir()).result()
     except cf.process.BrokenProcessPool as e:
         raise BodyModelError(f"the process checking {weights_path} died (out of memory, or a crash in torch)") from e
 
@@ -330,7 +352,7 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
             # runs in a process of the workers' forkserver, which imports torch for them anyway, and this process
             # never imports it
             try:
-                checked_dim = _check_in_worker(model, w)
+                checked_dim = _check_in_worker(model, w, sha)
             except BodyModelError as e:
                 return BodySetup(None, "", f"body recognition off: {e}", "cpu")
             _write_record(record, model, sha, checked_dim)

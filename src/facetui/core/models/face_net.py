@@ -270,3 +270,24 @@ class FaceNet:
         finally:
             if threads != 1:
                 torch.set_num_threads(threads)
+
+
+def onnx_face_net(path: Path) -> Any:
+    """The network in ``path`` run by ONNX Runtime from this machine's prepared file (made from the torch port at
+    the first need), or None where ONNX Runtime is not wanted or cannot run it (FaceNet then does)."""
+    import hashlib
+
+    from . import onnxnets
+
+    if not onnxnets.wanted():
+        return None
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    net = onnxnets.prepared_net(
+        "face-resnet",
+        {"weights": sha},
+        lambda: build_model(read_weights(path)).eval(),
+        (2, CHIP_SIZE, CHIP_SIZE, 3),
+        "uint8",
+        tol=1e-4,
+    )
+    return None if net is None else onnxnets.OnnxFaceNet(net)

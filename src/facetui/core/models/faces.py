@@ -112,17 +112,32 @@ def _face_net() -> Any:
             if torch_encoder_wanted():
                 check_face_models()
                 try:
-                    from .face_net import FaceNet  # imports torch
+                    from .face_net import FaceNet, onnx_face_net
 
-                    _NET = FaceNet(_models_dir() / ENCODER)
+                    # ONNX Runtime where it is installed (no torch in this process once the file is prepared)
+                    _NET = onnx_face_net(_models_dir() / ENCODER) or FaceNet(_models_dir() / ENCODER)  # torch
                 except Exception:  # no torch, an unknown model file: dlib computes the same
                     _NET = False
         return _NET or None
 
 
 def encoder_name() -> str:
-    """Which implementation computes face descriptors in this process: 'torch' or 'dlib'."""
-    return "torch" if _face_net() is not None else "dlib"
+    """Which implementation computes face descriptors in this process: 'onnx' (ONNX Runtime), 'torch' or 'dlib'."""
+    net = _face_net()
+    if net is None:
+        return "dlib"
+    return "onnx" if type(net).__name__ == "OnnxFaceNet" else "torch"
+
+
+def encoder_impl() -> str:
+    """The implementation a process of this run will compute face descriptors with, known without loading any:
+    'dlib' where FACETUI_FACE_ENCODER=dlib asks for it, 'onnx' where ONNX Runtime is installed and wanted, else
+    'torch'. They agree to ~4e-7, not to the bit: each keeps its own cache entries."""
+    from . import onnxnets
+
+    if not torch_encoder_wanted():
+        return "dlib"
+    return "onnx" if onnxnets.wanted() else "torch"
 
 
 def torch_cnn_wanted() -> bool:

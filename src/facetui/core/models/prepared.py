@@ -1,6 +1,7 @@
-"""Model objects prepared once per machine and kept in the cache folder, so that a worker does not rebuild them at
-every start: data only, in the library's own format (nothing in them is code), each checked against its recorded
-SHA-256 before use and rebuilt when it is missing, different or damaged.
+"""Model objects prepared once per machine and kept in its cache folder (:func:`machine_dir`), so that a worker does
+not rebuild them at every start: data only, in the library's own format (nothing in them is code), each checked
+against its recorded SHA-256 before use and rebuilt when it is missing, different or damaged. The networks that
+ONNX Runtime runs are kept there too (onnxnets.py).
 
 Today that is dlib's HOG face detector: ``dlib.get_frontal_face_detector()`` decompresses and parses the detector
 built into dlib, 0.29 s of CPU in every worker before its first photo; the same detector saved by dlib loads in about
@@ -22,6 +23,24 @@ _DIR: Path | None = None  # where this process keeps prepared models; None: buil
 _LOCK = threading.Lock()
 
 
+DIR_ENV = "FACETUI_MODELS_DIR"  # where prepared models are kept; default: the user's cache folder
+
+
+def machine_dir() -> Path | None:
+    """This machine's folder for prepared models: $FACETUI_MODELS_DIR, else $XDG_CACHE_HOME/facetui/models, else
+    ~/.cache/facetui/models (None where there is no home to put it in: models are then prepared in each process).
+    Per machine and user, not per settings file: the same detector and networks serve every project."""
+    env = os.environ.get(DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME")
+    try:
+        root = Path(base) if base else Path.home() / ".cache"
+    except RuntimeError:  # no home directory
+        return None
+    return root / "facetui" / "models"
+
+
 def use_dir(folder: Path | None) -> None:
     """Keep this process's prepared models in ``folder`` (created when first written); None: do not keep them."""
     global _DIR
@@ -37,7 +56,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in its folder and a rename: a reader sees all or nothing."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -88,7 +108,7 @@ def hog_detector(dlib: Any) -> Any:
                 os.replace(tmp, model)
             finally:
                 Path(tmp).unlink(missing_ok=True)
-            _write_atomic(record, json.dumps({**want, "sha256": sha}, indent=1).encode())
+            write_atomic(record, json.dumps({**want, "sha256": sha}, indent=1).encode())
         except (OSError, RuntimeError):  # a read-only or full cache folder: the detector built is as good
             pass
         return det

@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import hashlib
 import os
 import stat
+import sys
 import threading
 import time
 from collections import deque
@@ -277,8 +278,8 @@ class Analyzer:
         the workers need (measured on 2 cores, 2 workers: 2 torch threads cost several times the CPU per crop of one).
         Returns the thread count to restore afterwards, or None when nothing was changed.
         """
-        if self.body is None or str(getattr(self.body, "device", "cpu")) != "cpu":
-            return None
+        if self.body is None or str(getattr(self.body, "device", "cpu")) != "cpu" or "torch" not in sys.modules:
+            return None  # (ONNX Runtime runs OSNet here on one thread: nothing to share)
         import torch  # already loaded: the body encoder uses it
 
         before = torch.get_num_threads()

@@ -16,7 +16,7 @@ from ..base.fsutil import remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
 from ..models import prepared
-from ..models.bodysetup import CHECKED_DIR, BodySetup, setup_body
+from ..models.bodysetup import BodySetup, setup_body
 from ..stores.cache import EmbeddingCache
 from ..stores.kb import KbError, KnowledgeBase, load_kb
 from ..stores.manifest import RunManifest, manifest_path
@@ -125,7 +125,7 @@ def open_run(
     try:
         if analyse:
             require_face_models()  # loading waits for the first photo that needs it
-            prepared.use_dir(Path(settings.cache_dir) / CHECKED_DIR if settings.cache_dir else None)
+            prepared.use_dir(prepared.machine_dir())  # dlib's detector and the ONNX networks, once per machine
             body = setup_body(settings, (kb.body_dim or None) if (match_kb and kb is not None) else None)
             if match_kb and body.encoder is not None and not (kb and kb.body_dim):
                 notices.append(NO_KB_BODIES)

@@ -42,11 +42,11 @@ def worker_init(
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from ..models import faces, prepared
+    from ..models import faces, onnxnets, prepared
 
     prepared.use_dir(prepared_dir)
 
-    if faces.torch_encoder_wanted() or body is not None:
+    if faces.encoder_impl() == "torch" or (body is not None and not onnxnets.wanted()):
         try:
             import torch  # the face descriptor network and OSNet run in torch
 

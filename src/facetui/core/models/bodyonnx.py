@@ -1,0 +1,56 @@
+"""OSNet on the CPU run by ONNX Runtime (onnxnets.py) from this machine's prepared file: about 18 ms a crop on one
+thread against torch's ~40, and no torch in the process once the file is there. The exported graph
+takes the uint8 crops as they are and includes the preprocessing and the L2 normalisation, so it computes what
+bodies.BodyEncoder.embed computes (to ~1e-7). bodysetup.LazyBodyEncoder loads it where it can, else torch's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import onnxnets
+from .bodies import _MEAN, _STD, REID_SIZE
+
+if TYPE_CHECKING:
+    from .bodysetup import BodySpec
+
+
+def _reid_module(spec: BodySpec) -> Any:
+    """The torch module the file is exported from: uint8 N x H x W x 3 crops in, unit embeddings out, the weights
+    read from ``spec``'s file and checked against its hash around the read."""
+    import torch
+
+    from .bodies import BodyModelError, load_body_encoder, weights_fingerprint
+
+    def same_file() -> None:
+        if weights_fingerprint(spec.weights_path) != spec.sha256:
+            raise BodyModelError(f"the re-id weights file {spec.weights_path} changed during the run")
+
+    same_file()
+    enc = load_body_encoder(spec.model_name, spec.weights_path, "cpu", freeze=False)
+    same_file()
+
+    class Reid(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1))
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2).float().div(255.0)
+            x = (x - self.mean) / self.std
+            return torch.nn.functional.normalize(self.model(x).float(), dim=1)
+
+    return Reid(enc._model).eval()
+
+
+def prepared_reid_net(spec: BodySpec) -> onnxnets.OnnxNet | None:
+    """OSNet for ``spec`` in ONNX Runtime, from this machine's prepared file (exported from torch the first time)."""
+    return onnxnets.prepared_net(
+        f"osnet-{spec.model_name}",
+        {"model": spec.model_name, "weights": spec.sha256},
+        lambda: _reid_module(spec),
+        (2, REID_SIZE[0], REID_SIZE[1], 3),
+        "uint8",
+        tol=1e-4,
+    )

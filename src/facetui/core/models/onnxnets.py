@@ -1,0 +1,213 @@
+"""The CPU's networks (dlib's face descriptor ResNet, OSNet) run by ONNX Runtime from files prepared once per machine.
+
+On one CPU thread ONNX Runtime runs them in about half torch's time (osnet_ain_x1_0: ~18 ms a crop against ~40;
+the face ResNet on a face and its mirror image: ~8 ms against ~14), and a worker that has them needs no torch at
+all: no second of ``import torch`` before its first photo. The files are exported from the torch models
+(face_net.py, bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's
+prepared detector (prepared.py), keyed by what they were made from (the weights file's hash, torch, onnx and
+onnxruntime versions). An ONNX file holds a graph of operators and numbers, nothing that runs as code; it is still
+never trusted: its record holds its SHA-256 and the torch model's outputs on a fixed probe, and a file that is
+missing, different, damaged, or that gives other outputs is made again. Where it cannot be (no ``onnx`` to export
+with, or the export fails), the torch model runs as before.
+
+``FACETUI_CPU_RUNTIME=torch`` keeps torch (an A/B switch); ONNX Runtime's results differ from torch's in the last
+bits (~3e-7), so face descriptors keep their own cache entries (analyze.FaceConfig.key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import prepared
+
+RUNTIME_ENV = "FACETUI_CPU_RUNTIME"  # "torch": torch runs the networks on the CPU, as before ONNX Runtime
+FORMAT = 1
+OPSET = 17
+_CHIP = 150  # face_net.CHIP_SIZE: the aligned chips the face network takes
+_LOCK = threading.Lock()
+
+
+def available() -> bool:
+    """Whether ONNX Runtime is installed (and ``onnx``, which exporting a file needs)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def wanted() -> bool:
+    """Whether the CPU's networks are to run in ONNX Runtime in this process (known without importing either)."""
+    return os.environ.get(RUNTIME_ENV, "onnx") != "torch" and available()
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+class OnnxNet:
+    """One ONNX Runtime session on one CPU thread (workers run one per core); ``run`` maps the input to the output."""
+
+    def __init__(self, data: bytes):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3  # errors only: nothing on the terminal for a run that goes well
+        self._session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {"x": x})[0]
+
+
+def _probe(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.random(shape, dtype=np.float32)
+
+
+def _close(got: np.ndarray, want: np.ndarray, tol: float) -> bool:
+    return got.shape == want.shape and bool(np.isfinite(got).all()) and float(np.abs(got - want).max()) < tol
+
+
+def prepared_net(
+    kind: str, ident: dict, build: Callable[[], Any], probe_shape: tuple[int, ...], dtype: str, tol: float
+) -> OnnxNet | None:
+    """The ONNX Runtime session of network ``kind`` made from what ``ident`` names (the weights file's hash...): from
+    this machine's prepared file where it is intact and gives the recorded outputs, else exported from ``build()``
+    (an eval-mode torch module taking the probe's dtype, NHWC for images) and checked against it on the probe, and
+    stored for the next process. None where ONNX Runtime is not wanted or the network cannot be had that way."""
+    if not wanted():
+        return None
+    fields = {
+        "format": FORMAT,
+        "kind": kind,
+        **ident,
+        "torch": _version("torch"),
+        "onnx": _version("onnx"),
+        "onnxruntime": _version("onnxruntime"),
+        "opset": OPSET,
+    }
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
+    folder = prepared.current_dir()
+    model = record = None
+    probe = _probe(probe_shape, dtype)
+    if folder is not None:
+        model, record = folder / f"{kind}-{key}.onnx", folder / f"{kind}-{key}.json"
+        net = _load(model, record, fields, probe, tol)
+        if net is not None:
+            return net
+    with _LOCK:  # one export at a time in this process
+        try:
+            data, want = _export(build, probe)
+            net = OnnxNet(data)
+            if not _close(net.run(probe), want, tol):
+                return None
+        except Exception:  # no onnx, an operator the exporter does not know...: torch runs it
+            return None
+    if model is not None and record is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            prepared.write_atomic(model, data)
+            rec = {**fields, "sha256": hashlib.sha256(data).hexdigest(), "probe_out": want.tolist()}
+            prepared.write_atomic(record, json.dumps(rec).encode())
+        except OSError:  # a read-only cache folder: the next process exports again
+            pass
+    return net
+
+
+def _load(model: Path, record: Path, fields: dict, probe: np.ndarray, tol: float) -> OnnxNet | None:
+    try:
+        rec = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(rec, dict) or any(rec.get(k) != v for k, v in fields.items()):
+            return None
+        data = model.read_bytes()
+        if hashlib.sha256(data).hexdigest() != rec.get("sha256"):
+            return None
+        want = np.asarray(rec["probe_out"], dtype=np.float32)
+        net = OnnxNet(data)
+        return net if _close(net.run(probe), want, tol) else None
+    except Exception:  # missing, damaged, other outputs: made again
+        return None
+
+
+def _export(build: Callable[[], Any], probe: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """(the ONNX file's bytes, the torch model's outputs on ``probe``)."""
+    import io
+    import warnings
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a worker's share of the CPU
+    try:
+        module = build()
+        x = torch.from_numpy(probe)
+        with torch.inference_mode():
+            want = module(x).float().numpy()
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about Python values in the graph
+            torch.onnx.export(
+                module,
+                (x,),
+                buf,
+                input_names=["x"],
+                output_names=["y"],
+                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        return buf.getvalue(), want
+    finally:
+        torch.set_num_threads(threads)
+
+
+class OnnxFaceNet:
+    """dlib's face ResNet in ONNX Runtime (face_net.onnx_face_net): ``encode`` as face_net.FaceNet's, to ~3e-7."""
+
+    def __init__(self, net: Any):
+        self._net = net
+
+    def encode(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, 128), dtype=np.float64)
+        x = np.ascontiguousarray(np.stack(chips), dtype=np.uint8)
+        if x.shape[1:] != (_CHIP, _CHIP, 3):
+            raise ValueError(f"face chips must be {_CHIP}x{_CHIP} RGB, not {tuple(x.shape[1:])}")
+        return self._net.run(x).astype(np.float64)
+
+
+class OnnxReid:
+    """OSNet in ONNX Runtime with bodies.BodyEncoder's ``embed``, ``device`` and ``dim`` (what LazyBodyEncoder hands
+    out once loaded)."""
+
+    device = "cpu"
+
+    def __init__(self, net: OnnxNet, model_name: str, dim: int):
+        self._net, self.model_name, self.dim = net, model_name, dim
+
+    def embed(self, crops, batch_size: int = 16) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        from .bodies import _as_reid_crop  # numpy + Pillow only
+
+        x = np.stack([_as_reid_crop(c) for c in crops])
+        step = max(1, batch_size)
+        emb = np.concatenate([self._net.run(x[i : i + step]) for i in range(0, len(x), step)])
+        if emb.shape[1] != self.dim:
+            from .bodies import BodyModelError
+
+            raise BodyModelError(f"{self.model_name} gives {emb.shape[1]} dims, not the {self.dim} recorded for it")
+        return emb.astype(np.float32, copy=False)
