@@ -17,10 +17,12 @@ nothing), then runs each configuration in its own subprocess so that each has it
   cold-big / warm-big  the larger folder, for peak RSS as the folder grows;
   match    a KB of 10,000 faces against 1,000 query faces;
   small    whole `facetui` processes as the user waits for them, on the bundled lfw-calib set (120 photos of
-           250 px, body on with the random-init weights): ``kb build`` of its first 46 KB photos and of all 120 on
-           an empty cache, and again with nothing changed; the seed's loop on its 120 queries (--small-seed: both
+           250 px, body on with the random-init weights): ``kb build`` of its first 46 KB photos on an empty cache
+           (first on a machine with no prepared models, the ONNX exports included, then again with them), of all
+           120, and again with nothing changed; the seed's loop on its 120 queries (--small-seed: both
            by default), then facetui ``recognize`` of them cold and again with another face_tol (all cached),
-           each with its wall time, time to the first log line and to the first photo's line; then 1,000
+           each with its wall time, time to the first log line and to the first photo's line (and the cold
+           run with torch instead of ONNX Runtime, FACETUI_CPU_RUNTIME=torch, as the A/B); then 1,000
            variants of those photos (--small-many) cold and warm.
 
 The folder mixes the demo photos' own sizes (<= 800 px) with phone-sized variants (--sizes): decoding costs
@@ -196,12 +198,12 @@ def lfw_workspace(root: Path, weights: Path, workers: int) -> Path:
     return sp
 
 
-def run_cli(name: str, *args: str, settings: Path) -> dict:
+def run_cli(name: str, *args: str, settings: Path, env: dict[str, str] | None = None) -> dict:
     """``facetui ARGS`` as a user runs it, timed from launch to exit: whole-process wall time, time to the first
     per-photo line, CPU and peak RSS of the whole process tree (the forkserver and its workers are sampled: facetui
     never reaps them, so os.times() does not see them)."""
     cmd = [sys.executable, "-m", "facetui.cli", *args, "--settings", str(settings)]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     watch = CpuWatch(sample_tree=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
@@ -271,15 +273,19 @@ def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0, 
     build); the whole lfw-calib KB built on an empty cache, then again with nothing changed; the seed's loop
     (``seeds``) on its 120 queries; the queries sorted (none of them is in the cache: cold), then again into a new
     output with another face_tol (every photo cached: warm)."""
-    sp46 = lfw_workspace(work / "lfw46", weights, workers)
-    raw = json.loads(sp46.read_text())
-    raw["dataset_dir"] = str(small_kb(work / "lfw46" / "kb", KB_SMALL))
-    sp46.write_text(json.dumps(raw, indent=2))
     out: dict[str, dict] = {}
-    out[f"kb-{KB_SMALL}"] = {**run_cli(f"kb-{KB_SMALL}", "kb", "build", settings=sp46), "photos": KB_SMALL}
+    # prepared models (dlib's detector, the ONNX networks) in a folder of this bench: the first case finds none,
+    # as on a machine facetui never ran on; the others find them, as every later run does
+    models = {"FACETUI_MODELS_DIR": str(work / "models-small")}
+    for name, folder in ((f"kb-{KB_SMALL}-new", "lfw46-new"), (f"kb-{KB_SMALL}", "lfw46")):
+        sp46 = lfw_workspace(work / folder, weights, workers)
+        raw = json.loads(sp46.read_text())
+        raw["dataset_dir"] = str(small_kb(work / folder / "kb", KB_SMALL))
+        sp46.write_text(json.dumps(raw, indent=2))
+        out[name] = {**run_cli(name, "kb", "build", settings=sp46, env=models), "photos": KB_SMALL}
     sp = lfw_workspace(work / "lfw", weights, workers)
-    out["kb-cold"] = {**run_cli("kb-cold", "kb", "build", settings=sp), "photos": 120}
-    out["kb-same"] = {**run_cli("kb-same", "kb", "build", settings=sp), "photos": 120}
+    out["kb-cold"] = {**run_cli("kb-cold", "kb", "build", settings=sp, env=models), "photos": 120}
+    out["kb-same"] = {**run_cli("kb-same", "kb", "build", settings=sp, env=models), "photos": 120}
     for mode in seeds:  # the seed's loop on the same 120 queries, against the KB just built
         spec = {"mode": mode, "settings": str(sp), "input": str(LFW / "query"), "output": str(work / "lfw" / mode)}
         if mode == "seed-1t":
@@ -287,25 +293,45 @@ def whole_process_cases(work: Path, weights: Path, workers: int, many: int = 0, 
         r = run_child(spec)
         out[f"small-{mode}"] = {**r, "first_line_s": None, "first_photo_s": None}
     out["small-cold"] = {
-        **run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"), settings=sp),
+        **run_cli("small-cold", "recognize", "--output", str(work / "lfw" / "out-cold"), settings=sp, env=models),
+        "photos": 120,
+    }
+    # the A/B: torch instead of ONNX Runtime for the networks (a cache of its own, so none of it is cached either)
+    sp_torch = work / "lfw" / "settings-torch.json"
+    raw = json.loads(sp.read_text())
+    raw["cache_dir"] = str(work / "lfw" / "cache-torch")
+    sp_torch.write_text(json.dumps(raw, indent=2))
+    out["small-cold-torch"] = {
+        **run_cli(
+            "small-cold-torch",
+            "recognize",
+            "--output",
+            str(work / "lfw" / "out-cold-torch"),
+            settings=sp_torch,
+            env={**models, "FACETUI_CPU_RUNTIME": "torch"},
+        ),
         "photos": 120,
     }
     raw = json.loads(sp.read_text())
     raw["face_tol"] = 0.45
     sp.write_text(json.dumps(raw, indent=2))
     out["small-warm"] = {
-        **run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp),
+        **run_cli("small-warm", "recognize", "--output", str(work / "lfw" / "out-warm"), settings=sp, env=models),
         "photos": 120,
     }
     if many:
         make_small_library(work / "lfw-many", many)
         inp = ["--input", str(work / "lfw-many")]
         out[f"small-{many}-cold"] = {
-            **run_cli("many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"), settings=sp),
+            **run_cli(
+                "many-cold", "recognize", *inp, "--output", str(work / "lfw" / "out-mc"), settings=sp, env=models
+            ),
             "photos": many,
         }
         out[f"small-{many}-warm"] = {
-            **run_cli("many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"), settings=sp),
+            **run_cli(
+                "many-warm", "recognize", *inp, "--output", str(work / "lfw" / "out-mw"), settings=sp, env=models
+            ),
             "photos": many,
         }
     return out
@@ -805,8 +831,10 @@ def main() -> int:
     results: dict = {"machine": machine(), "cores": cores, "load_before": load_avg()}
     try:
         print(f"facetui benchmark on {results['machine']}; load average {results['load_before']}; work in {work}")
+        # prepared models (dlib's detector, the ONNX networks) in this bench's own folders, not the user's cache
+        os.environ.setdefault("FACETUI_MODELS_DIR", str(work / "models"))
         for old in (
-            ("ws", "photos", "photos-big", "lfw")
+            ("ws", "photos", "photos-big", "lfw", "lfw46", "lfw46-new", "models", "models-small")
             + tuple(p.name for p in work.glob("out-*"))
             + tuple(p.name for p in work.glob("cache*"))
         ):
@@ -922,13 +950,13 @@ def report_whole(results: dict) -> None:
         return
     print("\nwhole process, as the user waits for it (lfw-calib: 120 photos of 250 px, body on, random-init OSNet):")
     print(
-        f"  {'case':<11} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
+        f"  {'case':<16} {'photos':>6} {'wall s':>7} {'photos/s':>9} {'1st line s':>10} {'1st photo s':>11} "
         f"{'CPU s':>6} {'others':>7} {'RSS MB':>7}"
     )
     for name, r in whole.items():
         if name.startswith("small-seed"):
             print(
-                f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {r['photos'] / r['loop_s']:>9.1f} "
+                f"  {name:<16} {r['photos']:>6} {r['process_s']:>7.2f} {r['photos'] / r['loop_s']:>9.1f} "
                 f"{'-':>10} {'-':>11} {r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f} {r['tree_peak_mb']:>7.0f}"
                 f"   (loop {r['loop_s']:.2f} s)"
             )
@@ -937,15 +965,17 @@ def report_whole(results: dict) -> None:
         fp = f"{r['first_photo_s']:.2f}" if r.get("first_photo_s") is not None else "-"
         fl = f"{r['first_line_s']:.2f}" if r.get("first_line_s") is not None else "-"
         print(
-            f"  {name:<11} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
+            f"  {name:<16} {r['photos']:>6} {r['process_s']:>7.2f} {pps:>9.1f} {fl:>10} {fp:>11} "
             f"{r['ours_cpu_s']:>6.1f} {r['others_cores']:>7.2f} {r.get('tree_peak_mb', math.nan):>7.0f}"
         )
     print(
-        f"  (kb-{KB_SMALL}: the first {KB_SMALL} lfw-calib KB photos on an empty cache; kb-cold: the whole lfw-calib "
-        "KB on an empty cache; kb-same: rebuilt with nothing changed;\n   small-seed*: the seed's loop on its 120 "
-        "queries (wall: the whole child); small-cold: facetui on them, none cached; small-warm: the same again into "
-        "a new output\n   with another face_tol, all cached; small-N: N flipped/re-encoded variants of them, cold "
-        "then warm; RSS: peak of the whole process tree)"
+        f"  (kb-{KB_SMALL}-new: the first {KB_SMALL} lfw-calib KB photos on an empty cache on a machine with no "
+        f"prepared models (ONNX exports included); kb-{KB_SMALL}: the same with them;\n   kb-cold: the whole "
+        "lfw-calib KB on an empty cache; kb-same: rebuilt with nothing changed; small-seed*: the seed's loop on its "
+        "120 queries (wall: the whole child);\n   small-cold: facetui on them, none cached; small-cold-torch: the "
+        "same with torch instead of ONNX Runtime; small-warm: the same again into a new output\n   with another "
+        "face_tol, all cached; small-N: N flipped/re-encoded variants of them, cold then warm; RSS: peak of the "
+        "whole process tree)"
     )
     seeds = [r for n, r in whole.items() if n.startswith("small-seed")]
     if seeds and "small-cold" in whole:

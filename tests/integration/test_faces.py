@@ -126,8 +126,12 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
         with pytest.raises(face_net.FaceNetError):
             face_net.read_weights(path)
     # where the port cannot load, facetui encodes with dlib itself: the same descriptors as face_recognition
+    # (no prepared ONNX file either: one is only ever made from a file the port reads)
+    from facetui.core.models import prepared
+
     monkeypatch.setattr(face_net, "read_weights", lambda p: (_ for _ in ()).throw(face_net.FaceNetError("no")))
     monkeypatch.setattr(faces, "_NET", None)
+    monkeypatch.setattr(prepared, "_DIR", tmp_path / "models")
     rgb = load_image(PHOTOS[0], resize_max=800).rgb
     boxes = faces.detect_faces(rgb)
     assert faces.encoder_name() == "dlib"

@@ -203,11 +203,16 @@ def test_the_cnn_detector_can_be_forced_to_dlib():
 
 
 def test_the_cache_key_names_the_cnn_implementation_and_hog_keys_stay(monkeypatch):
+    from facetui.core.models import onnxnets
+
     monkeypatch.delenv(faces.ENCODER_ENV, raising=False)
     monkeypatch.delenv(faces.CNN_ENV, raising=False)
+    onnx_hog = [FaceConfig("hog", up).key() for up in (0, 1)]
+    monkeypatch.setenv(onnxnets.RUNTIME_ENV, "torch")  # the keys below are the torch port's
     torch_keys = [FaceConfig("cnn", up).key() for up in (0, 1)]
     hog = [FaceConfig("hog", up).key() for up in (0, 1)]
     assert hog == ["c56827e7b09a7c66", "9c52678820863c72"]  # the keys HOG had before the CNN port: caches stay
+    assert not set(onnx_hog) & set(hog)  # ONNX Runtime's descriptors keep entries of their own
     monkeypatch.setenv(faces.CNN_ENV, "dlib")
     dlib_keys = [FaceConfig("cnn", up).key() for up in (0, 1)]
     assert dlib_keys == ["7df468585b8b464d", "22302cb90737609a"]  # dlib's own CNN keeps the key it always had

@@ -266,8 +266,9 @@ def forget_checked(settings: Settings) -> None:
 
 def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_dir: Path | None = None) -> int:
     """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
-    not load); run in a worker process. Where the workers will run OSNet in ONNX Runtime, its file is prepared here
-    too (with the file's hash ``sha``, in ``prepared_dir``), so that they find it ready."""
+    not load); run in a worker process. Where the workers will run the networks in ONNX Runtime, their files are
+    prepared here too (OSNet's with the file's hash ``sha``, in ``prepared_dir``), so that the workers find them
+    ready and need no torch."""
     from .bodies import load_body_encoder
 
     dim = load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
@@ -279,6 +280,10 @@ def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_di
         prepared.use_dir(prepared_dir)
         try:
             prepared_reid_net(BodySpec(model_name, weights_path, sha, dim))
+            from . import faces
+            from .face_net import onnx_face_net
+
+            onnx_face_net(faces._models_dir() / faces.ENCODER)  # the face network too, on a machine's first run
         except Exception:  # only a head start: each worker tries again
             pass
     return dim

@@ -67,6 +67,9 @@ def library_versions() -> dict[str, str]:
     out["dlib"] = str(getattr(dlib, "__version__", "")) or _dist_version("dlib", "dlib-bin")
     out["dlib_cuda"] = "yes" if dlib is not None and facemod.dlib_has_cuda() else "no"
     out["face_recognition"] = _dist_version("face-recognition", "face_recognition")
+    out["face_encoder"] = facemod.encoder_impl()  # onnx, torch or dlib: the descriptors' cache entries differ
+    if out["face_encoder"] == "onnx":
+        out["onnxruntime"] = _dist_version("onnxruntime")
     for mod in ("torch", "torchreid"):
         m = sys.modules.get(mod)
         if m is not None:
