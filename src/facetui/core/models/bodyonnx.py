@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from .bodysetup import BodySpec
 
 
-def _reid_module(spec: BodySpec) -> Any:
+def _reid_module(spec: BodySpec, loaded: Any = None) -> Any:
     """The torch module the file is exported from: uint8 N x H x W x 3 crops in, unit embeddings out, the weights
-    read from ``spec``'s file and checked against its hash around the read."""
+    read from ``spec``'s file and checked against its hash around the read (or ``loaded``, a bodies.BodyEncoder on
+    the CPU its caller read from that file, unprepared)."""
     import torch
 
     from .bodies import BodyModelError, load_body_encoder, weights_fingerprint
@@ -26,7 +27,7 @@ def _reid_module(spec: BodySpec) -> Any:
             raise BodyModelError(f"the re-id weights file {spec.weights_path} changed during the run")
 
     same_file()
-    enc = load_body_encoder(spec.model_name, spec.weights_path, "cpu", freeze=False)
+    enc = loaded if loaded is not None else load_body_encoder(spec.model_name, spec.weights_path, "cpu", freeze=False)
     same_file()
 
     class Reid(torch.nn.Module):
@@ -44,12 +45,13 @@ def _reid_module(spec: BodySpec) -> Any:
     return Reid(enc._model).eval()
 
 
-def prepared_reid_net(spec: BodySpec) -> onnxnets.OnnxNet | None:
-    """OSNet for ``spec`` in ONNX Runtime, from this machine's prepared file (exported from torch the first time)."""
+def prepared_reid_net(spec: BodySpec, loaded: Any = None) -> onnxnets.OnnxNet | None:
+    """OSNet for ``spec`` in ONNX Runtime, from this machine's prepared file (exported from torch the first time,
+    from ``loaded`` where the caller has the model in hand)."""
     return onnxnets.prepared_net(
         f"osnet-{spec.model_name}",
         {"model": spec.model_name, "weights": spec.sha256},
-        lambda: _reid_module(spec),
+        lambda: _reid_module(spec, loaded),
         (2, REID_SIZE[0], REID_SIZE[1], 3),
         "uint8",
         tol=1e-4,

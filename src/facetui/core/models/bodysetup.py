@@ -266,40 +266,51 @@ def forget_checked(settings: Settings) -> None:
 
 def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_dir: Path | None = None) -> int:
     """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
-    not load); run in a worker process. Where the workers will run the networks in ONNX Runtime, their files are
-    prepared here too (OSNet's with the file's hash ``sha``, in ``prepared_dir``), so that the workers find them
-    ready and need no torch."""
+    not load); run in a worker process. Where the workers will run OSNet in ONNX Runtime, its file is prepared here
+    too (with the file's hash ``sha``, in ``prepared_dir``), so that the workers find it ready and need no torch."""
+    from . import onnxnets, prepared
     from .bodies import load_body_encoder
 
-    dim = load_body_encoder(model_name, weights_path, "cpu", freeze=False).dim
-    from . import onnxnets, prepared
-
+    enc = load_body_encoder(model_name, weights_path, "cpu", freeze=False)
     if sha and onnxnets.wanted():
         from .bodyonnx import prepared_reid_net
 
         prepared.use_dir(prepared_dir)
         try:
-            prepared_reid_net(BodySpec(model_name, weights_path, sha, dim))
-            from . import faces
-            from .face_net import onnx_face_net
-
-            onnx_face_net(faces._models_dir() / faces.ENCODER)  # the face network too, on a machine's first run
+            prepared_reid_net(BodySpec(model_name, weights_path, sha, enc.dim), loaded=enc)
         except Exception:  # only a head start: each worker tries again
             pass
-    return dim
+    return enc.dim
+
+
+def _prepare_face_net(prepared_dir: Path | None) -> None:
+    """The face network's ONNX file, made beside the check on a machine's first run (else each worker would)."""
+    from . import faces, prepared
+    from .face_net import onnx_face_net
+
+    prepared.use_dir(prepared_dir)
+    try:
+        onnx_face_net(faces._models_dir() / faces.ENCODER)
+    except Exception:  # only a head start
+        pass
 
 
 def _check_in_worker(model_name: str, weights_path: Path, sha: str = "") -> int:
-    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running)."""
+    """_checked_dim in a process forked from the workers' forkserver (started here if it is not running); the face
+    network's ONNX file is prepared in a second one meanwhile, where it is wanted and not there yet."""
     import concurrent.futures as cf
 
-    from . import prepared
+    from . import onnxnets, prepared
     from .bodies import BodyModelError
     from .workerstart import worker_context
 
+    folder = prepared.current_dir()
+    face_too = onnxnets.wanted() and folder is not None and not any(folder.glob("face-resnet-*.onnx"))
     try:
-        with cf.ProcessPoolExecutor(1, mp_context=worker_context(torch_needed=True)) as ex:
-            return ex.submit(_checked_dim, model_name, weights_path, sha, prepared.current_dir()).result()
+        with cf.ProcessPoolExecutor(2 if face_too else 1, mp_context=worker_context(torch_needed=True)) as ex:
+            if face_too:
+                ex.submit(_prepare_face_net, folder)
+            return ex.submit(_checked_dim, model_name, weights_path, sha, folder).result()
     except cf.process.BrokenProcessPool as e:
         raise BodyModelError(f"the process checking {weights_path} died (out of memory, or a crash in torch)") from e
 
