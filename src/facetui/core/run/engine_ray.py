@@ -129,9 +129,11 @@ def _make_actor_class(ray):
         """One worker: the face models loaded once, then one photo per call (the local pool's worker function)."""
 
         def __init__(self, detector: str, env: dict[str, str], body) -> None:
+            from facetui.core.models import prepared
             from facetui.core.run import workers
 
-            workers.worker_init(detector, env, body)
+            # this node's own folder of prepared models (dlib's detector, the ONNX networks), set by its environment
+            workers.worker_init(detector, env, body, prepared.machine_dir())
 
         def analyze(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
             from facetui.core.run import workers
