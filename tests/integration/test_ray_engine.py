@@ -70,6 +70,64 @@ def test_a_bad_file_and_a_worker_that_dies_cost_only_their_photo(settings, works
     assert {QUERIES[1].name, "broken.jpg"} <= rows  # the report says what happened to each file
 
 
+def test_a_lost_worker_whose_place_the_cluster_cannot_refill_costs_no_photo(settings, workspace, monkeypatch):
+    """As when a node is lost: a worker is killed with a photo on it, and its replacement can never be placed (it
+    asks for a resource no node has, as a full cluster would leave it pending). The photo in flight is redone on
+    the worker left, nothing waits on the pending one, and the run ends with the local engine's filing."""
+    import ray
+
+    from facetui.core.run import engine_ray
+
+    engines: list = []
+    real_init, real_new = engine_ray.RayEngine.__init__, engine_ray.RayEngine._new_actor
+
+    def init(self, *a, **k):
+        engines.append(self)
+        real_init(self, *a, **k)
+
+    def new_actor(self):
+        if not self._ready:
+            return real_new(self)
+        cls = engine_ray._make_actor_class(ray).options(num_cpus=1, resources={"facetui_test_nowhere": 1})
+        return cls.remote(self.face_cfg.detector, self.env, self.body)
+
+    monkeypatch.setattr(engine_ray.RayEngine, "__init__", init)
+    monkeypatch.setattr(engine_ray.RayEngine, "_new_actor", new_actor)
+    killed: list = []
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for eng in engines:
+                with eng._lock:
+                    busy = [s for s in eng._slots if s.busy and s.up and s.actor is not None]
+                if busy:
+                    ray.kill(busy[0].actor, no_restart=True)
+                    killed.append(busy[0])
+                    return
+            time.sleep(0.02)
+
+    threading.Thread(target=kill_a_busy_worker, daemon=True).start()
+    run_all(recognize(settings.replace(cache_dir=workspace / "cache-local"), output_dir=workspace / "out-l"))
+    got: list = []
+    run = threading.Thread(
+        target=lambda: got.extend(
+            run_all(recognize(_ray(settings, workspace, "lost"), output_dir=workspace / "out-lost"))
+        ),
+        daemon=True,
+    )
+    run.start()
+    run.join(120)
+    assert killed, "no worker was killed"
+    assert not run.is_alive(), "the run waits on a photo sent to a worker that never started"
+    events = got
+    done = [e.result for e in events if isinstance(e, FileDone)]
+    assert len(done) == len(QUERIES) and not any(r.error for r in done), [r.error for r in done if r.error]
+    assert filed(workspace / "out-lost") == filed(workspace / "out-l")
+    assert _rows(workspace / "out-lost") == _rows(workspace / "out-l")
+    assert not killed[0].up  # its pending replacement never took a photo
+
+
 def test_an_abort_during_start_up_is_seen_within_a_second(settings, workspace):
     cancel = threading.Event()
     gen = recognize(_ray(settings, workspace, "abort"), output_dir=workspace / "out-a", cancel=cancel)

@@ -145,10 +145,13 @@ def _make_actor_class(ray):
 
 @dataclass
 class _Slot:
-    """One worker's place: its actor (None once given up) and whether a photo is on it."""
+    """One worker's place: its actor (None once given up), whether the actor is up (a photo is only ever sent to a
+    worker that is: a replacement the cluster has no room for, after a node is lost, never holds one) and whether
+    a photo is on it."""
 
     actor: object | None
     busy: bool = False
+    up: bool = False
 
 
 class RayEngine:
@@ -202,6 +205,9 @@ class RayEngine:
                     return
                 self._slots = [_Slot(self._new_actor()) for _ in range(n)]
                 self._ready = True
+                slots = list(self._slots)
+            for slot in slots:
+                self._watch_up(slot)
         except BaseException as e:  # handed to every Future waiting, and to the next submit
             with self._lock:
                 self._error = e
@@ -216,6 +222,27 @@ class RayEngine:
 
     def _new_actor(self):
         return self._cls.remote(self.face_cfg.detector, self.env, self.body)
+
+    def _watch_up(self, slot: _Slot) -> None:
+        """Mark ``slot`` up once its actor has started (its models loaded), then give it work."""
+        actor = slot.actor
+        if actor is None:
+            return
+        ref = actor.__ray_ready__.remote()
+
+        def up(rf: cf.Future) -> None:
+            with self._lock:
+                if slot.actor is not actor or self._closing:
+                    return
+                if rf.cancelled() or rf.exception() is not None:  # it died starting: a replacement if allowed
+                    dead = True
+                else:
+                    slot.up, dead = True, False
+            if dead:
+                self._replace(slot, actor)
+            self._pump()
+
+        ref.future().add_done_callback(up)
 
     # -- the map -------------------------------------------------------------------------------------------
     def submit(self, path: Path, sha: str) -> cf.Future:
@@ -237,18 +264,26 @@ class RayEngine:
             for slot in self._slots:
                 if not self._queue:
                     break
-                if slot.actor is None or slot.busy:
+                if slot.actor is None or slot.busy or not slot.up:
                     continue
                 job = self._queue.popleft()
                 path, sha, f, _tries = job
                 slot.busy = True
                 ref = slot.actor.analyze.remote(path, self.face_cfg, self.want_body, sha)
                 self._inflight[f] = ref
-                sent.append((ref, job, slot))
-        for ref, job, slot in sent:  # outside the lock: a callback on a finished call runs at once
-            ref.future().add_done_callback(partial(self._done, job=job, slot=slot))
+                sent.append((ref, job, slot, slot.actor))
+        for ref, job, slot, actor in sent:  # outside the lock: a callback on a finished call runs at once
+            ref.future().add_done_callback(partial(self._done, job=job, slot=slot, actor=actor))
 
-    def _done(self, rf: cf.Future, job: tuple, slot: _Slot) -> None:
+    def _done(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object) -> None:
+        try:
+            self._settle(rf, job, slot, actor)
+        except BaseException as e:  # never leave the run waiting on a photo (a done-callback's error is only logged)
+            _path, sha, f, _tries = job
+            if not f.done():
+                f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {e}"))
+
+    def _settle(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object) -> None:
         path, sha, f, tries = job
         with self._lock:
             slot.busy = False
@@ -261,7 +296,7 @@ class RayEngine:
         if exc is None:
             f.set_result(rf.result())
         elif isinstance(exc, self._ray.exceptions.RayActorError):  # the worker died with this photo on it
-            self._replace(slot)
+            self._replace(slot, actor)
             if tries < TASK_RETRIES:
                 with self._lock:
                     self._queue.appendleft((path, sha, f, tries + 1))
@@ -272,15 +307,21 @@ class RayEngine:
             f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {reason}"))
         self._pump()
 
-    def _replace(self, slot: _Slot) -> None:
+    def _replace(self, slot: _Slot, dead: object) -> None:
+        """A new worker in ``slot`` for its actor ``dead`` (once: a second report of the same death does nothing)."""
         with self._lock:
-            if self._closing:
+            if self._closing or slot.actor is not dead:
                 return
+            slot.up = False
             if self._replaced < MAX_REPLACED:
                 self._replaced += 1
                 slot.actor = self._new_actor()
-                return
-            slot.actor = None
+            else:
+                slot.actor = None
+        if slot.actor is not None:
+            self._watch_up(slot)  # photos go to the workers that are up meanwhile (a lost node's may never be)
+            return
+        with self._lock:
             if any(s.actor is not None for s in self._slots):
                 return
             queued, self._queue = list(self._queue), deque()
