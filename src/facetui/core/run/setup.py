@@ -29,7 +29,7 @@ NO_KB_BODIES = "body recognition off: the KB has no body embeddings (rebuild it 
 def require_engine(settings: Settings) -> None:
     """A SetupError, before anything else is done, when the engine asked for cannot run here (Ray not installed)."""
     if settings.engine == "ray":
-        from .engine_ray import import_ray
+        from .raycluster import import_ray
 
         import_ray()
 
