@@ -70,10 +70,10 @@ def test_a_bad_file_and_a_worker_that_dies_cost_only_their_photo(settings, works
     assert {QUERIES[1].name, "broken.jpg"} <= rows  # the report says what happened to each file
 
 
-def test_a_lost_worker_whose_place_the_cluster_cannot_refill_costs_no_photo(settings, workspace, monkeypatch):
-    """As when a node is lost: a worker is killed with a photo on it, and its replacement can never be placed (it
-    asks for a resource no node has, as a full cluster would leave it pending). The photo in flight is redone on
-    the worker left, nothing waits on the pending one, and the run ends with the local engine's filing."""
+@pytest.fixture
+def unplaceable(monkeypatch):
+    """Ray engines made from now on, listed; their replacement workers ask for a resource no node has (as a full
+    cluster that lost a node would leave them pending)."""
     import ray
 
     from facetui.core.run import engine_ray
@@ -93,39 +93,76 @@ def test_a_lost_worker_whose_place_the_cluster_cannot_refill_costs_no_photo(sett
 
     monkeypatch.setattr(engine_ray.RayEngine, "__init__", init)
     monkeypatch.setattr(engine_ray.RayEngine, "_new_actor", new_actor)
-    killed: list = []
+    return engines
 
-    def kill_a_busy_worker() -> None:
+
+def _killer(engines: list, how_many: int, killed: list) -> threading.Thread:
+    """A thread that kills busy workers that are up, one after another, until ``how_many`` are dead."""
+    import ray
+
+    def run() -> None:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
+        while time.monotonic() < deadline and len(killed) < how_many:
             for eng in engines:
                 with eng._lock:
                     busy = [s for s in eng._slots if s.busy and s.up and s.actor is not None]
-                if busy:
-                    ray.kill(busy[0].actor, no_restart=True)
-                    killed.append(busy[0])
-                    return
+                for slot in busy[: how_many - len(killed)]:
+                    ray.kill(slot.actor, no_restart=True)
+                    killed.append(slot)
             time.sleep(0.02)
 
-    threading.Thread(target=kill_a_busy_worker, daemon=True).start()
-    run_all(recognize(settings.replace(cache_dir=workspace / "cache-local"), output_dir=workspace / "out-l"))
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _run_in_thread(gen_factory, limit_s: float) -> tuple[list, bool]:
     got: list = []
-    run = threading.Thread(
-        target=lambda: got.extend(
-            run_all(recognize(_ray(settings, workspace, "lost"), output_dir=workspace / "out-lost"))
-        ),
-        daemon=True,
-    )
+    run = threading.Thread(target=lambda: got.extend(run_all(gen_factory())), daemon=True)
     run.start()
-    run.join(120)
+    run.join(limit_s)
+    return got, not run.is_alive()
+
+
+def test_a_lost_worker_whose_place_the_cluster_cannot_refill_costs_no_photo(settings, workspace, unplaceable):
+    """As when a node is lost: a worker is killed with a photo on it, and its replacement can never be placed. The
+    photo in flight is redone on the worker left, nothing waits on the pending one, and the run ends with the local
+    engine's filing."""
+    run_all(recognize(settings.replace(cache_dir=workspace / "cache-local"), output_dir=workspace / "out-l"))
+    killed: list = []
+    _killer(unplaceable, 1, killed)
+    events, ended = _run_in_thread(
+        lambda: recognize(_ray(settings, workspace, "lost"), output_dir=workspace / "out-lost"), 120
+    )
     assert killed, "no worker was killed"
-    assert not run.is_alive(), "the run waits on a photo sent to a worker that never started"
-    events = got
+    assert ended, "the run waits on a photo sent to a worker that never started"
     done = [e.result for e in events if isinstance(e, FileDone)]
     assert len(done) == len(QUERIES) and not any(r.error for r in done), [r.error for r in done if r.error]
     assert filed(workspace / "out-lost") == filed(workspace / "out-l")
     assert _rows(workspace / "out-lost") == _rows(workspace / "out-l")
     assert not killed[0].up  # its pending replacement never took a photo
+
+
+def test_with_every_worker_lost_and_none_placeable_the_run_reports_the_rest_and_ends(
+    settings, workspace, unplaceable, monkeypatch
+):
+    """Every node lost: no worker is up and no replacement can start. After REFILL_WAIT_S the photos waiting are
+    reported (and every later one), the run ends, and a rerun would analyse them (the errors are transient)."""
+    from facetui.core.run import engine_ray
+
+    monkeypatch.setattr(engine_ray, "REFILL_WAIT_S", 1.0)
+    killed: list = []
+    _killer(unplaceable, 2, killed)
+    events, ended = _run_in_thread(
+        lambda: recognize(_ray(settings, workspace, "all-lost"), output_dir=workspace / "out-all-lost"), 120
+    )
+    assert len(killed) == 2 and ended
+    done = [e.result for e in events if isinstance(e, FileDone)]
+    assert len(done) == len(QUERIES) and not events[-1].summary.aborted
+    lost = [r for r in done if r.error]
+    assert lost and all("no analysis worker" in r.error or "worker died" in r.error for r in lost), [
+        r.error for r in lost
+    ]
 
 
 def test_an_abort_during_start_up_is_seen_within_a_second(settings, workspace):

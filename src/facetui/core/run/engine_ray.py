@@ -29,6 +29,10 @@ from .raycluster import Cluster, connect, import_ray
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
 MAX_REPLACED = 16  # dead workers replaced in one run; past that a dead worker's place stays empty
 DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
+# how long the photos wait when no worker is up and none of the replacements can start (every node lost, or a
+# cluster with no room): then each is reported, and so is every later one until a worker is up again
+REFILL_WAIT_S = 60.0
+NO_WORKER = "no analysis worker could be started on the cluster (its nodes lost, or no room for one)"
 
 
 def _make_actor_class(ray):
@@ -95,6 +99,7 @@ class RayEngine:
         self._queue: deque[tuple[Path, str, cf.Future, int]] = deque()  # (path, sha, Future, tries so far)
         self._inflight: dict[cf.Future, object] = {}  # our Future -> Ray's ObjectRef
         self._replaced = 0
+        self._starved = False  # no worker up and none could be started within REFILL_WAIT_S: photos are reported
         self._cancel = threading.Event()  # set by close(): a start-up in progress gives up
         self._ray = import_ray()  # fails here, at set-up, when the extra is missing
         self._started = threading.Event()
@@ -146,6 +151,7 @@ class RayEngine:
                     dead = True
                 else:
                     slot.up, dead = True, False
+                    self._starved = False
             if dead:
                 self._replace(slot, actor)
             self._pump()
@@ -158,6 +164,9 @@ class RayEngine:
         with self._lock:
             if self._error is not None:
                 f.set_exception(self._error)
+                return f
+            if self._starved:
+                f.set_result(Analysis(sha256=sha, transient=True, error=NO_WORKER))
                 return f
             self._queue.append((path, sha, f, 0))
         self._pump()
@@ -228,6 +237,9 @@ class RayEngine:
                 slot.actor = None
         if slot.actor is not None:
             self._watch_up(slot)  # photos go to the workers that are up meanwhile (a lost node's may never be)
+            timer = threading.Timer(REFILL_WAIT_S, self._give_up_if_none_up)
+            timer.daemon = True
+            timer.start()
             return
         with self._lock:
             if any(s.actor is not None for s in self._slots):
@@ -235,6 +247,17 @@ class RayEngine:
             queued, self._queue = list(self._queue), deque()
         for _p, sha, f, _n in queued:  # no worker left: the photos waiting are reported, the run ends
             f.set_result(Analysis(sha256=sha, transient=True, error="no analysis worker left on the cluster"))
+
+    def _give_up_if_none_up(self) -> None:
+        """REFILL_WAIT_S after a replacement: if no worker is up, report the photos waiting (and later ones)."""
+        with self._lock:
+            if self._closing or any(s.up for s in self._slots):
+                return
+            self._starved = True
+            queued, self._queue = list(self._queue), deque()
+        for _p, sha, f, _n in queued:
+            if not f.done():
+                f.set_result(Analysis(sha256=sha, transient=True, error=NO_WORKER))
 
     # -- the end -------------------------------------------------------------------------------------------
     def close(self) -> None:
