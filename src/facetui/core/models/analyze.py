@@ -65,7 +65,7 @@ class Analysis:
         None  # the crops' embeddings where the process that cut them embedded them; never cached
     )
     transient: bool = False  # the error says nothing about the file's content (do not cache it)
-    chips: list[np.ndarray] | None = None  # aligned face chips still to encode (finish_encoding); never cached
+    chips: list[np.ndarray] | None = None  # aligned face chips still to encode (analyze_image); never cached
     # CPU seconds per stage (read, decode, detect, sharpness, encode, crops) measured where the work ran; never cached
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
@@ -77,15 +77,12 @@ def analyze_bytes(
     sha: str | None = None,
     name: str = "",
     timings: dict[str, float] | None = None,
-    encode: bool = True,
 ) -> Analysis:
     """Analyse one photo held in memory; a bad image gives an Analysis with ``error`` set, never an exception.
 
-    ``timings`` (optional) receives the CPU seconds of each stage; the Analysis carries the same dict. Without
-    ``encode`` the face chips are kept for :func:`finish_encoding` (no torch is needed up to there).
+    ``timings`` (optional) receives the CPU seconds of each stage; the Analysis carries the same dict.
     """
     tm = {} if timings is None else timings
-    t = time.process_time()
     sha = sha or hashlib.sha256(data).hexdigest()
     img = decode_photo(data, cfg, sha, name, tm)
     if isinstance(img, Analysis):
@@ -93,7 +90,7 @@ def analyze_bytes(
     t = time.process_time()
     boxes = facemod.detect_faces(img.rgb, cfg.detector, cfg.upsample)
     tm["detect"] = time.process_time() - t
-    return analyze_image(img, boxes, sha, want_body, tm, encode=encode)
+    return analyze_image(img, boxes, sha, want_body, tm)
 
 
 def decode_photo(data: bytes, cfg: FaceConfig, sha: str, name: str, tm: dict[str, float]) -> LoadedImage | Analysis:
@@ -118,8 +115,9 @@ def analyze_image(
     encode: bool = True,
 ) -> Analysis:
     """Everything after detection for one decoded photo and its face ``boxes`` (in ``img``'s pixels): aligned
-    chips, their sharpness and descriptors (kept as chips for :func:`finish_encoding` without ``encode``), the
-    boxes in the original photo's pixels and, with ``want_body``, the body crops."""
+    chips, their sharpness and descriptors (left undone without ``encode``: the chips stay in ``Analysis.chips``
+    for a caller that encodes many photos' chips at once), the boxes in the original photo's pixels and, with
+    ``want_body``, the body crops."""
     clock = time.process_time  # CPU time: what the 2-core ideal adds up, unaffected by other load on the machine
     rgb = img.rgb
     t = clock()
@@ -138,8 +136,8 @@ def analyze_image(
         chips=chips,
     )
     if encode:
-        finish_encoding(a)
-        t = clock()
+        a.encodings, a.chips = facemod.encode_chips(chips), None
+        t, tm["encode"] = _lap(clock, t)
     if want_body:
         from .bodies import body_regions, crop_for_reid  # numpy + Pillow only
 
@@ -147,16 +145,6 @@ def analyze_image(
         a.body_crops = [crop_for_reid(rgb, r) for r in regions]
         a.body_regions = len(regions)
         t, tm["crops"] = _lap(clock, t)
-    return a
-
-
-def finish_encoding(a: Analysis) -> Analysis:
-    """Encode the face chips ``a`` still holds (torch's or dlib's descriptor network) into ``a.encodings``."""
-    if a.chips is not None:
-        t = time.process_time()
-        a.encodings = facemod.encode_chips(a.chips)
-        a.chips = None
-        a.timings["encode"] = a.timings.get("encode", 0.0) + time.process_time() - t
     return a
 
 
@@ -187,16 +175,15 @@ def failed(sha: str | None, e: BaseException) -> Analysis:
     return Analysis(sha256=sha or "", error=f"analysis failed: {type(e).__name__}: {e}".splitlines()[0])
 
 
-def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None, encode: bool = True) -> Analysis:
-    """Read a file once and analyse it (``encode``: as analyze_bytes); unreadable files give an Analysis with
-    ``error`` set."""
+def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None) -> Analysis:
+    """Read a file once and analyse it; unreadable files give an Analysis with ``error`` set."""
     t0 = time.process_time()
     data = read_photo(path, sha)
     if isinstance(data, Analysis):
         return data
     timings = {"read": time.process_time() - t0}
     try:
-        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings, encode=encode)
+        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings)
     except facemod.FaceModelError:
         raise
     except Exception as e:  # a detector failure on one odd photo must not end the run (MemoryError included)
