@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facetui.core.base.fsutil import TEMP_PREFIX
 from facetui.core.models import bodies, face_net, faces, onnxnets, prepared
 from facetui.core.models.analyze import FaceConfig
 from facetui.core.models.bodysetup import LazyBodyEncoder
@@ -129,7 +130,7 @@ def test_the_prepared_file_is_reused_and_made_again_when_damaged(models_dir, dam
     assert remade is not None and build.calls == 2
     assert np.abs(remade.run(x) - want).max() < 1e-6
     assert _net(build) is not None and build.calls == 2  # good again
-    assert not list(models_dir.glob(".*.tmp"))
+    assert not list(models_dir.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_a_network_onnx_cannot_match_is_left_to_torch(models_dir):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facetui.core.base.fsutil import TEMP_PREFIX
 from facetui.core.models import prepared
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def test_prepared_detector_is_built_once_and_finds_the_same_boxes(tmp_path, phot
     assert lib.builds == 1
     files = sorted(p.name for p in (tmp_path / "models").iterdir())
     assert [f for f in files if f.endswith(".svm")] and [f for f in files if f.endswith(".json")]
-    assert not [f for f in files if f.endswith(".tmp")]
+    assert not [f for f in files if f.startswith(TEMP_PREFIX)]
     again = prepared.hog_detector(lib)
     assert lib.builds == 1  # loaded from the prepared copy
     want = _boxes(dlib.get_frontal_face_detector(), photos)

@@ -13,6 +13,7 @@ import pytest
 from helpers import REPO, make_workspace, run_all
 
 from facetui.core.base.events import FileDone, Notice, RunFinished, RunStarted
+from facetui.core.base.fsutil import TEMP_PREFIX
 from facetui.core.base.settings import load_settings
 from facetui.core.models.bodysetup import CHECKED_DIR, setup_body
 from facetui.core.run.kbbuild import build_kb
@@ -287,5 +288,5 @@ def test_the_workers_keep_one_prepared_hog_detector_and_the_onnx_networks(warm):
     assert len(svms) == 1
     rec = json.loads(svms[0].with_suffix(".json").read_text())
     assert rec["sha256"] == hashlib.sha256(svms[0].read_bytes()).hexdigest()
-    assert not list(folder.glob(".*.tmp"))
+    assert not list(folder.glob(f"{TEMP_PREFIX}*"))
     assert list(folder.glob("face-resnet-*.onnx")) and list(folder.glob(f"osnet-{MODEL}-*.onnx"))

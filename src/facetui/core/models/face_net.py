@@ -275,13 +275,12 @@ class FaceNet:
 def onnx_face_net(path: Path) -> Any:
     """The network in ``path`` run by ONNX Runtime from this machine's prepared file (made from the torch port at
     the first need), or None where ONNX Runtime is not wanted or cannot run it (FaceNet then does)."""
-    import hashlib
-
+    from ..base.fsutil import file_sha256
     from . import onnxnets
 
     if not onnxnets.wanted():
         return None
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    sha = file_sha256(Path(path))
     net = onnxnets.prepared_net(
         "face-resnet",
         {"weights": sha},

@@ -118,27 +118,22 @@ def prepared_net(
             return None
     if model is not None and record is not None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            prepared.write_atomic(model, data)
-            rec = {**fields, "sha256": hashlib.sha256(data).hexdigest(), "probe_out": want.tolist()}
-            prepared.write_atomic(record, json.dumps(rec).encode())
+            prepared.store(model, record, fields, data, probe_out=want.tolist())
         except OSError:  # a read-only cache folder: the next process exports again
             pass
     return net
 
 
 def _load(model: Path, record: Path, fields: dict, probe: np.ndarray, tol: float) -> OnnxNet | None:
+    got = prepared.checked(model, record, fields)  # missing, damaged or different: None, and it is made again
+    if got is None:
+        return None
+    data, rec = got
     try:
-        rec = json.loads(record.read_text(encoding="utf-8"))
-        if not isinstance(rec, dict) or any(rec.get(k) != v for k, v in fields.items()):
-            return None
-        data = model.read_bytes()
-        if hashlib.sha256(data).hexdigest() != rec.get("sha256"):
-            return None
         want = np.asarray(rec["probe_out"], dtype=np.float32)
         net = OnnxNet(data)
         return net if _close(net.run(probe), want, tol) else None
-    except Exception:  # missing, damaged, other outputs: made again
+    except Exception:  # a record without outputs, a file ONNX Runtime refuses, other outputs: made again
         return None
 
 

@@ -5,7 +5,7 @@ ONNX Runtime runs are kept there too (onnxnets.py).
 
 Today that is dlib's HOG face detector: ``dlib.get_frontal_face_detector()`` decompresses and parses the detector
 built into dlib, 0.29 s of CPU in every worker before its first photo; the same detector saved by dlib loads in about
-1 ms and finds the same boxes (tests/unit/test_prepared.py).
+1 ms and finds the same boxes (tests/integration/test_prepared.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from ..base.fsutil import atomic_write_bytes
 
 FORMAT = 1
 _DIR: Path | None = None  # where this process keeps prepared models; None: build them each time
@@ -52,33 +54,25 @@ def current_dir() -> Path | None:
     return _DIR
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in its folder and a rename: a reader sees all or nothing."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _record_ok(model: Path, record: Path, want: dict) -> bool:
-    """Whether ``model`` is there and is the file ``record`` describes, made as ``want`` says."""
+def checked(model: Path, record: Path, want: dict) -> tuple[bytes, dict] | None:
+    """The bytes of ``model`` and its record, where the record holds every field of ``want`` and the file's
+    SHA-256; None where either is missing, damaged or different."""
     try:
         rec = json.loads(record.read_text(encoding="utf-8"))
-        return (
-            isinstance(rec, dict)
-            and all(rec.get(k) == v for k, v in want.items())
-            and rec.get("sha256") == _sha256(model)
-        )
+        if not isinstance(rec, dict) or any(rec.get(k) != v for k, v in want.items()):
+            return None
+        data = model.read_bytes()
     except (OSError, ValueError):
-        return False
+        return None
+    return (data, rec) if hashlib.sha256(data).hexdigest() == rec.get("sha256") else None
+
+
+def store(model: Path, record: Path, want: dict, data: bytes, **extra: Any) -> None:
+    """Write ``data`` to ``model`` and its record (``want``, ``extra`` and the SHA-256), each atomically and the
+    file first, so that a record never describes a file that is not there. OSError where the folder refuses."""
+    atomic_write_bytes(model, data)
+    rec = {**want, **extra, "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_bytes(record, json.dumps(rec, indent=1).encode())
 
 
 def hog_detector(dlib: Any) -> Any:
@@ -92,23 +86,17 @@ def hog_detector(dlib: Any) -> Any:
     model, record = folder / f"{stem}.svm", folder / f"{stem}.json"
     want = {"format": FORMAT, "kind": "dlib frontal face detector", "dlib": version}
     with _LOCK:
-        if _record_ok(model, record, want):
+        if checked(model, record, want) is not None:
             try:
                 return dlib.fhog_object_detector(str(model))
             except RuntimeError:  # damaged although its hash matched: rebuild below
                 pass
         det = dlib.get_frontal_face_detector()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".svm.tmp")
-            os.close(fd)
-            try:
-                det.save(tmp)
-                sha = _sha256(Path(tmp))
-                os.replace(tmp, model)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-            write_atomic(record, json.dumps({**want, "sha256": sha}, indent=1).encode())
+            with tempfile.TemporaryDirectory() as tmp:
+                saved = Path(tmp) / "hog.svm"  # dlib writes to a path: saved here, then stored like any file
+                det.save(str(saved))
+                store(model, record, want, saved.read_bytes())
         except (OSError, RuntimeError):  # a read-only or full cache folder: the detector built is as good
             pass
         return det
