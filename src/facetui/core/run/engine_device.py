@@ -31,14 +31,12 @@ import concurrent.futures as cf
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ..models import faces as facemod
-from ..models.analyze import Analysis, FaceConfig, analyze_image, failed
+from ..models.analyze import Analysis, FaceConfig
+from . import devicebatch
 from .workers import Decoded, Feeder
 
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # "cpu": the stage on the CPU (tests); "off": never the stage
@@ -165,44 +163,6 @@ class DeviceEngine:
                 images.append((j, r))
         if not images:
             return
-        det, net = facemod.models_on(self.device)  # loaded at the first batch (FaceModelError fails the batch)
-        try:
-            results = self.analyse(images, det, net)
-        except facemod.FaceModelError:
-            raise
-        except Exception:  # one photo spoilt the batch: each photo alone, so only the one that fails errs
-            results = [self._analyse_alone(item, det, net) for item in images]
+        results = devicebatch.finish([(j.sha, d) for j, d in images], self.cfg, self.want_body, self.device)
         for (j, _), a in zip(images, results):
             _settle(j.out, a)
-
-    def _analyse_alone(self, item: tuple[_Job, Decoded], det, net) -> Analysis:
-        try:
-            return self.analyse([item], det, net)[0]
-        except facemod.FaceModelError:
-            raise
-        except Exception as e:
-            return failed(item[0].sha, e)
-
-    def analyse(self, items: list[tuple[_Job, Decoded]], det, net) -> list[Analysis]:
-        """The Analyses of decoded photos: one detector run, each photo's chips, one descriptor run."""
-        clock = time.thread_time  # CPU seconds of this thread, shared out evenly (a GPU's time is not in them)
-        t = clock()
-        found = det.detect_batch([d.image.rgb for _, d in items], self.cfg.upsample)
-        share = (clock() - t) / len(items)
-        out: list[Analysis] = []
-        for (j, d), dets in zip(items, found):
-            tm = dict(d.timings, detect=share)
-            h, w = d.image.rgb.shape[:2]
-            out.append(analyze_image(d.image, facemod.trim(dets, w, h), j.sha, self.want_body, tm, encode=False))
-        t = clock()
-        chips = [c for a in out for c in a.chips or []]
-        enc = facemod.encode_chips(chips, net=net)
-        share = (clock() - t) / len(items)
-        i = 0
-        for a in out:
-            n = len(a.chips or [])
-            a.encodings = np.ascontiguousarray(enc[i : i + n]) if n else np.zeros((0, 128), dtype=np.float64)
-            a.chips = None
-            a.timings["encode"] = a.timings.get("encode", 0.0) + share
-            i += n
-        return out
