@@ -179,6 +179,16 @@ SPECS: tuple[Spec, ...] = (
         "With engine ray, the cluster to join: empty starts a Ray of `workers` CPUs on this machine for the run, "
         "`auto` joins the cluster this machine is part of, or HOST:PORT.",
     ),
+    Spec(
+        "ray_gpu_fraction",
+        "float",
+        0.5,
+        "With engine ray on a cluster with GPUs: the share of one GPU each GPU actor asks for (0.5: two per GPU). "
+        "The CPU actors then decode (and detect with hog), the GPU actors detect with cnn, encode the faces and "
+        "embed the bodies in batches of kb_batch_size. 0 = no GPU actors.",
+        0.0,
+        1.0,
+    ),
     Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
     Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
 )
@@ -214,6 +224,7 @@ class Settings:
     workers: int
     engine: str
     ray_address: str
+    ray_gpu_fraction: float
     review_add_to_kb: bool
     cache_dir: Path
     source: Path | None = None  # the settings file this came from

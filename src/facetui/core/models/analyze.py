@@ -77,6 +77,7 @@ def analyze_bytes(
     sha: str | None = None,
     name: str = "",
     timings: dict[str, float] | None = None,
+    encode: bool = True,
 ) -> Analysis:
     """Analyse one photo held in memory; a bad image gives an Analysis with ``error`` set, never an exception.
 
@@ -90,7 +91,7 @@ def analyze_bytes(
     t = time.process_time()
     boxes = facemod.detect_faces(img.rgb, cfg.detector, cfg.upsample)
     tm["detect"] = time.process_time() - t
-    return analyze_image(img, boxes, sha, want_body, tm)
+    return analyze_image(img, boxes, sha, want_body, tm, encode=encode)
 
 
 def decode_photo(data: bytes, cfg: FaceConfig, sha: str, name: str, tm: dict[str, float]) -> LoadedImage | Analysis:
@@ -175,15 +176,16 @@ def failed(sha: str | None, e: BaseException) -> Analysis:
     return Analysis(sha256=sha or "", error=f"analysis failed: {type(e).__name__}: {e}".splitlines()[0])
 
 
-def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None) -> Analysis:
-    """Read a file once and analyse it; unreadable files give an Analysis with ``error`` set."""
+def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None = None, encode: bool = True) -> Analysis:
+    """Read a file once and analyse it; unreadable files give an Analysis with ``error`` set. Without ``encode``
+    the chips stay in ``Analysis.chips`` for a batch on a GPU (analyze_image)."""
     t0 = time.process_time()
     data = read_photo(path, sha)
     if isinstance(data, Analysis):
         return data
     timings = {"read": time.process_time() - t0}
     try:
-        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings)
+        return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings, encode=encode)
     except facemod.FaceModelError:
         raise
     except Exception as e:  # a detector failure on one odd photo must not end the run (MemoryError included)

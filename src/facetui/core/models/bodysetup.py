@@ -88,9 +88,12 @@ class LazyBodyEncoder:
         """The spec a worker process loads this model from, where it runs on the CPU (known without torch) and
         the weights file's hash is known; None where only this process should run it (a GPU, or "auto" that only
         torch can resolve)."""
-        if self.device != "cpu" or not self.sha256:
-            return None
-        return BodySpec(self.model_name, self.weights_path, self.sha256, self.dim)
+        return self.spec() if self.device == "cpu" else None
+
+    def spec(self) -> BodySpec | None:
+        """The spec another process (a Ray actor, on whichever device it has) loads this model from; None where
+        the weights file's hash is not known."""
+        return BodySpec(self.model_name, self.weights_path, self.sha256, self.dim) if self.sha256 else None
 
     def start(self) -> None:
         """Begin loading in the background (once); returns at once."""

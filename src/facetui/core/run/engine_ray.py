@@ -11,6 +11,11 @@ end, and a cancel is seen only when the next row arrives). An actor call per pho
 outcome: a bad photo is a result with an error, a photo that kills its worker is retried once and then reported,
 and an abort fails the futures in flight at once.
 
+With GPUs on the cluster, these actors prepare each photo and GPU actors finish it in batches (ray_gpu.py).
+
+Why it is long: one class keeps the CPU actors' places (started, up, busy, replaced when they die, a watchdog for
+a cluster with no room) and the photos' queue under one lock; split, each half would need the other's state.
+
 Ray is an optional extra (``pip install 'facetui[ray]'``), imported only when this engine is asked for.
 """
 
@@ -24,6 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from ..models.analyze import Analysis, FaceConfig
+from . import ray_gpu
 from .raycluster import Cluster, connect, import_ray
 
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
@@ -33,6 +39,7 @@ DIED = "the analysis worker died on this photo (out of memory, or a crash in dli
 # cluster with no room): then each is reported, and so is every later one until a worker is up again
 REFILL_WAIT_S = 60.0
 NO_WORKER = "no analysis worker could be started on the cluster (its nodes lost, or no room for one)"
+DIED_ON_GPU = "the GPU worker died with this photo in its batch, twice (out of GPU memory, or a crash)"
 
 
 def _make_actor_class(ray):
@@ -51,6 +58,13 @@ def _make_actor_class(ray):
             from facetui.core.run import workers
 
             return workers.analyze_in_worker(path, cfg, want_body, sha)
+
+        @ray.method(num_returns=2)
+        def prepare(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str):
+            """For the GPU stage (ray_gpu.py): (finished Analysis or None, what a GPU actor finishes)."""
+            from facetui.core.run import workers
+
+            return workers.prepare_in_worker(path, cfg, want_body, sha)
 
     return AnalysisWorker
 
@@ -80,16 +94,27 @@ class RayEngine:
     name = "ray"
 
     def __init__(
-        self, face_cfg: FaceConfig, want_body: bool, workers: int, address: str, env: dict[str, str], body=None
+        self,
+        face_cfg: FaceConfig,
+        want_body: bool,
+        workers: int,
+        address: str,
+        env: dict[str, str],
+        body=None,
+        gpu_fraction: float = 0.0,
+        batch_size: int = 16,
     ) -> None:
         """``body``: (bodysetup.BodySpec, batch size) when the workers embed the crops they cut (OSNet on their
-        CPU, the weights file at the same path on every node), else None (the crops come back)."""
+        CPU, or on the GPU actors' GPUs; the weights file at the same path on every node), else None (the crops
+        come back). ``gpu_fraction``: a GPU actor's share of a GPU where the cluster has GPUs (ray_gpu.py)."""
         self.face_cfg = face_cfg
         self.want_body = want_body
         self.workers = workers
         self.address = address
         self.env = env
         self.body = body
+        self.gpu_fraction, self.batch_size = gpu_fraction, batch_size
+        self._gpu: ray_gpu.GpuStage | None = None  # GPU actors, where the cluster has GPUs
         self.cluster: Cluster | None = None
         self._lock = threading.Lock()
         self._ready = False
@@ -116,6 +141,18 @@ class RayEngine:
             with self._lock:
                 if self._closing:
                     return
+                if ray_gpu.applies(self.face_cfg, self.gpu_fraction, self.cluster.node_gpus):
+                    self._gpu = ray_gpu.GpuStage(
+                        self._ray,
+                        self.cluster.node_gpus,
+                        self.gpu_fraction,
+                        self.face_cfg,
+                        self.want_body,
+                        self.env,
+                        self.body,
+                        self.batch_size,
+                        self._lost_on_gpu,
+                    )
                 self._slots = [_Slot(self._new_actor()) for _ in range(n)]
                 self._ready = True
                 slots = list(self._slots)
@@ -134,7 +171,10 @@ class RayEngine:
         self._pump()
 
     def _new_actor(self):
-        return self._cls.remote(self.face_cfg.detector, self.env, self.body)
+        if self._gpu is None:
+            return self._cls.remote(self.face_cfg.detector, self.env, self.body)
+        detector = "" if self.face_cfg.detector == "cnn" else self.face_cfg.detector  # cnn: they only decode
+        return self._cls.remote(detector, self.env, None)
 
     def _watch_up(self, slot: _Slot) -> None:
         """Mark ``slot`` up once its actor has started (its models loaded), then give it work."""
@@ -186,21 +226,25 @@ class RayEngine:
                 job = self._queue.popleft()
                 path, sha, f, _tries = job
                 slot.busy = True
-                ref = slot.actor.analyze.remote(path, self.face_cfg, self.want_body, sha)
+                payload = None
+                if self._gpu is None:
+                    ref = slot.actor.analyze.remote(path, self.face_cfg, self.want_body, sha)
+                else:  # a small status, and the payload a GPU actor takes by reference
+                    ref, payload = slot.actor.prepare.remote(path, self.face_cfg, self.want_body, sha)
                 self._inflight[f] = ref
-                sent.append((ref, job, slot, slot.actor))
-        for ref, job, slot, actor in sent:  # outside the lock: a callback on a finished call runs at once
-            ref.future().add_done_callback(partial(self._done, job=job, slot=slot, actor=actor))
+                sent.append((ref, job, slot, slot.actor, payload))
+        for ref, job, slot, actor, payload in sent:  # outside the lock: a callback on a finished call runs at once
+            ref.future().add_done_callback(partial(self._done, job=job, slot=slot, actor=actor, payload=payload))
 
-    def _done(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object) -> None:
+    def _done(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object, payload=None) -> None:
         try:
-            self._settle(rf, job, slot, actor)
+            self._settle(rf, job, slot, actor, payload)
         except BaseException as e:  # never leave the run waiting on a photo (a done-callback's error is only logged)
             _path, sha, f, _tries = job
             if not f.done():
                 f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {e}"))
 
-    def _settle(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object) -> None:
+    def _settle(self, rf: cf.Future, job: tuple, slot: _Slot, actor: object, payload) -> None:
         path, sha, f, tries = job
         with self._lock:
             slot.busy = False
@@ -211,7 +255,11 @@ class RayEngine:
             return
         exc = rf.exception()
         if exc is None:
-            f.set_result(rf.result())
+            r = rf.result()
+            if r is None and payload is not None and self._gpu is not None:
+                self._gpu.put(job, payload)  # on to a GPU actor
+            else:
+                f.set_result(r)
         elif isinstance(exc, self._ray.exceptions.RayActorError):  # the worker died with this photo on it
             self._replace(slot, actor)
             if tries < TASK_RETRIES:
@@ -248,6 +296,17 @@ class RayEngine:
         for _p, sha, f, _n in queued:  # no worker left: the photos waiting are reported, the run ends
             f.set_result(Analysis(sha256=sha, transient=True, error="no analysis worker left on the cluster"))
 
+    def _lost_on_gpu(self, job: tuple) -> None:
+        """A photo whose GPU batch was lost (its GPU actor died, or its pixels with their node): redone from the
+        start once, then reported."""
+        path, sha, f, tries = job
+        if tries < TASK_RETRIES:
+            with self._lock:
+                self._queue.appendleft((path, sha, f, tries + 1))
+            self._pump()
+        elif not f.done():
+            f.set_result(Analysis(sha256=sha, transient=True, error=DIED_ON_GPU))
+
     def _give_up_if_none_up(self) -> None:
         """REFILL_WAIT_S after a replacement: if no worker is up, report the photos waiting (and later ones)."""
         with self._lock:
@@ -271,6 +330,8 @@ class RayEngine:
             queued, self._queue = list(self._queue), deque()
             actors = [s.actor for s in self._slots if s.actor is not None]
             self._slots = []
+        if self._gpu is not None:
+            self._gpu.close()
         for f, ref in inflight:
             f.cancel()
             try:
@@ -291,4 +352,5 @@ class RayEngine:
             self._started.wait()
         if self.cluster is None:
             return {"name": "ray", "address": self.address, "started": True, "connected": False}
-        return {"started": True, **self.cluster.describe()}
+        gpu = self._gpu.describe() if self._gpu is not None else {}
+        return {"started": True, **self.cluster.describe(), **gpu}

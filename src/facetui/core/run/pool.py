@@ -90,6 +90,7 @@ class Analyzer:
             engine=settings.engine,
             ray_address=settings.ray_address,
             device=settings.device,
+            ray_gpu_fraction=settings.ray_gpu_fraction,
         )
 
     def __init__(
@@ -104,9 +105,11 @@ class Analyzer:
         engine: str = "local",
         ray_address: str = "",
         device: str = "auto",
+        ray_gpu_fraction: float = 0.0,
     ):
         """``timings``, when given, accumulates CPU seconds per stage (hash, cache, decode, detect, encode, body...).
-        ``engine`` "ray" sends the misses to a Ray cluster (``ray_address``; empty starts a local one)."""
+        ``engine`` "ray" sends the misses to a Ray cluster (``ray_address``; empty starts a local one; with GPUs
+        there, ``ray_gpu_fraction`` of one per GPU actor)."""
         self.timings = timings
         self.face_cfg = face_cfg
         self.face_key = face_cfg.key()
@@ -120,6 +123,7 @@ class Analyzer:
         self._engine = None  # the engine of this run (Feeder or RayEngine), made at the first miss
         self.engine = engine
         self.ray_address = ray_address
+        self.ray_gpu_fraction = ray_gpu_fraction
         self.device_pref = device  # the run's device setting: a GPU takes the device stage (engine_device.py)
         self._decode_only = False  # the workers only decode (the device stage)
         self.engine_info: dict = {"name": engine, "started": False}  # for the run manifest
@@ -215,7 +219,15 @@ class Analyzer:
 
             env = worker_env()
             want_body = self.body is not None
-            eng = RayEngine(self.face_cfg, want_body, self.workers, self.ray_address, env, self._worker_body)
+            eng = RayEngine(
+                self.face_cfg,
+                want_body,
+                self.workers,
+                self.ray_address,
+                env,
+                self._worker_body,
+                gpu_fraction=self.ray_gpu_fraction,
+            )
             self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
             return eng
         self.engine_info = {"name": "local", "workers": self.workers, "started": True}
@@ -232,7 +244,8 @@ class Analyzer:
         wait; None where this process embeds them (no pool, a GPU, or a device only torch can tell)."""
         if self.body is None or ((self.workers <= 1 or n_paths <= 1) and not remote):
             return None
-        spec = getattr(self.body, "cpu_spec", lambda: None)()
+        # a cluster's actors embed on their own devices (their CPU, or a GPU actor's GPU), whatever this one has
+        spec = getattr(self.body, "spec" if remote else "cpu_spec", lambda: None)()
         return None if spec is None else (spec, self.batch_size)
 
     def _first_miss(self) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from ..base.errors import SetupError
 
 INSTALL_HINT = "pip install 'facetui[ray]'"
+# test hook: a local cluster declares this many GPUs, which its GPU actors (ray_gpu.py) then run on the CPU
+TEST_GPUS_ENV = "FACETUI_TEST_RAY_GPUS"
 
 
 def import_ray():
@@ -38,6 +40,7 @@ class Cluster:
     nodes: int
     cpus: float
     gpus: float
+    node_gpus: tuple[float, ...] = ()  # the GPUs of each node that is up (a GPU actor's share fits on one node)
 
     def describe(self) -> dict:
         return {"name": "ray", "address": self.address, "nodes": self.nodes, "cpus": self.cpus, "gpus": self.gpus}
@@ -69,8 +72,9 @@ def _host_thread(address: str, cpus: int | None, env: dict[str, str], ready: thr
     try:
         if address:
             ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=cpus, **kwargs)
+        else:  # the machine's GPUs, found by Ray (or TEST_GPUS_ENV's count of pretend ones)
+            gpus = os.environ.get(TEST_GPUS_ENV)
+            ray.init(num_cpus=cpus, num_gpus=int(gpus) if gpus else None, **kwargs)
     except BaseException as e:  # the waiting run raises it
         _host["error"] = e
         ready.set()
@@ -105,5 +109,7 @@ def connect(address: str, cpus: int | None, env: dict[str, str], cancel: threadi
                 raise SetupError(f"cannot reach the Ray cluster at {address}: {err}") from None
             raise err  # type: ignore[misc]
     res = ray.cluster_resources()
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    return Cluster(str(_host.get("address", address)), nodes, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    node_gpus = tuple(float(n.get("Resources", {}).get("GPU", 0)) for n in alive)
+    where = str(_host.get("address", address))
+    return Cluster(where, len(alive), float(res.get("CPU", 0)), float(res.get("GPU", 0)), node_gpus)

@@ -62,7 +62,6 @@ def worker_init(
 def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
     """One photo in a worker: its Analysis, with its body embeddings instead of its crops where this worker embeds
     them (a failed OSNet load raises bodies.BodyModelError, which the run's thread gets from the Future)."""
-    global _START_CPU
     _test_hook(path)
     t = time.perf_counter()
     a = analyze_path(path, cfg, want_body, sha)
@@ -79,10 +78,16 @@ def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) ->
         a.timings["body_crops"] = len(a.body_crops)
         a.body_crops = None  # the pixels stay here: only the embeddings go back
     a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
-    if _START_CPU is not None:
-        a.timings["worker_start"] = _START_CPU
-        _START_CPU = None
+    _started(a.timings)
     return a
+
+
+def _started(tm: dict[str, float]) -> None:
+    """Put the CPU seconds this worker spent starting into its first photo's timings."""
+    global _START_CPU
+    if _START_CPU is not None:
+        tm["worker_start"] = _START_CPU
+        _START_CPU = None
 
 
 def _test_hook(path: Path) -> None:
@@ -101,7 +106,6 @@ class Decoded:
 def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Decoded | Analysis:
     """One photo in a worker of the device stage (engine_device.py): read and decode only, with analyze_path's
     errors (an Analysis with ``error`` set); detection, chips and descriptors follow in the run's process."""
-    global _START_CPU
     _test_hook(path)
     t = time.perf_counter()
     tm: dict[str, float] = {}
@@ -109,10 +113,27 @@ def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> 
     if isinstance(img, Analysis):
         return img
     tm["worker_wall"] = time.perf_counter() - t
-    if _START_CPU is not None:
-        tm["worker_start"] = _START_CPU
-        _START_CPU = None
+    _started(tm)
     return Decoded(img, tm)
+
+
+def prepare_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> tuple[Analysis | None, object]:
+    """One photo in a CPU actor of the Ray engine's GPU stage (ray_gpu.py): (its finished Analysis, None) where
+    nothing is left for a GPU (an error, or no face and no body crop found), else (None, what the GPU actor
+    finishes): the decoded photo for the cnn detector, or for hog the Analysis with its chips cut and its body
+    crops (descriptors and body embeddings to come)."""
+    if cfg.detector == "cnn":
+        d = decode_in_worker(path, cfg, want_body, sha)
+        return (d, None) if isinstance(d, Analysis) else (None, d)
+    _test_hook(path)
+    t = time.perf_counter()
+    a = analyze_path(path, cfg, want_body, sha, encode=False)
+    a.timings["worker_wall"] = time.perf_counter() - t
+    _started(a.timings)
+    if a.error or not (a.chips or a.body_crops):
+        a.chips = None
+        return a, None
+    return None, a
 
 
 def _chain(outer: cf.Future, inner: cf.Future) -> None:

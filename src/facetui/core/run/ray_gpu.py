@@ -1,0 +1,274 @@
+"""The Ray engine's GPU stage: actors that each hold a share of a GPU and finish photos in batches across photos
+(the CNN detector on decoded photos, the descriptors of every chip, the body embeddings: devicebatch.py), fed by
+the CPU actors of engine_ray.py.
+
+When: the engine is ray, ``ray_gpu_fraction`` > 0 and the cluster has GPUs (:func:`applies`). The CPU actors then
+decode only (cnn) or decode, detect and cut the chips and body crops (hog), and return two objects: a small status
+(the finished Analysis where nothing is left for a GPU, else None) and the payload. The driver passes the payload's
+reference on to a GPU actor, so the pixels go from node to node and never through the driver.
+
+Resources that cannot deadlock: a GPU actor asks for ``fraction`` of one GPU and no CPU; there are as many as fit
+on each node's GPUs; a CPU actor asks for one CPU and nothing else. Neither kind waits for what the other holds.
+A GPU actor still uses a core to cut chips; it shares the cores with the CPU actors as the OS sees fit.
+
+Batches: each GPU actor has at most IN_FLIGHT batches queued (the next batch's pixels travel while one runs); a
+batch takes the payloads waiting, up to ``batch_size``, and never waits for more, so batches grow with the load.
+
+Faults: a batch that raises is retried photo by photo inside the actor; a GPU actor that dies, or payloads lost
+with their node, hand the batch's photos back to the engine (``lost``), which redoes each from the start once
+and then reports it; the dead actor is replaced (up to MAX_REPLACED). With no GPU actor up REFILL_WAIT_S after a
+start or a replacement, the photos waiting are reported (transient: a rerun tries again), and so is every later
+one until one is up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from ..models.analyze import Analysis, FaceConfig
+from ..models.faces import torch_cnn_wanted, torch_encoder_wanted
+
+IN_FLIGHT = 2  # batches queued on one GPU actor
+MAX_REPLACED = 16
+REFILL_WAIT_S = 60.0
+NO_GPU_WORKER = "no GPU worker could be started on the cluster (its GPUs taken or its nodes lost)"
+
+
+def applies(cfg: FaceConfig, fraction: float, node_gpus: tuple[float, ...]) -> bool:
+    """Whether a run on a cluster with these GPUs uses GPU actors: only the torch ports run there (dlib's own CNN
+    detector or encoder asked for by their environment switches keep the whole analysis on the CPU actors)."""
+    if fraction <= 0 or actor_count(node_gpus, fraction) == 0 or not torch_encoder_wanted():
+        return False
+    return cfg.detector != "cnn" or torch_cnn_wanted()
+
+
+def actor_count(node_gpus: tuple[float, ...], fraction: float) -> int:
+    """How many GPU actors of ``fraction`` of a GPU fit on the nodes' GPUs (each on one GPU of one node)."""
+    if fraction <= 0:
+        return 0
+    return sum(int(g + 1e-9) * int(1 / fraction + 1e-9) for g in node_gpus)
+
+
+def _make_gpu_class(ray):
+    @ray.remote(max_restarts=0, max_task_retries=0)  # facetui replaces dead actors and redoes photos itself
+    class GpuWorker:
+        """One GPU actor: the face models on its GPU (on the CPU where torch sees none: a test cluster's pretend
+        GPU), OSNet loaded at the first body crop, then one batch of photos per call."""
+
+        def __init__(self, env: dict[str, str], body, batch_size: int) -> None:
+            from facetui.core.models import prepared
+            from facetui.core.run import workers
+
+            workers.worker_init("", env, None, prepared.machine_dir())
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.body, self.batch_size, self._enc = body, batch_size, None
+
+        def device_name(self) -> str:
+            return self.device
+
+        def finish(self, cfg: FaceConfig, want_body: bool, shas: list[str], *payloads) -> list[Analysis]:
+            from facetui.core.run import devicebatch
+
+            out = devicebatch.finish(list(zip(shas, payloads)), cfg, want_body, self.device)
+            if self.body is not None:
+                devicebatch.embed_bodies(out, self._encoder(), self.batch_size)
+            return out
+
+        def _encoder(self):
+            from facetui.core.models.bodysetup import LazyBodyEncoder, encoder_for
+
+            if self._enc is None:
+                s = self.body
+                on_gpu = self.device != "cpu"
+                self._enc = (
+                    LazyBodyEncoder(s.model_name, s.weights_path, self.device, s.dim, self.device, sha256=s.sha256)
+                    if on_gpu
+                    else encoder_for(s)
+                )
+            return self._enc
+
+    return GpuWorker
+
+
+@dataclass
+class _Gpu:
+    actor: object | None
+    up: bool = False
+    batches: int = 0  # batches sent to it and not yet back
+
+
+def _give(f: cf.Future, a: Analysis) -> None:
+    if not f.done():
+        f.set_result(a)
+
+
+class GpuStage:
+    """The driver's side of the GPU actors: ``put(job, payload_ref)`` queues a photo a CPU actor prepared (``job``
+    is the engine's (path, sha, Future, tries)); its Future gets the Analysis, or ``lost(job)`` is called where its
+    batch was lost with a GPU actor or a node."""
+
+    def __init__(self, ray, node_gpus, fraction: float, cfg: FaceConfig, want_body: bool, env, body, batch_size, lost):
+        self._ray, self.cfg, self.want_body = ray, cfg, want_body
+        self.fraction, self.batch_size, self._lost = fraction, max(1, batch_size), lost
+        self._cls = _make_gpu_class(ray).options(num_gpus=fraction, num_cpus=0)
+        self._args = (env, body[0] if body else None, self.batch_size)
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[tuple, object]] = deque()  # (job, payload ref)
+        self._inflight: dict[object, list[tuple[tuple, object]]] = {}  # batch ref -> its (job, payload ref)s
+        self._closing = self._starved = False
+        self._replaced = 0
+        self.device = ""
+        self.actors = actor_count(node_gpus, fraction)
+        self._slots = [_Gpu(self._cls.remote(*self._args)) for _ in range(self.actors)]
+        for slot in self._slots:
+            self._watch_up(slot)
+        self._arm_watchdog()
+
+    def put(self, job: tuple, payload) -> None:
+        with self._lock:
+            if self._closing:
+                job[2].cancel()
+                return
+            starved = self._starved
+            if not starved:
+                self._waiting.append((job, payload))
+        if starved:
+            _give(job[2], Analysis(sha256=job[1], transient=True, error=NO_GPU_WORKER))
+        self._pump()
+
+    def _watch_up(self, slot: _Gpu) -> None:
+        actor = slot.actor
+
+        def up(rf: cf.Future) -> None:
+            with self._lock:
+                if slot.actor is not actor or self._closing:
+                    return
+                ok = not rf.cancelled() and rf.exception() is None
+                if ok:
+                    slot.up, self._starved, self.device = True, False, rf.result()
+            if not ok:
+                self._replace(slot, actor)
+            self._pump()
+
+        actor.device_name.remote().future().add_done_callback(up)
+
+    def _pump(self) -> None:
+        sent = []
+        with self._lock:
+            while self._waiting and not self._closing:
+                free = [s for s in self._slots if s.actor is not None and s.up and s.batches < IN_FLIGHT]
+                if not free:
+                    break
+                slot = min(free, key=lambda s: s.batches)
+                n = min(self.batch_size, len(self._waiting))
+                items = [self._waiting.popleft() for _ in range(n)]
+                shas = [job[1] for job, _ in items]
+                ref = slot.actor.finish.remote(self.cfg, self.want_body, shas, *[p for _, p in items])
+                self._inflight[ref] = items
+                slot.batches += 1
+                sent.append((ref, slot, slot.actor))
+        for ref, slot, actor in sent:  # outside the lock: a callback on a finished call runs at once
+            ref.future().add_done_callback(lambda rf, r=ref, s=slot, a=actor: self._done(rf, r, s, a))
+
+    def _done(self, rf: cf.Future, ref, slot: _Gpu, actor) -> None:
+        with self._lock:
+            items = self._inflight.pop(ref, None) or []
+            slot.batches = max(0, slot.batches - 1)
+            closing = self._closing
+        try:
+            self._settle(rf, items, slot, actor, closing)
+        except BaseException as e:  # never leave the run waiting on a photo
+            for job, _ in items:
+                _give(job[2], Analysis(sha256=job[1], transient=True, error=f"analysis failed on the cluster: {e}"))
+        self._pump()
+
+    def _settle(self, rf: cf.Future, items: list, slot: _Gpu, actor, closing: bool) -> None:
+        if closing or rf.cancelled():
+            for job, _ in items:
+                job[2].cancel()
+            return
+        exc = rf.exception()
+        if exc is None:
+            for (job, _), a in zip(items, rf.result()):
+                _give(job[2], a)
+            return
+        errors = self._ray.exceptions
+        cause = getattr(exc, "cause", None)
+        if isinstance(exc, errors.RayActorError) or isinstance(cause, errors.RayActorError):
+            self._replace(slot, actor)
+        if isinstance(exc, (errors.RayActorError, errors.ObjectLostError)) or isinstance(
+            cause, (errors.RayActorError, errors.ObjectLostError)
+        ):
+            for job, _ in items:
+                self._lost(job)
+            return
+        reason = (str(cause or exc).strip().splitlines() or ["?"])[-1][:200]
+        for job, _ in items:
+            _give(job[2], Analysis(sha256=job[1], transient=True, error=f"analysis failed on the cluster: {reason}"))
+
+    def _replace(self, slot: _Gpu, dead) -> None:
+        with self._lock:
+            if self._closing or slot.actor is not dead:
+                return
+            slot.up = False
+            if self._replaced < MAX_REPLACED:
+                self._replaced += 1
+                slot.actor = self._cls.remote(*self._args)
+            else:
+                slot.actor = None
+            left = any(s.actor is not None for s in self._slots)
+        if slot.actor is not None:
+            self._watch_up(slot)
+            self._arm_watchdog()
+        elif not left:
+            self._starve("no GPU worker left on the cluster")
+
+    def _arm_watchdog(self) -> None:
+        timer = threading.Timer(REFILL_WAIT_S, self._check_up)
+        timer.daemon = True
+        timer.start()
+
+    def _check_up(self) -> None:
+        with self._lock:
+            if self._closing or any(s.up for s in self._slots):
+                return
+        self._starve(NO_GPU_WORKER)
+
+    def _starve(self, error: str) -> None:
+        """No GPU actor to be had: the photos waiting are reported, and so is every later one until one is up."""
+        with self._lock:
+            self._starved = True
+            waiting, self._waiting = list(self._waiting), deque()
+        for job, _ in waiting:
+            _give(job[2], Analysis(sha256=job[1], transient=True, error=error))
+
+    def close(self) -> None:
+        """Cancel the photos here and stop the GPU actors (the engine's close calls this)."""
+        with self._lock:
+            self._closing = True
+            inflight = list(self._inflight.items())
+            self._inflight.clear()
+            waiting, self._waiting = list(self._waiting), deque()
+            actors = [s.actor for s in self._slots if s.actor is not None]
+            self._slots = []
+        for job, _ in waiting + [it for _, items in inflight for it in items]:
+            job[2].cancel()
+        for ref, _ in inflight:
+            try:
+                self._ray.cancel(ref)
+            except Exception:  # already finished, or the cluster is gone
+                pass
+        for a in actors:
+            try:
+                self._ray.kill(a)
+            except Exception:
+                pass
+
+    def describe(self) -> dict:
+        """For the manifest: the GPU actors this run asked for and the device they run on."""
+        return {"gpu_actors": self.actors, "gpu_fraction": self.fraction, "gpu_device": self.device or "?"}

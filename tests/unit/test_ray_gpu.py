@@ -1,0 +1,28 @@
+"""How many GPU actors the Ray engine asks for, and when it uses them at all (ray_gpu.py): no Ray needed."""
+
+from __future__ import annotations
+
+from facetui.core.models import faces as facemod
+from facetui.core.models.analyze import FaceConfig
+from facetui.core.run.ray_gpu import actor_count, applies
+
+
+def test_gpu_actors_fit_on_each_nodes_gpus():
+    assert actor_count((1.0,), 0.5) == 2
+    assert actor_count((1.0, 0.0, 2.0), 0.5) == 6  # a CPU-only node holds none
+    assert actor_count((1.0, 1.0), 0.4) == 4  # 2 per GPU: a third would straddle two GPUs
+    assert actor_count((0.0,), 0.5) == 0
+    assert actor_count((4.0,), 0.0) == 0
+    assert actor_count((1.0,), 1.0) == 1
+
+
+def test_gpu_actors_only_where_there_are_gpus_and_the_torch_ports_run(monkeypatch):
+    hog, cnn = FaceConfig("hog"), FaceConfig("cnn")
+    assert applies(hog, 0.5, (1.0,)) and applies(cnn, 0.5, (1.0,))
+    assert not applies(hog, 0.5, (0.0, 0.0))  # no GPU on the cluster
+    assert not applies(cnn, 0.0, (1.0,))  # ray_gpu_fraction 0: no GPU actors
+    monkeypatch.setenv(facemod.CNN_ENV, "dlib")  # dlib's own CNN runs only in the CPU actors
+    assert applies(hog, 0.5, (1.0,)) and not applies(cnn, 0.5, (1.0,))
+    monkeypatch.delenv(facemod.CNN_ENV)
+    monkeypatch.setenv(facemod.ENCODER_ENV, "dlib")
+    assert not applies(hog, 0.5, (1.0,))
