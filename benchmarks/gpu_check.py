@@ -12,6 +12,8 @@
    detector and the descriptor network run batched on the GPU), and one more cold run with the CNN in the CPU
    workers (FACETUI_DEVICE_STAGE=off) is the A/B: photos/s of both, and the stage's boxes (IoU) and descriptors
    (max difference) against the workers'. --stage-on-cpu runs the stage on the CPU (a smoke run of its mechanics).
+   --ray F adds a cold run on the Ray engine (a local cluster of this machine, GPU actors of F of a GPU each:
+   core/run/ray_gpu.py) and checks that its report rows are the local engine's.
 3. The CNN face detector (core/models/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
    (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
    one size (--sections detect runs this part alone).
@@ -152,7 +154,13 @@ def _iou(a, b) -> float:
 
 
 def run_pipeline(
-    device: str, photos: int, work: Path, batches: list[int], detector: str = "hog", stage_on_cpu: bool = False
+    device: str,
+    photos: int,
+    work: Path,
+    batches: list[int],
+    detector: str = "hog",
+    stage_on_cpu: bool = False,
+    ray_gpu_fraction: float | None = None,
 ) -> dict:
     from facetui.core.base.events import FileDone, RunFinished, RunStarted
     from facetui.core.base.settings import load_settings
@@ -179,6 +187,12 @@ def run_pipeline(
     ]
     if detector == "cnn":
         runs.insert(0, ("cold-workers", settings.face_tol, batches[0]))  # the A/B: the CNN in the CPU workers
+    if ray_gpu_fraction is not None:  # the Ray engine on a local cluster of this machine's CPUs and GPUs
+        runs.append(("cold-ray", settings.face_tol, batches[0]))
+        if stage_on_cpu:
+            from facetui.core.run.raycluster import TEST_GPUS_ENV
+
+            os.environ[TEST_GPUS_ENV] = "1"  # a pretend GPU: the GPU actors' mechanics on the CPU
     for name, tol, batch in runs:
         os.environ.pop(STAGE_ENV, None)
         if name == "cold-workers":
@@ -188,6 +202,8 @@ def run_pipeline(
         timed = Timings()
         cache = work / ("cache" if name in ("cold", "warm") else f"cache-{name}")
         s = settings.replace(cache_dir=cache, face_tol=tol, kb_batch_size=batch)
+        if name == "cold-ray":
+            s = s.replace(engine="ray", ray_address="", ray_gpu_fraction=ray_gpu_fraction)
         t0 = time.perf_counter()
         n = 0
         for ev in recognize(s, work / "photos", work / f"out-{name}", timings=timed):
@@ -212,7 +228,9 @@ def run_pipeline(
         }
         out[name] = r
         body = ""
-        if timings.get("body_crops"):
+        if timings.get("body_crops") and not timings.get("body_wall"):
+            body = f", body {timings['body_crops']:.0f} crops embedded where they were cut"
+        elif timings.get("body_crops"):
             body = (
                 f", body {timings['body_crops']:.0f} crops in {timings['body_wall']:.2f} s wall "
                 f"({timings['body_crops'] / max(timings['body_wall'], 1e-9):.0f} crops/s)"
@@ -226,6 +244,10 @@ def run_pipeline(
             for note in notices:
                 print(f"    notice: {note}")
     os.environ.pop(STAGE_ENV, None)
+    if "cold-ray" in out:
+        same = _report_rows(work / "out-cold-ray") == _report_rows(work / "out-cold")
+        out["ray_same_report"] = same
+        print(f"  cold-ray: {'the same report rows as' if same else 'REPORT ROWS DIFFER from'} the local engine's")
     if "cold-workers" in out and out["cold"]["engine"].get("stage") == "device":
         out["stage_agreement"] = stage_agreement(settings, work / "photos", work / "cache", work / "cache-cold-workers")
     return out
@@ -241,7 +263,18 @@ def _engine_of(out_dir: Path) -> dict:
         return {}
 
 
+def _report_rows(out_dir: Path) -> list[list[str]]:
+    import csv
+
+    with open(out_dir / "report.csv", newline="", encoding="utf-8") as f:
+        return sorted(list(csv.reader(f))[1:])
+
+
 def _stage_words(engine: dict) -> str:
+    if engine.get("gpu_actors"):
+        return f"Ray, {engine['gpu_actors']} GPU actors on {engine.get('gpu_device')}"
+    if engine.get("name") == "ray":
+        return "Ray CPU actors"
     if engine.get("stage") == "device":
         return f"device stage on {engine.get('device')}"
     return "in the CPU workers" if engine.get("started") else "cached or in this process"
@@ -307,6 +340,14 @@ def main() -> int:
         action="store_true",
         help="--detector cnn: run the device stage on the CPU (FACETUI_DEVICE_STAGE=cpu), a smoke run of its mechanics",
     )
+    ap.add_argument(
+        "--ray",
+        type=float,
+        default=None,
+        metavar="GPU_FRACTION",
+        help="add a cold run with --engine ray on a local cluster (needs facetui[ray]), GPU actors of this share "
+        "of a GPU (0: CPU actors only); with --stage-on-cpu one pretend GPU, its actors on the CPU",
+    )
     ap.add_argument("--sections", default="osnet,pipeline,detect", help="which parts to run (comma-separated)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -338,7 +379,13 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="facetui-gpu-"))
         try:
             results["pipeline"] = run_pipeline(
-                device, args.photos, work, [int(b) for b in args.batches.split(",")], args.detector, args.stage_on_cpu
+                device,
+                args.photos,
+                work,
+                [int(b) for b in args.batches.split(",")],
+                args.detector,
+                args.stage_on_cpu,
+                args.ray,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
