@@ -192,3 +192,32 @@ def test_a_photo_the_pool_failed_gets_that_outcome(broken):
             f.result(timeout=30)
     finally:
         eng.close()
+
+
+def test_a_photo_whose_cut_fails_gets_that_outcome_and_only_it():
+    """The second trip to a worker (the chips cut from the boxes): a pool that breaks under it fails that photo
+    with BrokenProcessPool (the Analyzer retries it from the start); a cut that errs is that photo's error."""
+    photos = QUERIES[:3]
+
+    def submit_cut(d, boxes, sha, want_body):
+        if sha == "sha0":
+            raise BrokenProcessPool("the pool broke")
+        f: cf.Future = cf.Future()
+        if sha == "sha1":
+            f.set_result(Analysis(sha256=sha, error="analysis failed: the cut"))
+        else:
+            f.set_result(engine_device.devicebatch.cut_chips(d, boxes, sha, want_body))
+        return f
+
+    eng = DeviceEngine(_in_thread, CFG, False, "cpu", batch_size=8, submit_cut=submit_cut)
+    try:
+        futures = [eng.submit(p, f"sha{i}") for i, p in enumerate(photos)]
+        with pytest.raises(BrokenProcessPool):
+            futures[0].result(timeout=120)
+        assert futures[1].result(timeout=120).error == "analysis failed: the cut"
+        got = futures[2].result(timeout=120)
+    finally:
+        eng.close()
+    want = analyze_path(photos[2], CFG, False, "sha2")
+    assert not got.error and got.boxes == want.boxes and np.allclose(got.encodings, want.encodings, atol=1e-6)
+    assert not _stage_threads()

@@ -70,6 +70,15 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
 
+@dataclass
+class Decoded:
+    """A photo's pixels as decoded for analysis (images.LoadedImage) and the seconds spent on it so far, for a
+    stage that detects elsewhere (run/engine_device.py, run/ray_gpu.py)."""
+
+    image: LoadedImage
+    timings: dict[str, float]
+
+
 def analyze_bytes(
     data: bytes,
     cfg: FaceConfig,

@@ -1,6 +1,6 @@
-"""The device's share of the analysis, in batches across photos: detection, chips and descriptors of decoded photos,
-descriptors of photos whose chips a CPU worker cut, and body embeddings. Used by the local device stage
-(engine_device.py) and by the Ray engine's GPU actors (ray_gpu.py).
+"""The device's share of the analysis, in batches across photos: detection of decoded photos, descriptors of
+the chips cut from them, body embeddings; and the CPU step between, cutting the chips. Used by the local device
+stage (engine_device.py: the workers cut the chips) and by the Ray engine's GPU actors (ray_gpu.py: all here).
 
 Faults: an exception in a batch is retried photo by photo, so only the photo that raises it gets an error Analysis;
 a face model that cannot be loaded (FaceModelError) raises, since it fails every photo alike.
@@ -13,50 +13,95 @@ import time
 import numpy as np
 
 from ..models import faces as facemod
-from ..models.analyze import Analysis, FaceConfig, analyze_image, failed
-from .workers import Decoded
+from ..models.analyze import Analysis, Decoded, FaceConfig, analyze_image, failed
+from ..models.faces import Box
 
 Pending = Decoded | Analysis  # a photo to detect, or one with its chips cut (Analysis.chips) to encode
 
 
 def finish(items: list[tuple[str, Pending]], cfg: FaceConfig, want_body: bool, device: str) -> list[Analysis]:
-    """The Analyses of ``items`` ((sha, pending) pairs): one detector call over the decoded photos, one descriptor
-    call over every chip, on ``device`` (models loaded once per process: faces.models_on)."""
+    """The Analyses of ``items`` ((sha, pending) pairs), all in this process: one detector call over the decoded
+    photos, their chips cut here, one descriptor call over every chip, on ``device`` (models loaded once per
+    process: faces.models_on)."""
     det, net = facemod.models_on(device)
+    decoded = [(sha, p) for sha, p in items if isinstance(p, Decoded)]
+    found = iter(detect(decoded, cfg, det))
+    cut: list[tuple[str, Analysis]] = []
+    for sha, p in items:
+        if isinstance(p, Decoded):
+            boxes = next(found)
+            p = boxes if isinstance(boxes, Analysis) else cut_chips(p, boxes, sha, want_body)
+        cut.append((sha, p))
+    return encode(cut, device)
+
+
+def detect(items: list[tuple[str, Decoded]], cfg: FaceConfig, det) -> list[list[Box] | Analysis]:
+    """Each decoded photo's face boxes (in its pixels) from one detector call per photo size, or the error
+    Analysis of a photo whose detection raised (a batch that raises is retried photo by photo). The detection's
+    CPU seconds, shared out evenly, go into each photo's timings."""
+    if not items:
+        return []
+    t = time.thread_time()  # this thread's CPU (a GPU's time is not in it)
     try:
-        return _finish(items, cfg, want_body, det, net)
+        found: list = det.detect_batch([d.image.rgb for _, d in items], cfg.upsample)
     except facemod.FaceModelError:
         raise
-    except Exception:  # one photo spoilt the batch: each photo alone, so only the one that fails errs
-        return [_alone(item, cfg, want_body, det, net) for item in items]
+    except Exception:
+        found = [_detect_alone(sha, d, cfg, det) for sha, d in items]
+    share = (time.thread_time() - t) / len(items)
+    out: list[list[Box] | Analysis] = []
+    for (_sha, d), dets in zip(items, found):
+        d.timings["detect"] = share
+        h, w = d.image.rgb.shape[:2]
+        out.append(dets if isinstance(dets, Analysis) else facemod.trim(dets, w, h))
+    return out
 
 
-def _alone(item: tuple[str, Pending], cfg: FaceConfig, want_body: bool, det, net) -> Analysis:
+def _detect_alone(sha: str, d: Decoded, cfg: FaceConfig, det) -> list | Analysis:
     try:
-        return _finish([item], cfg, want_body, det, net)[0]
+        return det.detect_batch([d.image.rgb], cfg.upsample)[0]
     except facemod.FaceModelError:
         raise
     except Exception as e:
-        return failed(item[0], e)
+        return failed(sha, e)
 
 
-def _finish(items: list[tuple[str, Pending]], cfg: FaceConfig, want_body: bool, det, net) -> list[Analysis]:
-    clock = time.thread_time  # CPU seconds of this thread, shared out evenly (a GPU's time is not in them)
-    decoded = [(i, d) for i, (_sha, d) in enumerate(items) if isinstance(d, Decoded)]
-    out: list[Analysis | None] = [None if isinstance(p, Decoded) else p for _sha, p in items]
-    if decoded:
-        t = clock()
-        found = det.detect_batch([d.image.rgb for _, d in decoded], cfg.upsample)
-        share = (clock() - t) / len(decoded)
-        for (i, d), dets in zip(decoded, found):
-            tm = dict(d.timings, detect=share)
-            h, w = d.image.rgb.shape[:2]
-            boxes = facemod.trim(dets, w, h)
-            out[i] = analyze_image(d.image, boxes, items[i][0], want_body, tm, encode=False)
-    done = [a for a in out if a is not None]
-    t = clock()
+def cut_chips(d: Decoded, boxes: list[Box], sha: str, want_body: bool) -> Analysis:
+    """A decoded photo's Analysis from its face boxes, its chips still to encode (analyze_image without encoding;
+    an error Analysis where that raises)."""
+    try:
+        return analyze_image(d.image, boxes, sha, want_body, d.timings, encode=False)
+    except facemod.FaceModelError:
+        raise
+    except Exception as e:
+        return failed(sha, e)
+
+
+def encode(items: list[tuple[str, Analysis]], device: str) -> list[Analysis]:
+    """The Analyses with their chips encoded: one descriptor call over every chip of the batch (with a batch that
+    raises, each photo alone: only the photo that raises gets an error Analysis)."""
+    net = facemod.models_on(device)[1]
+    try:
+        return _encode([a for _, a in items], net)
+    except facemod.FaceModelError:
+        raise
+    except Exception:
+        return [_encode_alone(sha, a, net) for sha, a in items]
+
+
+def _encode_alone(sha: str, a: Analysis, net) -> Analysis:
+    try:
+        return _encode([a], net)[0]
+    except facemod.FaceModelError:
+        raise
+    except Exception as e:
+        return failed(sha, e)
+
+
+def _encode(done: list[Analysis], net) -> list[Analysis]:
+    t = time.thread_time()
     enc = facemod.encode_chips([c for a in done for c in a.chips or []], net=net)
-    share = (clock() - t) / max(1, len(done))
+    share = (time.thread_time() - t) / max(1, len(done))
     i = 0
     for a in done:
         n = len(a.chips or [])

@@ -1,5 +1,5 @@
-"""The device stage of a local run: the worker processes only read and decode; the run's process detects the faces
-and computes their descriptors with torch on the device (a GPU), in batches across photos.
+"""The device stage of a local run: the worker processes read and decode the photos and cut the face chips; the run's
+process detects the faces and computes their descriptors with torch on the device (a GPU), in batches across photos.
 
 When (:func:`stage_device`): the run's detector is ``cnn`` (the torch port of dlib's CNN, mmod_net.py) and the
 descriptor network is the torch port too, the engine is local with more than one worker, and the device setting
@@ -7,19 +7,24 @@ resolves to CUDA. ``FACETUI_DEVICE_STAGE=cpu`` forces it with the device "cpu" (
 mechanics); ``=off`` keeps the whole analysis in the CPU workers (an A/B switch for the GPU check).
 
 Per photo: a worker reads and decodes it (``workers.decode_in_worker``: analyze_path's errors, the
-FACETUI_TEST_WORKER_DIES_ON hook); the stage thread here gathers what is decoded, up to ``batch_size`` photos
-(the run's ``kb_batch_size``) without waiting for more than is ready, runs the detector once over them
-(``MmodDetector.detect_batch``: one network call per photo size), cuts each photo's chips, sharpness and body
-crops on the CPU (``analyze_image``; dlib's chip cutting holds the GIL, 2 threads measured no faster than 1, so it
-runs in this thread), encodes every chip of the batch in one call of the descriptor network on the device (with
-the mirror images, as the CPU path does), and sets each photo's Future. The body crops stay in the Analysis for
-the run to embed, as for any photo analysed on a GPU box.
+FACETUI_TEST_WORKER_DIES_ON hook); the detect thread here gathers what is decoded, up to ``batch_size`` photos
+(the run's ``kb_batch_size``) without waiting for more than is ready, and runs the detector once over them
+(``MmodDetector.detect_batch``: one network call per photo size); each photo goes back to a worker with its
+boxes to have its chips, their sharpness and its body crops cut (``workers.cut_in_worker``); the encode thread
+gathers the cut photos the same way, encodes every chip of the batch in one call of the descriptor network on
+the device (with the mirror images, as the CPU path does), and sets each photo's Future. The body crops stay in
+the Analysis for the run to embed, as for any photo analysed on a GPU box.
+
+Why the chips are cut in the workers: this process is one interpreter lock for the writer and the stage, and
+dlib's chip cutting holds it (~1.3 ms per face); with it here the process spent 9.8 ms of CPU per photo of four
+faces (an instant detector, benchmarks/bench_device_stage.py), 5.6 ms with the cut in the workers: a ceiling of
+about 100 photos/s raised to about 180, for 1.2 MB of pixels sent back per photo.
 
 Faults: a photo that cannot be read or decoded is its own error Analysis; an exception in a batch's detection or
 encoding is retried photo by photo, so only the photo that raises it gets an error Analysis; a worker process that
-dies fails its photo's Future with BrokenProcessPool, which the Analyzer retries in a fresh pool as for the local
-engine (pool.Analyzer._resolve). ``close`` cancels what is queued and returns without waiting for a batch in
-progress for longer than CLOSE_WAIT_S (the thread then ends after it, setting nothing anyone waits for).
+dies fails its photo's Future with BrokenProcessPool, which the Analyzer retries from the start in a fresh pool as
+for the local engine (pool.Analyzer._resolve). ``close`` cancels what is queued and returns without waiting for a
+batch in progress for longer than CLOSE_WAIT_S (the threads then end after it, setting nothing anyone waits for).
 
 The results are the CPU run's: on "cpu" the stage uses the very detector and network objects the CPU path uses;
 on CUDA both run in IEEE float32 (TF32 off). So the face-model cache key is the CPU run's.
@@ -35,12 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models import faces as facemod
-from ..models.analyze import Analysis, FaceConfig
+from ..models.analyze import Analysis, Decoded, FaceConfig
 from . import devicebatch
-from .workers import Decoded, Feeder
+from .workers import Feeder
 
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # "cpu": the stage on the CPU (tests); "off": never the stage
-POLL_S = 0.1  # how often the idle stage thread looks for a close
+THREAD = "facetui-device-stage"  # both of the stage's threads
+POLL_S = 0.1  # how often an idle stage thread looks for a close
 CLOSE_WAIT_S = 2.0  # how long close() waits for a batch in progress
 
 
@@ -72,6 +78,7 @@ class _Job:
     sha: str
     out: cf.Future  # what the run waits for: the photo's Analysis
     decoded: cf.Future  # the worker's Decoded, or its error Analysis
+    cut: cf.Future | None = None  # the worker's Analysis with the chips cut, still to encode
 
 
 def _settle(f: cf.Future, result: Analysis | None = None, exc: BaseException | None = None) -> None:
@@ -83,86 +90,122 @@ def _settle(f: cf.Future, result: Analysis | None = None, exc: BaseException | N
         f.set_result(result)
 
 
+def _outcome(job: _Job, f: cf.Future, closing: bool) -> object | None:
+    """A worker's result for ``job``, or None where the job is settled by it (cancelled, failed, an error)."""
+    if closing or f.cancelled():
+        _settle(job.out, exc=cf.CancelledError())
+        return None
+    exc = f.exception()
+    if exc is not None:  # BrokenProcessPool included: the Analyzer retries that photo in a fresh pool
+        _settle(job.out, exc=exc)
+        return None
+    r = f.result()
+    if isinstance(r, Analysis) and r.error:  # unreadable, undecodable, or the chips could not be cut
+        _settle(job.out, r)
+        return None
+    return r
+
+
+def cut_here(d: Decoded, boxes: list, sha: str, want_body: bool) -> cf.Future:
+    """Cut a photo's chips in this thread (where there is no worker pool to cut them: tests)."""
+    f: cf.Future = cf.Future()
+    f.set_result(devicebatch.cut_chips(d, boxes, sha, want_body))
+    return f
+
+
 class DeviceEngine:
     """The engine seam (``submit``/``close``, as workers.Feeder and engine_ray.RayEngine): ``submit_decode(path,
-    sha)`` sends a photo to the worker pool to be decoded (pool.Analyzer._submit with decode-only workers)."""
+    sha)`` sends a photo to the worker pool to be decoded (pool.Analyzer._submit with decode-only workers),
+    ``submit_cut(decoded, boxes, sha, want_body)`` sends it back with its face boxes to have its chips cut."""
 
-    def __init__(self, submit_decode, cfg: FaceConfig, want_body: bool, device: str, batch_size: int = 16):
+    def __init__(
+        self, submit_decode, cfg: FaceConfig, want_body: bool, device: str, batch_size: int = 16, submit_cut=cut_here
+    ):
         self._feeder = Feeder(submit_decode)  # starting the pool never holds up the run's thread
+        self._submit_cut = submit_cut
         self.cfg, self.want_body, self.device = cfg, want_body, device
         self.batch_size = max(1, batch_size)
-        self._ready: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._decoded: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._cut: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="facetui-device-stage", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(self._decoded, self._detect), name=THREAD, daemon=True),
+            threading.Thread(target=self._loop, args=(self._cut, self._encode), name=THREAD, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
 
     def submit(self, path: Path, sha: str) -> cf.Future:
         out: cf.Future = cf.Future()
         decoded = self._feeder.submit(path, sha)
-        decoded.add_done_callback(lambda f: self._ready.put(_Job(path, sha, out, f)))
+        decoded.add_done_callback(lambda f: self._decoded.put(_Job(path, sha, out, f)))
         return out
 
     def close(self) -> None:
         """Stop: photos not yet through are cancelled; the pool itself is the Analyzer's to shut."""
         self._closing.set()
         self._feeder.close()
-        self._thread.join(CLOSE_WAIT_S)
-        self._cancel_queued()
+        for t in self._threads:
+            t.join(CLOSE_WAIT_S)
+        for q in (self._decoded, self._cut):
+            while True:
+                try:
+                    job = q.get_nowait()
+                except queue.Empty:
+                    break
+                _settle(job.out, exc=cf.CancelledError())
 
-    def _cancel_queued(self) -> None:
+    def _loop(self, source: queue.SimpleQueue, step) -> None:
         while True:
-            try:
-                job = self._ready.get_nowait()
-            except queue.Empty:
-                return
-            _settle(job.out, exc=cf.CancelledError())
-
-    def _loop(self) -> None:
-        while True:
-            jobs = self._gather()
+            jobs = self._gather(source)
             if jobs is None:
                 return
             try:
-                self._run_batch(jobs)
+                step(jobs)
             except BaseException as e:  # never leave a photo without an outcome: the run raises it where it waits
                 for j in jobs:
                     _settle(j.out, exc=e)
 
-    def _gather(self) -> list[_Job] | None:
-        """The next batch: at least one decoded photo, and whatever else is ready, up to batch_size; None on close."""
+    def _gather(self, source: queue.SimpleQueue) -> list[_Job] | None:
+        """The next batch: at least one job, and whatever else is ready, up to batch_size; None on close."""
         jobs: list[_Job] = []
         while not jobs:
             if self._closing.is_set():
                 return None
             try:
-                jobs.append(self._ready.get(timeout=POLL_S))
+                jobs.append(source.get(timeout=POLL_S))
             except queue.Empty:
                 pass
         while len(jobs) < self.batch_size:
             try:
-                jobs.append(self._ready.get_nowait())
+                jobs.append(source.get_nowait())
             except queue.Empty:
                 break
         return jobs
 
-    def _run_batch(self, jobs: list[_Job]) -> None:
-        images: list[tuple[_Job, Decoded]] = []
-        for j in jobs:
-            f = j.decoded
-            if self._closing.is_set() or f.cancelled():
-                _settle(j.out, exc=cf.CancelledError())
-                continue
-            exc = f.exception()
-            if exc is not None:  # BrokenProcessPool included: the Analyzer retries that photo in a fresh pool
-                _settle(j.out, exc=exc)
-                continue
-            r = f.result()
-            if isinstance(r, Analysis):  # unreadable or undecodable: its own error
-                _settle(j.out, r)
-            else:
-                images.append((j, r))
-        if not images:
+    def _detect(self, jobs: list[_Job]) -> None:
+        """Detect the faces of a batch of decoded photos on the device, then send each to a worker to be cut."""
+        items = [(j, d) for j in jobs if (d := _outcome(j, j.decoded, self._closing.is_set())) is not None]
+        if not items:
             return
-        results = devicebatch.finish([(j.sha, d) for j, d in images], self.cfg, self.want_body, self.device)
-        for (j, _), a in zip(images, results):
+        det = facemod.models_on(self.device)[0]  # loaded at the first batch (FaceModelError fails the batch)
+        found = devicebatch.detect([(j.sha, d) for j, d in items], self.cfg, det)
+        for (j, d), boxes in zip(items, found):
+            if isinstance(boxes, Analysis):
+                _settle(j.out, boxes)
+                continue
+            try:
+                j.cut = self._submit_cut(d, boxes, j.sha, self.want_body)
+            except BaseException as e:  # a broken pool: the Analyzer retries the photo in a fresh one
+                _settle(j.out, exc=e)
+                continue
+            j.cut.add_done_callback(lambda _f, j=j: self._cut.put(j))
+
+    def _encode(self, jobs: list[_Job]) -> None:
+        """Encode the chips of a batch of cut photos on the device, and hand each photo its Analysis."""
+        items = [(j, a) for j in jobs if (a := _outcome(j, j.cut, self._closing.is_set())) is not None]
+        if not items:
+            return
+        results = devicebatch.encode([(j.sha, a) for j, a in items], self.device)
+        for (j, _), a in zip(items, results):
             _settle(j.out, a)

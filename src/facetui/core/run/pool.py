@@ -34,7 +34,7 @@ from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
 from .engine_device import DeviceEngine, stage_device
 from .timings import Timings
-from .workers import Feeder, analyze_in_worker, decode_in_worker, worker_env, worker_init
+from .workers import Feeder, analyze_in_worker, cut_in_worker, decode_in_worker, worker_env, worker_init
 
 
 @dataclass
@@ -235,7 +235,8 @@ class Analyzer:
         if dev is not None:  # the workers decode; this process embeds the body crops
             self._decode_only, self._worker_body = True, None
             self.engine_info.update(stage="device", device=dev)
-            return DeviceEngine(self._submit, self.face_cfg, self.body is not None, dev, self.batch_size)
+            want_body = self.body is not None
+            return DeviceEngine(self._submit, self.face_cfg, want_body, dev, self.batch_size, self._submit_cut)
         return Feeder(self._submit)
 
     def _body_in_workers(self, n_paths: int, remote: bool = False):
@@ -283,6 +284,14 @@ class Analyzer:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
         raise RuntimeError("cannot start analysis worker processes")
+
+    def _submit_cut(self, d, boxes: list, sha: str, want_body: bool) -> cf.Future:
+        """The device stage's second step: send a decoded photo and its face boxes to a worker to cut its chips
+        (BrokenProcessPool where the pool is gone: the photo is then retried from the start in a fresh one)."""
+        with self._pool_lock:
+            if self._pool is None:
+                raise cf.process.BrokenProcessPool("the worker pool was shut down")
+            return self._pool.submit(cut_in_worker, d, boxes, sha, want_body)
 
     def _share_cores(self) -> int | None:
         """While worker processes keep the cores busy, give OSNet in this process only the cores they leave.

@@ -9,12 +9,12 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..models.analyze import Analysis, FaceConfig, analyze_path, decode_path
+from ..models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
 from ..models.bodysetup import BodySpec, encoder_for
+from .devicebatch import cut_chips
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
 DIES_ENV = "FACETUI_TEST_WORKER_DIES_ON"  # test hook: a photo's name on which its worker process exits at once
@@ -95,14 +95,6 @@ def _test_hook(path: Path) -> None:
         os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
 
 
-@dataclass
-class Decoded:
-    """A photo's pixels as a worker decoded them (models.images.LoadedImage) and the seconds it spent."""
-
-    image: object
-    timings: dict[str, float]
-
-
 def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Decoded | Analysis:
     """One photo in a worker of the device stage (engine_device.py): read and decode only, with analyze_path's
     errors (an Analysis with ``error`` set); detection, chips and descriptors follow in the run's process."""
@@ -115,6 +107,15 @@ def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> 
     tm["worker_wall"] = time.perf_counter() - t
     _started(tm)
     return Decoded(img, tm)
+
+
+def cut_in_worker(d: Decoded, boxes: list, sha: str, want_body: bool) -> Analysis:
+    """The device stage's second step in a worker (engine_device.py): a decoded photo's chips, their sharpness and
+    the body crops, cut from the face boxes the device found; the chips go back to be encoded on the device."""
+    t = time.perf_counter()
+    a = cut_chips(d, boxes, sha, want_body)
+    a.timings["worker_wall"] = a.timings.get("worker_wall", 0.0) + time.perf_counter() - t
+    return a
 
 
 def prepare_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> tuple[Analysis | None, object]:
