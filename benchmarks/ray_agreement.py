@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The Ray engine against the local one on the bundled labelled sets: the same filing and the same report rows?
+
+    .venv/bin/python benchmarks/ray_agreement.py                 # demo and lfw-calib, hog and cnn (a few minutes)
+    .venv/bin/python benchmarks/ray_agreement.py --detectors hog # a quicker look
+
+For each set (the demo, lfw-calib) and detector, one KB is built, then its queries are sorted cold three times:
+by the local engine (worker processes), by Ray's CPU actors, and by Ray with GPU actors. On a machine without a
+GPU the local Ray declares one pretend GPU (FACETUI_TEST_RAY_GPUS=1) and the GPU actor runs on the CPU: the
+stages and batches are Ray's, the arithmetic the CPU's. Prints per run: photos, errors, and whether the filed
+files and the report rows (sorted) are the local engine's. Not a test: it prints what it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+SETS = {"demo": REPO / "demo", "lfw-calib": REPO / "demo" / "lfw-calib"}
+
+
+def _settings(work: Path, root: Path, detector: str):
+    from facetui.core.base.settings import load_settings
+
+    raw = json.loads((REPO / "settings.json").read_text())
+    raw.update(
+        dataset_dir=str(root / "kb"),
+        process_dir=str(root / "query"),
+        processed_dir=str(work / "out"),
+        encodings_filename=str(work / "kb.npz"),
+        cache_dir=str(work / "cache"),
+        reid_weights="",
+        workers=2,
+        detector=detector,
+    )
+    p = work / "settings.json"
+    p.write_text(json.dumps(raw, indent=2))
+    return load_settings(p)
+
+
+def _filed(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.jpg"))}
+
+
+def _rows(out: Path) -> list[list[str]]:
+    with open(out / "report.csv", newline="", encoding="utf-8") as f:
+        return sorted(list(csv.reader(f))[1:])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--detectors", default="hog,cnn")
+    args = ap.parse_args()
+    os.environ.setdefault("FACETUI_TEST_RAY_GPUS", "1")  # used only where this run starts its own local Ray
+    from facetui.core.base.events import FileDone
+    from facetui.core.run.kbbuild import build_kb
+    from facetui.core.run.recognize import recognize
+
+    all_same = True
+    for name, root in SETS.items():
+        for detector in args.detectors.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                s = _settings(work, root, detector)
+                list(build_kb(s))
+                runs = {
+                    "local": s,
+                    "ray-cpu": s.replace(engine="ray", ray_gpu_fraction=0.0),
+                    "ray-gpu": s.replace(engine="ray", ray_gpu_fraction=1.0),
+                }
+                for run, rs in runs.items():
+                    out = work / f"out-{run}"
+                    t = time.perf_counter()
+                    events = list(recognize(rs.replace(cache_dir=work / f"cache-{run}"), output_dir=out))
+                    done = [e.result for e in events if isinstance(e, FileDone)]
+                    errors = sum(bool(r.error) for r in done)
+                    line = f"{name:9} {detector:3} {run:7}: {len(done)} photos, {errors} errors, "
+                    line += f"{time.perf_counter() - t:5.1f} s"
+                    if run != "local":
+                        same_files = _filed(out) == _filed(work / "out-local")
+                        same_rows = _rows(out) == _rows(work / "out-local")
+                        all_same &= same_files and same_rows
+                        line += f"; filing {'same' if same_files else 'DIFFERENT'}"
+                        line += f", report {'same' if same_rows else 'DIFFERENT'}"
+                    print(line, flush=True)
+    print("every Ray run filed and reported as the local engine" if all_same else "SOME RAY RUNS DIFFER")
+    return 0 if all_same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
