@@ -4,11 +4,13 @@
     .venv/bin/python benchmarks/ray_agreement.py                 # demo and lfw-calib, hog and cnn (a few minutes)
     .venv/bin/python benchmarks/ray_agreement.py --detectors hog # a quicker look
 
-For each set (the demo, lfw-calib) and detector, one KB is built, then its queries are sorted cold three times:
-by the local engine (worker processes), by Ray's CPU actors, and by Ray with GPU actors. On a machine without a
+For each set (the demo, lfw-calib) and detector, the KB is built three times with body embeddings on (random-init
+OSNet: mechanics only): by the local engine (worker processes), by Ray's CPU actors, and by Ray with GPU actors;
+then the queries are sorted cold the same three ways (faces only) with the local engine's KB. On a machine without a
 GPU the local Ray declares one pretend GPU (FACETUI_TEST_RAY_GPUS=1) and the GPU actor runs on the CPU: the
 stages and batches are Ray's, the arithmetic the CPU's. Prints per run: photos, errors, and whether the filed
-files and the report rows (sorted) are the local engine's. Not a test: it prints what it found.
+files and the report rows (sorted) are the local engine's, and whether each KB is the local engine's (its
+fingerprint: every embedding and name, to the bit). Not a test: it prints what it found.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("FACETUI_TEST_RAY_GPUS", "1")  # used only where this run starts its own local Ray
     from facetui.core.base.events import FileDone
+    from facetui.core.models.bodies import save_random_weights
     from facetui.core.run.kbbuild import build_kb
     from facetui.core.run.recognize import recognize
+    from facetui.core.stores.kb import load_kb
 
     all_same = True
     for name, root in SETS.items():
@@ -71,12 +75,23 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
                 s = _settings(work, root, detector)
-                list(build_kb(s))
-                runs = {
-                    "local": s,
-                    "ray-cpu": s.replace(engine="ray", ray_gpu_fraction=0.0),
-                    "ray-gpu": s.replace(engine="ray", ray_gpu_fraction=1.0),
+                engines = {
+                    "local": {},
+                    "ray-cpu": {"engine": "ray", "ray_gpu_fraction": 0.0},
+                    "ray-gpu": {"engine": "ray", "ray_gpu_fraction": 1.0},
                 }
+                weights = save_random_weights(work / "osnet.pth", "osnet_x0_25")
+                prints = {}
+                for run, how in engines.items():
+                    kb = work / f"kb-{run}.npz"
+                    b = s.replace(encodings_filename=str(kb), reid_weights=weights, reid_model="osnet_x0_25", **how)
+                    list(build_kb(b.replace(cache_dir=work / f"kbcache-{run}")))
+                    prints[run] = load_kb(kb).fingerprint()
+                    same = "" if run == "local" else f": {'same' if prints[run] == prints['local'] else 'DIFFERENT'}"
+                    all_same &= prints[run] == prints["local"]
+                    print(f"{name:9} {detector:3} {run:7}: KB with bodies {prints[run]}{same}", flush=True)
+                s = s.replace(encodings_filename=str(work / "kb-local.npz"))
+                runs = {run: s.replace(**how) for run, how in engines.items()}
                 for run, rs in runs.items():
                     out = work / f"out-{run}"
                     t = time.perf_counter()
