@@ -26,3 +26,29 @@ def test_gpu_actors_only_where_there_are_gpus_and_the_torch_ports_run(monkeypatc
     monkeypatch.delenv(facemod.CNN_ENV)
     monkeypatch.setenv(facemod.ENCODER_ENV, "dlib")
     assert not applies(hog, 0.5, (1.0,))
+
+
+def test_a_ray_run_sizes_itself_by_the_cluster_not_by_this_machine(monkeypatch, tmp_path):
+    """workers 0 reaches the Ray engine as 0 (one actor per CPU of the cluster), the GPU actors get the run's
+    batch size, and the photos in flight grow to twice what the cluster can work on at once."""
+    from facetui.core.run import engine_ray, pool
+    from facetui.core.stores.cache import EmbeddingCache
+
+    got: dict = {}
+
+    class FakeEngine:
+        capacity = 500
+
+        def __init__(self, cfg, want_body, workers, address, env, body, gpu_fraction, batch_size):
+            got.update(workers=workers, gpu_fraction=gpu_fraction, batch_size=batch_size)
+
+    monkeypatch.setattr(engine_ray, "RayEngine", FakeEngine)
+    cache = EmbeddingCache(tmp_path / "cache")
+    try:
+        a = pool.Analyzer(FaceConfig(), cache, workers=0, batch_size=8, engine="ray", ray_gpu_fraction=0.5)
+        assert a._window() == 3 * a.workers  # before the engine starts: this machine's three per worker
+        a._engine = a._start_engine()
+        assert got == {"workers": 0, "gpu_fraction": 0.5, "batch_size": 8}
+        assert a._window() == 1000
+    finally:
+        cache.close()

@@ -163,7 +163,15 @@ SPECS: tuple[Spec, ...] = (
         choices=("copy", "hardlink", "symlink"),
     ),
     Spec("recursive", "bool", False, "Scan sub-folders of the input folder too."),
-    Spec("workers", "int", 0, "Processes for decode + detect + encode (0 = one per CPU core).", 0, 256),
+    Spec(
+        "workers",
+        "int",
+        0,
+        "Processes for decode + detect + encode (0 = one per CPU core; with engine ray: actors, 0 = one per CPU "
+        "of the cluster).",
+        0,
+        256,
+    ),
     Spec(
         "engine",
         "choice",

@@ -135,11 +135,23 @@ class DeviceEngine:
         for t in self._threads:
             t.start()
 
+    @property
+    def capacity(self) -> int:
+        """Photos the stage works on at once: a batch being detected and one being encoded."""
+        return 2 * self.batch_size
+
     def submit(self, path: Path, sha: str) -> cf.Future:
         out: cf.Future = cf.Future()
         decoded = self._feeder.submit(path, sha)
-        decoded.add_done_callback(lambda f: self._decoded.put(_Job(path, sha, out, f)))
+        decoded.add_done_callback(lambda f: self._enqueue(self._decoded, _Job(path, sha, out, f)))
         return out
+
+    def _enqueue(self, q: queue.SimpleQueue, job: _Job) -> None:
+        """Hand a job on to a stage thread, or cancel it where the stage is closed (its threads gone)."""
+        if self._closing.is_set():
+            _settle(job.out, exc=cf.CancelledError())
+        else:
+            q.put(job)
 
     def close(self) -> None:
         """Stop: photos not yet through are cancelled; the pool itself is the Analyzer's to shut."""
@@ -199,7 +211,7 @@ class DeviceEngine:
             except BaseException as e:  # a broken pool: the Analyzer retries the photo in a fresh one
                 _settle(j.out, exc=e)
                 continue
-            j.cut.add_done_callback(lambda _f, j=j: self._cut.put(j))
+            j.cut.add_done_callback(lambda _f, j=j: self._enqueue(self._cut, j))
 
     def _encode(self, jobs: list[_Job]) -> None:
         """Encode the chips of a batch of cut photos on the device, and hand each photo its Analysis."""

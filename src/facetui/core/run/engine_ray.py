@@ -170,6 +170,12 @@ class RayEngine:
             self._started.set()
         self._pump()
 
+    @property
+    def capacity(self) -> int:
+        """Photos the cluster works on at once: one per CPU actor, and the batches the GPU actors may hold."""
+        gpu = self._gpu.capacity if self._gpu is not None else 0
+        return len(self._slots) + gpu
+
     def _new_actor(self):
         if self._gpu is None:
             return self._cls.remote(self.face_cfg.detector, self.env, self.body)

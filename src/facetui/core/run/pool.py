@@ -117,6 +117,7 @@ class Analyzer:
         self.body = body_encoder
         self.body_key = body_key
         self.workers = default_workers(workers)
+        self.workers_setting = workers  # 0 on a Ray cluster: one actor per CPU of the cluster, not of this machine
         self.batch_size = max(1, batch_size)
         self._pool = None
         self._pool_lock = threading.Lock()
@@ -152,7 +153,6 @@ class Analyzer:
         """Yield one Item per path, in order; stops early (after the file in hand) once ``cancel`` is set."""
         cancel = cancel or threading.Event()
         self._pool = None
-        window = self.workers * 3
         pending: deque[tuple[Path, str, object]] = deque()  # (path, sha, Item | Future)
         todo = iter(paths)
         exhausted = False
@@ -162,7 +162,7 @@ class Analyzer:
         self._worker_body = self._body_in_workers(len(paths), remote=self.engine == "ray")
         try:
             while True:
-                while not exhausted and len(pending) < window and not cancel.is_set():
+                while not exhausted and len(pending) < self._window() and not cancel.is_set():
                     p = next(todo, None)
                     if p is None:
                         exhausted = True
@@ -212,6 +212,11 @@ class Analyzer:
                 torch.set_num_threads(self._torch_threads)
                 self._torch_threads = None
 
+    def _window(self) -> int:
+        """How many photos may be in flight: three per local worker, or twice what the engine can work on at
+        once where that is more (a Ray cluster's actors, the batches of GPU actors or of the device stage)."""
+        return max(self.workers * 3, 2 * getattr(self._engine, "capacity", 0))
+
     def _start_engine(self):
         """The engine for this run's misses: the local worker processes, or the Ray cluster."""
         if self.engine == "ray":
@@ -222,11 +227,12 @@ class Analyzer:
             eng = RayEngine(
                 self.face_cfg,
                 want_body,
-                self.workers,
+                self.workers_setting,
                 self.ray_address,
                 env,
                 self._worker_body,
                 gpu_fraction=self.ray_gpu_fraction,
+                batch_size=self.batch_size,
             )
             self.engine_info = {"name": "ray", "address": self.ray_address, "started": True}
             return eng

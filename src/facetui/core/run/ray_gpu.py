@@ -129,6 +129,11 @@ class GpuStage:
             self._watch_up(slot)
         self._arm_watchdog()
 
+    @property
+    def capacity(self) -> int:
+        """Photos the GPU actors may hold at once (full batches, IN_FLIGHT of them each)."""
+        return self.actors * IN_FLIGHT * self.batch_size
+
     def put(self, job: tuple, payload) -> None:
         with self._lock:
             if self._closing:
