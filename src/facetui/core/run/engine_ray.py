@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..models.analyze import Analysis, FaceConfig
 from . import ray_gpu
-from .raycluster import Cluster, connect, import_ray
+from .raycluster import Cluster, cluster_failure, connect, import_ray, stop
 
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
 MAX_REPLACED = 16  # dead workers replaced in one run; past that a dead worker's place stays empty
@@ -274,8 +274,7 @@ class RayEngine:
             else:
                 f.set_result(Analysis(sha256=sha, transient=True, error=DIED))
         else:
-            reason = (str(getattr(exc, "cause", None) or exc).strip().splitlines() or ["?"])[-1][:200]
-            f.set_result(Analysis(sha256=sha, transient=True, error=f"analysis failed on the cluster: {reason}"))
+            f.set_result(Analysis(sha256=sha, transient=True, error=cluster_failure(exc)))
         self._pump()
 
     def _replace(self, slot: _Slot, dead: object) -> None:
@@ -338,19 +337,11 @@ class RayEngine:
             self._slots = []
         if self._gpu is not None:
             self._gpu.close()
-        for f, ref in inflight:
+        for f, _ref in inflight:
             f.cancel()
-            try:
-                self._ray.cancel(ref)
-            except Exception:  # already finished, or the cluster is gone
-                pass
         for _p, _sha, f, _n in queued:
             f.cancel()
-        for a in actors:
-            try:
-                self._ray.kill(a)
-            except Exception:
-                pass
+        stop(self._ray, [ref for _f, ref in inflight], actors)
 
     def describe(self, wait: bool = True) -> dict:
         """For the manifest: the engine and the cluster it ran on (``wait``: for the connection to be made)."""

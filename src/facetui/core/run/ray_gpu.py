@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from ..models.analyze import Analysis, FaceConfig
 from ..models.faces import torch_cnn_wanted, torch_encoder_wanted
+from .raycluster import cluster_failure, stop
 
 IN_FLIGHT = 2  # batches queued on one GPU actor
 MAX_REPLACED = 16
@@ -212,9 +213,8 @@ class GpuStage:
             for job, _ in items:
                 self._lost(job)
             return
-        reason = (str(cause or exc).strip().splitlines() or ["?"])[-1][:200]
         for job, _ in items:
-            _give(job[2], Analysis(sha256=job[1], transient=True, error=f"analysis failed on the cluster: {reason}"))
+            _give(job[2], Analysis(sha256=job[1], transient=True, error=cluster_failure(exc)))
 
     def _replace(self, slot: _Gpu, dead) -> None:
         with self._lock:
@@ -263,16 +263,7 @@ class GpuStage:
             self._slots = []
         for job, _ in waiting + [it for _, items in inflight for it in items]:
             job[2].cancel()
-        for ref, _ in inflight:
-            try:
-                self._ray.cancel(ref)
-            except Exception:  # already finished, or the cluster is gone
-                pass
-        for a in actors:
-            try:
-                self._ray.kill(a)
-            except Exception:
-                pass
+        stop(self._ray, [ref for ref, _ in inflight], actors)
 
     def describe(self) -> dict:
         """For the manifest: the GPU actors this run asked for and the device they run on."""

@@ -32,6 +32,26 @@ def import_ray():
     return ray
 
 
+def cluster_failure(exc: BaseException) -> str:
+    """The error a photo gets for a call on the cluster that raised ``exc`` (its cause's last line, in short)."""
+    reason = (str(getattr(exc, "cause", None) or exc).strip().splitlines() or ["?"])[-1][:200]
+    return f"analysis failed on the cluster: {reason}"
+
+
+def stop(ray, refs: list, actors: list) -> None:
+    """Cancel the calls ``refs`` and kill ``actors``; those already finished, or a cluster gone, are no matter."""
+    for ref in refs:
+        try:
+            ray.cancel(ref)
+        except Exception:
+            pass
+    for a in actors:
+        try:
+            ray.kill(a)
+        except Exception:
+            pass
+
+
 @dataclass(frozen=True)
 class Cluster:
     """What the run was given, for the manifest."""
