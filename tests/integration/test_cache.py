@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,7 @@ from facetui.core.models import bodies, faces
 from facetui.core.models.analyze import FaceConfig, analyze_path
 from facetui.core.run.pool import Analyzer, hash_file
 from facetui.core.run.recognize import recognize
+from facetui.core.stores import cache as cache_mod
 from facetui.core.stores.cache import CACHE_FILE, EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
 
@@ -211,9 +213,22 @@ def test_damaged_or_inconsistent_entries_are_misses(warm_ws, cold):
             sharpness=np.zeros(1),
         ),
     )
+    entries = _entries(db)
+    good = entries[key("q06.jpg")]
+    assert good.startswith(cache_mod.MAGIC)  # today's format: a JSON header and raw arrays
+    head_len = int.from_bytes(good[4:8], "little")
+    head = good[8 : 8 + head_len]
+    # that format with an array of Python objects declared, a truncated one, and one with bytes to spare
+    objects = head.replace(b'"<f8"', b'"|O8"', 1)
+    _rewrite(db, key("q06.jpg"), good[:4] + len(objects).to_bytes(4, "little") + objects + good[8 + head_len :])
+    _rewrite(db, key("q07.jpg"), good[:-5])
+    _rewrite(db, key("q08.jpg"), entries[key("q08.jpg")] + b"\0" * 8)
+    # an entry in the format written before (a zip of .npy files) is still a hit
+    old_arrays, old_meta = cache_mod._unpack(entries[key("q02.jpg")])
+    _rewrite(db, key("q02.jpg"), _npz(__meta__=np.array(json.dumps(old_meta)), **old_arrays))
     events = run_all(recognize(settings, output_dir=workspace / "out-entries"))
     flags = dict(zip((e.result.rel for e in events if isinstance(e, FileDone)), _cached_flags(events)))
-    assert {k for k, v in flags.items() if not v} == {"q01.jpg", "q03.jpg", "q04.jpg"}
+    assert {k for k, v in flags.items() if not v} == {"q01.jpg", "q03.jpg", "q04.jpg", "q06.jpg", "q07.jpg", "q08.jpg"}
     assert _results(events) == cold
     # the bad entries were replaced by good ones
     again = run_all(recognize(settings, output_dir=workspace / "out-entries-2"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 
@@ -16,13 +17,41 @@ CACHE_FILE = "embeddings.sqlite"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, payload BLOB NOT NULL)"
 
 
+MAGIC = b"FTC1"  # an entry: MAGIC, the header's length (4 bytes, little-endian), a JSON header, the arrays' bytes
+_DTYPES = frozenset({"<f8", "<f4", "<i8"})  # plain numbers only: an entry's bytes never become objects
+
+
 def _pack(arrays: dict[str, np.ndarray], meta: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, __meta__=np.array(json.dumps(meta)), **arrays)
-    return buf.getvalue()
+    """An entry's bytes: a JSON header (``meta``, each array's name, dtype and shape) and the arrays' raw bytes
+    (about ten times quicker both ways than a zip of .npy files, which is what entries written before are)."""
+    arrays = {k: np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")) for k, a in arrays.items()}
+    head = {"meta": meta, "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in arrays.items()]}
+    h = json.dumps(head).encode()
+    return b"".join([MAGIC, struct.pack("<I", len(h)), h, *(a.tobytes() for a in arrays.values())])
 
 
 def _unpack(blob: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    """An entry's arrays (read-only views of ``blob``) and meta; raises on anything malformed (a miss then)."""
+    if not blob.startswith(MAGIC):
+        return _unpack_npz(blob)
+    (n,) = struct.unpack_from("<I", blob, len(MAGIC))
+    start = len(MAGIC) + 4
+    head = json.loads(blob[start : start + n])
+    offset, arrays = start + n, {}
+    for name, dtype, shape in head["arrays"]:
+        if dtype not in _DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError(f"cache entry with an array of {dtype} {shape}")
+        count = int(np.prod(shape, dtype=np.int64))
+        a = np.frombuffer(blob, dtype=np.dtype(dtype), count=count, offset=offset)
+        arrays[str(name)] = a.reshape(shape)
+        offset += a.nbytes
+    if offset != len(blob):
+        raise ValueError("cache entry of the wrong length")
+    return arrays, head["meta"]
+
+
+def _unpack_npz(blob: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    """An entry as written before MAGIC (np.savez; read without pickle)."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays.pop("__meta__")))
