@@ -200,8 +200,11 @@ class GpuStage:
             return
         exc = rf.exception()
         if exc is None:
-            for (job, _), a in zip(items, rf.result()):
-                _give(job[2], a)
+            results = list(rf.result())
+            for i, (job, _) in enumerate(items):  # one Analysis per photo (an actor that gave fewer: errors)
+                got = results[i] if i < len(results) else None
+                missing = Analysis(sha256=job[1], transient=True, error="the GPU worker gave no result for this photo")
+                _give(job[2], got if isinstance(got, Analysis) else missing)
             return
         errors = self._ray.exceptions
         cause = getattr(exc, "cause", None)
