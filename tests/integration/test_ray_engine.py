@@ -23,7 +23,7 @@ from helpers import DEMO, filed, make_workspace, run_all
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.base.settings import load_settings
 from facetui.core.models import bodysetup
-from facetui.core.run import engine_ray
+from facetui.core.run import engine_ray, rayslots
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.raycluster import TEST_GPUS_ENV
 from facetui.core.run.recognize import recognize
@@ -258,7 +258,7 @@ def test_with_every_worker_lost_and_none_placeable_the_run_reports_the_rest_and_
 ):
     """Every node lost: no worker is up and no replacement can start. After REFILL_WAIT_S the photos waiting are
     reported (and every later one), the run ends, and a rerun would analyse them (the errors are transient)."""
-    monkeypatch.setattr(engine_ray, "REFILL_WAIT_S", 1.0)
+    monkeypatch.setattr(rayslots, "REFILL_WAIT_S", 1.0)
     killed: list = []
     _killer(unplaceable, 2, killed)
     events, ended = _run_in_thread(
@@ -296,3 +296,18 @@ def test_without_ray_installed_the_run_says_how_to_install_it(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(settings_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "pip install 'facetui[ray]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_workers_that_die_past_the_replacement_limit_still_let_the_run_end(settings, workspace, monkeypatch):
+    """No replacements allowed and a photo that kills each worker it reaches: once no worker is left, the photos
+    waiting and every later one are reported (transient: a rerun tries them again), and the run ends."""
+    monkeypatch.setattr(rayslots, "MAX_REPLACED", 0)
+    monkeypatch.setenv("FACETUI_TEST_WORKER_DIES_ON", QUERIES[0].name)
+    events, ended = _run_in_thread(
+        lambda: recognize(_ray(settings, workspace, "limit"), output_dir=workspace / "out-limit"), 120
+    )
+    assert ended, "photos sent after the last worker was given up wait for ever"
+    done = [e.result for e in events if isinstance(e, FileDone)]
+    assert len(done) == len(QUERIES) and not events[-1].summary.aborted
+    assert "worker died" in done[0].error
+    assert all("no analysis worker left" in r.error for r in done[1:] if r.error)

@@ -13,8 +13,8 @@ and an abort fails the futures in flight at once.
 
 With GPUs on the cluster, these actors prepare each photo and GPU actors finish it in batches (ray_gpu.py).
 
-Why it is long: one class keeps the CPU actors' places (started, up, busy, replaced when they die, a watchdog for
-a cluster with no room) and the photos' queue under one lock; split, each half would need the other's state.
+The actors' slots (started, up, replaced when they die, a watchdog for a cluster with no room) are rayslots.py's,
+shared with the GPU actors.
 
 Ray is an optional extra (``pip install 'facetui[ray]'``), imported only when this engine is asked for.
 """
@@ -31,13 +31,11 @@ from pathlib import Path
 from ..models.analyze import Analysis, FaceConfig
 from . import ray_gpu
 from .raycluster import Cluster, cluster_failure, connect, import_ray, stop
+from .rayslots import ActorSlots, Slot
 
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
-MAX_REPLACED = 16  # dead workers replaced in one run; past that a dead worker's place stays empty
 DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
-# how long the photos wait when no worker is up and none of the replacements can start (every node lost, or a
-# cluster with no room): then each is reported, and so is every later one until a worker is up again
-REFILL_WAIT_S = 60.0
+# the photos waiting when no worker is up rayslots.REFILL_WAIT_S after a replacement, and every later one
 NO_WORKER = "no analysis worker could be started on the cluster (its nodes lost, or no room for one)"
 DIED_ON_GPU = "the GPU worker died with this photo in its batch, twice (out of GPU memory, or a crash)"
 
@@ -70,17 +68,13 @@ def _make_actor_class(ray):
 
 
 @dataclass
-class _Slot:
-    """One worker's place: its actor (None once given up), whether the actor is up (a photo is only ever sent to a
-    worker that is: a replacement the cluster has no room for, after a node is lost, never holds one) and whether
-    a photo is on it."""
+class _Slot(Slot):
+    """A CPU actor's place (rayslots.Slot), and whether a photo is on it."""
 
-    actor: object | None
     busy: bool = False
-    up: bool = False
 
 
-class RayEngine:
+class RayEngine(ActorSlots):
     """``submit(path, sha)`` returns at once with a Future of the photo's Analysis; ``close()`` stops everything.
 
     Connecting and starting the actors happens in a thread of its own, so cached photos are filed meanwhile and
@@ -92,6 +86,8 @@ class RayEngine:
     """
 
     name = "ray"
+    none_up = NO_WORKER
+    none_left = "no analysis worker left on the cluster"
 
     def __init__(
         self,
@@ -123,8 +119,6 @@ class RayEngine:
         self._slots: list[_Slot] = []
         self._queue: deque[tuple[Path, str, cf.Future, int]] = deque()  # (path, sha, Future, tries so far)
         self._inflight: dict[cf.Future, object] = {}  # our Future -> Ray's ObjectRef
-        self._replaced = 0
-        self._starved = False  # no worker up and none could be started within REFILL_WAIT_S: photos are reported
         self._cancel = threading.Event()  # set by close(): a start-up in progress gives up
         self._ray = import_ray()  # fails here, at set-up, when the extra is missing
         self._started = threading.Event()
@@ -182,27 +176,12 @@ class RayEngine:
         detector = "" if self.face_cfg.detector == "cnn" else self.face_cfg.detector  # cnn: they only decode
         return self._cls.remote(detector, self.env, None)
 
-    def _watch_up(self, slot: _Slot) -> None:
-        """Mark ``slot`` up once its actor has started (its models loaded), then give it work."""
-        actor = slot.actor
-        if actor is None:
-            return
-        ref = actor.__ray_ready__.remote()
+    def _ready_ref(self, actor):
+        return actor.__ray_ready__.remote()  # answers once the actor has started (its models loaded)
 
-        def up(rf: cf.Future) -> None:
-            with self._lock:
-                if slot.actor is not actor or self._closing:
-                    return
-                if rf.cancelled() or rf.exception() is not None:  # it died starting: a replacement if allowed
-                    dead = True
-                else:
-                    slot.up, dead = True, False
-                    self._starved = False
-            if dead:
-                self._replace(slot, actor)
-            self._pump()
-
-        ref.future().add_done_callback(up)
+    def _drain(self) -> list[tuple[str, cf.Future]]:
+        queued, self._queue = list(self._queue), deque()
+        return [(sha, f) for _p, sha, f, _n in queued]
 
     # -- the map -------------------------------------------------------------------------------------------
     def submit(self, path: Path, sha: str) -> cf.Future:
@@ -212,7 +191,7 @@ class RayEngine:
                 f.set_exception(self._error)
                 return f
             if self._starved:
-                f.set_result(Analysis(sha256=sha, transient=True, error=NO_WORKER))
+                f.set_result(Analysis(sha256=sha, transient=True, error=self._starved))
                 return f
             self._queue.append((path, sha, f, 0))
         self._pump()
@@ -277,30 +256,6 @@ class RayEngine:
             f.set_result(Analysis(sha256=sha, transient=True, error=cluster_failure(exc)))
         self._pump()
 
-    def _replace(self, slot: _Slot, dead: object) -> None:
-        """A new worker in ``slot`` for its actor ``dead`` (once: a second report of the same death does nothing)."""
-        with self._lock:
-            if self._closing or slot.actor is not dead:
-                return
-            slot.up = False
-            if self._replaced < MAX_REPLACED:
-                self._replaced += 1
-                slot.actor = self._new_actor()
-            else:
-                slot.actor = None
-        if slot.actor is not None:
-            self._watch_up(slot)  # photos go to the workers that are up meanwhile (a lost node's may never be)
-            timer = threading.Timer(REFILL_WAIT_S, self._give_up_if_none_up)
-            timer.daemon = True
-            timer.start()
-            return
-        with self._lock:
-            if any(s.actor is not None for s in self._slots):
-                return
-            queued, self._queue = list(self._queue), deque()
-        for _p, sha, f, _n in queued:  # no worker left: the photos waiting are reported, the run ends
-            f.set_result(Analysis(sha256=sha, transient=True, error="no analysis worker left on the cluster"))
-
     def _lost_on_gpu(self, job: tuple) -> None:
         """A photo whose GPU batch was lost (its GPU actor died, or its pixels with their node): redone from the
         start once, then reported."""
@@ -311,17 +266,6 @@ class RayEngine:
             self._pump()
         elif not f.done():
             f.set_result(Analysis(sha256=sha, transient=True, error=DIED_ON_GPU))
-
-    def _give_up_if_none_up(self) -> None:
-        """REFILL_WAIT_S after a replacement: if no worker is up, report the photos waiting (and later ones)."""
-        with self._lock:
-            if self._closing or any(s.up for s in self._slots):
-                return
-            self._starved = True
-            queued, self._queue = list(self._queue), deque()
-        for _p, sha, f, _n in queued:
-            if not f.done():
-                f.set_result(Analysis(sha256=sha, transient=True, error=NO_WORKER))
 
     # -- the end -------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -16,7 +16,7 @@ batch takes the payloads waiting, up to ``batch_size``, and never waits for more
 
 Faults: a batch that raises is retried photo by photo inside the actor; a GPU actor that dies, or payloads lost
 with their node, hand the batch's photos back to the engine (``lost``), which redoes each from the start once
-and then reports it; the dead actor is replaced (up to MAX_REPLACED). With no GPU actor up REFILL_WAIT_S after a
+and then reports it; the dead actor is replaced (rayslots.py). With no GPU actor up REFILL_WAIT_S after a
 start or a replacement, the photos waiting are reported (transient: a rerun tries again), and so is every later
 one until one is up.
 """
@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from ..models.analyze import Analysis, FaceConfig
 from ..models.faces import torch_cnn_wanted, torch_encoder_wanted
 from .raycluster import cluster_failure, stop
+from .rayslots import ActorSlots, Slot
 
 IN_FLIGHT = 2  # batches queued on one GPU actor
-MAX_REPLACED = 16
-REFILL_WAIT_S = 60.0
 NO_GPU_WORKER = "no GPU worker could be started on the cluster (its GPUs taken or its nodes lost)"
 
 
@@ -97,10 +96,10 @@ def _make_gpu_class(ray):
 
 
 @dataclass
-class _Gpu:
-    actor: object | None
-    up: bool = False
-    batches: int = 0  # batches sent to it and not yet back
+class _Gpu(Slot):
+    """A GPU actor's place (rayslots.Slot), and how many batches were sent to it and are not yet back."""
+
+    batches: int = 0
 
 
 def _give(f: cf.Future, a: Analysis) -> None:
@@ -108,10 +107,13 @@ def _give(f: cf.Future, a: Analysis) -> None:
         f.set_result(a)
 
 
-class GpuStage:
+class GpuStage(ActorSlots):
     """The driver's side of the GPU actors: ``put(job, payload_ref)`` queues a photo a CPU actor prepared (``job``
     is the engine's (path, sha, Future, tries)); its Future gets the Analysis, or ``lost(job)`` is called where its
     batch was lost with a GPU actor or a node."""
+
+    none_up = NO_GPU_WORKER
+    none_left = "no GPU worker left on the cluster"
 
     def __init__(self, ray, node_gpus, fraction: float, cfg: FaceConfig, want_body: bool, env, body, batch_size, lost):
         self._ray, self.cfg, self.want_body = ray, cfg, want_body
@@ -121,11 +123,10 @@ class GpuStage:
         self._lock = threading.Lock()
         self._waiting: deque[tuple[tuple, object]] = deque()  # (job, payload ref)
         self._inflight: dict[object, list[tuple[tuple, object]]] = {}  # batch ref -> its (job, payload ref)s
-        self._closing = self._starved = False
-        self._replaced = 0
+        self._closing = False
         self.device = ""
         self.actors = actor_count(node_gpus, fraction)
-        self._slots = [_Gpu(self._cls.remote(*self._args)) for _ in range(self.actors)]
+        self._slots = [_Gpu(self._new_actor()) for _ in range(self.actors)]
         for slot in self._slots:
             self._watch_up(slot)
         self._arm_watchdog()
@@ -144,24 +145,21 @@ class GpuStage:
             if not starved:
                 self._waiting.append((job, payload))
         if starved:
-            _give(job[2], Analysis(sha256=job[1], transient=True, error=NO_GPU_WORKER))
+            _give(job[2], Analysis(sha256=job[1], transient=True, error=starved))
         self._pump()
 
-    def _watch_up(self, slot: _Gpu) -> None:
-        actor = slot.actor
+    def _new_actor(self):
+        return self._cls.remote(*self._args)
 
-        def up(rf: cf.Future) -> None:
-            with self._lock:
-                if slot.actor is not actor or self._closing:
-                    return
-                ok = not rf.cancelled() and rf.exception() is None
-                if ok:
-                    slot.up, self._starved, self.device = True, False, rf.result()
-            if not ok:
-                self._replace(slot, actor)
-            self._pump()
+    def _ready_ref(self, actor):
+        return actor.device_name.remote()  # answers once its models are loaded, with the device they are on
 
-        actor.device_name.remote().future().add_done_callback(up)
+    def _came_up(self, slot: Slot, answer: object) -> None:
+        self.device = str(answer)
+
+    def _drain(self) -> list[tuple[str, cf.Future]]:
+        waiting, self._waiting = list(self._waiting), deque()
+        return [(job[1], job[2]) for job, _ in waiting]
 
     def _pump(self) -> None:
         sent = []
@@ -218,42 +216,6 @@ class GpuStage:
             return
         for job, _ in items:
             _give(job[2], Analysis(sha256=job[1], transient=True, error=cluster_failure(exc)))
-
-    def _replace(self, slot: _Gpu, dead) -> None:
-        with self._lock:
-            if self._closing or slot.actor is not dead:
-                return
-            slot.up = False
-            if self._replaced < MAX_REPLACED:
-                self._replaced += 1
-                slot.actor = self._cls.remote(*self._args)
-            else:
-                slot.actor = None
-            left = any(s.actor is not None for s in self._slots)
-        if slot.actor is not None:
-            self._watch_up(slot)
-            self._arm_watchdog()
-        elif not left:
-            self._starve("no GPU worker left on the cluster")
-
-    def _arm_watchdog(self) -> None:
-        timer = threading.Timer(REFILL_WAIT_S, self._check_up)
-        timer.daemon = True
-        timer.start()
-
-    def _check_up(self) -> None:
-        with self._lock:
-            if self._closing or any(s.up for s in self._slots):
-                return
-        self._starve(NO_GPU_WORKER)
-
-    def _starve(self, error: str) -> None:
-        """No GPU actor to be had: the photos waiting are reported, and so is every later one until one is up."""
-        with self._lock:
-            self._starved = True
-            waiting, self._waiting = list(self._waiting), deque()
-        for job, _ in waiting:
-            _give(job[2], Analysis(sha256=job[1], transient=True, error=error))
 
     def close(self) -> None:
         """Cancel the photos here and stop the GPU actors (the engine's close calls this)."""
