@@ -168,8 +168,9 @@ def cnn_detector_name() -> str:
 
 
 def models_on(device: str) -> tuple[Any, Any]:
-    """(MmodDetector, FaceNet) run by torch on ``device``, loaded once per process: on "cpu" the very objects
-    :func:`detect_faces` and :func:`encode_chips` use. Raises FaceModelError where either cannot be had."""
+    """(MmodDetector, face network) on ``device``, loaded once per process: on "cpu" the very objects
+    :func:`detect_faces` and :func:`encode_chips` use (the network in ONNX Runtime where it runs there), elsewhere
+    both in torch. Raises FaceModelError where either cannot be had."""
     with _LOCK:
         got = _ON_DEVICE.get(device)
     if got is not None:

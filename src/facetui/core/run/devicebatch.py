@@ -23,7 +23,7 @@ def finish(items: list[tuple[str, Pending]], cfg: FaceConfig, want_body: bool, d
     """The Analyses of ``items`` ((sha, pending) pairs), all in this process: one detector call over the decoded
     photos, their chips cut here, one descriptor call over every chip, on ``device`` (models loaded once per
     process: faces.models_on)."""
-    det, net = facemod.models_on(device)
+    det = facemod.models_on(device)[0]
     decoded = [(sha, p) for sha, p in items if isinstance(p, Decoded)]
     found = iter(detect(decoded, cfg, det))
     cut: list[tuple[str, Analysis]] = []

@@ -3,9 +3,9 @@ in input order.
 
 The engine seam: an engine has ``submit(path, sha) -> Future[Analysis]`` (returns at once) and ``close()``. The
 local engine is the worker processes (``workers.Feeder`` over a process pool, below), or with the CNN detector on
-a GPU the device stage (``engine_device.DeviceEngine``: the workers decode, this process detects and encodes on
-the GPU); ``engine_ray.RayEngine`` runs the same worker function on a Ray cluster. Everything else here (hashing, the cache, order, body batches)
-and after it (decide, file, report, events) is the same for both.
+a GPU the device stage (``engine_device.DeviceEngine``: the workers decode and cut the chips, this process detects
+and encodes on the GPU); ``engine_ray.RayEngine`` runs the same worker function on a Ray cluster. Everything else
+here (hashing, the cache, order, body batches) and after it (decide, file, report, events) is the same for all.
 
 Why it is long: the Analyzer is one loop (a window of photos in flight, cache hits in order with misses, the body
 batches) whose steps share its state; the workers' side and the engines are already apart (workers.py,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
 from ..models.bodysetup import BodySpec, encoder_for
-from .devicebatch import cut_chips
+from .devicebatch import cut_chips, embed_bodies
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
 DIES_ENV = "FACETUI_TEST_WORKER_DIES_ON"  # test hook: a photo's name on which its worker process exits at once
@@ -68,15 +68,11 @@ def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) ->
     if _BODY is not None and a.body_crops:
         spec, batch_size = _BODY
         enc = encoder_for(spec)
-        c = time.process_time()
         if not enc.loaded:
+            c = time.process_time()
             enc.ready()
             a.timings["body_load"] = time.process_time() - c
-            c = time.process_time()
-        a.body_emb = enc.embed(a.body_crops, batch_size=batch_size)
-        a.timings["body"] = time.process_time() - c
-        a.timings["body_crops"] = len(a.body_crops)
-        a.body_crops = None  # the pixels stay here: only the embeddings go back
+        embed_bodies([a], enc, batch_size)  # the pixels stay here: only the embeddings go back
     a.timings["worker_wall"] = time.perf_counter() - t  # busy time: with the loop's length it tells worker idling
     _started(a.timings)
     return a
