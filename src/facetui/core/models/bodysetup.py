@@ -115,8 +115,9 @@ class LazyBodyEncoder:
                 from .bodyonnx import prepared_reid_net
                 from .onnxnets import OnnxReid
 
-                spec = BodySpec(self.model_name, self.weights_path, self.sha256, self.dim)
-                net = prepared_reid_net(spec)  # ONNX Runtime where it is wanted and can run it (no torch here then)
+                net = prepared_reid_net(
+                    self.spec()
+                )  # ONNX Runtime where it is wanted and can run it (no torch here then)
                 if net is not None:
                     self._enc = OnnxReid(net, self.model_name, self.dim)
                     return
@@ -164,19 +165,20 @@ class BodySpec:
     dim: int
 
 
-_IN_PROCESS: dict[BodySpec, LazyBodyEncoder] = {}  # this process's encoder for each spec (a worker loads once)
+_IN_PROCESS: dict[tuple[BodySpec, str], LazyBodyEncoder] = {}  # this process's encoder per spec and device
 
 
-def encoder_for(spec: BodySpec) -> LazyBodyEncoder:
-    """This process's encoder for ``spec`` on the CPU, loaded at its first ``embed`` (one try: a failed load raises
-    the same bodies.BodyModelError for every later photo): ONNX Runtime where it can (bodyonnx.py), else torch
-    (prepared as WORKER_PREPARE says)."""
-    enc = _IN_PROCESS.get(spec)
+def encoder_for(spec: BodySpec, device: str = "cpu") -> LazyBodyEncoder:
+    """This process's encoder for ``spec`` on ``device`` (a worker's or an actor's: loaded once), loaded at its
+    first ``embed`` (one try: a failed load raises the same bodies.BodyModelError for every later photo). On the
+    CPU: ONNX Runtime where it can (bodyonnx.py), else torch (prepared as WORKER_PREPARE says)."""
+    enc = _IN_PROCESS.get((spec, device))
     if enc is None:
+        prepare = WORKER_PREPARE if device == "cpu" else PREPARE
         enc = LazyBodyEncoder(
-            spec.model_name, spec.weights_path, "cpu", spec.dim, "cpu", sha256=spec.sha256, prepare=WORKER_PREPARE
+            spec.model_name, spec.weights_path, device, spec.dim, device, sha256=spec.sha256, prepare=prepare
         )
-        _IN_PROCESS[spec] = enc
+        _IN_PROCESS[(spec, device)] = enc
     return enc
 
 

@@ -66,7 +66,7 @@ def _make_gpu_class(ray):
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
-            self.body, self.batch_size, self._enc = body, batch_size, None
+            self.body, self.batch_size = body, batch_size
 
         def device_name(self) -> str:
             return self.device
@@ -76,21 +76,10 @@ def _make_gpu_class(ray):
 
             out = devicebatch.finish(list(zip(shas, payloads)), cfg, want_body, self.device)
             if self.body is not None:
-                devicebatch.embed_bodies(out, self._encoder(), self.batch_size)
+                from facetui.core.models.bodysetup import encoder_for
+
+                devicebatch.embed_bodies(out, encoder_for(self.body, self.device), self.batch_size)
             return out
-
-        def _encoder(self):
-            from facetui.core.models.bodysetup import LazyBodyEncoder, encoder_for
-
-            if self._enc is None:
-                s = self.body
-                on_gpu = self.device != "cpu"
-                self._enc = (
-                    LazyBodyEncoder(s.model_name, s.weights_path, self.device, s.dim, self.device, sha256=s.sha256)
-                    if on_gpu
-                    else encoder_for(s)
-                )
-            return self._enc
 
     return GpuWorker
 
