@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -27,26 +26,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import ray_lost_node  # noqa: E402  (its settings file, for another set and detector)
+
 SETS = {"demo": REPO / "demo", "lfw-calib": REPO / "demo" / "lfw-calib"}
 
 
 def _settings(work: Path, root: Path, detector: str):
     from facetui.core.base.settings import load_settings
 
-    raw = json.loads((REPO / "settings.json").read_text())
-    raw.update(
-        dataset_dir=str(root / "kb"),
-        process_dir=str(root / "query"),
-        processed_dir=str(work / "out"),
-        encodings_filename=str(work / "kb.npz"),
-        cache_dir=str(work / "cache"),
-        reid_weights="",
-        workers=2,
-        detector=detector,
-    )
-    p = work / "settings.json"
-    p.write_text(json.dumps(raw, indent=2))
-    return load_settings(p)
+    return load_settings(ray_lost_node.settings(work, root, detector=detector))
 
 
 def _filed(out: Path) -> dict[str, str]:

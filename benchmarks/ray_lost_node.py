@@ -39,17 +39,19 @@ def host() -> str:
     return out[0] if out else "127.0.0.1"
 
 
-def settings(work: Path) -> Path:
+def settings(work: Path, root: Path = LFW, **extra) -> Path:
+    """A settings file in ``work`` for sorting ``root``'s queries with a KB of its kb/ (faces only, 2 workers)."""
     raw = json.loads((REPO / "settings.json").read_text())
     raw.update(
-        dataset_dir=str(LFW / "kb"),
-        process_dir=str(LFW / "query"),
+        dataset_dir=str(root / "kb"),
+        process_dir=str(root / "query"),
         processed_dir=str(work / "out"),
         encodings_filename=str(work / "kb.npz"),
         cache_dir=str(work / "cache"),
         reid_weights="",
         workers=2,
         file_mode="copy",
+        **extra,
     )
     p = work / "settings.json"
     p.write_text(json.dumps(raw, indent=2))
