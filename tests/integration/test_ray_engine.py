@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from helpers import DEMO, filed, make_workspace, run_all
 
-from facetui.core.base.events import FileDone, RunFinished
+from facetui.core.base.events import FileDone, Notice, RunFinished
 from facetui.core.base.settings import load_settings
 from facetui.core.models import bodysetup
-from facetui.core.run import engine_ray, rayslots
+from facetui.core.run import engine_ray, ray_gpu, rayslots
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.raycluster import TEST_GPUS_ENV
 from facetui.core.run.recognize import recognize
@@ -100,6 +100,10 @@ def test_gpu_actors_file_and_report_exactly_as_the_local_engine(settings, worksp
     assert _rows(workspace / "out-g") == _rows(workspace / "out-l")
     engine = _manifest_engine(workspace / "out-g")
     assert (engine["gpus"], engine["gpu_actors"], engine["gpu_fraction"], engine["gpu_device"]) == (1.0, 1, 1.0, "cpu")
+    # the pretend GPU's actor runs on the CPU (no CUDA here): the run says so once, in the log and the summary
+    said = [e.text for e in on_ray if isinstance(e, Notice)]
+    assert said == [ray_gpu.CPU_ONLY_NOTICE]
+    assert ray_gpu.CPU_ONLY_NOTICE in on_ray[-1].summary.notices
 
 
 def test_gpu_actors_embed_the_bodies_as_the_cpu_workers_do(tmp_path, monkeypatch):

@@ -287,6 +287,10 @@ class RayEngine(ActorSlots):
             f.cancel()
         stop(self._ray, [ref for _f, ref in inflight], actors)
 
+    def take_notices(self) -> list[str]:
+        """What the run should say once, since the last call (from the GPU actors)."""
+        return self._gpu.take_notices() if self._gpu is not None else []
+
     def describe(self, wait: bool = True) -> dict:
         """For the manifest: the engine and the cluster it ran on (``wait``: for the connection to be made)."""
         if wait:

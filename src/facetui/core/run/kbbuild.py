@@ -126,6 +126,9 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                     reason=reason,
                     reused=reused,
                 )
+                for text in run.analyzer.take_notices():
+                    notices.append(text)
+                    yield Notice("warning", text)
                 if cancel.is_set():
                     break
         except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly

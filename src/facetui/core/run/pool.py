@@ -212,6 +212,12 @@ class Analyzer:
                 torch.set_num_threads(self._torch_threads)
                 self._torch_threads = None
 
+    def take_notices(self) -> list[str]:
+        """What the engine has to say once during the run (e.g. GPU actors that came up on a CPU), since the last
+        call; the job yields each as a warning."""
+        take = getattr(self._engine, "take_notices", None)
+        return take() if take is not None else []
+
     def _window(self) -> int:
         """How many photos may be in flight: three per local worker, or twice what the engine can work on at
         once where that is more (a Ray cluster's actors, the batches of GPU actors or of the device stage)."""

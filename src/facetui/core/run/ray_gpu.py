@@ -96,6 +96,12 @@ def _give(f: cf.Future, a: Analysis) -> None:
         f.set_result(a)
 
 
+CPU_ONLY_NOTICE = (
+    "the GPU actors run on the CPU: Ray gave them a GPU but torch on their node has no CUDA "
+    "(install a CUDA build of torch there); photos are still analysed, slowly"
+)
+
+
 class GpuStage(ActorSlots):
     """The driver's side of the GPU actors: ``put(job, payload_ref)`` queues a photo a CPU actor prepared (``job``
     is the engine's (path, sha, Future, tries)); its Future gets the Analysis, or ``lost(job)`` is called where its
@@ -114,6 +120,7 @@ class GpuStage(ActorSlots):
         self._inflight: dict[object, list[tuple[tuple, object]]] = {}  # batch ref -> its (job, payload ref)s
         self._closing = False
         self.device = ""
+        self._notices: list[str] = []  # said once during the run (take_notices)
         self.actors = actor_count(node_gpus, fraction)
         self._slots = [_Gpu(self._new_actor()) for _ in range(self.actors)]
         for slot in self._slots:
@@ -144,7 +151,15 @@ class GpuStage(ActorSlots):
         return actor.device_name.remote()  # answers once its models are loaded, with the device they are on
 
     def _came_up(self, slot: Slot, answer: object) -> None:
+        if answer != "cuda" and self.device in ("", "cuda"):  # said once, not for each actor
+            self._notices.append(CPU_ONLY_NOTICE)
         self.device = str(answer)
+
+    def take_notices(self) -> list[str]:
+        """What the run should say once, since the last call (a GPU actor that came up on the CPU)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
 
     def _drain(self) -> list[tuple[str, cf.Future]]:
         waiting, self._waiting = list(self._waiting), deque()
