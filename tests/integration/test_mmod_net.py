@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from facetui.core.models import faces, mmod_net
+from facetui.core.models import faces, mmod_net, mmod_numpy
 from facetui.core.models.analyze import FaceConfig, analyze_path
 from facetui.core.models.images import load_image, load_image_bytes
 
@@ -26,8 +26,14 @@ LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))
 MODEL = faces._models_dir() / faces.CNN_DETECTOR
 
 
-@pytest.fixture(scope="module")
-def detector():
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def detector(request):
+    """The port as a CPU run has it (its network in ONNX Runtime, the image work in numpy), and as CUDA and a
+    machine without ONNX Runtime have it (all in torch)."""
+    if request.param == "onnx":
+        det = mmod_net.onnx_detector(MODEL)
+        assert det is not None and det._onnx is not None and det._torch is None
+        return det
     return mmod_net.MmodDetector(MODEL)
 
 
@@ -106,16 +112,17 @@ def test_the_cnn_finds_every_face_hog_finds(agreement):
     assert n_hog >= 100 and not missed and n_cnn > n_hog
 
 
-def test_pyramid_up_is_dlibs_bit_for_bit():
+@pytest.mark.parametrize("pyramid_up", [mmod_net.pyramid_up, mmod_numpy.pyramid_up], ids=["torch", "numpy"])
+def test_pyramid_up_is_dlibs_bit_for_bit(pyramid_up):
     import dlib
 
     for path in [LFW[0], REPO / "demo" / "query" / "q05.jpg"]:
         rgb = load_image(path, resize_max=800).rgb
-        for img in (rgb, np.ascontiguousarray(rgb[3:, 5:]), np.ascontiguousarray(rgb[:97, :61])):
+        for img in (rgb, np.ascontiguousarray(rgb[3:, 5:]), np.ascontiguousarray(rgb[:97, :61]), rgb[:9, :7]):
             h, w = img.shape[:2]
-            ours = mmod_net.pyramid_up(img)
+            ours = pyramid_up(img)
             assert ours.shape == (2 * h + 1, 2 * w + 2, 3)  # the size dlib's pyramid_down<2>::rect_up gives
-            assert np.array_equal(ours, dlib.resize_image(img, 2 * h + 1, 2 * w + 2))
+            assert np.array_equal(ours, dlib.resize_image(np.ascontiguousarray(img), 2 * h + 1, 2 * w + 2))
 
 
 def test_boxes_round_as_dlibs_rectangles_do():
@@ -183,7 +190,7 @@ def test_an_unknown_detector_file_falls_back_to_dlibs_detector(monkeypatch, dlib
     ]
     assert len(theirs) == 1
     monkeypatch.setattr(faces, "_MMOD", None)
-    assert faces.cnn_detector_name() == "torch"  # else the suite would not exercise the port at all
+    assert faces.cnn_detector_name() == "onnx"  # else the suite would not exercise the port at all
     assert faces.detect_faces(rgb, "cnn", 0) == theirs  # the port finds this face to the pixel
     monkeypatch.setattr(mmod_net, "read_detector", lambda p: (_ for _ in ()).throw(mmod_net.MmodNetError("no")))
     monkeypatch.setattr(faces, "_MMOD", None)
@@ -200,7 +207,7 @@ def test_the_cnn_detector_can_be_forced_to_dlib():
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=e).stdout.strip()
         for e in (env, dict(env, FACETUI_CNN_DETECTOR="dlib"))
     ]
-    assert names == ["torch", "dlib"]
+    assert names == ["onnx", "dlib"]
 
 
 def test_the_cache_key_names_the_cnn_implementation_and_hog_keys_stay(monkeypatch):
@@ -253,12 +260,13 @@ def test_a_photo_too_small_for_the_network_has_no_faces(detector):
 
 
 def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
-    # one torch thread per call: the same sums in the same order in any process
+    # one thread per call (torch's or ONNX Runtime's): the same sums in the same order in any process
     path = REPO / "demo" / "query" / "q09.jpg"
+    make = "onnx_detector" if detector._onnx is not None else "MmodDetector"
     code = (
         "import sys\nfrom pathlib import Path\nfrom facetui.core.models import faces, mmod_net\n"
         "from facetui.core.models.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
-        f"d = mmod_net.MmodDetector(faces._models_dir() / faces.CNN_DETECTOR)\n"
+        f"d = mmod_net.{make}(faces._models_dir() / faces.CNN_DETECTOR)\n"
         f"print(repr(d.detect(load_image(Path({str(path)!r}), resize_max=800).rgb, 0)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -269,4 +277,33 @@ def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
 def test_analysis_with_the_cnn_detector_uses_the_port():
     a = analyze_path(REPO / "demo" / "query" / "q05.jpg", FaceConfig("cnn", 0), False)
     assert not a.error and len(a.boxes) == 2 and a.encodings.shape == (2, 128)
-    assert faces.cnn_detector_name() == "torch"
+    assert faces.cnn_detector_name() == "onnx"
+
+
+_RUN_CNN = """
+import json, sys
+from pathlib import Path
+from facetui.core.models import faces, prepared
+from facetui.core.models.images import load_image
+prepared.use_dir(Path(sys.argv[1]))
+boxes = faces.detect_faces(load_image(Path(sys.argv[2]), resize_max=800).rgb, "cnn", 1)
+print(json.dumps({"torch": "torch" in sys.modules, "impl": faces.cnn_detector_name(), "boxes": boxes}))
+"""
+
+
+def test_with_its_onnx_file_prepared_a_process_detects_without_torch(tmp_path):
+    """As a worker does: the first process on a machine exports the network (torch), the next ones load the file
+    and never import torch; both find the same faces."""
+    env = {k: v for k, v in os.environ.items() if k not in (faces.CNN_ENV, "FACETUI_CPU_RUNTIME")}
+    photo = REPO / "demo" / "query" / "q05.jpg"
+    got = []
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, "-c", _RUN_CNN, str(tmp_path), str(photo)], capture_output=True, text=True, env=env
+        )
+        assert r.returncode == 0, r.stderr
+        got.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert [g["impl"] for g in got] == ["onnx", "onnx"]
+    assert got[0]["torch"] and not got[1]["torch"]  # exported once, then loaded from the prepared file
+    assert got[0]["boxes"] == got[1]["boxes"] and len(got[1]["boxes"]) == 3
+    assert len(list(tmp_path.glob("mmod-detector-*.onnx"))) == 1

@@ -141,8 +141,8 @@ SPECS: tuple[Spec, ...] = (
         "detector",
         "choice",
         "hog",
-        "Face detector: hog (fast) or cnn (dlib's CNN detector, run by torch: also finds turned, tilted "
-        "and partly hidden faces; about 4x HOG's CPU time).",
+        "Face detector: hog (fast) or cnn (dlib's CNN detector, ported: ONNX Runtime on a CPU, torch on CUDA; "
+        "also finds turned, tilted and partly hidden faces; about 4x HOG's CPU time).",
         choices=("hog", "cnn"),
     ),
     Spec(

@@ -41,8 +41,9 @@ class FaceConfig:
             "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}",
         }
         if self.detector == "cnn" and facemod.torch_cnn_wanted():
-            # the torch port of dlib's CNN detector finds dlib's boxes, not always to the pixel: its own entries
-            # (dlib's own CNN keeps the key it would have without the port; HOG's is untouched)
+            # the port of dlib's CNN detector (its network in ONNX Runtime or torch) finds dlib's boxes, not always
+            # to the pixel: its own entries (dlib's own CNN keeps the key it would have without the port; HOG's is
+            # untouched). Which runtime ran the network is in "enc" already (both follow onnxnets.wanted()).
             fields["cnn"] = "mmod_human_face_detector/torch"
         raw = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]

@@ -146,7 +146,8 @@ def torch_cnn_wanted() -> bool:
 
 
 def _mmod_net() -> Any:
-    """The torch port of dlib's CNN face detector (mmod_net), or None where dlib's own is to be used."""
+    """The port of dlib's CNN face detector (mmod_net), its network in ONNX Runtime where that runs here (no torch
+    in this process once the file is prepared), else in torch; None where dlib's own is to be used."""
     global _MMOD
     with _LOCK:
         if _MMOD is None:
@@ -154,17 +155,22 @@ def _mmod_net() -> Any:
             if torch_cnn_wanted():
                 check_face_models()
                 try:
-                    from .mmod_net import MmodDetector  # imports torch
+                    from .mmod_net import MmodDetector, onnx_detector
 
-                    _MMOD = MmodDetector(_models_dir() / CNN_DETECTOR)
+                    path = _models_dir() / CNN_DETECTOR
+                    _MMOD = onnx_detector(path) or MmodDetector(path)  # the latter imports torch
                 except Exception:  # no torch, an unknown model file: dlib finds the same faces
                     _MMOD = False
         return _MMOD or None
 
 
 def cnn_detector_name() -> str:
-    """Which implementation runs ``detector="cnn"`` in this process: 'torch' or 'dlib'."""
-    return "torch" if _mmod_net() is not None else "dlib"
+    """Which implementation runs ``detector="cnn"`` in this process: 'onnx' (the port's network in ONNX Runtime),
+    'torch' (in torch) or 'dlib' (dlib's own)."""
+    det = _mmod_net()
+    if det is None:
+        return "dlib"
+    return "onnx" if getattr(det, "_onnx", None) is not None else "torch"
 
 
 def models_on(device: str) -> tuple[Any, Any]:
@@ -223,7 +229,7 @@ def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 1) -> l
     h, w = rgb.shape[:2]
     if detector == "cnn":
         net = _mmod_net()
-        if net is not None:  # dlib's CNN detector, run by torch: the same boxes (tests/integration/test_mmod_net.py)
+        if net is not None:  # dlib's CNN detector, ported: the same boxes (tests/integration/test_mmod_net.py)
             return trim(net.detect(rgb, upsample), w, h)
         rects = [d.rect for d in _model(CNN_DETECTOR)(rgb, upsample)]
     else:

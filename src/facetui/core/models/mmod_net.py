@@ -1,4 +1,5 @@
-"""dlib's CNN face detector (mmod_human_face_detector.dat), read from its own file and run by torch.
+"""dlib's CNN face detector (mmod_human_face_detector.dat), read from its own file and run by torch (or, on a CPU,
+its network by ONNX Runtime: :func:`onnx_detector`).
 
 dlib-bin has no BLAS and no CUDA: its CNN detector takes seconds per photo. The network is small
 (``loss_mmod<con<1,9,9,1,1, rcon5<rcon5<rcon5<downsampler<input_rgb_image_pyramid<pyramid_down<6>>>>>>>>``), so
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from . import mmod_numpy
 
 PYRAMID_N = 6  # pyramid_down<6>: each pyramid level is 5/6 of the one above
 _MIN_LEVEL_HEIGHT = 5  # dlib's tiled pyramid stops before a level shorter than this
@@ -471,20 +474,28 @@ def build_model(weights: MmodWeights) -> Any:
 
 @dataclass
 class _Prepared:
-    rgb: Any  # H x W x 3 uint8 torch tensor on the detector's device, after upsampling
+    rgb: Any  # after upsampling: H x W x 3 uint8 torch tensor on the detector's device, or 3 x H x W numpy (ONNX)
     rects: list[tuple[int, int, int, int]]
     shape: tuple[int, int]  # (rows, cols) of the pyramid image
 
 
 class MmodDetector:
     """Loaded once per process; ``detect`` takes an RGB photo and returns dlib's detections for it, and
-    ``detect_batch`` runs several photos together (one network call per photo size) on the chosen device."""
+    ``detect_batch`` runs several photos together (one network call per photo size) on the chosen device.
+    With ``onnx`` (an onnxnets.OnnxNet of this network: :func:`onnx_detector`) the network runs in ONNX Runtime and
+    the image work in numpy (mmod_numpy.py), on the CPU, with no torch in the process."""
 
-    def __init__(self, path: Path | str, device: str | None = None):
+    def __init__(self, path: Path | str, device: str | None = None, onnx: Any = None):
+        self.weights = read_detector(path)
+        self._onnx = onnx
+        if onnx is not None:
+            if device not in (None, "cpu"):
+                raise ValueError("ONNX Runtime runs the detector on the CPU only")
+            self._torch, self.device = None, None
+            return
         import torch
 
         self._torch = torch
-        self.weights = read_detector(path)
         self.device = torch.device(device or "cpu")
         self.model = build_model(self.weights).to(self.device, memory_format=torch.channels_last)
         if self.device.type == "cuda":
@@ -501,11 +512,11 @@ class MmodDetector:
         if upsample < 0:
             raise ValueError(f"upsample must be >= 0, not {upsample}")
         results: list[list[Detection]] = [[] for _ in images]
-        groups: dict[tuple[int, int], list[tuple[int, _Prepared]]] = {}  # photos of one size share a network call
+        groups: dict[tuple, list[tuple[int, _Prepared]]] = {}  # photos of one size share a network call
         for i, img in enumerate(images):
             p = self._prepare(img, upsample)
             if p is not None:
-                groups.setdefault(p.rgb.shape[:2], []).append((i, p))
+                groups.setdefault(tuple(p.rgb.shape), []).append((i, p))
         for group in groups.values():
             scores = self._scores([p for _, p in group])
             for (i, p), s in zip(group, scores):
@@ -530,6 +541,11 @@ class MmodDetector:
             size = [(s + 2 * c.padding - c.weight.shape[2]) // c.stride + 1 for s in size]
         if not rects or min(size) < 1:
             return None
+        if self._onnx is not None:  # numpy, channels first (what mmod_numpy.pyramid_image takes)
+            chw = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+            for _ in range(upsample):
+                chw = mmod_numpy.pyramid_up_chw(chw)
+            return _Prepared(chw, rects, (rows, cols))
         torch = self._torch
         rgb = np.ascontiguousarray(rgb)
         if not rgb.flags.writeable:  # torch.from_numpy warns on a read-only array (e.g. np.asarray of a PIL image)
@@ -558,6 +574,9 @@ class MmodDetector:
 
     def _scores(self, batch: list[_Prepared]) -> np.ndarray:
         """The network's output maps (N, rows, cols) for photos of one size, as float32 numpy."""
+        if self._onnx is not None:
+            x = mmod_numpy.pyramid_image([p.rgb for p in batch], batch[0].rects, batch[0].shape, self.weights.mean_rgb)
+            return self._onnx.run(x)[:, 0]
         torch = self._torch
         import torch.nn.functional as F
 
@@ -574,3 +593,26 @@ class MmodDetector:
                 )
             # channels-last: about a quarter less time per photo on the CPU than NCHW
             return self.model(x.contiguous(memory_format=torch.channels_last))[:, 0].float().cpu().numpy()
+
+
+def onnx_detector(path: Path | str) -> MmodDetector | None:
+    """The detector in ``path`` with its network in ONNX Runtime, from this machine's prepared file (exported from
+    :func:`build_model` at the first need and checked on a probe: onnxnets.prepared_net), or None where ONNX Runtime
+    is not wanted or cannot run it (the torch MmodDetector then does). Raises MmodNetError for a file that is not
+    this network, as MmodDetector does."""
+    from ..base.fsutil import file_sha256
+    from . import onnxnets
+
+    if not onnxnets.wanted():
+        return None
+    read_detector(path)  # an unknown file is refused before anything is exported from it
+    net = onnxnets.prepared_net(
+        "mmod-detector",
+        {"weights": file_sha256(Path(path))},
+        lambda: build_model(read_detector(path)),
+        (1, 3, 72, 104),
+        "float32",
+        tol=1e-4,
+        spatial=True,
+    )
+    return None if net is None else MmodDetector(path, onnx=net)

@@ -1,9 +1,10 @@
-"""The CPU's networks (dlib's face descriptor ResNet, OSNet) run by ONNX Runtime from files prepared once per machine.
+"""The CPU's networks (dlib's face descriptor ResNet and CNN face detector, OSNet) run by ONNX Runtime from files
+prepared once per machine.
 
 On one CPU thread ONNX Runtime runs them in about half torch's time (osnet_ain_x1_0: ~18 ms a crop against ~40;
-the face ResNet on a face and its mirror image: ~8 ms against ~14), and a worker that has them needs no torch at
-all: no second of ``import torch`` before its first photo. The files are exported from the torch models
-(face_net.py, bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's
+the face ResNet on a face and its mirror image: ~8 ms against ~14; the CNN detector's network ~10% less), and a
+worker that has them needs no torch at all: no second of ``import torch`` before its first photo. The files are
+exported from the torch models (face_net.py, mmod_net.py, bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's
 prepared detector (prepared.py), keyed by what they were made from (the weights file's hash, torch, onnx and
 onnxruntime versions). An ONNX file holds a graph of operators and numbers, nothing that runs as code; it is still
 never trusted: its record holds its SHA-256 and the torch model's outputs on a fixed probe, and a file that is
@@ -82,12 +83,19 @@ def _close(got: np.ndarray, want: np.ndarray, tol: float) -> bool:
 
 
 def prepared_net(
-    kind: str, ident: dict, build: Callable[[], Any], probe_shape: tuple[int, ...], dtype: str, tol: float
+    kind: str,
+    ident: dict,
+    build: Callable[[], Any],
+    probe_shape: tuple[int, ...],
+    dtype: str,
+    tol: float,
+    spatial: bool = False,
 ) -> OnnxNet | None:
     """The ONNX Runtime session of network ``kind`` made from what ``ident`` names (the weights file's hash...): from
     this machine's prepared file where it is intact and gives the recorded outputs, else exported from ``build()``
     (an eval-mode torch module taking the probe's dtype, NHWC for images) and checked against it on the probe, and
-    stored for the next process. None where ONNX Runtime is not wanted or the network cannot be had that way."""
+    stored for the next process. ``spatial``: the input's and output's last two axes (NCHW) may take any size, as
+    well as the batch. None where ONNX Runtime is not wanted or the network cannot be had that way."""
     if not wanted():
         return None
     fields = {
@@ -110,7 +118,7 @@ def prepared_net(
             return net
     with _LOCK:  # one export at a time in this process
         try:
-            data, want = _export(build, probe)
+            data, want = _export(build, probe, spatial)
             net = OnnxNet(data)
             if not _close(net.run(probe), want, tol):
                 return None
@@ -137,7 +145,7 @@ def _load(model: Path, record: Path, fields: dict, probe: np.ndarray, tol: float
         return None
 
 
-def _export(build: Callable[[], Any], probe: np.ndarray) -> tuple[bytes, np.ndarray]:
+def _export(build: Callable[[], Any], probe: np.ndarray, spatial: bool = False) -> tuple[bytes, np.ndarray]:
     """(the ONNX file's bytes, the torch model's outputs on ``probe``)."""
     import io
     import warnings
@@ -160,7 +168,7 @@ def _export(build: Callable[[], Any], probe: np.ndarray) -> tuple[bytes, np.ndar
                 buf,
                 input_names=["x"],
                 output_names=["y"],
-                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                dynamic_axes={k: {0: "n", 2: "h", 3: "w"} if spatial else {0: "n"} for k in ("x", "y")},
                 opset_version=OPSET,
                 dynamo=False,
             )
