@@ -8,14 +8,15 @@ STAMP  := $(VENV)/.facetui-setup
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run tui test coverage bench clean-venv help
+.PHONY: setup run tui test coverage bench bench-detect clean-venv help
 
 help:
 	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
 	@echo "make tui    - open the Textual app on the shipped settings.json"
 	@echo "make test   - set up .venv if needed, lint (ruff) and run the test suite"
 	@echo "make coverage - the test suite with line coverage of facetui (the test process; workers not measured)"
-	@echo "make bench  - speed and memory benchmark (prints figures); make bench ENGINE=ray: local vs Ray engine"
+	@echo "make bench  - speed and memory benchmark, then the face detectors side by side (prints figures); make bench ENGINE=ray: local vs Ray engine"
+	@echo "make bench-detect - the face detectors alone: HOG, the CNN in torch and dlib's own CNN, per photo and whole processes"
 
 setup: $(STAMP)
 
@@ -44,7 +45,10 @@ coverage: setup
 	$(PY) -m pytest -q --cov=facetui --cov-report=term $(PYTEST_ARGS)
 
 bench: setup
-	@if [ "$(ENGINE)" = "ray" ]; then $(PY) benchmarks/bench_engines.py; else $(PY) benchmarks/bench_recognize.py; fi
+	@if [ "$(ENGINE)" = "ray" ]; then $(PY) benchmarks/bench_engines.py; else $(PY) benchmarks/bench_recognize.py && $(PY) benchmarks/bench_cnn.py; fi
+
+bench-detect: setup
+	$(PY) benchmarks/bench_cnn.py
 
 clean-venv:
 	rm -rf $(VENV)
