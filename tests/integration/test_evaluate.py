@@ -264,3 +264,33 @@ def test_cli_eval_prints_the_table_and_the_kb_advice(ws, capsys, tmp_path, full)
     assert (tmp_path / "eval-run.toml").is_file() and (tmp_path / "eval.csv").is_file()
     assert main(["eval", "--settings", str(ws / "settings.json")]) == 2
     assert main(["eval", "--settings", str(ws / "settings.json"), "--kb", "--tols", "x"]) == 2
+
+
+def test_eval_compares_the_detectors_each_with_its_own_kb(ws, capsys, tmp_path):
+    from facetui.core.evaluation.detectors import compare_detectors, detector_lines
+
+    settings = load_settings(ws / "settings.json")
+    kb_before = (settings.kb_path.read_bytes(), settings.kb_path.stat().st_mtime_ns)
+    scores = compare_detectors(
+        settings, DEMO / "truth.csv", ["hog", "cnn"], input_dir=ws / "query", output_dir=tmp_path
+    )
+    assert [d.detector for d in scores] == ["hog", "cnn"]
+    for d in scores:  # on the demo both file every photo right (README, Which detector)
+        sc = d.score
+        assert (sc.found, sc.appearances, sc.wrong, sc.unknown_kept, sc.exact) == (6, 6, 0, 4, 9), d
+        assert d.kb_faces == 11 and d.kb_path == (tmp_path / "eval-detectors" / d.detector / "encodings.npz")
+        assert load_kb(d.kb_path).meta["detector"] == d.detector  # each scored with a KB its own detector built
+    assert scores[1].faces >= scores[0].faces >= 15
+    assert scores[0].analysed == scores[1].analysed == 20  # cold: the time comparison is fair
+    assert "Here they file alike; hog takes " in "\n".join(detector_lines(settings, scores))
+    assert (settings.kb_path.read_bytes(), settings.kb_path.stat().st_mtime_ns) == kb_before  # the KB in use
+    args = ["eval", "--settings", str(ws / "settings.json"), "--truth", str(DEMO / "truth.csv")]
+    args += ["--input", str(ws / "query"), "--output", str(tmp_path)]
+    assert main([*args, "--detectors", "cnn,hog"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("\ncnn ") < out.index("\nhog ") and "alike (time not compared: photos came from the cache)" in out
+    assert main([*args, "--detectors", "sift"]) == 2 and main([*args, "--detectors", "hog", "--apply"]) == 2
+    stop = threading.Event()
+    stop.set()
+    aborted = compare_detectors(settings, DEMO / "truth.csv", ["hog"], input_dir=ws / "query", cancel=stop)
+    assert [d.score for d in aborted] == [None]

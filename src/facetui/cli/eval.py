@@ -32,6 +32,8 @@ def _parse_tols(text: str | None) -> list[float] | None:
 def run(settings, args) -> int:
     from ..core.evaluation.evaluate import evaluate, report_lines
 
+    if getattr(args, "detectors", None):
+        return _detectors(settings, args)
     if args.truth is None and not args.kb:
         print("facetui: eval needs labels (--truth FILE or folder) and/or --kb", file=sys.stderr)
         return EXIT_SETUP
@@ -72,6 +74,43 @@ def run(settings, args) -> int:
     if args.apply and not rep.aborted:
         return _apply(settings, rep)
     return EXIT_ABORTED if rep.aborted else EXIT_OK
+
+
+def _detectors(settings, args) -> int:
+    """`eval --detectors hog,cnn`: each detector's own KB, the labelled photos scored with it, side by side."""
+    from ..core.evaluation.detectors import compare_detectors, detector_lines
+
+    if args.truth is None:
+        print("facetui: eval --detectors needs labels (--truth FILE or folder)", file=sys.stderr)
+        return EXIT_SETUP
+    if args.apply or args.kb or args.rules or args.tols:
+        print("facetui: eval --detectors takes only --truth, --input and --output", file=sys.stderr)
+        return EXIT_SETUP
+    cancel, old = ctrl_c_sets_cancel()
+    bar = Progress()
+    try:
+        scores = compare_detectors(
+            settings,
+            args.truth,
+            [d.strip() for d in args.detectors.split(",") if d.strip()],
+            input_dir=args.input,
+            output_dir=args.output,
+            cancel=cancel,
+            on_progress=bar.update,
+        )
+    except FacetuiError:
+        bar.clear()
+        raise
+    except KeyboardInterrupt:
+        bar.clear()
+        print("facetui: interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    finally:
+        restore_sigint(cancel, old)
+    bar.clear()
+    for line in detector_lines(settings, scores):
+        print(line)
+    return EXIT_ABORTED if any(d.score is None for d in scores) else EXIT_OK
 
 
 def _apply(settings, rep) -> int:

@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the advised settings into the settings file (prints each change; other keys kept)",
     )
+    ev.add_argument(
+        "--detectors",
+        metavar="LIST",
+        help="compare face detectors instead ('hog,cnn'): each builds its own KB (under OUTPUT/eval-detectors/, the "
+        "KB in use is not touched) and is scored at the settings in use: recall, wrong filings, faces found, time",
+    )
     ev.add_argument("--output", type=Path, help="where eval.csv and eval-run.toml go (default: processed_dir)")
 
     sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
