@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -269,7 +270,7 @@ def test_cli_eval_prints_the_table_and_the_kb_advice(ws, capsys, tmp_path, full)
 def test_eval_compares_the_detectors_each_with_its_own_kb(ws, capsys, tmp_path):
     from facetui.core.evaluation.detectors import compare_detectors, detector_lines
 
-    settings = load_settings(ws / "settings.json")
+    settings = load_settings(ws / "settings.json").replace(cache_dir=tmp_path / "cache")  # cold: times compared
     kb_before = (settings.kb_path.read_bytes(), settings.kb_path.stat().st_mtime_ns)
     scores = compare_detectors(
         settings, DEMO / "truth.csv", ["hog", "cnn"], input_dir=ws / "query", output_dir=tmp_path
@@ -284,9 +285,11 @@ def test_eval_compares_the_detectors_each_with_its_own_kb(ws, capsys, tmp_path):
     assert scores[0].analysed == scores[1].analysed == 20  # cold: the time comparison is fair
     assert "Here they file alike; hog takes " in "\n".join(detector_lines(settings, scores))
     assert (settings.kb_path.read_bytes(), settings.kb_path.stat().st_mtime_ns) == kb_before  # the KB in use
-    args = ["eval", "--settings", str(ws / "settings.json"), "--truth", str(DEMO / "truth.csv")]
+    raw = json.loads((ws / "settings.json").read_text())
+    (ws / "settings-detectors.json").write_text(json.dumps({**raw, "cache_dir": str(tmp_path / "cache")}))
+    args = ["eval", "--settings", str(ws / "settings-detectors.json"), "--truth", str(DEMO / "truth.csv")]
     args += ["--input", str(ws / "query"), "--output", str(tmp_path)]
-    assert main([*args, "--detectors", "cnn,hog"]) == 0
+    assert main([*args, "--detectors", "cnn,hog"]) == 0  # the same KBs and cache: nothing analysed again
     out = capsys.readouterr().out
     assert out.index("\ncnn ") < out.index("\nhog ") and "alike (time not compared: photos came from the cache)" in out
     assert main([*args, "--detectors", "sift"]) == 2 and main([*args, "--detectors", "hog", "--apply"]) == 2

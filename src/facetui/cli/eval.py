@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..core.base.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP, FacetuiError
+from ..core.base.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP
 from .console import Progress, ctrl_c_sets_cancel, restore_sigint
 
 
@@ -45,10 +45,8 @@ def run(settings, args) -> int:
     if tols and any(not 0 <= t <= 2 for t in tols):
         print("facetui: --tols values must lie from 0 to 2", file=sys.stderr)
         return EXIT_SETUP
-    cancel, old = ctrl_c_sets_cancel()
-    bar = Progress()
-    try:
-        rep = evaluate(
+    rep = _with_progress(
+        lambda cancel, on_progress: evaluate(
             settings,
             args.truth,
             input_dir=args.input,
@@ -57,23 +55,31 @@ def run(settings, args) -> int:
             rules=args.rules,
             output_dir=args.output,
             cancel=cancel,
-            on_progress=bar.update,
+            on_progress=on_progress,
         )
-    except FacetuiError:
-        bar.clear()
-        raise
-    except KeyboardInterrupt:
-        bar.clear()
-        print("facetui: interrupted", file=sys.stderr)
+    )
+    if rep is None:
         return EXIT_ABORTED
-    finally:
-        restore_sigint(cancel, old)
-    bar.clear()
     for line in report_lines(rep):
         print(line)
     if args.apply and not rep.aborted:
         return _apply(settings, rep)
     return EXIT_ABORTED if rep.aborted else EXIT_OK
+
+
+def _with_progress(work):
+    """``work(cancel, on_progress)`` with a progress bar and Ctrl-C setting ``cancel`` (a second one interrupts);
+    its result, or None where it was interrupted (said on stderr)."""
+    cancel, old = ctrl_c_sets_cancel()
+    bar = Progress()
+    try:
+        return work(cancel, bar.update)
+    except KeyboardInterrupt:
+        print("facetui: interrupted", file=sys.stderr)
+        return None
+    finally:
+        bar.clear()
+        restore_sigint(cancel, old)
 
 
 def _detectors(settings, args) -> int:
@@ -86,28 +92,19 @@ def _detectors(settings, args) -> int:
     if args.apply or args.kb or args.rules or args.tols:
         print("facetui: eval --detectors takes only --truth, --input and --output", file=sys.stderr)
         return EXIT_SETUP
-    cancel, old = ctrl_c_sets_cancel()
-    bar = Progress()
-    try:
-        scores = compare_detectors(
+    scores = _with_progress(
+        lambda cancel, on_progress: compare_detectors(
             settings,
             args.truth,
             [d.strip() for d in args.detectors.split(",") if d.strip()],
             input_dir=args.input,
             output_dir=args.output,
             cancel=cancel,
-            on_progress=bar.update,
+            on_progress=on_progress,
         )
-    except FacetuiError:
-        bar.clear()
-        raise
-    except KeyboardInterrupt:
-        bar.clear()
-        print("facetui: interrupted", file=sys.stderr)
+    )
+    if scores is None:
         return EXIT_ABORTED
-    finally:
-        restore_sigint(cancel, old)
-    bar.clear()
     for line in detector_lines(settings, scores):
         print(line)
     return EXIT_ABORTED if any(d.score is None for d in scores) else EXIT_OK

@@ -79,6 +79,7 @@ class KbImageDone:
     kept: bool
     reason: str = ""  # why skipped, or a remark such as "3 faces: used the largest"
     reused: bool = False  # unchanged since the last build: nothing re-encoded
+    cached: bool = False  # its analysis came from the embedding cache (nothing analysed now)
 
 
 @dataclass(frozen=True)

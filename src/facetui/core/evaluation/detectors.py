@@ -73,7 +73,7 @@ def compare_detectors(
             if isinstance(ev, KbImageDone):
                 kb_photos += ev.kept
                 kb_faces += ev.faces_found
-                analysed += not ev.reused
+                analysed += not (ev.reused or ev.cached)
                 if on_progress is not None:
                     on_progress(ev.index, ev.total)
             elif isinstance(ev, RunFinished):

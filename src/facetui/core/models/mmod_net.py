@@ -285,52 +285,34 @@ def pyramid_up_tensor(img: Any) -> Any:
     multiplies and adds in dlib's order, so the result is dlib's to the bit (tests/integration/test_mmod_net.py)."""
     import torch
 
-    h, w = img.shape[:2]
-    H, W = 2 * h + 1, 2 * w + 2
-    xs, ys = (w - 1) / max(W - 1, 1), (h - 1) / max(H - 1, 1)
-    y = np.add.accumulate(np.concatenate([[-ys], np.full(H, ys)]))[1:]  # y += y_scale, in double
-    top = np.floor(y).astype(np.int64)
-    bottom = np.minimum(top + 1, h - 1)
-    tb = y - top
-    # columns four at a time in float32 (x advances by a float32 4*x_scale), as dlib's simd4f loop
-    blocks = W // 4 + 1
-    x0 = -4 * xs
-    start = np.array([x0, x0 + xs, x0 + 2 * xs, x0 + 3 * xs], dtype=np.float32)
-    xf = np.add.accumulate(
-        np.concatenate([start[None], np.full((blocks, 4), np.float32(4 * xs), np.float32)]), axis=0, dtype=np.float32
-    )[1:].reshape(-1)
-    left = xf.astype(np.int64)
-    full = (left.reshape(-1, 4)[:, 3] + 1) < w  # dlib leaves the SIMD loop at the first block that reads past
-    n_simd = min(4 * (int(np.argmin(full)) if not full.all() else blocks), W)
+    p = mmod_numpy.up_plan(*img.shape[:2])
     dev = img.device
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
-    out = torch.empty((H, W, 3), dtype=torch.uint8, device=dev)
-    if n_simd:
+    out = torch.empty((p.H, p.W, 3), dtype=torch.uint8, device=dev)
+    top, bottom = t(p.top), t(p.bottom)
+    if p.n_simd:
         f = img.float()
-        ft, fb = f.index_select(0, t(top)), f.index_select(0, t(bottom))
-        lr = t(xf[:n_simd] - left[:n_simd].astype(np.float32))
+        ft, fb = f.index_select(0, top), f.index_select(0, bottom)
+        lr = t(p.lr)
         ilr = 1 - lr  # in float32, as _inv_lr_frac
-        tbf, itb = t(tb.astype(np.float32)), t((1 - tb).astype(np.float32))  # 1 - tb in double, as dlib
-        L = t(left[:n_simd])
+        tbf, itb = t(p.tb.astype(np.float32)), t((1 - p.tb).astype(np.float32))  # 1 - tb in double, as dlib
+        L = t(p.left)
         R = L + 1
         v = (itb[:, None] * ilr)[..., None] * ft.index_select(1, L)
         v += (itb[:, None] * lr)[..., None] * ft.index_select(1, R)
         v += (tbf[:, None] * ilr)[..., None] * fb.index_select(1, L)
         v += (tbf[:, None] * lr)[..., None] * fb.index_select(1, R)
-        out[:, :n_simd] = v.to(torch.int32).to(torch.uint8)
-    if n_simd < W:  # the rest in double, x advancing by x_scale from (n_simd - 1) * x_scale
-        x = np.add.accumulate(np.concatenate([[-xs + n_simd * xs], np.full(W - n_simd, xs)]))[1:]
-        L_ = np.floor(x).astype(np.int64)
-        R_ = np.minimum(L_ + 1, w - 1)
-        lr2 = t(x - L_)[None, :, None]
+        out[:, : p.n_simd] = v.to(torch.int32).to(torch.uint8)
+    if p.n_simd < p.W:  # the rest in double
+        lr2 = t(p.rest_lr)[None, :, None]
         d = img.double()
-        dt, db = d.index_select(0, t(top)), d.index_select(0, t(bottom))
-        tb2 = t(tb)[:, None, None]
-        Lt, Rt = t(L_), t(R_)
+        dt, db = d.index_select(0, top), d.index_select(0, bottom)
+        tb2 = t(p.tb)[:, None, None]
+        Lt, Rt = t(p.rest_left), t(p.rest_right)
         v2 = (1 - tb2) * ((1 - lr2) * dt.index_select(1, Lt) + lr2 * dt.index_select(1, Rt)) + tb2 * (
             (1 - lr2) * db.index_select(1, Lt) + lr2 * db.index_select(1, Rt)
         )
-        out[:, n_simd:] = v2.floor().to(torch.uint8)
+        out[:, p.n_simd :] = v2.floor().to(torch.uint8)
     return out
 
 

@@ -13,6 +13,8 @@ steps are here in numpy:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -21,15 +23,34 @@ def pyramid_up(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pyramid_up_chw(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)).transpose(1, 2, 0))
 
 
-def pyramid_up_chw(img: np.ndarray) -> np.ndarray:
-    """:func:`pyramid_up` on a 3 x H x W uint8 array (channels first: numpy's loops then run along rows)."""
-    c, h, w = img.shape
+class UpPlan(NamedTuple):
+    """Where each pixel of dlib's ``pyramid_up`` reads and with what weights, for an h x w image: the rows (and
+    their double-precision fractions), then the columns of dlib's float32 SIMD loop and of its double loop for the
+    last ones. Both implementations (:func:`pyramid_up_chw`, ``mmod_net.pyramid_up_tensor``) do their arithmetic
+    on this."""
+
+    H: int
+    W: int
+    top: np.ndarray  # int64 (H,)
+    bottom: np.ndarray
+    tb: np.ndarray  # float64 (H,): the fraction towards ``bottom``
+    left: np.ndarray  # int64 (n_simd,): the SIMD loop's left columns (right = left + 1)
+    lr: np.ndarray  # float32 (n_simd,): the fraction towards the right column
+    rest_left: np.ndarray  # int64 (W - n_simd,): the double loop's columns
+    rest_right: np.ndarray
+    rest_lr: np.ndarray  # float64
+
+    @property
+    def n_simd(self) -> int:
+        return len(self.left)
+
+
+def up_plan(h: int, w: int) -> UpPlan:
+    """dlib's ``rect_up`` size ((2h+1) x (2w+2)) and its ``resize_image`` sampling, in dlib's own arithmetic."""
     H, W = 2 * h + 1, 2 * w + 2
     xs, ys = (w - 1) / max(W - 1, 1), (h - 1) / max(H - 1, 1)
     y = np.add.accumulate(np.concatenate([[-ys], np.full(H, ys)]))[1:]  # y += y_scale, in double
     top = np.floor(y).astype(np.int64)
-    bottom = np.minimum(top + 1, h - 1)
-    tb = y - top
     # columns four at a time in float32 (x advances by a float32 4*x_scale), as dlib's simd4f loop
     blocks = W // 4 + 1
     x0 = -4 * xs
@@ -40,34 +61,49 @@ def pyramid_up_chw(img: np.ndarray) -> np.ndarray:
     left = xf.astype(np.int64)
     full = (left.reshape(-1, 4)[:, 3] + 1) < w  # dlib leaves the SIMD loop at the first block that reads past
     n_simd = min(4 * (int(np.argmin(full)) if not full.all() else blocks), W)
-    out = np.empty((c, H, W), dtype=np.uint8)
-    if n_simd:
+    # the rest in double, x advancing by x_scale from (n_simd - 1) * x_scale
+    x = np.add.accumulate(np.concatenate([[-xs + n_simd * xs], np.full(W - n_simd, xs)]))[1:]
+    rest_left = np.floor(x).astype(np.int64)
+    return UpPlan(
+        H,
+        W,
+        top,
+        np.minimum(top + 1, h - 1),
+        y - top,
+        left[:n_simd],
+        xf[:n_simd] - left[:n_simd].astype(np.float32),
+        rest_left,
+        np.minimum(rest_left + 1, w - 1),
+        x - rest_left,
+    )
+
+
+def pyramid_up_chw(img: np.ndarray) -> np.ndarray:
+    """:func:`pyramid_up` on a 3 x H x W uint8 array (channels first: numpy's loops then run along rows)."""
+    c, h, w = img.shape
+    p = up_plan(h, w)
+    out = np.empty((c, p.H, p.W), dtype=np.uint8)
+    if p.n_simd:
         f = img.astype(np.float32)
-        ft, fb = f[:, top], f[:, bottom]
-        lr = xf[:n_simd] - left[:n_simd].astype(np.float32)
-        ilr = np.float32(1) - lr  # in float32, as _inv_lr_frac
-        tbf, itb = tb.astype(np.float32)[:, None], (1 - tb).astype(np.float32)[:, None]  # 1 - tb in double
-        L = left[:n_simd]
-        R = L + 1
+        ft, fb = f[:, p.top], f[:, p.bottom]
+        ilr = np.float32(1) - p.lr  # in float32, as _inv_lr_frac
+        tbf, itb = p.tb.astype(np.float32)[:, None], (1 - p.tb).astype(np.float32)[:, None]  # 1 - tb in double
+        L, R = p.left, p.left + 1
         v = (itb * ilr) * np.take(ft, L, axis=2)
-        v += (itb * lr) * np.take(ft, R, axis=2)
+        v += (itb * p.lr) * np.take(ft, R, axis=2)
         v += (tbf * ilr) * np.take(fb, L, axis=2)
-        v += (tbf * lr) * np.take(fb, R, axis=2)
-        out[:, :, :n_simd] = v.astype(np.int32)
-    if n_simd < W:  # the rest in double, x advancing by x_scale from (n_simd - 1) * x_scale
-        x = np.add.accumulate(np.concatenate([[-xs + n_simd * xs], np.full(W - n_simd, xs)]))[1:]
-        L_ = np.floor(x).astype(np.int64)
-        R_ = np.minimum(L_ + 1, w - 1)
-        lr2 = x - L_
-        cols = np.unique(np.concatenate([L_, R_]))  # only the few columns the rest reads, in double
+        v += (tbf * p.lr) * np.take(fb, R, axis=2)
+        out[:, :, : p.n_simd] = v.astype(np.int32)
+    if p.n_simd < p.W:  # only the few columns the double loop reads, in double
+        cols = np.unique(np.concatenate([p.rest_left, p.rest_right]))
         d = img[:, :, cols].astype(np.float64)
-        li, ri = np.searchsorted(cols, L_), np.searchsorted(cols, R_)
-        dt, db = d[:, top], d[:, bottom]
-        tb2 = tb[:, None]
+        li, ri = np.searchsorted(cols, p.rest_left), np.searchsorted(cols, p.rest_right)
+        dt, db = d[:, p.top], d[:, p.bottom]
+        tb2, lr2 = p.tb[:, None], p.rest_lr
         v2 = (1 - tb2) * ((1 - lr2) * dt[:, :, li] + lr2 * dt[:, :, ri]) + tb2 * (
             (1 - lr2) * db[:, :, li] + lr2 * db[:, :, ri]
         )
-        out[:, :, n_simd:] = np.floor(v2)
+        out[:, :, p.n_simd :] = np.floor(v2)
     return out
 
 

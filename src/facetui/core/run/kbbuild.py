@@ -125,6 +125,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                     kept=kept,
                     reason=reason,
                     reused=reused,
+                    cached=item.cached,
                 )
                 for text in run.analyzer.take_notices():
                     notices.append(text)
