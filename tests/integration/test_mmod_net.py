@@ -32,7 +32,7 @@ def detector(request):
     machine without ONNX Runtime have it (all in torch)."""
     if request.param == "onnx":
         det = mmod_net.onnx_detector(MODEL)
-        assert det is not None and det._onnx is not None and det._torch is None
+        assert det is not None and det.runtime == "onnx" and det._torch is None
         return det
     return mmod_net.MmodDetector(MODEL)
 
@@ -262,7 +262,7 @@ def test_a_photo_too_small_for_the_network_has_no_faces(detector):
 def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
     # one thread per call (torch's or ONNX Runtime's): the same sums in the same order in any process
     path = REPO / "demo" / "query" / "q09.jpg"
-    make = "onnx_detector" if detector._onnx is not None else "MmodDetector"
+    make = "onnx_detector" if detector.runtime == "onnx" else "MmodDetector"
     code = (
         "import sys\nfrom pathlib import Path\nfrom facetui.core.models import faces, mmod_net\n"
         "from facetui.core.models.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"

@@ -32,7 +32,6 @@ class DetectorScore:
 
     detector: str
     score: Score | None  # None where the comparison was aborted before this detector was scored
-    kb_photos: int = 0  # KB photos that gave a face
     kb_faces: int = 0  # faces found in the KB photos
     faces: int = 0  # faces found in the labelled photos
     seconds: float = 0.0  # KB build and analysis of the labelled photos, whole
@@ -67,11 +66,10 @@ def compare_detectors(
         kb_path = (out / det / "encodings.npz").resolve()
         s = settings.replace(detector=det, encodings_filename=str(kb_path))
         t0 = time.monotonic()
-        kb_photos = kb_faces = analysed = 0
+        kb_faces = analysed = 0
         finished = False
         for ev in build_kb(s, cancel):
             if isinstance(ev, KbImageDone):
-                kb_photos += ev.kept
                 kb_faces += ev.faces_found
                 analysed += not (ev.reused or ev.cached)
                 if on_progress is not None:
@@ -89,7 +87,6 @@ def compare_detectors(
             DetectorScore(
                 det,
                 None if rep.aborted else at,
-                kb_photos=kb_photos,
                 kb_faces=kb_faces,
                 faces=sum(len(item.analysis.boxes) for item, _ in rep.items),
                 seconds=time.monotonic() - t0,
@@ -130,12 +127,10 @@ def detector_lines(settings: Settings, scores: Sequence[DetectorScore]) -> list[
     others = [d for d in done if d is not best]
     nxt = min(others, key=lambda d: (*rank(d), d.seconds))
     if rank(nxt) == rank(best):
-        quicker = (
-            f"; {best.detector} takes {best.seconds / nxt.seconds:.2f}x the time of {nxt.detector}" if timed else ""
-        )
-        lines.append(f"Here they file alike{quicker if timed else untimed}.")
+        tail = f"; {best.detector} takes {best.seconds / nxt.seconds:.2f}x the time of {nxt.detector}" if timed else ""
+        lines.append(f"Here they file alike{tail or untimed}.")
     else:
-        cost = f"; {best.seconds / nxt.seconds:.1f}x its time" if timed and nxt.seconds > 0 else untimed
+        cost = f"; {best.seconds / nxt.seconds:.1f}x its time" if timed else untimed
         lines.append(
             f"Best here: {best.detector} ({best.score.found - nxt.score.found:+d} known appearances found, "
             f"{best.score.wrong - nxt.score.wrong:+d} wrong filings, {best.score.exact - nxt.score.exact:+d} photos "

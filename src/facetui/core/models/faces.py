@@ -170,7 +170,7 @@ def cnn_detector_name() -> str:
     det = _mmod_net()
     if det is None:
         return "dlib"
-    return "onnx" if getattr(det, "_onnx", None) is not None else "torch"
+    return det.runtime
 
 
 def models_on(device: str) -> tuple[Any, Any]:

@@ -467,8 +467,10 @@ class MmodDetector:
     With ``onnx`` (an onnxnets.OnnxNet of this network: :func:`onnx_detector`) the network runs in ONNX Runtime and
     the image work in numpy (mmod_numpy.py), on the CPU, with no torch in the process."""
 
-    def __init__(self, path: Path | str, device: str | None = None, onnx: Any = None):
-        self.weights = read_detector(path)
+    def __init__(
+        self, path: Path | str, device: str | None = None, onnx: Any = None, weights: MmodWeights | None = None
+    ):
+        self.weights = weights if weights is not None else read_detector(path)  # ``weights``: read from ``path``
         self._onnx = onnx
         if onnx is not None:
             if device not in (None, "cpu"):
@@ -485,6 +487,11 @@ class MmodDetector:
             # would flip. IEEE float32 gives the CPU's boxes.
             torch.backends.cudnn.allow_tf32 = False
         self._mean = torch.tensor(self.weights.mean_rgb, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: "onnx" (ONNX Runtime, no torch) or "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
 
     def detect(self, rgb: np.ndarray, upsample: int = 0) -> list[Detection]:
         return self.detect_batch([rgb], upsample)[0]
@@ -587,14 +594,14 @@ def onnx_detector(path: Path | str) -> MmodDetector | None:
 
     if not onnxnets.wanted():
         return None
-    read_detector(path)  # an unknown file is refused before anything is exported from it
+    weights = read_detector(path)  # an unknown file is refused before anything is exported from it
     net = onnxnets.prepared_net(
         "mmod-detector",
         {"weights": file_sha256(Path(path))},
-        lambda: build_model(read_detector(path)),
+        lambda: build_model(weights),
         (1, 3, 72, 104),
         "float32",
         tol=1e-4,
         spatial=True,
     )
-    return None if net is None else MmodDetector(path, onnx=net)
+    return None if net is None else MmodDetector(path, onnx=net, weights=weights)

@@ -2,11 +2,12 @@
 prepared once per machine.
 
 On one CPU thread ONNX Runtime runs them in about half torch's time (osnet_ain_x1_0: ~18 ms a crop against ~40;
-the face ResNet on a face and its mirror image: ~8 ms against ~14; the CNN detector's network ~10% less), and a
-worker that has them needs no torch at all: no second of ``import torch`` before its first photo. The files are
-exported from the torch models (face_net.py, mmod_net.py, bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's
-prepared detector (prepared.py), keyed by what they were made from (the weights file's hash, torch, onnx and
-onnxruntime versions). An ONNX file holds a graph of operators and numbers, nothing that runs as code; it is still
+the face ResNet on a face and its mirror image: ~8 ms against ~14; the CNN detector's network about as fast:
+quicker on 800 px photos, slower on small ones), and a worker that has them needs no torch at all: no second of
+``import torch`` before its first photo. The files are exported from the torch models (face_net.py, mmod_net.py,
+bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's prepared
+detector (prepared.py), keyed by what they were made from (the weights file's hash, torch, onnx and onnxruntime
+versions). An ONNX file holds a graph of operators and numbers, nothing that runs as code; it is still
 never trusted: its record holds its SHA-256 and the torch model's outputs on a fixed probe, and a file that is
 missing, different, damaged, or that gives other outputs is made again. Where it cannot be (no ``onnx`` to export
 with, or the export fails), the torch model runs as before.

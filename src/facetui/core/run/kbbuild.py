@@ -127,9 +127,7 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
                     reused=reused,
                     cached=item.cached,
                 )
-                for text in run.analyzer.take_notices():
-                    notices.append(text)
-                    yield Notice("warning", text)
+                yield from run.engine_notices()
                 if cancel.is_set():
                     break
         except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly

@@ -199,9 +199,7 @@ def _recognize(
                 for p in result.people:
                     per_person[p] = per_person.get(p, 0) + 1
                 yield FileDone(index=i, total=len(files), result=result)
-                for text in run.analyzer.take_notices():
-                    notices.append(text)
-                    yield Notice("warning", text)
+                yield from run.engine_notices()
                 if cancel.is_set():
                     break
         except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly

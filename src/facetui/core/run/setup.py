@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import SetupError
-from ..base.events import RunStarted
+from ..base.events import Notice, RunStarted
 from ..base.fsutil import remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
@@ -87,6 +87,13 @@ class RunContext:
             device=self.body.device,
             notices=tuple(self.notices),
         )
+
+    def engine_notices(self) -> list[Notice]:
+        """What the analysis engine has said since the last call (e.g. GPU actors that came up on a CPU), as
+        warnings to yield; each is also kept among the job's notices, for its summary."""
+        texts = self.analyzer.take_notices() if self.analyzer is not None else []
+        self.notices.extend(texts)
+        return [Notice("warning", t) for t in texts]
 
 
 @contextlib.contextmanager
