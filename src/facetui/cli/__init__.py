@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from ..core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_SETUP, FacetuiError, exit_code
+from .console import say
 from .parser import build_parser
 
 __all__ = ["COMMANDS", "EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_SETUP", "main"]
@@ -37,8 +38,7 @@ def load_settings_for(args):
     }
     if changes:  # --engine / --address: for this run only, checked like the file's values
         settings = update_raw(settings, changes)
-    for w in settings.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    say(*(f"warning: {w}" for w in settings.warnings), err=True)
     return settings
 
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
         except AttributeError:
             pass
+    sys.excepthook = _safe_excepthook  # a bug's traceback, too, shows a file name's control characters escaped
     args = build_parser().parse_args(argv)
     if args.command is None:
         from ..tui.app import run_app  # Textual only when the app is wanted
@@ -58,5 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command.run(load_settings_for(args), args) if needs_settings else command.run(args)
     except FacetuiError as e:
-        print(f"facetui: {e}", file=sys.stderr)
+        say(f"facetui: {e}", err=True)
         return exit_code(e)
+
+
+def _safe_excepthook(kind, value, tb) -> None:
+    """Python's traceback for an error nobody caught, each of its lines made terminal-safe."""
+    import traceback
+
+    text = "".join(traceback.format_exception(kind, value, tb))
+    say(*text.rstrip("\n").split("\n"), err=True)

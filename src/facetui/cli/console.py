@@ -1,8 +1,10 @@
-"""What every headless command shares on the terminal: the progress bar, Ctrl-C wired to the core's cancellation
-flag, and the loop that prints a core run's events."""
+"""What every headless command shares on the terminal: the one printer (``say``: each line made terminal-safe), the
+progress bar, Ctrl-C (and SIGTERM, SIGHUP) wired to the core's cancellation flag, and the loop that prints a core
+run's events."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -10,6 +12,31 @@ import time
 from collections.abc import Iterator
 
 from ..core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, FacetuiError
+from ..core.base.textsafe import terminal_safe
+
+
+def say(*lines: object, err: bool = False, flush: bool = False) -> None:
+    """Print each of ``lines`` on a line of its own, made terminal-safe (control and bidi characters escaped, see
+    ``core.base.textsafe``): every CLI command prints through here. A newline inside a line is shown as ``\\n``, so a
+    message of several lines is handed over as several lines. Where the reader has gone (a closed pipe, a hung-up
+    terminal) the rest goes to /dev/null: the run still finishes its files and its report."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        for line in lines:
+            print(terminal_safe(line), file=stream)
+        if flush:
+            stream.flush()
+    except OSError:  # BrokenPipeError, or EIO from a terminal that hung up
+        _to_devnull(stream)
+
+
+def _to_devnull(stream) -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, stream.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
 
 
 class Progress:
@@ -38,22 +65,77 @@ class Progress:
             sys.stderr.flush()
 
 
-def ctrl_c_sets_cancel():
-    """Wire Ctrl-C to a cancellation flag: the first press stops after the current photo, a second quits at once."""
-    cancel = threading.Event()
+# the signals that stop a run as Ctrl-C does: a plain `kill` (a job scheduler, a timeout) and a dropped terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HOW = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP (the terminal hung up)"}
 
-    def on_sigint(_sig, _frm):
+
+class StopFlag(threading.Event):
+    """The core's cancellation flag, set by a stop signal; ``signum`` says which one came first."""
+
+    signum: int = signal.SIGINT
+
+    def status(self) -> int:
+        """The exit status of a run this stopped: 128 + the signal's number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+        return 128 + int(self.signum)
+
+
+def ctrl_c_sets_cancel():
+    """Wire Ctrl-C, SIGTERM and SIGHUP to a cancellation flag (a StopFlag): the first stops the run after the current
+    photo, a second quits at once (KeyboardInterrupt). Returns (the flag, what restore_sigint puts back)."""
+    cancel = StopFlag()
+
+    def on_stop(sig, _frm):
+        if sig == signal.SIGHUP:
+            _quiet_if_terminal()
         if cancel.is_set():
             raise KeyboardInterrupt
+        cancel.signum = sig
         cancel.set()
-        print("\nstopping after the current file (Ctrl-C again to quit at once)...", file=sys.stderr)
+        why = "" if sig == signal.SIGINT else f"{_HOW[sig]}: "
+        say("", f"{why}stopping after the current file ({_HOW[sig].split()[0]} again to quit at once)...", err=True)
 
-    return cancel, signal.signal(signal.SIGINT, on_sigint)
+    _start_resource_tracker()
+    old = {}
+    for sig in STOP_SIGNALS:
+        try:
+            old[sig] = signal.signal(sig, on_stop)
+        except (ValueError, OSError):  # not the main thread: Ctrl-C stays Python's
+            pass
+    return cancel, old
 
 
 def restore_sigint(cancel: threading.Event, old) -> None:
-    # once Ctrl-C was pressed, another one on the way out must not end us with a traceback and status -2
-    signal.signal(signal.SIGINT, signal.SIG_IGN if cancel.is_set() else old)
+    """Put back the handlers ctrl_c_sets_cancel replaced; once a run was stopped, a further stop signal on the way
+    out is ignored (it must not end us with a traceback and status -2 while the summary is printed)."""
+    for sig, handler in old.items():
+        signal.signal(sig, signal.SIG_IGN if cancel.is_set() else handler)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (the worker pool's helper process) now, ignoring SIGHUP, which it
+    keeps across its exec: a terminal's hang-up reaches its whole process group, and a tracker killed by it would be
+    relaunched with a traceback per semaphore while the run stops. It ends when this process does."""
+    try:
+        from multiprocessing import resource_tracker
+
+        old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            signal.signal(signal.SIGHUP, old)
+    except (ValueError, OSError):  # not the main thread, or no tracker here
+        pass
+
+
+def _quiet_if_terminal() -> None:
+    """After a hang-up the terminal is gone and writing to it fails: send stdout and stderr to /dev/null there."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream.isatty():
+                _to_devnull(stream)
+        except (OSError, ValueError):
+            pass
 
 
 def drive(make_events, quiet: bool) -> int:
@@ -70,42 +152,40 @@ def drive(make_events, quiet: bool) -> int:
         for ev in events:
             if isinstance(ev, RunStarted):
                 what = "Recognition" if ev.kind == "recognize" else "KB build"
-                print(
+                say(
                     f"[Scan] {what}: {ev.total} files in '{ev.input_dir}'"
                     + (f" -> '{ev.output_dir}'" if ev.output_dir else "")
                     + f" (device {ev.device})"
                 )
-                for n in ev.notices:
-                    print(f"[Note] {n}")
+                say(*(f"[Note] {n}" for n in ev.notices))
             elif isinstance(ev, FileDone):
                 bar.clear()
                 if not quiet:
-                    print(format_line(ev.result), flush=True)
+                    say(format_line(ev.result), flush=True)
                 bar.update(ev.index, ev.total)
                 progress[:] = [ev.index, ev.total]
             elif isinstance(ev, KbImageDone):
                 bar.clear()
                 if not quiet:
-                    print(kb_line(ev), flush=True)
+                    say(kb_line(ev), flush=True)
                 bar.update(ev.index, ev.total)
                 progress[:] = [ev.index, ev.total]
             elif isinstance(ev, Notice):
                 bar.clear()
-                print(f"[{ev.level.capitalize()}] {ev.text}", file=sys.stderr if ev.level == "error" else sys.stdout)
+                say(f"[{ev.level.capitalize()}] {ev.text}", err=ev.level == "error")
             elif isinstance(ev, RunFinished):
                 bar.clear()
-                for line in summary_lines(ev.summary):
-                    print(line)
-                if ev.summary.aborted:  # by Ctrl-C (130), or stopped by itself, e.g. on a full disk (1)
-                    status = EXIT_ABORTED if cancel.is_set() else EXIT_FAILED
+                say(*summary_lines(ev.summary))
+                if ev.summary.aborted:  # by a stop signal (128 + its number), or by itself, e.g. on a full disk (1)
+                    status = cancel.status() if cancel.is_set() else EXIT_FAILED
     except FacetuiError:
         bar.clear()
         raise
     except KeyboardInterrupt:
         bar.clear()
         done = f" after {progress[0]} of {progress[1]} files" if progress[1] else ""
-        print(f"facetui: interrupted{done} (the report lists what was filed; a rerun does the rest)", file=sys.stderr)
-        return EXIT_ABORTED
+        say(f"facetui: interrupted{done} (the report lists what was filed; a rerun does the rest)", err=True)
+        return cancel.status() if cancel.is_set() else EXIT_ABORTED
     finally:
         restore_sigint(cancel, old)
     return status

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..core.base.errors import EXIT_OK, EXIT_SETUP
-from .console import drive
+from .console import drive, say
 
 
 def run(settings, args) -> int:
@@ -21,12 +19,11 @@ def show(settings) -> int:
 
     st = kb_status(settings)
     if not st["ok"]:
-        print(f"facetui: {st['error']}", file=sys.stderr)
+        say(f"facetui: {st['error']}", err=True)
         return EXIT_SETUP
-    print(
+    say(
         f"KB {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, "
         f"built {st['built_at']}{' (stale: dataset changed since)' if st['stale'] else ''}"
     )
-    for name, c in st["counts"].items():
-        print(f"  {name}: {c['faces']} faces, {c['bodies']} bodies")
+    say(*(f"  {name}: {c['faces']} faces, {c['bodies']} bodies" for name, c in st["counts"].items()))
     return EXIT_OK

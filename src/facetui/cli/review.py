@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..core.base.errors import EXIT_OK
+from .console import say
 
 if TYPE_CHECKING:
     from ..core.review.session import ReviewSession
@@ -32,9 +33,7 @@ def run(settings, args) -> int:
     finally:
         session.close()
     try:
-        for line in lines:
-            print(line)
-        sys.stdout.flush()
+        say(*lines, flush=True)
     except BrokenPipeError:  # `facetui review --list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.base.errors import EXIT_OK
+from .console import say
 
 
 def run(settings, args) -> int:
@@ -10,22 +11,22 @@ def run(settings, args) -> int:
     from ..core.run.kbbuild import kb_status
     from ..core.stores.manifest import describe_run, recent_runs
 
-    print(f"Settings: {settings.source}")
+    say(f"Settings: {settings.source}")
     for spec in SPECS:
         v = getattr(settings, spec.key)
         v = ", ".join(v) if isinstance(v, tuple) else ("" if v is None else v)
-        print(f"  {spec.key:<20} {v}")
+        say(f"  {spec.key:<20} {v}")
     st = kb_status(settings)
     if st["ok"]:
-        print(
+        say(
             f"KB: {st['path']}: {st['people']} people, {st['faces']} faces, {st['bodies']} bodies, built "
             f"{st['built_at']}, fingerprint {st['fingerprint']}{' (stale: dataset changed since)' if st['stale'] else ''}"
         )
     else:
-        print(f"KB: {st['error']}")
+        say(f"KB: {st['error']}")
     runs = recent_runs(settings)
     if not runs:
-        print("Last run: none recorded")
+        say("Last run: none recorded")
     for i, (path, m) in enumerate(runs):
-        print(f"{'Last run' if i == 0 else 'Earlier'}: {describe_run(m)} ({path})")
+        say(f"{'Last run' if i == 0 else 'Earlier'}: {describe_run(m)} ({path})")
     return EXIT_OK
