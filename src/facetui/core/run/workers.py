@@ -18,6 +18,9 @@ from .devicebatch import cut_chips, embed_bodies
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
 DIES_ENV = "FACETUI_TEST_WORKER_DIES_ON"  # test hook: a photo's name on which its worker process exits at once
+# test hook: a folder; a worker given a photo writes a file named by its pid there, then holds the photo until a file
+# named "release" appears there (a worker busy with a photo when the run's process is killed or stopped)
+HOLD_ENV = "FACETUI_TEST_WORKER_HOLD"
 
 
 def worker_env() -> dict[str, str]:
@@ -89,6 +92,11 @@ def _started(tm: dict[str, float]) -> None:
 def _test_hook(path: Path) -> None:
     if os.environ.get(DIES_ENV) == Path(path).name:
         os._exit(70)  # test hook: a worker killed on this photo (as by the OOM killer or a crash in native code)
+    hold = os.environ.get(HOLD_ENV)
+    if hold:
+        Path(hold, str(os.getpid())).write_text(Path(path).name)
+        while not Path(hold, "release").exists():
+            time.sleep(0.05)
 
 
 def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Decoded | Analysis:
