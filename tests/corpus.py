@@ -182,3 +182,25 @@ def _unreadable(path: Path, data: bytes, expected: dict[str, str]) -> None:
         return
     path.chmod(0o644)
     path.unlink()
+
+
+# --- an output folder that others can write into -------------------------------------------------------------------
+
+LINKED_OUT = ("Barack_Obama", "Unknown")  # planted as links to a folder outside the output: refused
+LINKED_IN = "Alex_Lacamoire"  # planted as a link to a folder inside the output: allowed
+
+
+def plant_output_links(out: Path, elsewhere: Path) -> dict[str, str]:
+    """Plant links in the output folder ``out`` as someone sharing it could: a person folder and ``Unknown/`` that
+    lead to ``elsewhere`` (outside ``out``: writing there is refused) and a person folder that leads to another
+    folder inside ``out`` (allowed). Returns {folder name: "refused" or "allowed"}."""
+    out.mkdir(parents=True, exist_ok=True)
+    elsewhere.mkdir(parents=True, exist_ok=True)
+    planted = {}
+    for name in LINKED_OUT:
+        os.symlink(elsewhere, out / name, target_is_directory=True)
+        planted[name] = "refused"
+    (out / "shared-inside").mkdir()
+    os.symlink("shared-inside", out / LINKED_IN, target_is_directory=True)
+    planted[LINKED_IN] = "allowed"
+    return planted

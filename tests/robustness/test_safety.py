@@ -16,11 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import plant_output_links
 from helpers import read_truth, run_all
 from robustness import filed, permission_preexec, report_rows, run_cli, temps, tree
 
 from facetui.core.base.events import FileDone
-from facetui.core.base.fsutil import check_person_name, file_sha256, place_file, safe_person_name
+from facetui.core.base.fsutil import (
+    OutsideOutput,
+    check_person_name,
+    file_sha256,
+    place_file,
+    remove_own_copies,
+    safe_person_name,
+)
 from facetui.core.models.analyze import FaceConfig
 from facetui.core.run.recognize import SetupError, recognize
 from facetui.core.stores.cache import CACHE_FILE
@@ -412,6 +420,85 @@ def test_collisions_never_overwrite(workspace, settings):
     again = tree(out, skip=("report.csv", "report-previous.csv", "run.toml"))
     run_all(recognize(settings))
     assert tree(out, skip=("report.csv", "report-previous.csv", "run.toml")) == again  # a rerun adds nothing
+
+
+@pytest.mark.parametrize("mode", ["copy", "symlink", "hardlink"])
+def test_person_folders_linked_outside_the_output_are_refused_per_photo(workspace, mode):
+    """A person folder and Unknown/ planted as links to a folder outside the output: each photo meant for them gets
+    an error row saying why (the run goes on, exit 0), nothing lands outside; a link to a folder inside the output
+    is followed; whatever the file_mode."""
+    out, elsewhere = workspace / "out", workspace / "elsewhere"
+    planted = plant_output_links(out, elsewhere)
+    sp = workspace / "settings.json"
+    raw = json.loads(sp.read_text())
+    raw["file_mode"] = mode
+    sp.write_text(json.dumps(raw))
+    r = run_cli("recognize", settings=sp)
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(elsewhere) == [], "a planted link steered a copy out of the output"
+    rows = {row["file"]: row for row in report_rows(out / "report.csv")}
+    truth = read_truth()
+    for name, people in truth.items():
+        folders = people or {"Unknown"}
+        if any(planted.get(f) == "refused" for f in folders):
+            assert rows[name]["error"].startswith("could not file: refused to write into "), rows[name]
+            assert "outside" in rows[name]["error"] and f"{name} → Error | could not file: refused" in r.stdout
+        else:
+            assert rows[name]["error"] == "", rows[name]
+            for f in folders:
+                assert (out / f / name).exists() or (out / f / name).is_symlink(), (f, name)
+    assert os.listdir(out / "shared-inside") == ["q03.jpg"]  # through the link inside the output
+    assert f"Errors = {sum(bool(r['error']) for r in rows.values())}." in r.stdout
+
+
+def test_an_output_folder_that_is_itself_a_link_is_allowed(workspace, settings):
+    real = workspace / "real-out"
+    real.mkdir()
+    os.symlink(real, workspace / "out-link", target_is_directory=True)
+    events = run_all(recognize(settings.replace(processed_dir=workspace / "out-link")))
+    assert events[-1].summary.errors == 0 and events[-1].summary.done == 9
+    assert filed(real)["q01.jpg"] == {"Barack_Obama"}
+
+
+def test_place_file_refuses_a_folder_that_resolves_outside(tmp_path):
+    """The rule in place_file itself (what recognize and review's moves use), checked before anything is written:
+    a link, a link behind a link, a dangling link; a link to inside is fine; remove_own_copies deletes nothing
+    behind a link out."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    src = tmp_path / "p.jpg"
+    src.write_bytes(b"photo")
+    (elsewhere / "p.jpg").write_bytes(b"photo")
+    os.symlink(elsewhere, out / "A")
+    os.symlink(out / "A", out / "B")  # a link to a link out
+    os.symlink(tmp_path / "no-such-folder", out / "C")  # dangling: mkdir would create it outside
+    (out / "real").mkdir()
+    os.symlink("real", out / "D")
+    for mode in ("copy", "symlink", "hardlink"):
+        for name in "ABC":
+            with pytest.raises(OutsideOutput, match="outside"):
+                place_file(src, out / name, mode)
+    assert sorted(os.listdir(elsewhere)) == ["p.jpg"] and not (tmp_path / "no-such-folder").exists()
+    assert place_file(src, out / "D")[0] == out / "D" / "p.jpg" and (out / "real" / "p.jpg").is_file()
+    assert remove_own_copies(src, out / "A") == [] and (elsewhere / "p.jpg").is_file()
+
+
+def test_review_moves_into_a_folder_linked_outside_are_refused(no_obama_ws):
+    """review --assign into a person folder that is a link out of the output: exit 1, one clear line, nothing
+    written outside, the photo still waiting in the review queue."""
+    sp = no_obama_ws / "settings.json"
+    r = run_cli("recognize", settings=sp)
+    assert r.returncode == 0, r.stderr
+    elsewhere = no_obama_ws / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, no_obama_ws / "out" / "Barack_Obama")
+    r = run_cli("review", "--assign", "q01.jpg", "Barack_Obama", settings=sp)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stderr.startswith("facetui: refused to write into ") and r.stderr.count("\n") == 1, r.stderr
+    assert os.listdir(elsewhere) == []
+    listing = run_cli("review", "--list", settings=sp)
+    assert any(ln.startswith("q01.jpg ") for ln in listing.stdout.splitlines()), listing.stdout
 
 
 def test_same_name_from_two_subfolders_keeps_both(workspace, settings):

@@ -1,4 +1,5 @@
-"""Safe file operations: atomic writes, never-overwrite filing, content hashes and safe folder names.
+"""Safe file operations: atomic writes, never-overwrite filing that stays inside the output, content hashes and
+safe folder names.
 
 Why it is long: every write facetui makes near the user's photos goes through here (temp file + rename,
 placement that never overwrites, the folder lock, the crash-test points), so the guarantees are reviewed in one
@@ -16,6 +17,8 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
+
+from .errors import EXIT_FAILED, FacetuiError
 
 TEMP_PREFIX = ".facetui-tmp-"
 _HASH_CHUNK = 1 << 20
@@ -216,8 +219,37 @@ def _candidates(dest_dir: Path, name: str):
         yield dest_dir / f"{short}{tag}"
 
 
+class OutsideOutput(FacetuiError, OSError):
+    """A folder facetui would write into is a link (or sits behind one) that leads out of the folder it belongs to:
+    refused, so a link planted in a shared output folder cannot steer copies elsewhere."""
+
+    exit_code = EXIT_FAILED
+
+
+def check_inside(dest_dir: Path, root: Path | None = None) -> None:
+    """Raise OutsideOutput unless ``dest_dir``, with every link resolved, lies inside ``root`` resolved (default:
+    ``dest_dir``'s parent, i.e. the output folder for ``<output>/<Person>``). ``root`` itself may be a link: the
+    output folder is the user's choice; a link below it to a place inside it is fine too."""
+    dest_dir = Path(dest_dir)
+    root = Path(root) if root is not None else dest_dir.parent
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(dest_dir)
+    if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return
+    raise OutsideOutput(
+        f"refused to write into {display_name(dest_dir)}: it is a link to {display_name(real)}, outside "
+        f"{display_name(root)}; remove the link (a folder under the output must stay inside it)"
+    )
+
+
 def place_file(
-    src: Path, dest_dir: Path, mode: str = "copy", name: str | None = None, *, names: NameSyncs | None = None
+    src: Path,
+    dest_dir: Path,
+    mode: str = "copy",
+    name: str | None = None,
+    *,
+    names: NameSyncs | None = None,
+    root: Path | None = None,
 ) -> tuple[Path, bool]:
     """File ``src`` into ``dest_dir`` without ever overwriting; return (destination, written).
 
@@ -225,10 +257,13 @@ def place_file(
     (written=False); a different file with the same name makes us pick ``name (1).jpg`` and so on.
     The copy goes through a temp file and an atomic rename, so a crash never leaves a partial photo
     under a real name. ``src`` is only read. ``names`` groups the folder syncs (see NameSyncs); without it the
-    new name is synced at once.
+    new name is synced at once. A ``dest_dir`` that resolves outside ``root`` (default: its parent, the output
+    folder) raises OutsideOutput (an OSError and a FacetuiError) before anything is written, whatever ``mode``.
     """
     src = Path(src)
+    check_inside(dest_dir, root)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    check_inside(dest_dir, root)  # a link planted while the folder was made
     name = name or src.name
     for dest in _candidates(dest_dir, name):
         if os.path.lexists(dest):
@@ -258,6 +293,10 @@ def remove_own_copies(src: Path, dest_dir: Path, mode: str = "copy", *, names: N
     removed = []
     if not dest_dir.is_dir() or not Path(src).exists():
         return removed
+    try:
+        check_inside(dest_dir)
+    except OutsideOutput:
+        return removed  # a link out of the output: nothing there is ours to delete
     for dest in _candidates(dest_dir, Path(src).name):
         if not os.path.lexists(dest):
             break
