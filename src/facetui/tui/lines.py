@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 
 from ..core.base.events import KbImageDone, RunSummary
-from ..core.run.render import format_line, format_summary, kb_line
+from ..core.run.render import format_line, format_summary, kb_line, people_line, summary_notes
 
 KNOWN_STYLE = "bold green"
 UNKNOWN_STYLE = "bold yellow"
@@ -60,7 +60,8 @@ def kb_text(ev: KbImageDone) -> Text:
 
 
 def summary_text(s: RunSummary) -> Text:
-    """The closing summary: the seed's ``Batch done. N files, Unknown = K (P%).`` line (or the KB totals), then details."""
+    """The closing summary: the seed's ``Batch done. N files, Unknown = K (P%).`` line (or the KB totals), then the
+    biggest people on one line (``render.people_line``: the top ones, then "and N more"), and the notes."""
     out = Text()
     if s.kind == "kb":
         verb = "build aborted" if s.aborted else "built"
@@ -70,18 +71,17 @@ def summary_text(s: RunSummary) -> Text:
             "bold yellow" if s.aborted else "bold green",
         )
         if s.per_person:
-            out.append("\n  " + ", ".join(f"{k}: {v}" for k, v in s.per_person.items()))
+            out.append("\n  " + people_line(s.per_person, "image"))
         if s.kb_path and not s.aborted:
             out.append(f"\nKB saved to {short_path(s.kb_path)}")
     else:
         head = format_summary(s.total, s.unknown, s.errors, s.elapsed_s, s.aborted, s.done)
         out.append(head, "bold yellow" if s.aborted else "bold green")
         if s.per_person:
-            out.append("\n  " + ", ".join(f"{k}: {v}" for k, v in s.per_person.items()))
+            out.append("\n  " + people_line(s.per_person))
         if s.report_path:
             out.append("\nReport: ", "bold")
             out.append(short_path(s.report_path))
-    for n in s.notices:
-        if n.startswith(("aborted", "stopped", "KB not saved")):
-            out.append(f"\nNote: {n}", "yellow")
+    for n in summary_notes(s):
+        out.append(f"\nNote: {n}", "yellow")
     return out
