@@ -115,8 +115,8 @@ def test_setup_errors_are_clear(settings, workspace, tmp_path):
         run_all(recognize(settings, input_dir=tmp_path / "nope"))
     with pytest.raises(SetupError, match="is the input folder"):
         run_all(recognize(settings, input_dir=workspace / "query", output_dir=workspace / "query"))
-    (workspace / "kb" / "encodings.npz").unlink()
-    with pytest.raises(SetupError, match="build the KB first"):
+    (workspace / "kb" / "encodings.npz").write_bytes(b"not a KB")  # none at all is fine (test_no_kb.py)
+    with pytest.raises(SetupError, match="not a facetui KB or is damaged"):
         run_all(recognize(settings))
 
 

@@ -325,8 +325,26 @@ def test_run_app_imports_textual_image_before_textual_takes_the_terminal(workspa
     assert f"RESULT False [{loaded}] 3 True" in out.stdout, out.stdout + out.stderr
 
 
-def test_a_setup_error_is_shown_and_the_app_keeps_going(workspace):
+def test_with_no_kb_the_recognition_screen_sorts_everything_into_unknown_and_says_why(workspace):
     (workspace / "kb" / "encodings.npz").unlink()
+
+    async def go():
+        app = make_app(workspace / "settings.json")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            assert screen.error == "" and screen.summary.unknown == 9
+            assert "no KB people yet (no KB at " in shown(screen.query_one("#notices"))
+            assert "Note: no KB people yet" in shown(screen.query_one("#summary"))
+
+    run(go())
+    assert filed(workspace / "out") == {f"Unknown/{f}" for f in QUERY}
+
+
+def test_a_setup_error_is_shown_and_the_app_keeps_going(workspace):
+    (workspace / "kb" / "encodings.npz").write_bytes(b"not a KB")  # a damaged KB (none at all is fine: all Unknown)
 
     async def go():
         app = make_app(workspace / "settings.json")

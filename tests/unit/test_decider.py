@@ -150,3 +150,13 @@ def test_faceless_photo_goes_by_whole_photo_body(kb):
     r = Decider(kb, defaults()).decide(it, "p")
     assert r.people == ("Ann",) and r.faces[0].box is None and r.faces[0].via == "body"
     assert Decider(kb, defaults()).decide(item([], [], boxes=[]), "p").is_unknown
+
+
+def test_an_empty_kb_leaves_every_face_unknown_with_no_candidates():
+    """recognize with no KB yet: nobody to propose, every face Unknown, nothing raised."""
+    d = Decider(KnowledgeBase(), defaults())
+    r = d.decide(item([near(A, 0.1), near(B, 0.1)], [200, 200], body=[BODY_A, BODY_B]), "p.jpg")
+    assert r.is_unknown and r.people == () and len(r.faces) == 2
+    assert all(f.name == "Unknown" and f.face == () and f.body == () and f.box is not None for f in r.faces)
+    no_face = d.decide(item([], [], boxes=[], body=[BODY_A]), "q.jpg")
+    assert no_face.is_unknown and len(no_face.faces) == 1 and no_face.faces[0].box is None

@@ -13,7 +13,7 @@ from ..base.settings import Settings
 from ..models.analyze import FaceConfig, analyze_path
 from ..models.matcher import Bank, face_scores, top_k
 from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, load_kb
+from ..stores.kb import KbError, KbMissing, KnowledgeBase, load_kb
 from ..stores.reviewlog import iou
 from .queue import ReviewItem
 
@@ -72,14 +72,12 @@ class Known:
         return self._bank
 
     def fresh(self) -> KnowledgeBase:
-        """The KB as it is on disk now (another process may have rebuilt it); an unreadable one is an error."""
+        """The KB as it is on disk now (another process may have rebuilt it); none yet is an empty one (review grows a
+        KB from nothing: the first decision writes it), an unreadable one is an error."""
         try:
             kb = load_kb(self.kb_path)
-        except KbError as e:
-            if "no knowledge base" in str(e):
-                kb = KnowledgeBase()
-            else:
-                raise
+        except KbMissing:
+            kb = KnowledgeBase()
         self.use(kb)
         return kb
 

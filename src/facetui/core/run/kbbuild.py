@@ -18,7 +18,7 @@ from ..models import faces as facemod
 from ..models.analyze import FaceConfig
 from ..models.bodies import BodyModelError
 from ..models.bodysetup import forget_checked
-from ..stores.kb import FACE_DIM, KbError, KnowledgeBase, load_kb, save_kb
+from ..stores.kb import FACE_DIM, KbError, KbMissing, KnowledgeBase, load_kb, save_kb
 from ..stores.scan import scan_people
 from .setup import open_run, require_engine
 
@@ -28,9 +28,9 @@ REVIEW_PREFIX = "review:"
 def _old_kb(settings: Settings) -> tuple[KnowledgeBase | None, str]:
     try:
         return load_kb(settings.kb_path), ""
+    except KbMissing:
+        return None, ""
     except KbError as e:
-        if "no knowledge base" in str(e):
-            return None, ""
         return None, f"previous KB not reused: {e}"
 
 
@@ -246,7 +246,7 @@ def kb_status(settings: Settings) -> dict:
         "people": len(kb.people),
         "faces": len(kb.face_names),
         "bodies": len(kb.body_names),
-        "built_at": kb.meta.get("built_at", "?"),
+        "built_at": kb.meta.get("built_at", "in review" if kb.people else "?"),
         "stale": stale,
         "fingerprint": kb.fingerprint(),
         "counts": kb.counts(),

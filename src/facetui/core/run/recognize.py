@@ -31,10 +31,12 @@ from ..base.fsutil import (
 from ..base.settings import Settings
 from ..models.bodies import BodyModelError
 from ..models.bodysetup import forget_checked
+from ..stores.kb import KnowledgeBase
 from ..stores.report import REPORT_NAME, ReportWriter
 from ..stores.reviewlog import load_overrides
 from ..stores.scan import scan_images
 from .decide import Decider
+from .render import NO_KB_PEOPLE
 from .setup import load_kb_for, open_run, require_engine
 from .timings import Timings
 
@@ -67,6 +69,20 @@ def _check_folders(settings: Settings, input_dir: Path, output_dir: Path) -> lis
     return notes
 
 
+def no_kb_note(settings: Settings, kb: KnowledgeBase) -> str:
+    """The notice of a run with nobody to recognise (no KB file, or one with no people), saying what to do; "" when
+    the KB has people."""
+    if kb.people:
+        return ""
+    path = settings.kb_path
+    there = path.exists() or path.with_suffix(".npz").exists()  # a legacy .pkl setting reads the .npz beside it
+    why = f"the KB at {path} is empty" if there else f"no KB at {path}"
+    return (
+        f"{NO_KB_PEOPLE} ({why}): every photo goes to Unknown/. Name the people with 'facetui review --clusters' "
+        "(or the app's clusters screen), then sort again: the rerun files their other photos, from the cache"
+    )
+
+
 def recognize(
     settings: Settings,
     input_dir: Path | None = None,
@@ -82,6 +98,9 @@ def recognize(
     same output folder). Setting ``cancel`` stops the run after the file in hand; RunFinished then says aborted.
     ``on_file`` is a test hook called before each file.
     ``timings`` (for the benchmark) adds up seconds per stage: CPU of decode, detect, encode, body, match...
+    With no KB yet (no file, or one with no people) every photo goes to Unknown/ and a notice says why
+    (``no_kb_note``); everything else (cache, report rows with the faces, manifest) is as in any run, so that
+    review can name the people and a rerun file them.
     """
     input_dir = Path(input_dir or settings.process_dir)
     output_dir = Path(output_dir or settings.processed_dir)
@@ -116,11 +135,10 @@ def _recognize(
     timings: Timings | None,
 ) -> Iterator[Event]:
     t0 = time.monotonic()
-    kb = load_kb_for(settings)
-    if not kb.face_names and not kb.body_names:
-        raise SetupError(
-            f"the KB at {settings.kb_path} is empty: add photos under {settings.dataset_dir}/<Person>/ and build it"
-        )
+    kb = load_kb_for(settings, missing_ok=True)
+    note = no_kb_note(settings, kb)
+    if note:
+        notices.append(note)
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
     report_path = output_dir / REPORT_NAME
     with open_run(

@@ -18,7 +18,7 @@ from ..models import faces as facemod
 from ..models import prepared
 from ..models.bodysetup import BodySetup, setup_body
 from ..stores.cache import EmbeddingCache
-from ..stores.kb import KbError, KnowledgeBase, load_kb
+from ..stores.kb import KbError, KbMissing, KnowledgeBase, load_kb
 from ..stores.manifest import RunManifest, manifest_path
 from .pool import Analyzer
 from .timings import Timings
@@ -46,10 +46,15 @@ def require_face_models() -> None:
         raise SetupError(str(e)) from None
 
 
-def load_kb_for(settings: Settings) -> KnowledgeBase:
-    """The KB at ``settings.kb_path``; a SetupError saying why when it cannot be read."""
+def load_kb_for(settings: Settings, *, missing_ok: bool = False) -> KnowledgeBase:
+    """The KB at ``settings.kb_path``; a SetupError saying why when it cannot be read. With ``missing_ok`` (recognize,
+    which can start with no KB) no KB file at all is an empty KB; a file that is there but unusable is still an error."""
     try:
         return load_kb(settings.kb_path)
+    except KbMissing as e:
+        if missing_ok:
+            return KnowledgeBase()
+        raise SetupError(str(e)) from None
     except KbError as e:
         raise SetupError(str(e)) from None
 
@@ -120,7 +125,8 @@ def open_run(
     - with ``analyse`` (False when nothing is analysed, as for an eval of the KB alone): the face models must be
       there (SetupError), body recognition is set up, the embedding cache opened and the Analyzer made; with
       ``match_kb`` (False for the KB build, which makes the body embeddings) body recognition is off when ``kb``
-      has none;
+      has people but no body rows; a KB with no people at all (recognize with none yet) keeps it on, so the
+      bodies are embedded and cached for the rerun after review has named people;
     - ``clean``: the temp files an interrupted run left in that folder (and below) are removed;
     - with ``record``: the run manifest is written to ``manifest_path(settings, kind, output_dir)`` (status
       "running", so a crash shows as interrupted; the job rewrites it at the end), recording ``kb``,
@@ -134,7 +140,8 @@ def open_run(
             require_face_models()  # loading waits for the first photo that needs it
             prepared.use_dir(prepared.machine_dir())  # dlib's detector and the ONNX networks, once per machine
             body = setup_body(settings, (kb.body_dim or None) if (match_kb and kb is not None) else None)
-            if match_kb and body.encoder is not None and not (kb and kb.body_dim):
+            no_people = kb is not None and not kb.people
+            if match_kb and body.encoder is not None and not (kb and kb.body_dim) and not no_people:
                 notices.append(NO_KB_BODIES)
                 body.encoder = None
             else:

@@ -24,6 +24,10 @@ class KbError(FacetuiError, RuntimeError):
     """A KB file that is missing, unreadable, unsafe or of the wrong shape; the message says which."""
 
 
+class KbMissing(KbError):
+    """No KB file at the path yet (none built, none grown in review): callers that can start with none catch this."""
+
+
 @dataclass
 class KnowledgeBase:
     """Rows of embeddings with a person name and a source each (a dataset file, or a review decision)."""
@@ -166,7 +170,9 @@ def from_bytes(data: bytes, where: str = "KB") -> KnowledgeBase:
 
 
 def load_kb(path: Path) -> KnowledgeBase:
-    """Load a KB without running any code: .npz with allow_pickle=False, or a legacy .pkl through a strict unpickler."""
+    """Load a KB without running any code: .npz with allow_pickle=False, or a legacy .pkl through a strict unpickler.
+
+    KbMissing (a KbError) when there is no file at all; KbError when there is one that cannot be used."""
     path = Path(path)
     npz = path.with_suffix(".npz") if path.suffix.lower() == ".pkl" else path
     if npz.exists():
@@ -176,7 +182,10 @@ def load_kb(path: Path) -> KnowledgeBase:
             raise KbError(f"cannot read KB {npz}: {e.strerror or e}") from None
     if path.suffix.lower() == ".pkl" and path.exists():
         return load_legacy_pickle(path)
-    raise KbError(f"no knowledge base at {npz}: build the KB first ('facetui kb build')")
+    raise KbMissing(
+        f"no knowledge base at {npz}: build the KB first ('facetui kb build'), or sort with none and name the people "
+        "in review"
+    )
 
 
 # --- the seed's encodings.pkl, read safely -----------------------------------------------------
