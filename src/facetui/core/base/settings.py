@@ -198,6 +198,16 @@ SPECS: tuple[Spec, ...] = (
         1.0,
     ),
     Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
+    Spec(
+        "cluster_tol",
+        "float",
+        0.45,
+        "Review's clusters of unknown faces: two groups join only while the mean distance over all their pairs "
+        "of faces is below this (average linkage: no chains; two faces of one photo never share a group). "
+        "Lower = purer, smaller groups. Choose with `facetui eval --clusters`.",
+        0.05,
+        1.5,
+    ),
     Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
@@ -234,6 +244,7 @@ class Settings:
     ray_address: str
     ray_gpu_fraction: float
     review_add_to_kb: bool
+    cluster_tol: float
     cache_dir: Path
     source: Path | None = None  # the settings file this came from
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save

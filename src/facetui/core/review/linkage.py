@@ -1,0 +1,171 @@
+"""Average-linkage clustering of face encodings that never chains: a group forms only while the mean distance
+between all of its faces stays under the tolerance, and faces that must stay apart never share a group.
+
+Plain numpy and one heap; exact (every pair's distance) up to ``EXACT_MAX`` faces, above that over each face's
+nearest neighbours (:mod:`.neighbours`), where a pair that is not among them counts as ``far``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+EXACT_MAX = 6000  # faces: up to here every pair's distance is used (a float32 matrix of at most 144 MB)
+NEIGHBOURS = 32  # per face, above EXACT_MAX
+FAR = 1.0  # above EXACT_MAX, the distance a pair that is not among the neighbours counts as (at least 2 x tol)
+
+Apart = Sequence[Hashable]  # per face, the keys of the groups it must not share with a face of the same key
+"""Two faces conflict when they carry the same key with different values: each face has a set of ``(key, value)``
+pairs. Same photo: ``("photo", sha) -> face index``; split apart: ``("split", id) -> side``."""
+
+
+def cluster(
+    encodings: np.ndarray,
+    tol: float,
+    apart: Sequence[Sequence[tuple[Hashable, Hashable]]] | None = None,
+    *,
+    exact_max: int = EXACT_MAX,
+) -> list[list[int]]:
+    """Group the rows of ``encodings`` by average linkage at ``tol`` (Euclidean distance), with cannot-links.
+
+    Two groups merge, closest first, while the mean distance over all their cross pairs is under ``tol`` and no
+    face of one conflicts with a face of the other (see :data:`Apart`). Deterministic: ties go to the lower rows.
+    Returns lists of row indices, each in row order, biggest group first, ties by their first row.
+    """
+    if len(encodings) == 0:
+        return []
+    x = np.asarray(encodings, np.float32).reshape(len(encodings), -1)
+    n = len(x)
+    tags = [dict(a) for a in apart] if apart is not None else [{} for _ in range(n)]
+    if len(tags) != n:
+        raise ValueError(f"{len(tags)} cannot-link sets for {n} faces")
+    if n <= exact_max:
+        groups = _exact(x, float(tol), tags)
+    else:
+        from .neighbours import knn
+
+        idx, dist = knn(x, NEIGHBOURS)
+        groups = _sparse(n, idx, dist, float(tol), tags)
+    return sorted((sorted(g) for g in groups), key=lambda g: (-len(g), g[0]))
+
+
+def pairwise(x: np.ndarray) -> np.ndarray:
+    """Every pair's Euclidean distance (float32)."""
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    np.maximum(d2, 0.0, out=d2)
+    return np.sqrt(d2, out=d2)
+
+
+def _edges(idx: np.ndarray, dist: np.ndarray, far: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neighbour lists as unique pairs (lo < hi) closer than ``far``, with their distances."""
+    n = len(idx)
+    rows = np.repeat(np.arange(n, dtype=np.int64), idx.shape[1])
+    cols, ds = idx.ravel().astype(np.int64), dist.ravel()
+    ok = (cols >= 0) & (cols != rows) & (ds < far)
+    lo, hi, ds = np.minimum(rows[ok], cols[ok]), np.maximum(rows[ok], cols[ok]), ds[ok]
+    _, first = np.unique(lo * n + hi, return_index=True)
+    return lo[first], hi[first], ds[first].astype(np.float64)
+
+
+def _conflict(a: dict, b: dict) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    return any(k in b and b[k] != v for k, v in a.items())
+
+
+def _merge_tags(a: dict, b: dict) -> dict:
+    out = dict(a)
+    out.update(b)
+    return out
+
+
+def _exact(x: np.ndarray, tol: float, tags: list[dict]) -> list[list[int]]:
+    """Average linkage over the full matrix: sums of cross distances kept per live group pair."""
+    n = len(x)
+    sums = pairwise(x).astype(np.float64)
+    np.fill_diagonal(sums, np.inf)
+    size = np.ones(n, np.int64)
+    alive = np.ones(n, bool)
+    members: list[list[int]] = [[i] for i in range(n)]
+    version = [0] * n
+    heap: list[tuple[float, int, int, int, int]] = []
+    iu, ju = np.nonzero(np.triu(sums < tol, 1))
+    for i, j in zip(iu.tolist(), ju.tolist(), strict=True):
+        if not _conflict(tags[i], tags[j]):
+            heap.append((float(sums[i, j]), i, j, 0, 0))
+    heapq.heapify(heap)
+    while heap:
+        _, a, b, va, vb = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+            continue
+        # b joins a (a < b always): sums of cross distances add up row by row
+        sums[a] += sums[b]
+        sums[:, a] = sums[a]
+        sums[a, a] = np.inf
+        alive[b] = False
+        sums[b] = np.inf
+        sums[:, b] = np.inf
+        size[a] += size[b]
+        members[a] += members[b]
+        tags[a] = _merge_tags(tags[a], tags[b])
+        version[a] += 1
+        avg = sums[a] / (size[a] * size)
+        for c in np.nonzero(alive & (avg < tol))[0].tolist():
+            if c == a or _conflict(tags[a], tags[c]):
+                continue
+            lo, hi = (a, c) if a < c else (c, a)
+            heapq.heappush(heap, (float(avg[c]), lo, hi, version[lo], version[hi]))
+    return [members[i] for i in np.nonzero(alive)[0].tolist()]
+
+
+def _sparse(n: int, idx: np.ndarray, dist: np.ndarray, tol: float, tags: list[dict]) -> list[list[int]]:
+    """Average linkage over each face's nearest neighbours; a pair that is not among them counts as ``far`` (the
+    search's radius), so a group never forms on a few close pairs alone."""
+    far = max(2.0 * tol, FAR)
+    lo, hi, d = _edges(idx, dist, far)
+    links: list[dict[int, list[float]]] = [{} for _ in range(n)]  # group -> other group -> [sum, pairs known]
+    for a, b, dd in zip(lo.tolist(), hi.tolist(), d.tolist(), strict=True):
+        links[a][b] = links[b][a] = [dd, 1]
+    size = [1] * n
+    alive = [True] * n
+    members: list[list[int]] = [[i] for i in range(n)]
+    version = [0] * n
+
+    def mean(a: int, b: int, s: float, k: int) -> float:
+        pairs = size[a] * size[b]
+        return (s + (pairs - k) * far) / pairs
+
+    close = d < tol
+    heap = [
+        (dd, a, b, 0, 0)
+        for a, b, dd in zip(lo[close].tolist(), hi[close].tolist(), d[close].tolist(), strict=True)
+        if not _conflict(tags[a], tags[b])
+    ]
+    heapq.heapify(heap)
+    while heap:
+        _, a, b, va, vb = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+            continue
+        alive[b] = False
+        for c, (s, k) in list(links[b].items()):
+            del links[c][b]
+            if c == a:
+                continue
+            cur = links[a].setdefault(c, [0.0, 0])
+            cur[0] += s
+            cur[1] += k
+            links[c][a] = cur
+        links[b] = {}
+        size[a] += size[b]
+        members[a] += members[b]
+        tags[a] = _merge_tags(tags[a], tags[b])
+        version[a] += 1
+        for c, (s, k) in links[a].items():
+            m = mean(a, c, s, k)
+            if m < tol and not _conflict(tags[a], tags[c]):
+                p, q = (a, c) if a < c else (c, a)
+                heapq.heappush(heap, (m, p, q, version[p], version[q]))
+    return [members[i] for i in range(n) if alive[i]]
