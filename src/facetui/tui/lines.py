@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.text import Text
 
 from ..core.base.events import KbImageDone, RunSummary
+from ..core.base.textsafe import terminal_safe
 from ..core.run.render import format_line, format_summary, kb_line, people_line, summary_notes
 
 KNOWN_STYLE = "bold green"
@@ -35,7 +36,7 @@ def short_path(p: Path | str | None) -> str:
 
 def result_text(result) -> Text:
     """A FileResult as the seed's line ``name.jpg → Person | Face: [...] | Body: [...]``, the decision coloured."""
-    line = format_line(result)
+    line = terminal_safe(format_line(result))  # Rich keeps ESC: it would reach the terminal
     name, _, rest = line.partition(" → ")
     label, sep, tail = rest.partition(" | ")
     style = ERROR_STYLE if result.error else (UNKNOWN_STYLE if result.is_unknown else KNOWN_STYLE)
@@ -49,7 +50,7 @@ def result_text(result) -> Text:
 
 def kb_text(ev: KbImageDone) -> Text:
     """One KB build line: person/photo, faces found, kept/reused/skipped and why."""
-    line = kb_line(ev)
+    line = terminal_safe(kb_line(ev))
     head, _, tail = line.partition(": ")
     style = "green" if ev.kept and not ev.reused else ("dim green" if ev.kept else "yellow")
     if ev.reason and not ev.kept and "face" not in ev.reason:

@@ -1,0 +1,50 @@
+"""The app's log with hostile photo names: escape codes never reach the terminal, Rich markup in a name shows
+literally, and each photo keeps one log entry."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+from helpers import DEMO
+from test_tui import SIZE, log_lines, make_app, run, wait_until
+
+from facetui.tui.recognition_screen import RecognitionScreen
+
+NAMES = {
+    "a\x1b[31mred\x1b]0;title\x07.jpg": "q01.jpg",
+    "[bold red]markup[reverse] x.jpg": "q03.jpg",
+    "bidi\u202egpj.exe.jpg": "q04.jpg",
+    "cr\rover.jpg": "q06.jpg",
+    "two\nlines.jpg": "q07.jpg",
+}
+RAW = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
+    (workspace / "hostile").mkdir()
+    for name, src in NAMES.items():
+        shutil.copy2(DEMO / "query" / src, workspace / "hostile" / name)
+    sp = workspace / "settings.json"
+    raw = json.loads(sp.read_text())
+    raw["process_dir"] = "hostile"
+    sp.write_text(json.dumps(raw))
+
+    async def go():
+        app = make_app(sp)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            screen = app.screen
+            assert isinstance(screen, RecognitionScreen)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            assert screen.error == ""
+            return log_lines(screen), [seg.text for strip in screen.log_widget.lines for seg in strip]
+
+    entries, segments = run(go())
+    assert not any(RAW.search(t) for t in segments), [t for t in segments if RAW.search(t)]
+    assert len(entries) == len(NAMES), entries  # one entry per photo
+    assert any(e.startswith("[bold red]markup[reverse] x.jpg → Alex_Lacamoire") for e in entries), entries
+    for shown in ("a\\x1b[31mred\\x1b]0;title\\x07.jpg → ", "two\\nlines.jpg → ", "bidi\\u202egpj.exe.jpg → "):
+        assert any(e.startswith(shown) for e in entries), (shown, entries)
