@@ -3,7 +3,8 @@ message where the extra is missing, and the connection made from a long-lived ho
 
 Why a host thread: ``ray.init`` from a thread that then ends kills the local cluster it started (its GCS and raylet
 get a parent-death signal tied to that thread) and the driver gives up a minute later; the connection is therefore
-made, once per process, in a daemon thread that lives as long as the process.
+made, once per process, in a daemon thread that lives as long as the process. A local cluster started here ends with
+this process, its agents too, however the process ends (the watchdog in raywatch.py).
 """
 
 from __future__ import annotations
@@ -95,12 +96,27 @@ def _host_thread(address: str, cpus: int | None, env: dict[str, str], ready: thr
         else:  # the machine's GPUs, found by Ray (or TEST_GPUS_ENV's count of pretend ones)
             gpus = os.environ.get(TEST_GPUS_ENV)
             ray.init(num_cpus=cpus, num_gpus=int(gpus) if gpus else None, **kwargs)
+            _host["watchdog"] = _start_watchdog()
     except BaseException as e:  # the waiting run raises it
         _host["error"] = e
         ready.set()
         return
     ready.set()
     threading.Event().wait()  # never set: the thread (a daemon) ends with the process
+
+
+def _start_watchdog():
+    """The local cluster this process started ends with it, agents included, however it ends (raywatch.py): a
+    watchdog process that holds the read end of a pipe whose write end only this process holds."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "facetui.core.run.raywatch", str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **_worker_env({})},
+    )
 
 
 def connect(address: str, cpus: int | None, env: dict[str, str], cancel: threading.Event | None = None) -> Cluster:
