@@ -74,7 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--clusters",
         action="store_true",
-        help="print the unknown faces grouped by similarity (threshold face_tol), biggest group first",
+        help="print the unknown faces grouped by likeness (average linkage at cluster_tol; two faces of one photo "
+        "never share a group), biggest group first, each face's mean distance to the others and the outliers",
+    )
+    what.add_argument(
+        "--name-cluster",
+        nargs=2,
+        metavar=("N", "NAME"),
+        help="file every face of cluster N (as --clusters numbers them) under NAME in one decision (one --undo "
+        "takes it back) and add them to the KB; see --exclude",
     )
     what.add_argument(
         "--assign",
@@ -85,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--undo", action="store_true", help="take back the last review decision")
     rev.add_argument(
         "--face", type=int, metavar="N", help="with --assign: the face index (default: the largest unknown face)"
+    )
+    rev.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="FILE[:FACE]",
+        help="with --name-cluster: leave this face out (repeatable); it stays Unknown and never joins NAME",
     )
 
     ev = sub.add_parser(

@@ -21,7 +21,9 @@ def run(settings, args) -> int:
         if args.clusters:
             from ..core.review.clusters import cluster_lines, find_clusters
 
-            lines = cluster_lines(find_clusters(session), settings.face_tol)
+            lines = cluster_lines(find_clusters(session), settings.cluster_tol)
+        elif args.name_cluster:
+            lines = [name_cluster(session, args.name_cluster[0], args.name_cluster[1], args.exclude)]
         elif args.assign:
             lines = [session.assign(session.item_for(args.assign[0], args.face), args.assign[1]).message]
         elif args.undo:
@@ -37,6 +39,33 @@ def run(settings, args) -> int:
     except BrokenPipeError:  # `facetui review --list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def name_cluster(session: ReviewSession, number: str, name: str, exclude: list[str]) -> str:
+    """``--name-cluster N NAME [--exclude FILE[:FACE]]``: cluster N as ``--clusters`` numbers it now."""
+    from ..core.review.clusters import find_clusters
+    from ..core.review.session import ReviewError
+
+    try:
+        n = int(number)
+    except ValueError:
+        raise ReviewError(
+            f"--name-cluster takes the cluster's number as --clusters prints it, not {number!r}"
+        ) from None
+    clusters = find_clusters(session)
+    if not 1 <= n <= len(clusters):
+        raise ReviewError(f"there is no cluster {n}: --clusters lists {len(clusters)} now")
+    cluster = clusters[n - 1]
+    left_out = []
+    for spec in exclude:
+        rel, _, face = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "")
+        photo = session.item_for(rel).rel  # the report's name for it (a bare file name is found too)
+        hits = [it for it in cluster.items if it.rel == photo and (not face or it.face == int(face))]
+        if len(hits) != 1:
+            what = "is not in" if not hits else "has several faces in"
+            raise ReviewError(f"{spec} {what} cluster {n}" + (": say which, as FILE:FACE" if hits else ""))
+        left_out += hits
+    return session.assign_many(list(cluster.items), name, exclude=left_out).message
 
 
 def list_lines(session: ReviewSession) -> list[str]:

@@ -18,6 +18,7 @@ bits (~3e-7), so face descriptors keep their own cache entries (analyze.FaceConf
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -39,8 +40,10 @@ _CHIP = 150  # face_net.CHIP_SIZE: the aligned chips the face network takes
 _LOCK = threading.Lock()
 
 
+@functools.cache
 def available() -> bool:
-    """Whether ONNX Runtime is installed (and ``onnx``, which exporting a file needs)."""
+    """Whether ONNX Runtime is installed (and ``onnx``, which exporting a file needs); asked once per process (a
+    cache key is made per photo, and each look costs two searches of sys.path)."""
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
 

@@ -142,21 +142,56 @@ class Actions:
             msg += f"; {note}"
         return Outcome((entry,), msg)
 
-    def assign_many(self, items: list[ReviewItem], person: str) -> Outcome:
-        """Name several faces at once (a cluster); one undo takes them all back."""
+    def assign_many(self, items: list[ReviewItem], person: str, exclude: list[ReviewItem] = ()) -> Outcome:
+        """Name several faces at once (a cluster); one undo takes them all back. The ``exclude``d faces stay Unknown
+        and are told "not ``person``" in the same decision, so they never join that name; a face already told "not
+        ``person``" is left out the same way."""
+        try:
+            person = check_person_name(person)
+        except ValueError as e:
+            raise ReviewError(str(e)) from None
         batch = _new_id()
         entries: list[Entry] = []
+        skip = {it.key for it in exclude}
+        refused = [it for it in items if it.key not in skip and person in self.queue.rejected(it)]
         with self.writing(), self._one_report_write():
             for it in items:
-                if it.rel not in self.queue.results:
+                if it.rel not in self.queue.results or it.key in skip or it in refused:
                     continue
                 entries += self.assign(it, person, batch=batch).entries
-        photos = len({e.file for e in entries})
-        return Outcome(
-            tuple(entries),
-            f"{len(entries)} face{'s' if len(entries) != 1 else ''} in {photos} "
-            f"photo{'s' if photos != 1 else ''} → {check_person_name(person)}",
+            for it in exclude:
+                if it.rel in self.queue.results:
+                    entries.append(self._reject_entry(it, person, batch))
+        named = [e for e in entries if e.op == "assign"]
+        photos = len({e.file for e in named})
+        msg = f"{len(named)} face{'s' if len(named) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} → {person}"
+        if exclude:
+            msg += f"; {len(exclude)} left out (not {person})"
+        if refused:
+            msg += f"; {len(refused)} not named: you said before they are not {person}"
+        return Outcome(tuple(entries), msg)
+
+    def split(self, items: list[ReviewItem], rest: list[ReviewItem]) -> Outcome:
+        """Keep ``items`` and ``rest`` apart: no cluster ever holds a face of each (until undone, as one decision)."""
+        if not items or not rest:
+            raise ReviewError("a split needs faces on both sides")
+        batch = _new_id()
+        entries = [
+            Entry(op="split", sha256=it.sha256, file=it.rel, face=it.face, box=it.box, batch=batch, side=side)
+            for side, group in (("a", items), ("b", rest))
+            for it in group
+        ]
+        self.queue.log.append(*entries)
+        return Outcome(tuple(entries), f"split: {len(items)} face(s) kept apart from {len(rest)}")
+
+    def _reject_entry(self, item: ReviewItem, person: str, batch: str = "") -> Entry:
+        r = self.queue.result(item)
+        entry = Entry(
+            op="reject", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=(person,), batch=batch
         )
+        self.queue.log.append(entry)
+        self.queue.reread_decisions()
+        return entry
 
     def mark_none(self, item: ReviewItem) -> Outcome:
         """'Not anyone in the KB': stays Unknown, is not asked again, and none of today's KB people is proposed."""
@@ -174,11 +209,8 @@ class Actions:
 
     def reject(self, item: ReviewItem, person: str) -> Outcome:
         """'Not this person': never proposed (nor filed) for this face again."""
-        r = self.queue.result(item)
-        entry = Entry(op="reject", sha256=r.sha256, file=r.rel, face=item.face, box=item.box, rejected=(person,))
-        self.queue.log.append(entry)
-        self.queue.reread_decisions()
-        return Outcome((entry,), f"{display_name(r.rel)}: not {person}")
+        entry = self._reject_entry(item, person)
+        return Outcome((entry,), f"{display_name(entry.file)}: not {person}")
 
     def last_decision(self) -> list[Entry]:
         """The most recent standing decision (with the rest of its batch)."""
@@ -202,14 +234,19 @@ class Actions:
             for e in reversed(targets):
                 self._undo_one(e)
         first = targets[0]
-        if len(targets) == 1:
+        named = [e for e in targets if e.op == "assign"]
+        if first.op == "split":
+            what = f"split of {len(targets)} faces"
+        elif len(targets) == 1:
             what = {
                 "assign": f"{display_name(first.file)} → {first.person}",
                 "none": f"{display_name(first.file)}: not anyone",
                 "reject": f"{display_name(first.file)}: not {', '.join(first.rejected)}",
             }[first.op]
         else:
-            what = f"{len(targets)} faces → {first.person}"
+            what = f"{len(named)} faces → {named[0].person if named else first.person}"
+            if len(named) < len(targets):
+                what += f" ({len(targets) - len(named)} left out)"
         return Outcome(tuple(targets), f"undone: {what}")
 
     def _undo_one(self, e: Entry) -> Entry:

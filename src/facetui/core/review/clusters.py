@@ -1,4 +1,5 @@
-"""Clusters of unknown faces: dlib's Chinese-whispers grouping of the 128-d encodings, biggest group first."""
+"""Clusters of unknown faces for review: the faces still Unknown grouped by :mod:`.linkage` at ``cluster_tol``,
+biggest first, each with its faces ordered from the most central outwards and the KB people nearest to it."""
 
 from __future__ import annotations
 
@@ -9,43 +10,39 @@ import numpy as np
 from ..base.events import UNKNOWN, Candidates
 from ..base.fsutil import display_name
 from ..models.matcher import face_scores, top_k
+from ..stores.reviewlog import Entry, iou
+from . import linkage
 from .session import ReviewItem, ReviewSession
-
-
-def cluster_encodings(encodings: np.ndarray, threshold: float) -> list[list[int]]:
-    """Group rows of ``encodings`` whose chains of pairwise distances stay below ``threshold``.
-
-    Uses ``dlib.chinese_whispers_clustering`` (an edge joins two faces closer than the threshold). Returns lists
-    of row indices, biggest group first, ties broken by the earliest row; each list is in row order.
-    """
-    enc = np.asarray(encodings, np.float64).reshape(-1, 128)
-    if not len(enc):
-        return []
-    if len(enc) == 1:
-        return [[0]]
-    import dlib  # heavy; only when clustering
-
-    labels = dlib.chinese_whispers_clustering([dlib.vector(row.tolist()) for row in enc], float(threshold))
-    groups: dict[int, list[int]] = {}
-    for i, lab in enumerate(labels):
-        groups.setdefault(int(lab), []).append(i)
-    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """Unknown faces that look like one person, and the KB people nearest to them as a group."""
+    """Unknown faces that look like one person, the most central first, and the KB people nearest to them.
 
+    ``spread[i]`` is the mean distance from ``items[i]`` to the other faces of the group (0 for a group of one);
+    a face whose spread is over the tolerance the group was made at is an outlier, worth a look before naming.
+    """
+
+    number: int  # 1-based, biggest group first: what `review --clusters` prints and `--name-cluster N` takes
     items: tuple[ReviewItem, ...]
-    candidates: Candidates  # (person, mean distance over the members) best first
+    spread: tuple[float, ...]
+    candidates: Candidates  # (person, mean distance over the members) best first, no one a member rejected
+    tol: float
 
     @property
     def photos(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(it.rel for it in self.items))
 
+    def outlier(self, i: int) -> bool:
+        return self.spread[i] > self.tol
+
+    @property
+    def outliers(self) -> tuple[ReviewItem, ...]:
+        return tuple(it for i, it in enumerate(self.items) if self.outlier(i))
+
 
 def unknown_faces(session: ReviewSession) -> tuple[list[ReviewItem], np.ndarray]:
-    """Every face still Unknown in the latest report (in any photo) that has a cached encoding."""
+    """Every face still Unknown in the latest report (in any photo, undecided) that has a cached encoding."""
     items, encs = [], []
     for r in session.results.values():
         if r.error:
@@ -54,6 +51,8 @@ def unknown_faces(session: ReviewSession) -> tuple[list[ReviewItem], np.ndarray]
             if f.box is None or f.name != UNKNOWN:
                 continue
             it = ReviewItem(r.rel, r.sha256, f.index, f.box)
+            if session.status(it) == "none":
+                continue  # "not anyone": not asked again, not grouped again
             enc = session.encoding(it)
             if enc is not None:
                 items.append(it)
@@ -61,34 +60,76 @@ def unknown_faces(session: ReviewSession) -> tuple[list[ReviewItem], np.ndarray]
     return items, np.asarray(encs, np.float64).reshape(-1, 128)
 
 
-def find_clusters(session: ReviewSession, threshold: float | None = None, min_size: int = 1) -> list[Cluster]:
-    """Cluster the unknown faces of the session's output folder; ``threshold`` defaults to the face tolerance."""
-    thr = session.settings.face_tol if threshold is None else threshold
-    items, encs = unknown_faces(session)
+def apart_sets(items: list[ReviewItem], splits: list[Entry]) -> list[list[tuple]]:
+    """Each face's cannot-links (see :data:`linkage.Apart`): its photo (two faces of one photo are two people) and
+    the side it took in each split that the review log holds."""
+    by_photo: dict[str, list[Entry]] = {}
+    for e in splits:
+        by_photo.setdefault(e.sha256, []).append(e)
     out = []
-    bank = session.bank
-    for group in cluster_encodings(encs, thr):
-        if len(group) < min_size:
-            continue
-        cands: Candidates = ()
-        if len(bank):
-            mean = face_scores(bank, encs[group], session.settings.face_k).mean(axis=0)
-            cands = top_k(mean, bank.people)
-        out.append(Cluster(tuple(items[i] for i in group), cands))
+    for it in items:
+        tags: list[tuple] = [(("photo", it.sha256), it.face)]
+        for e in by_photo.get(it.sha256, ()):
+            if e.box is not None and it.box is not None and iou(e.box, it.box) >= 0.5:
+                tags.append((("split", e.batch), e.side))
+        out.append(tags)
     return out
 
 
-def cluster_lines(clusters: list[Cluster], threshold: float) -> list[str]:
-    """``facetui review --clusters``: one header line per cluster and one line per face."""
+def find_clusters(session: ReviewSession, tol: float | None = None, min_size: int = 1) -> list[Cluster]:
+    """Cluster the unknown faces of the session's output folder at ``tol`` (default: the cluster_tol setting)."""
+    tol = session.settings.cluster_tol if tol is None else float(tol)
+    items, encs = unknown_faces(session)
+    splits = [e for e in session.log.live() if e.op == "split"]
+    groups = linkage.cluster(encs, tol, apart_sets(items, splits))
+    bank = session.bank
+    scores = face_scores(bank, encs, session.settings.face_k) if len(bank) and len(encs) else None
+    out: list[Cluster] = []
+    for group in groups:
+        if len(group) < min_size:
+            continue
+        members = [items[i] for i in group]
+        spread = _spread(encs[group])
+        order = sorted(range(len(group)), key=lambda k: (spread[k], k))
+        cands: Candidates = ()
+        if scores is not None:
+            rejected = set().union(*(session.rejected(it) for it in members))
+            mean = scores[group].mean(axis=0)
+            cands = tuple(c for c in top_k(mean, bank.people, k=3 + len(rejected)) if c[0] not in rejected)[:3]
+        out.append(
+            Cluster(
+                number=len(out) + 1,
+                items=tuple(members[k] for k in order),
+                spread=tuple(float(spread[k]) for k in order),
+                candidates=cands,
+                tol=tol,
+            )
+        )
+    return out
+
+
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Each row's mean distance to the other rows (0 for one row)."""
+    if len(x) < 2:
+        return np.zeros(len(x))
+    d = linkage.pairwise(np.asarray(x, np.float32)).astype(np.float64)
+    return d.sum(axis=1) / (len(x) - 1)
+
+
+def cluster_lines(clusters: list[Cluster], tol: float) -> list[str]:
+    """``facetui review --clusters``: one header line per cluster, then one line per face (two spaces, the file)."""
     if not clusters:
         return ["No unknown faces to cluster."]
     lines = []
-    for n, c in enumerate(clusters, 1):
+    for c in clusters:
         near = "[" + ", ".join(f"{p}:{d:.2f}" for p, d in c.candidates) + "]"
+        n, k = len(c.items), len(c.photos)
         lines.append(
-            f"Cluster {n}: {len(c.items)} face{'s' if len(c.items) != 1 else ''} in {len(c.photos)} "
-            f"photo{'s' if len(c.photos) != 1 else ''} (threshold {threshold:.2f}) | nearest: {near}"
+            f"Cluster {c.number}: {n} face{'s' if n != 1 else ''} in {k} photo{'s' if k != 1 else ''} "
+            f"(cluster_tol {tol:.2f}) | nearest: {near}"
         )
-        for it in c.items:
-            lines.append(f"  {display_name(it.rel)} face {it.face}")
+        for i, it in enumerate(c.items):
+            mark = f" | outlier: {c.spread[i]:.2f} from the others" if c.outlier(i) else ""
+            far = f" ({c.spread[i]:.2f})" if n > 1 and not mark else ""
+            lines.append(f"  {display_name(it.rel)} face {it.face}{far}{mark}")
     return lines

@@ -114,9 +114,14 @@ class ReviewSession:
         """File this photo under ``person``: copy into ``<person>/``, drop our Unknown/ copy, log it, grow the KB."""
         return self.actions.assign(item, person, batch)
 
-    def assign_many(self, items: list[ReviewItem], person: str) -> Outcome:
-        """Name several faces at once (a cluster); one undo takes them all back."""
-        return self.actions.assign_many(items, person)
+    def assign_many(self, items: list[ReviewItem], person: str, exclude: list[ReviewItem] = ()) -> Outcome:
+        """Name several faces at once (a cluster) but the ``exclude``d ones, which are told "not ``person``" in the
+        same decision and stay Unknown; one undo takes the whole decision back."""
+        return self.actions.assign_many(items, person, list(exclude))
+
+    def split(self, items: list[ReviewItem], rest: list[ReviewItem]) -> Outcome:
+        """Keep ``items`` and ``rest`` apart in every later clustering (one decision: undo takes it back)."""
+        return self.actions.split(items, rest)
 
     def mark_none(self, item: ReviewItem) -> Outcome:
         """'Not anyone in the KB': stays Unknown, is not asked again, and none of today's KB people is proposed."""

@@ -16,7 +16,8 @@ from ..base.fsutil import fsync_dir
 
 LOG_NAME = "review.jsonl"
 LOG_VERSION = 1
-DECISIONS = ("assign", "none", "reject")
+DECISIONS = ("assign", "none", "reject")  # what a face is (or is not)
+GROUPING = ("split",)  # how faces are grouped for review: standing like a decision, undone like one
 
 
 class ReviewError(FacetuiError, RuntimeError):
@@ -38,7 +39,7 @@ Box = tuple[int, int, int, int]
 class Entry:
     """One line of the review log: a decision on one face (or on a faceless photo), or the undoing of one."""
 
-    op: str  # "assign", "none" (not anyone in the KB), "reject" (not this candidate), "undo"
+    op: str  # "assign", "none" (not anyone in the KB), "reject" (not this candidate), "split", "undo"
     sha256: str = ""
     file: str = ""  # the photo as the report names it (relative to the input folder)
     face: int | None = None  # face index in the report; None: the whole photo (no face found)
@@ -51,12 +52,13 @@ class Entry:
     kb_sources: tuple[str, ...] = ()  # KB rows added (removed again on undo)
     undoes: str = ""  # for op "undo": the id of the entry it cancels
     batch: str = ""  # decisions taken together (a whole cluster) share a batch and are undone together
+    side: str = ""  # for op "split": "a" or "b"; faces of one split batch on different sides never share a cluster
     id: str = field(default_factory=_new_id)
     ts: str = field(default_factory=_now)
 
     def to_json(self) -> str:
         d = {"v": LOG_VERSION, "id": self.id, "ts": self.ts, "op": self.op}
-        for k in ("sha256", "file", "person", "placed", "unknown_copy", "undoes", "batch"):
+        for k in ("sha256", "file", "person", "placed", "unknown_copy", "undoes", "batch", "side"):
             if getattr(self, k):
                 d[k] = getattr(self, k)
         if self.op != "undo":
@@ -74,7 +76,7 @@ class Entry:
     def from_dict(cls, d: dict) -> Entry | None:
         try:
             op = str(d["op"])
-            if op not in DECISIONS and op != "undo":
+            if op not in DECISIONS and op not in GROUPING and op != "undo":
                 return None
             box = d.get("box")
             face = d.get("face")
@@ -92,6 +94,7 @@ class Entry:
                 kb_sources=tuple(str(x) for x in d.get("kb_sources", ())),
                 undoes=str(d.get("undoes", "")),
                 batch=str(d.get("batch", "")),
+                side=str(d.get("side", "")),
                 id=str(d["id"]),
                 ts=str(d.get("ts", "")),
             )
@@ -125,10 +128,10 @@ class ReviewLog:
         return out
 
     def live(self) -> list[Entry]:
-        """The decisions that stand: every decision entry not cancelled by a later undo."""
+        """The decisions (and splits) that stand: every such entry not cancelled by a later undo."""
         entries = self.entries()
         undone = {e.undoes for e in entries if e.op == "undo"}
-        return [e for e in entries if e.op in DECISIONS and e.id not in undone]
+        return [e for e in entries if (e.op in DECISIONS or e.op in GROUPING) and e.id not in undone]
 
     def append(self, *entries: Entry) -> None:
         """Append entries in one write followed by fsync, on a line of their own even after a torn last line."""
