@@ -9,7 +9,7 @@ built once into a temporary folder), or any facetui KB file given with --seeds. 
 descriptor moved a little (so people are as far apart as real ones), and each of their faces a further small move
 (so two faces of one person sit about as far apart as two real photos of one person: the figures print both). A
 person has 1 to 12 faces (most have one or two, as in a library's unknowns); one face in ten shares its photo
-with another face. Each size runs in a fresh process with facetui's clustering (`review.linkage.cluster` at the
+with another face. Each size runs in a fresh process with facetui's clustering (`models.linkage.cluster` at the
 shipped `cluster_tol`, the exact path up to `EXACT_MAX` faces, nearest neighbours above) and prints the wall
 time, the process's CPU time and its peak resident memory (ru_maxrss, the whole process with numpy and faiss).
 Not a test: it prints figures.
@@ -54,7 +54,7 @@ def synthetic(seeds, n: int, rng):
 def child(seeds_path: str, n: int, tol: float) -> None:
     import numpy as np
 
-    from facetui.core.review import linkage
+    from facetui.core.models import linkage
 
     seeds = np.load(seeds_path)["seeds"]
     x, person, apart = synthetic(seeds, n, np.random.default_rng(n))
@@ -150,7 +150,7 @@ def main() -> None:
 def _spread(x, person):
     import numpy as np
 
-    from facetui.core.review.linkage import pairwise
+    from facetui.core.models.linkage import pairwise
 
     d = pairwise(x)
     np.fill_diagonal(d, np.inf)

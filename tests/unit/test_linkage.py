@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facetui.core.review import linkage, neighbours
+from facetui.core.models import linkage, neighbours
 
 RNG = np.random.default_rng(11)
 

@@ -11,7 +11,7 @@ from ..base.events import UNKNOWN, Candidates
 from ..base.fsutil import display_name
 from ..models.matcher import face_scores, top_k
 from ..stores.reviewlog import Entry, iou
-from . import linkage
+from ..models import linkage
 from .session import ReviewItem, ReviewSession
 
 
