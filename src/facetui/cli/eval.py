@@ -39,6 +39,7 @@ def run(settings, args) -> int:
         return EXIT_SETUP
     try:
         tols = _parse_tols(args.tols)
+        cluster_tols = _parse_tols(args.cluster_tols)
     except ValueError as e:
         print(f"facetui: {e}", file=sys.stderr)
         return EXIT_SETUP
@@ -53,6 +54,8 @@ def run(settings, args) -> int:
             kb=args.kb,
             tolerances=tols,
             rules=args.rules,
+            clusters=args.clusters or bool(cluster_tols),
+            cluster_tols=cluster_tols,
             output_dir=args.output,
             cancel=cancel,
             on_progress=on_progress,
@@ -89,7 +92,7 @@ def _detectors(settings, args) -> int:
     if args.truth is None:
         print("facetui: eval --detectors needs labels (--truth FILE or folder)", file=sys.stderr)
         return EXIT_SETUP
-    if args.apply or args.kb or args.rules or args.tols:
+    if args.apply or args.kb or args.rules or args.tols or args.clusters or args.cluster_tols:
         print("facetui: eval --detectors takes only --truth, --input and --output", file=sys.stderr)
         return EXIT_SETUP
     scores = _with_progress(

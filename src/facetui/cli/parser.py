@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also compare the candidate decision rules (nearest photo, margin, several KB photos agreeing)",
     )
     ev.add_argument(
+        "--clusters",
+        action="store_true",
+        help="also cluster the faces the settings leave Unknown (as review --clusters does) over a sweep of "
+        "cluster_tol: BCubed precision and recall, the share a user could name safely, the largest and largest mixed "
+        "cluster, and the advised value (an Unknown photo's face is labelled by an LFW-style <Name>_NNNN file name)",
+    )
+    ev.add_argument("--cluster-tols", metavar="LIST", help="cluster_tol values for --clusters (default 0.35:0.6:0.025)")
+    ev.add_argument(
         "--apply",
         action="store_true",
         help="write the advised settings into the settings file (prints each change; other keys kept)",

@@ -244,6 +244,7 @@ class CalibrateScreen(JobScreen):
                 truth,
                 input_dir=photos,
                 kb=kb_only,
+                clusters=truth is not None,  # review's clusters of the faces left Unknown, over cluster_tol
                 record=True,
                 cancel=worker.cancelled_event,
                 on_progress=lambda i, n: self.post_message(CalibrationProgress(i, n)),

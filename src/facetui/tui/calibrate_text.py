@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from ..core.base.settings import Settings
+from ..core.evaluation.clusterscore import cluster_summary_lines
 from ..core.evaluation.scores import pct, value_text
 from .lines import short_path
 from .widgets import format_eta
@@ -131,6 +132,8 @@ def notes_text(rep: EvalReport, changes: dict[str, tuple[Any, Any]], settings_pa
             )
         else:
             lines.append(f"KB leave-one-out: {k.people} people, {k.faces} faces; too few to measure a tolerance.")
+    if rep.clusters is not None:
+        lines += cluster_summary_lines(rep.clusters)
     lines += [n for n in rep.notices if n and not n.startswith(("body recognition off", "aborted after"))]
     return "\n".join(lines)
 

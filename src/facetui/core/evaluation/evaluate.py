@@ -17,6 +17,7 @@ from ..run.decide import Decider
 from ..run.pool import Item
 from ..run.setup import RunContext, load_kb_for, open_run, require_engine
 from ..stores.scan import scan_images
+from .clusterscore import ClusterSweep, cluster_sweep_lines, sweep_clusters, unknown_faces
 from .kbadvice import KbAdvice, kb_advice, kb_lines
 from .record import write_record
 from .rules import RuleScore, compare_rules, rule_lines
@@ -62,6 +63,7 @@ class EvalReport:
     kb: KbAdvice | None = None
     rules: list[RuleScore] = field(default_factory=list)
     tuning: Tuning | None = None  # the joint search over the settings that decide
+    clusters: ClusterSweep | None = None  # review's clusters of the faces left Unknown, over cluster_tol
     items: list[tuple[Item, str]] = field(default_factory=list, repr=False)  # the analysed photos, for re-deciding
     photos: int = 0
     encoded: int = 0  # photos analysed in this run
@@ -109,6 +111,8 @@ class EvalReport:
             out["face_tol"] = self.face.marked
         if self.body is not None and self.body.marked is not None:
             out["body_tol"] = self.body.marked
+        if self.clusters is not None and self.clusters.marked is not None:
+            out["cluster_tol"] = self.clusters.marked
         return out
 
 
@@ -142,6 +146,8 @@ def evaluate(
     tolerances: Sequence[float] | None = None,
     body_tolerances: Sequence[float] | None = None,
     rules: bool = False,
+    clusters: bool = False,
+    cluster_tols: Sequence[float] | None = None,
     output_dir: Path | None = None,
     record: bool = True,
     cancel: threading.Event | None = None,
@@ -150,6 +156,8 @@ def evaluate(
     """Score the settings against labelled photos over a sweep of tolerances, and/or advise from the KB alone.
 
     Photos are analysed once (through the embedding cache) and decided once per value; nothing is filed.
+    With ``clusters``, the faces the settings in use leave Unknown are clustered over ``cluster_tols`` and scored
+    (see :mod:`.clusterscore`).
     With ``record``, ``eval-run.toml`` and ``eval.csv`` are written to ``output_dir`` (default processed_dir).
     Raises SetupError/EvalError before any work when the evaluation cannot start.
     """
@@ -216,12 +224,26 @@ def evaluate(
             )
         if rules:
             rep.rules = compare_rules(search, current)
+        if clusters:
+            rep.clusters = _clusters(decider, items, expected, cluster_tols)
     if kb:
         rep.kb = kb_advice(kb_obj)
     rep.elapsed_s = time.monotonic() - t0
     if record:
         write_record(rep, run.manifest)
     return rep
+
+
+def _clusters(
+    decider: Decider,
+    items: list[tuple[Item, str]],
+    expected: dict[str, frozenset[str]],
+    tols: Sequence[float] | None,
+) -> ClusterSweep:
+    """The faces left Unknown at the settings in use, clustered over ``tols`` and scored against their labels."""
+    results = [decider.decide(item, rel) for item, rel in items]
+    encs, apart, labels, from_names = unknown_faces(results, [it.analysis.encodings for it, _ in items], expected)
+    return sweep_clusters(encs, apart, labels, decider.settings.cluster_tol, tols, from_names)
 
 
 def _analyse(
@@ -310,6 +332,8 @@ def report_lines(rep: EvalReport) -> list[str]:
         if rep.tuning is not None:
             lines += tuning_lines(rep.tuning)
         lines += rule_lines(rep.rules, rep.tuning.nearest_right if rep.tuning else None)
+        if rep.clusters is not None:
+            lines += cluster_sweep_lines(rep.clusters)
     if rep.kb is not None:
         lines += kb_lines(rep.kb)
     lines += [f"Note: {n}" for n in rep.notices if n and not n.startswith("body recognition off: no re-id")]
