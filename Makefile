@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.facetui-setup
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run tui test coverage bench bench-detect clean-venv help
+.PHONY: setup run tui test coverage bench bench-detect bench-review clean-venv help
 
 help:
 	@echo "make run    - set up .venv if needed, build the demo KB, sort the demo photos, then open the app (on a terminal; NO_TUI=1 skips it)"
@@ -17,6 +17,7 @@ help:
 	@echo "make coverage - the test suite with line coverage of facetui (the test process; workers not measured)"
 	@echo "make bench  - speed and memory benchmark, then the face detectors side by side (prints figures); make bench ENGINE=ray: local vs Ray engine"
 	@echo "make bench-detect - the face detectors alone: HOG, the CNN in torch and dlib's own CNN, per photo and whole processes"
+	@echo "make bench-review - review's clustering of unknown faces: time and peak memory at 4k, 20k and 100k faces"
 
 setup: $(STAMP)
 
@@ -49,6 +50,9 @@ bench: setup
 
 bench-detect: setup
 	$(PY) benchmarks/bench_cnn.py
+
+bench-review: setup
+	$(PY) benchmarks/bench_review.py
 
 clean-venv:
 	rm -rf $(VENV)
