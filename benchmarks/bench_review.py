@@ -6,8 +6,10 @@
 
 The faces are synthetic, made from real dlib descriptors: the KB of `demo/lfw-calib/kb` (120 photos of 40 people,
 built once into a temporary folder), or any facetui KB file given with --seeds. Each synthetic person is a real
-descriptor moved a little (so people are as far apart as real ones), and each of their faces a further small move
-(so two faces of one person sit about as far apart as two real photos of one person: the figures print both). A
+descriptor moved a little, and each of their faces a further small move (two faces of one person sit about 0.45
+apart, as two real photos of one person do). At 100k faces dozens of people share a seed and sit closer than real
+strangers do (real unknown faces of lfw-library: nearest other person 0.52 at the median), so the large sizes are
+harder than a real library: more groups to weigh, more merges refused. A
 person has 1 to 12 faces (most have one or two, as in a library's unknowns); one face in ten shares its photo
 with another face. Each size runs in a fresh process with facetui's clustering (`models.linkage.cluster` at the
 shipped `cluster_tol`, the exact path up to `EXACT_MAX` faces, nearest neighbours above) and prints the wall
@@ -38,7 +40,7 @@ def synthetic(seeds, n: int, rng):
     faces, person = [], []
     p = 0
     while len(faces) < n:
-        centre = seeds[rng.integers(len(seeds))] + rng.normal(0.0, 0.045, seeds.shape[1]).astype(np.float32)
+        centre = seeds[rng.integers(len(seeds))] + rng.normal(0.0, 0.025, seeds.shape[1]).astype(np.float32)
         k = min(int(rng.geometric(0.45)), 12)
         faces += list(centre + rng.normal(0.0, 0.028, (k, seeds.shape[1])).astype(np.float32))
         person += [p] * k
