@@ -150,3 +150,38 @@ def test_with_body_weights_the_first_run_embeds_the_bodies_the_rerun_needs(tmp_p
     assert all(f.body for r in done for f in r.faces)  # every face has its body top-3, from the cached embeddings
     expected = {f: {p} if p in NAMED else {"Unknown"} for f, p in truth.items()}
     assert folders_by_file(settings.processed_dir) == expected
+
+
+def test_the_whole_path_on_the_cli_names_two_clusters_and_the_rerun_files_their_other_photos(tmp_path, capsys):
+    """Empty KB, sort, name two clusters with `review --name-cluster`, sort again: those people's photos that were in
+    no named cluster are filed too (a tight cluster_tol, so each person's group holds only some of their photos)."""
+    from facetui.cli import main
+
+    sp, truth = make_no_kb_workspace(tmp_path / "ws", PEOPLE, strangers=STRANGERS, cluster_tol=0.4)
+    args = ["--settings", str(sp)]
+    assert main(["recognize", *args]) == 0
+    named: dict[str, list[str]] = {}
+    for person in NAMED:  # each person's biggest cluster, named by the number the listing gives it now
+        capsys.readouterr()
+        assert main(["review", "--clusters", *args]) == 0
+        clusters: list[list[str]] = []
+        for line in capsys.readouterr().out.splitlines():
+            if line.startswith("Cluster "):
+                clusters.append([])
+            elif line.startswith("  "):
+                clusters[-1].append(line.split()[0])
+        n, files = max(
+            ((i, c) for i, c in enumerate(clusters, 1) if all(truth[f] == person for f in c)),
+            key=lambda ic: len(ic[1]),
+        )
+        assert 2 <= len(files) < 5, f"{person}: a cluster of {len(files)}; the test needs some photos left over"
+        assert main(["review", "--name-cluster", str(n), person, *args]) == 0
+        named[person] = files
+    settings = load_settings(sp)
+    for person, files in named.items():
+        assert {f for f, where in folders_by_file(settings.processed_dir).items() if person in where} == set(files)
+    assert sorted(load_kb(settings.kb_path).people) == sorted(NAMED)
+
+    assert main(["recognize", *args]) == 0
+    expected = {f: {p} if p in NAMED else {"Unknown"} for f, p in truth.items()}
+    assert folders_by_file(settings.processed_dir) == expected
