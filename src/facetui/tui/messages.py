@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # only named in annotations: the app starts without the revie
 
     from ..core.base.events import Candidates
     from ..core.evaluation.evaluate import EvalReport
-    from ..core.review.session import Outcome, ReviewSession
+    from ..core.review.session import Outcome, ReviewItem, ReviewSession
 
 
 # -- runs (KB build, recognition) -------------------------------------------------------------------------------
@@ -84,11 +84,13 @@ class DeviceProbed(Message):
 # -- review and clusters: what their thread workers read or did on disk ---------------------------------------------
 @dataclass
 class SessionOpened(Message):
-    """The review session of the latest run, or None (``error`` says why); ``people`` are the KB's names."""
+    """The review session of the latest run, or None (``error`` says why); ``people`` are the KB's names; ``order``
+    is the queue as the screen walks it (cluster by cluster, biggest first)."""
 
     session: ReviewSession | None
     error: str = ""
     people: tuple[str, ...] = ()
+    order: tuple[ReviewItem, ...] = ()
 
 
 @dataclass
@@ -120,23 +122,34 @@ class QueueReloaded(Message):
 
     status: dict[tuple, str]
     error: str = ""
+    new: tuple[ReviewItem, ...] = ()  # faces waiting now that were not asked about (an undo brought them back)
 
 
 @dataclass
 class Decided(Message):
+    """A decision carried out (``outcome``) or refused (``error``); after an undo, ``back`` are the faces it put back
+    in the queue."""
+
     outcome: Outcome | None
     error: str = ""
     undo: bool = False
+    back: tuple[ReviewItem, ...] = ()
 
 
 @dataclass
 class ClustersFound(Message):
+    """The unknown faces grouped at ``tol`` (core Clusters, biggest first), with the KB's names."""
+
     clusters: list
     error: str = ""
     people: tuple[str, ...] = ()
+    tol: float = 0.0
 
 
 @dataclass
-class ClusterFaces(Message):
-    index: int
-    faces: list
+class ClusterThumb(Message):
+    """The thumbnail of the ``pos``-th face of the cluster the grid showed as ``token`` (None: photo unreadable)."""
+
+    token: object
+    pos: int
+    image: PILImage.Image | None

@@ -46,17 +46,20 @@ def _readable(paths) -> Path | None:
     return None
 
 
+def _face_crop(pil: PILImage.Image, box, scale: float) -> PILImage.Image:
+    """The face in ``box`` (in the analysed photo's pixels, ``scale`` to ``pil``'s) with a 30% margin."""
+    t, r, b, l = (v * scale for v in box)
+    mh, mw = (b - t) * 0.3, (r - l) * 0.3
+    return pil.crop(
+        (int(max(0, l - mw)), int(max(0, t - mh)), int(min(pil.width, r + mw)), int(min(pil.height, b + mh)))
+    )
+
+
 def render_photo(path: Path, box, side: int = PHOTO_SIDE) -> tuple[PILImage.Image, PILImage.Image | None]:
     """(the photo with the face outlined, the face with a margin) as PIL images; raises ImageLoadError."""
     big = load_image(path, resize_max=CROP_SOURCE_SIDE)
     pil = PILImage.fromarray(big.rgb)
-    crop = None
-    if box is not None:
-        t, r, b, l = (v * big.scale for v in box)
-        mh, mw = (b - t) * 0.3, (r - l) * 0.3
-        crop = pil.crop(
-            (int(max(0, l - mw)), int(max(0, t - mh)), int(min(pil.width, r + mw)), int(min(pil.height, b + mh)))
-        )
+    crop = _face_crop(pil, box, big.scale) if box is not None else None
     photo = pil.copy()
     photo.thumbnail((side, side))
     if box is not None:
@@ -64,3 +67,14 @@ def render_photo(path: Path, box, side: int = PHOTO_SIDE) -> tuple[PILImage.Imag
         t, r, b, l = (v * k for v in box)
         ImageDraw.Draw(photo).rectangle((l, t, r, b), outline=(255, 200, 0), width=max(2, side // 150))
     return photo, crop
+
+
+def render_face(path: Path, box, side: int = 160) -> PILImage.Image | None:
+    """The face in ``box`` with a margin, at most ``side`` pixels a side (a thumbnail: no outlined photo is made);
+    None without a box. Raises ImageLoadError."""
+    if box is None:
+        return None
+    big = load_image(path, resize_max=CROP_SOURCE_SIDE)
+    crop = _face_crop(PILImage.fromarray(big.rgb), box, big.scale)
+    crop.thumbnail((side, side))
+    return crop

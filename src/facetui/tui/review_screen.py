@@ -151,7 +151,7 @@ class ReviewScreen(FacetuiScreen[None]):
             self.refresh_bindings()
             return
         self.session = msg.session
-        self.queue = list(msg.session.items)
+        self.queue = list(msg.order)  # cluster by cluster, biggest first: faces alike come in a row
         self.pos = 0
         self.busy = False
         self._show()
@@ -182,6 +182,7 @@ class ReviewScreen(FacetuiScreen[None]):
             return
         self._say(msg.outcome.message)
         if msg.undo:
+            self._append(msg.back)
             for e in msg.outcome.entries:
                 self.done.pop((e.file, e.face), None)
             keys = [(e.file, e.face) for e in msg.outcome.entries]
@@ -203,10 +204,12 @@ class ReviewScreen(FacetuiScreen[None]):
 
     @on(QueueReloaded)
     def _reloaded(self, msg: QueueReloaded) -> None:
-        """Faces decided in the clusters view leave this queue; faces undone there come back."""
+        """Faces decided in the clusters view leave this queue; faces undone there come back (at the end, if they
+        were not in it)."""
         self.busy = False
         if msg.error:
             self._say(f"Cannot read the decisions again: {msg.error}")
+        self._append(msg.new)
         for it in self.queue:
             status = msg.status.get(it.key)
             if status and it.key not in self.done:
@@ -223,6 +226,11 @@ class ReviewScreen(FacetuiScreen[None]):
         self.app.push_screen(PreviewScreen(msg.photo, msg.caption, self.image_mode))
 
     # -- navigation -------------------------------------------------------------------------------
+    def _append(self, items) -> None:
+        """Faces waiting again that the queue does not hold (decided before this screen opened) go at its end."""
+        have = {it.key for it in self.queue}
+        self.queue += [it for it in items if it.key not in have]
+
     @property
     def current(self) -> ReviewItem | None:
         if 0 <= self.pos < len(self.queue) and self.queue[self.pos].key not in self.done:

@@ -8,6 +8,7 @@ every use of it holds the lock that the review screen shares with its clusters v
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.base.fsutil import display_name
@@ -15,22 +16,25 @@ from ..core.base.settings import Settings
 from ..core.models.images import ImageLoadError
 from ..core.review.clusters import Cluster
 from ..core.review.clusters import find_clusters as group_faces
+from ..core.review.order import cluster_order
 from ..core.review.session import ReviewError, ReviewItem, ReviewSession
-from .messages import ClusterFaces, ClustersFound, Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
-from .photos import _readable, render_photo
+from .messages import ClustersFound, ClusterThumb, Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
+from .photos import _readable, render_face, render_photo
 
 PREVIEW_SIDE = 2400  # pixels: the full-size preview's rendition
-CLUSTER_FACE_SIDE = 200  # pixels: a face crop in the clusters view
+CLUSTER_FACE_SIDE = 160  # pixels: a thumbnail in the clusters view's grid
 
 
 def open_session(settings: Settings, output_dir: Path) -> SessionOpened:
-    """The review session of the latest run in ``output_dir``, with the KB's names (loading the KB here)."""
+    """The review session of the latest run in ``output_dir``, with the KB's names (loading the KB here) and the
+    queue in the order the screen walks it: cluster by cluster, biggest first (clustering once, here)."""
     try:
         session = ReviewSession(settings, output_dir)
         people = tuple(session.kb.people)
-    except (ReviewError, OSError) as e:
+        order = tuple(cluster_order(session))
+    except (ReviewError, OSError, RuntimeError) as e:
         return SessionOpened(None, str(e))
-    return SessionOpened(session, people=people)
+    return SessionOpened(session, people=people, order=order)
 
 
 def load_item(session: ReviewSession, lock: threading.Lock, item: ReviewItem) -> ItemLoaded:
@@ -54,6 +58,7 @@ def load_item(session: ReviewSession, lock: threading.Lock, item: ReviewItem) ->
 
 def decide(session: ReviewSession, lock: threading.Lock, op: str, item: ReviewItem | None, person: str = "") -> Decided:
     """``op`` ("assign", "none", "reject" or "undo") on ``item``: files moved, the log, the KB and the report."""
+    back: tuple[ReviewItem, ...] = ()
     try:
         with lock:
             if op == "assign":
@@ -64,9 +69,16 @@ def decide(session: ReviewSession, lock: threading.Lock, op: str, item: ReviewIt
                 outcome = session.reject(item, person)
             else:
                 outcome = session.undo()
+                back = _back(session, outcome)
     except (ReviewError, OSError) as e:
         return Decided(None, str(e), undo=op == "undo")
-    return Decided(outcome, undo=op == "undo")
+    return Decided(outcome, undo=op == "undo", back=back)
+
+
+def _back(session: ReviewSession, outcome) -> tuple[ReviewItem, ...]:
+    """The faces an undo put back in the queue (a face of a photo no longer filed under Unknown is not)."""
+    keys = {(e.file, e.face) for e in outcome.entries}
+    return tuple(it for it in session.items if it.key in keys)
 
 
 def preview(session: ReviewSession, item: ReviewItem, shown) -> PreviewReady:
@@ -87,50 +99,66 @@ def reload_queue(session: ReviewSession, lock: threading.Lock, items: list[Revie
             session.reload()
             pending = {it.key for it in session.items}
             status = {it.key: "" if it.key in pending else (session.status(it) or "none") for it in items}
+            asked = {it.key for it in items}
+            new = tuple(it for it in session.items if it.key not in asked)
     except (ReviewError, OSError) as e:
         return QueueReloaded({}, str(e))
-    return QueueReloaded(status)
+    return QueueReloaded(status, new=new)
 
 
 def find_clusters(session: ReviewSession, lock: threading.Lock) -> ClustersFound:
-    """The unknown faces grouped by likeness, biggest group first, with the KB's names."""
+    """The unknown faces grouped by likeness at cluster_tol, biggest group first, with the KB's names."""
+    tol = session.settings.cluster_tol
     try:
         with lock:
             session.reload()
             clusters = group_faces(session)
             people = tuple(session.kb.people)
     except (ReviewError, OSError, RuntimeError) as e:
-        return ClustersFound([], str(e))
-    return ClustersFound(clusters, people=people)
+        return ClustersFound([], str(e), tol=tol)
+    return ClustersFound(clusters, people=people, tol=tol)
 
 
-def cluster_faces(session: ReviewSession, index: int, cluster: Cluster, shown: int) -> ClusterFaces:
-    """Crops of the first ``shown`` faces of the ``index``-th cluster (those whose photo can still be read)."""
-    faces = []
-    for it in cluster.items[:shown]:
-        r = session.result(it)
-        src = _readable([r.path, *r.destinations])
-        if src is None:
-            continue
-        try:
-            _, crop = render_photo(src, it.box, side=CLUSTER_FACE_SIDE)
-        except ImageLoadError:
-            continue
-        if crop is not None:
-            faces.append(crop)
-    return ClusterFaces(index, faces)
+def cluster_thumbs(
+    session: ReviewSession, lock: threading.Lock, token: object, items: list[ReviewItem], cancelled: threading.Event
+) -> Iterator[ClusterThumb]:
+    """One thumbnail message per face of ``items`` (a cluster's shown faces), in order, until ``cancelled`` is set
+    (the user moved to another cluster); a face whose photo cannot be read gets None."""
+    with lock:
+        sources = [(it.box, [session.result(it).path, *session.result(it).destinations]) for it in items]
+    for pos, (box, paths) in enumerate(sources):
+        if cancelled.is_set():
+            return
+        src = _readable(paths)
+        image = None
+        if src is not None:
+            try:
+                image = render_face(src, box, side=CLUSTER_FACE_SIDE)
+            except ImageLoadError:
+                image = None
+        yield ClusterThumb(token, pos, image)
 
 
 def decide_cluster(
-    session: ReviewSession, lock: threading.Lock, cluster: Cluster | None, person: str | None
+    session: ReviewSession,
+    lock: threading.Lock,
+    op: str,
+    cluster: Cluster | None = None,
+    person: str = "",
+    left_out: tuple[ReviewItem, ...] = (),
 ) -> Decided:
-    """Every face of ``cluster`` to ``person`` (one decision), or with ``person`` None the last decision undone."""
+    """A group decision, each one undo away: ``op`` "name" (every face of ``cluster`` to ``person`` but those
+    ``left_out``, which stay Unknown and are told "not ``person``"), "split" (``left_out`` kept apart from the
+    cluster's other faces in every later grouping) or "undo" (the last decision taken back)."""
     try:
         with lock:
-            if person and cluster is not None:
-                outcome = session.assign_many(list(cluster.items), person)
+            if op == "name" and cluster is not None:
+                outcome = session.assign_many(list(cluster.items), person, exclude=list(left_out))
+            elif op == "split" and cluster is not None:
+                out = {it.key for it in left_out}
+                outcome = session.split(list(left_out), [it for it in cluster.items if it.key not in out])
             else:
                 outcome = session.undo()
     except (ReviewError, OSError) as e:
-        return Decided(None, str(e))
-    return Decided(outcome, undo=person is None)
+        return Decided(None, str(e), undo=op == "undo")
+    return Decided(outcome, undo=op == "undo")

@@ -5,5 +5,5 @@ report; ``candidates`` recomputes a face's top-3 against the KB as it is now; ``
 decision on the files (``copies``), the KB (``kb_rows``) and the report (``report_rows``): one report rewrite per
 decision, the journal entry (the review log) written before our Unknown copy goes and the report changes, so a
 rerun finishes a decision that a crash cut short; ``clusters`` groups unknown faces that look alike so they can be
-named together.
+named together, and ``order`` walks the queue cluster by cluster.
 """
