@@ -35,7 +35,7 @@ def test_a_chain_does_not_join(exact_max):
 def test_a_long_chain_stays_in_short_groups(exact_max):
     x = on_line(*[0.25 * i for i in range(40)])  # each face 0.25 from the next, 9.75 end to end
     groups = linkage.cluster(x, 0.45, exact_max=exact_max)
-    assert max(map(len, groups)) <= 3
+    assert max(map(len, groups)) <= 6  # single linkage at 0.45 (and Chinese whispers) make one group of 40
     assert sum(map(len, groups)) == 40
 
 
@@ -55,6 +55,20 @@ def test_faces_split_apart_stay_apart_through_their_groups(exact_max):
     groups = linkage.cluster(x, 0.5, apart, exact_max=exact_max)
     assert not any({0, 3} <= set(g) for g in groups)
     assert sorted(groups) == [[0, 1], [2, 3]]
+
+
+def test_a_crowded_neighbourhood_asks_for_a_closer_match(exact_max):
+    # two pairs 0.4 apart: one with 20 other faces about 0.54 from both, one with no face near. Plain distances at
+    # 0.45 join both pairs; scaled, the crowded pair needs a closer match and stays apart, the lone pair joins
+    basis = np.linalg.qr(RNG.normal(size=(128, 24)))[0].T  # 24 orthonormal directions
+    u, v, others = basis[0], basis[1], basis[2:22]
+    mid = 3 * u + 0.2 * v
+    crowd = [mid + 0.5 * w for w in others]
+    x = np.vstack([3 * u, 3 * u + 0.4 * v, *crowd, -3 * u, -3 * u + 0.4 * v])
+    groups = linkage.cluster(x, 0.45, exact_max=exact_max)
+    assert [22, 23] in groups
+    assert not any({0, 1} <= set(g) for g in groups)
+    assert len(groups) == 23
 
 
 def test_deterministic_biggest_first():

@@ -201,10 +201,11 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "cluster_tol",
         "float",
-        0.45,
+        0.475,
         "Review's clusters of unknown faces: two groups join only while the mean distance over all their pairs "
         "of faces is below this (average linkage: no chains; two faces of one photo never share a group). "
-        "Lower = purer, smaller groups. Choose with `facetui eval --clusters`.",
+        "Distances are scaled by how crowded each face's neighbourhood is. Lower = purer, smaller groups. "
+        "Choose with `facetui eval --clusters`.",
         0.05,
         1.5,
     ),

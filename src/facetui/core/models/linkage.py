@@ -1,24 +1,38 @@
 """Average-linkage clustering of face encodings that never chains: a group forms only while the mean distance
 between all of its faces stays under the tolerance, and faces that must stay apart never share a group.
 
-Plain numpy and one heap; exact (every pair's distance) up to ``EXACT_MAX`` faces, above that over each face's
-nearest neighbours (:mod:`.neighbours`), where a pair that is not among them counts as ``far``.
+Distances are locally scaled: each face's distances are weighed by how crowded its neighbourhood is (the mean
+distance to its ``SCALE_K`` nearest faces, against the median face's), so a face among many look-alikes needs a
+closer match to join, and a face with no look-alike near joins its own more easily. Plain numpy and one heap;
+exact (every pair's distance) up to ``EXACT_MAX`` faces, above that over each face's nearest neighbours
+(:mod:`.neighbours`), where a pair that is not among them counts as ``far``.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 EXACT_MAX = 6000  # faces: up to here every pair's distance is used (a float32 matrix of at most 144 MB)
 NEIGHBOURS = 32  # per face, above EXACT_MAX
 FAR = 1.0  # above EXACT_MAX, the distance a pair that is not among the neighbours counts as (at least 2 x tol)
+SCALE_K = 20  # nearest faces whose mean distance measures how crowded a face's neighbourhood is
 
 Apart = Sequence[Hashable]  # per face, the keys of the groups it must not share with a face of the same key
 """Two faces conflict when they carry the same key with different values: each face has a set of ``(key, value)``
 pairs. Same photo: ``("photo", sha) -> face index``; split apart: ``("split", id) -> side``."""
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Groups of row indices (each in row order, biggest first, ties by their first row), and each row's scale:
+    the distance between rows i and j counts as ``d(i, j) * scale[i] * scale[j]``."""
+
+    groups: list[list[int]]
+    scale: np.ndarray
 
 
 def cluster(
@@ -28,27 +42,64 @@ def cluster(
     *,
     exact_max: int = EXACT_MAX,
 ) -> list[list[int]]:
-    """Group the rows of ``encodings`` by average linkage at ``tol`` (Euclidean distance), with cannot-links.
+    """The groups of :func:`group`."""
+    return group(encodings, tol, apart, exact_max=exact_max).groups
 
-    Two groups merge, closest first, while the mean distance over all their cross pairs is under ``tol`` and no
-    face of one conflicts with a face of the other (see :data:`Apart`). Deterministic: ties go to the lower rows.
-    Returns lists of row indices, each in row order, biggest group first, ties by their first row.
+
+def group(
+    encodings: np.ndarray,
+    tol: float,
+    apart: Sequence[Sequence[tuple[Hashable, Hashable]]] | None = None,
+    *,
+    exact_max: int = EXACT_MAX,
+) -> Grouping:
+    """Group the rows of ``encodings`` by average linkage at ``tol`` over locally scaled distances, with cannot-links.
+
+    Two groups merge, closest first, while the mean scaled distance over all their cross pairs is under ``tol`` and
+    no face of one conflicts with a face of the other (see :data:`Apart`). Deterministic: ties go to the lower rows.
     """
     if len(encodings) == 0:
-        return []
+        return Grouping([], np.zeros(0))
     x = np.asarray(encodings, np.float32).reshape(len(encodings), -1)
     n = len(x)
     tags = [dict(a) for a in apart] if apart is not None else [{} for _ in range(n)]
     if len(tags) != n:
         raise ValueError(f"{len(tags)} cannot-link sets for {n} faces")
     if n <= exact_max:
-        groups = _exact(x, float(tol), tags)
+        d = pairwise(x).astype(np.float64)
+        np.fill_diagonal(d, np.inf)
+        scale = _scale(np.sort(d, axis=1)[:, : min(SCALE_K, n - 1)])
+        d *= scale[:, None]
+        d *= scale[None, :]
+        groups = _exact(d, float(tol), tags)
     else:
         from .neighbours import knn
 
         idx, dist = knn(x, NEIGHBOURS)
-        groups = _sparse(n, idx, dist, float(tol), tags)
-    return sorted((sorted(g) for g in groups), key=lambda g: (-len(g), g[0]))
+        scale = _scale(dist[:, :SCALE_K])
+        groups = _sparse(n, idx, dist * scale[:, None] * scale[np.maximum(idx, 0)], float(tol), tags)
+    return Grouping(sorted((sorted(g) for g in groups), key=lambda g: (-len(g), g[0])), scale)
+
+
+def _scale(nearest: np.ndarray) -> np.ndarray:
+    """Each row's scale from the distances to its nearest rows: sqrt(median r / r_i), r_i their mean (1 for all
+    when there is nothing to compare)."""
+    if nearest.size == 0:
+        return np.ones(len(nearest))
+    ok = np.isfinite(nearest)
+    count = ok.sum(axis=1)
+    r = np.where(ok, nearest, 0.0).sum(axis=1) / np.maximum(count, 1)
+    good = (count > 0) & (r > 1e-6)
+    if not good.any():
+        return np.ones(len(nearest))
+    med = float(np.median(r[good]))
+    return np.sqrt(med / np.where(good, r, med))
+
+
+def scaled_pairwise(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Every pair's locally scaled distance (see :class:`Grouping`)."""
+    d = pairwise(np.asarray(x, np.float32)).astype(np.float64)
+    return d * scale[:, None] * scale[None, :]
 
 
 def pairwise(x: np.ndarray) -> np.ndarray:
@@ -82,11 +133,10 @@ def _merge_tags(a: dict, b: dict) -> dict:
     return out
 
 
-def _exact(x: np.ndarray, tol: float, tags: list[dict]) -> list[list[int]]:
-    """Average linkage over the full matrix: sums of cross distances kept per live group pair."""
-    n = len(x)
-    sums = pairwise(x).astype(np.float64)
-    np.fill_diagonal(sums, np.inf)
+def _exact(sums: np.ndarray, tol: float, tags: list[dict]) -> list[list[int]]:
+    """Average linkage over the full matrix of distances ``sums`` (inf on the diagonal; it becomes the sums of cross
+    distances of live group pairs)."""
+    n = len(sums)
     size = np.ones(n, np.int64)
     alive = np.ones(n, bool)
     members: list[list[int]] = [[i] for i in range(n)]

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..base.events import UNKNOWN, Candidates
 from ..base.fsutil import display_name
+from ..models import linkage
 from ..models.matcher import face_scores, top_k
 from ..stores.reviewlog import Entry, iou
-from ..models import linkage
 from .session import ReviewItem, ReviewSession
 
 
@@ -19,8 +19,9 @@ from .session import ReviewItem, ReviewSession
 class Cluster:
     """Unknown faces that look like one person, the most central first, and the KB people nearest to them.
 
-    ``spread[i]`` is the mean distance from ``items[i]`` to the other faces of the group (0 for a group of one);
-    a face whose spread is over the tolerance the group was made at is an outlier, worth a look before naming.
+    ``spread[i]`` is the mean distance from ``items[i]`` to the other faces of the group, scaled as the clustering
+    scales it (0 for a group of one); a face whose spread is over the tolerance the group was made at is an
+    outlier, worth a look before naming.
     """
 
     number: int  # 1-based, biggest group first: what `review --clusters` prints and `--name-cluster N` takes
@@ -81,15 +82,15 @@ def find_clusters(session: ReviewSession, tol: float | None = None, min_size: in
     tol = session.settings.cluster_tol if tol is None else float(tol)
     items, encs = unknown_faces(session)
     splits = [e for e in session.log.live() if e.op == "split"]
-    groups = linkage.cluster(encs, tol, apart_sets(items, splits))
+    grouping = linkage.group(encs, tol, apart_sets(items, splits))
     bank = session.bank
     scores = face_scores(bank, encs, session.settings.face_k) if len(bank) and len(encs) else None
     out: list[Cluster] = []
-    for group in groups:
+    for group in grouping.groups:
         if len(group) < min_size:
             continue
         members = [items[i] for i in group]
-        spread = _spread(encs[group])
+        spread = _spread(encs[group], grouping.scale[group])
         order = sorted(range(len(group)), key=lambda k: (spread[k], k))
         cands: Candidates = ()
         if scores is not None:
@@ -108,11 +109,12 @@ def find_clusters(session: ReviewSession, tol: float | None = None, min_size: in
     return out
 
 
-def _spread(x: np.ndarray) -> np.ndarray:
-    """Each row's mean distance to the other rows (0 for one row)."""
+def _spread(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Each row's mean distance to the other rows, scaled as the clustering scales them (0 for one row)."""
     if len(x) < 2:
         return np.zeros(len(x))
-    d = linkage.pairwise(np.asarray(x, np.float32)).astype(np.float64)
+    d = linkage.scaled_pairwise(x, scale)
+    np.fill_diagonal(d, 0.0)
     return d.sum(axis=1) / (len(x) - 1)
 
 
@@ -126,7 +128,7 @@ def cluster_lines(clusters: list[Cluster], tol: float) -> list[str]:
         n, k = len(c.items), len(c.photos)
         lines.append(
             f"Cluster {c.number}: {n} face{'s' if n != 1 else ''} in {k} photo{'s' if k != 1 else ''} "
-            f"(cluster_tol {tol:.2f}) | nearest: {near}"
+            f"(cluster_tol {tol:g}) | nearest: {near}"
         )
         for i, it in enumerate(c.items):
             mark = f" | outlier: {c.spread[i]:.2f} from the others" if c.outlier(i) else ""
