@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..core.base.errors import EXIT_ABORTED, EXIT_OK, EXIT_SETUP
-from .console import Progress, ctrl_c_sets_cancel, restore_sigint
+from .console import Progress, ctrl_c_sets_cancel, restore_sigint, say
 
 
 def _parse_tols(text: str | None) -> list[float] | None:
@@ -35,16 +33,16 @@ def run(settings, args) -> int:
     if getattr(args, "detectors", None):
         return _detectors(settings, args)
     if args.truth is None and not args.kb:
-        print("facetui: eval needs labels (--truth FILE or folder) and/or --kb", file=sys.stderr)
+        say("facetui: eval needs labels (--truth FILE or folder) and/or --kb", err=True)
         return EXIT_SETUP
     try:
         tols = _parse_tols(args.tols)
         cluster_tols = _parse_tols(args.cluster_tols)
     except ValueError as e:
-        print(f"facetui: {e}", file=sys.stderr)
+        say(f"facetui: {e}", err=True)
         return EXIT_SETUP
     if tols and any(not 0 <= t <= 2 for t in tols):
-        print("facetui: --tols values must lie from 0 to 2", file=sys.stderr)
+        say("facetui: --tols values must lie from 0 to 2", err=True)
         return EXIT_SETUP
     rep = _with_progress(
         lambda cancel, on_progress: evaluate(
@@ -64,7 +62,7 @@ def run(settings, args) -> int:
     if rep is None:
         return EXIT_ABORTED
     for line in report_lines(rep):
-        print(line)
+        say(line)
     if args.apply and not rep.aborted:
         return _apply(settings, rep)
     return EXIT_ABORTED if rep.aborted else EXIT_OK
@@ -78,7 +76,7 @@ def _with_progress(work):
     try:
         return work(cancel, bar.update)
     except KeyboardInterrupt:
-        print("facetui: interrupted", file=sys.stderr)
+        say("facetui: interrupted", err=True)
         return None
     finally:
         bar.clear()
@@ -90,10 +88,10 @@ def _detectors(settings, args) -> int:
     from ..core.evaluation.detectors import compare_detectors, detector_lines
 
     if args.truth is None:
-        print("facetui: eval --detectors needs labels (--truth FILE or folder)", file=sys.stderr)
+        say("facetui: eval --detectors needs labels (--truth FILE or folder)", err=True)
         return EXIT_SETUP
     if args.apply or args.kb or args.rules or args.tols or args.clusters or args.cluster_tols:
-        print("facetui: eval --detectors takes only --truth, --input and --output", file=sys.stderr)
+        say("facetui: eval --detectors takes only --truth, --input and --output", err=True)
         return EXIT_SETUP
     scores = _with_progress(
         lambda cancel, on_progress: compare_detectors(
@@ -109,7 +107,7 @@ def _detectors(settings, args) -> int:
     if scores is None:
         return EXIT_ABORTED
     for line in detector_lines(settings, scores):
-        print(line)
+        say(line)
     return EXIT_ABORTED if any(d.score is None for d in scores) else EXIT_OK
 
 
@@ -117,13 +115,13 @@ def _apply(settings, rep) -> int:
     from ..core.evaluation.evaluate import apply_advice
 
     if not rep.advice:
-        print("Nothing to apply: the eval has no advice (no setting files nothing wrongly).")
+        say("Nothing to apply: the eval has no advice (no setting files nothing wrongly).")
         return EXIT_OK
     new, lines = apply_advice(settings, rep.advice)
     if not lines:
-        print(f"Applied: the settings in {settings.source} already are the advice.")
+        say(f"Applied: the settings in {settings.source} already are the advice.")
         return EXIT_OK
-    print(f"Applied to {new.source}:")
+    say(f"Applied to {new.source}:")
     for line in lines:
-        print(f"  {line}")
+        say(f"  {line}")
     return EXIT_OK

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ..core.base.errors import EXIT_OK, EXIT_SETUP
+from .console import say
 
 
 def run(args) -> int:
@@ -16,10 +16,10 @@ def run(args) -> int:
     keymap, problems = load_keymap(path)
     rows = [(bid, keymap.get(bid, keys), where, what) for bid, (keys, where, what) in bindings().items()]
     w_id, w_keys = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
-    print(f"{'id':<{w_id}}  {'keys':<{w_keys}}  where: what")
+    say(f"{'id':<{w_id}}  {'keys':<{w_keys}}  where: what")
     for bid, keys, where, what in rows:
-        print(f"{bid:<{w_id}}  {keys:<{w_keys}}  {where}: {what}" + ("  (keymap)" if bid in keymap else ""))
-    print(f"\nkeymap: {path}" + ("" if path.is_file() else " (none; write one to rebind keys by id)"))
+        say(f"{bid:<{w_id}}  {keys:<{w_keys}}  {where}: {what}" + ("  (keymap)" if bid in keymap else ""))
+    say("", f"keymap: {path}" + ("" if path.is_file() else " (none; write one to rebind keys by id)"))
     for line in problems:
-        print(f"facetui: {line}", file=sys.stderr)
+        say(f"facetui: {line}", err=True)
     return EXIT_SETUP if problems else EXIT_OK
