@@ -443,6 +443,8 @@ def test_person_folders_linked_outside_the_output_are_refused_per_photo(workspac
         if any(planted.get(f) == "refused" for f in folders):
             assert rows[name]["error"].startswith("could not file: refused to write into "), rows[name]
             assert "outside" in rows[name]["error"] and f"{name} → Error | could not file: refused" in r.stdout
+            for f in folders:  # filed in all its folders or in none: not in the one that was not refused either
+                assert planted.get(f) == "refused" or not os.path.lexists(out / f / name), (f, name)
         else:
             assert rows[name]["error"] == "", rows[name]
             for f in folders:
@@ -499,6 +501,21 @@ def test_review_moves_into_a_folder_linked_outside_are_refused(no_obama_ws):
     assert os.listdir(elsewhere) == []
     listing = run_cli("review", "--list", settings=sp)
     assert any(ln.startswith("q01.jpg ") for ln in listing.stdout.splitlines()), listing.stdout
+
+
+def test_a_review_log_planted_as_a_link_is_not_followed(no_obama_ws):
+    """review.jsonl replaced by a link to a file elsewhere: a decision is refused with one clear line and the
+    file behind the link is not appended to."""
+    sp = no_obama_ws / "settings.json"
+    assert run_cli("recognize", settings=sp).returncode == 0
+    victim = no_obama_ws / "victim.txt"
+    victim.write_text("keep me\n")
+    os.symlink(victim, no_obama_ws / "out" / "review.jsonl")
+    r = run_cli("review", "--assign", "q08.jpg", "Paul_Rudd", settings=sp)
+    assert r.returncode != 0 and "review.jsonl: it is a link" in r.stderr, (r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1
+    assert victim.read_text() == "keep me\n"
+    assert not (no_obama_ws / "out" / "Paul_Rudd").exists()
 
 
 def test_same_name_from_two_subfolders_keeps_both(workspace, settings):

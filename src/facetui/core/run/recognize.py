@@ -22,6 +22,7 @@ from ..base.events import (
 )
 from ..base.fsutil import (
     FolderBusy,
+    check_inside,
     NameSyncs,
     folder_lock,
     place_file,
@@ -259,6 +260,8 @@ def _file(result: FileResult, output_dir: Path, mode: str, names: NameSyncs | No
     if result.error:
         return result
     folders = [safe_person_name(p) or "_" for p in result.people] or [UNKNOWN]
+    for folder in folders:  # every folder first: a photo of two people is filed in both or in neither
+        check_inside(output_dir / folder, output_dir)
     dests = []
     for folder in folders:
         dest, _written = place_file(result.path, output_dir / folder, mode, names=names)

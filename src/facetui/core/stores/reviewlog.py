@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
@@ -22,6 +23,15 @@ GROUPING = ("split",)  # how faces are grouped for review: standing like a decis
 
 class ReviewError(FacetuiError, RuntimeError):
     """A review operation that cannot be done (no report, photo gone, bad name); the message says why."""
+
+
+class LinkedLog(ReviewError, OSError):
+    """The review log is a link (never followed): an OSError, so a decision in hand is rolled back, and a
+    ReviewError, so the user reads one line."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"refused to append to {path}: it is a link; remove it")
+        self.errno, self.strerror, self.filename = errno.ELOOP, "it is a link; remove it", str(path)
 
 
 def _now() -> str:
@@ -134,10 +144,16 @@ class ReviewLog:
         return [e for e in entries if (e.op in DECISIONS or e.op in GROUPING) and e.id not in undone]
 
     def append(self, *entries: Entry) -> None:
-        """Append entries in one write followed by fsync, on a line of their own even after a torn last line."""
+        """Append entries in one write followed by fsync, on a line of their own even after a torn last line.
+        Raises ReviewError where the log is a link (it is never followed)."""
         data = "".join(e.to_json() + "\n" for e in entries).encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:  # never through a link: one planted in a shared output folder must not steer the appends elsewhere
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as e:
+            if os.path.islink(self.path):
+                raise LinkedLog(self.path) from None
+            raise
         try:
             size = os.fstat(fd).st_size
             if size:
