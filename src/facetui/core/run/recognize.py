@@ -22,8 +22,8 @@ from ..base.events import (
 )
 from ..base.fsutil import (
     FolderBusy,
-    check_inside,
     NameSyncs,
+    check_inside,
     folder_lock,
     place_file,
     remove_own_copies,

@@ -150,7 +150,7 @@ class ReviewLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # never through a link: one planted in a shared output folder must not steer the appends elsewhere
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as e:
+        except OSError:
             if os.path.islink(self.path):
                 raise LinkedLog(self.path) from None
             raise
