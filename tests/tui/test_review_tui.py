@@ -62,6 +62,18 @@ async def settle(pilot) -> None:
         await pilot.pause()
 
 
+async def thumbs_shown(pilot) -> bool:
+    """Wait (up to 10 s) for every shown tile of the clusters grid to get its thumbnail (made a moment after a group
+    is highlighted, in a worker); True when they all did."""
+    grid = pilot.app.screen.query_one(FaceGrid)
+    for _ in range(200):
+        await pilot.app.workers.wait_for_complete()
+        if all(t.thumb.image is not None for t in grid.tiles[: len(grid.faces)]):
+            return True
+        await pilot.pause(0.05)
+    return False
+
+
 def text(app, selector: str) -> str:
     return str(app.screen.query_one(selector).render())
 
@@ -205,7 +217,7 @@ async def test_preview_and_clusters_view_names_a_whole_cluster(settings):
         assert str(ol.get_option_at_index(0).prompt).startswith("1. 3 faces: q02.jpg, q01.jpg, q05.jpg")
         grid = app.screen.query_one(FaceGrid)
         assert [f.name for f in grid.faces] == ["q02.jpg", "q01.jpg", "q05.jpg"]
-        assert [t.thumb.image is not None for t in grid.tiles if t.display] == [True] * 3
+        assert await thumbs_shown(pilot) and len([t for t in grid.tiles if t.display]) == 3
         await pilot.press("n")
         await pilot.pause()
         await pilot.press(*LEFT_OUT, "enter")

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
@@ -24,6 +25,7 @@ from .messages import ClustersFound, ClusterThumb, Decided
 from .name_dialog import NameDialog
 from .photos import image_class
 
+THUMBS_DELAY = 0.08  # seconds on a group before its thumbnails are made
 ASSIGN = Binding.Group("assign", compact=True)  # the candidate keys, here and on the review screen
 
 
@@ -65,6 +67,7 @@ class ClustersScreen(FacetuiScreen[None]):
         self.people: tuple[str, ...] = ()  # the KB's names, as the last grouping read them (for the name dialog)
         self.left_out: set[tuple] = set()  # keys of the faces left out (space in the grid) until the next grouping
         self.generation = 0  # one per grouping: thumbnails of an older one are dropped
+        self._thumbs_timer: Timer | None = None
         self.busy = True
 
     def compose(self) -> ComposeResult:
@@ -150,7 +153,10 @@ class ClustersScreen(FacetuiScreen[None]):
         self.query_one(FaceGrid).show(token, faces, self.left_out)
         self._cands_text(c)
         self._face_line()
-        self._thumbs(token, shown)
+        # the thumbnails a moment later, so that a fast walk down the list does not crop every group it passes
+        if self._thumbs_timer is not None:
+            self._thumbs_timer.stop()
+        self._thumbs_timer = self.set_timer(THUMBS_DELAY, lambda: self._thumbs(token, shown))
         self.refresh_bindings()
 
     @on(ClusterThumb)

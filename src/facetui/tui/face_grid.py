@@ -107,8 +107,9 @@ class FaceGrid(ScrollableContainer, can_focus=True):
             tiles = tiles + new
         self.tiles = tiles
         for i, tile in enumerate(tiles):
-            tile.display = i < len(faces)
-            if i < len(faces):
+            if tile.display != (i < len(faces)):  # a change of display lays the grid out again: only when needed
+                tile.display = i < len(faces)
+            if i < len(faces) and tile.thumb.image is not None:
                 tile.thumb.image = None
         self._mark()
         self.scroll_home(animate=False)
