@@ -190,7 +190,7 @@ def run_pipeline(
     if ray_gpu_fraction is not None:  # the Ray engine on a local cluster of this machine's CPUs and GPUs
         runs.append(("cold-ray", settings.face_tol, batches[0]))
         if stage_on_cpu:
-            from facetui.core.run.raycluster import TEST_GPUS_ENV
+            from facetui.core.run.engines.ray.cluster import TEST_GPUS_ENV
 
             os.environ[TEST_GPUS_ENV] = "1"  # a pretend GPU: the GPU actors' mechanics on the CPU
     for name, tol, batch in runs:

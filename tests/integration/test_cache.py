@@ -19,7 +19,7 @@ from facetui.core.base.events import FileDone, RunFinished, RunStarted
 from facetui.core.base.settings import load_settings
 from facetui.core.models import bodies, faces
 from facetui.core.models.analyze import FaceConfig, analyze_path
-from facetui.core.run.pool import Analyzer, hash_file
+from facetui.core.run.analyzer import Analyzer, hash_file
 from facetui.core.run.recognize import recognize
 from facetui.core.stores import cache as cache_mod
 from facetui.core.stores.cache import CACHE_FILE, EmbeddingCache

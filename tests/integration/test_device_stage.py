@@ -20,10 +20,10 @@ from helpers import DEMO, filed, read_truth, run_all
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.models import faces as facemod
 from facetui.core.models.analyze import Analysis, FaceConfig, analyze_path
-from facetui.core.run import engine_device
-from facetui.core.run.engine_device import STAGE_ENV, DeviceEngine, stage_device
+from facetui.core.run.engines import device as engine_device
+from facetui.core.run.engines.device import STAGE_ENV, DeviceEngine, stage_device
+from facetui.core.run.engines.worker import decode_in_worker
 from facetui.core.run.recognize import recognize
-from facetui.core.run.workers import decode_in_worker
 from facetui.core.stores.cache import EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
 

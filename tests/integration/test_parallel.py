@@ -14,7 +14,7 @@ from helpers import DEMO, filed, read_truth, run_all
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.models import bodies
 from facetui.core.models.analyze import FaceConfig
-from facetui.core.run.pool import Analyzer
+from facetui.core.run.analyzer import Analyzer
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.cache import EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME

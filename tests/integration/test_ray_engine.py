@@ -23,9 +23,11 @@ from helpers import DEMO, filed, make_workspace, run_all
 from facetui.core.base.events import FileDone, Notice, RunFinished
 from facetui.core.base.settings import load_settings
 from facetui.core.models import bodysetup
-from facetui.core.run import engine_ray, ray_gpu, rayslots
+from facetui.core.run.engines.ray import engine as engine_ray
+from facetui.core.run.engines.ray import gpu as ray_gpu
+from facetui.core.run.engines.ray import slots as rayslots
+from facetui.core.run.engines.ray.cluster import TEST_GPUS_ENV
 from facetui.core.run.kbbuild import build_kb
-from facetui.core.run.raycluster import TEST_GPUS_ENV
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.report import REPORT_NAME
 

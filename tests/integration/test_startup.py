@@ -33,7 +33,7 @@ PROBE = textwrap.dedent("""
         def __init__(self, *a, **k):
             pools.append(1)
             super().__init__(*a, **k)
-    from facetui.core.run import pool as runner
+    from facetui.core.run import analyzer as runner
     runner.cf.ProcessPoolExecutor = CountingPool
     from facetui.core.base.settings import load_settings
     s = load_settings(Path(sys.argv[2]))
@@ -211,7 +211,7 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     """Starting the pool is slow (here: made to take 3 s); the cached photos before the first new one do not wait."""
     import time
 
-    from facetui.core.run import pool as runner
+    from facetui.core.run import analyzer as runner
 
     root, sp = warm
     ws = tmp_path / "ws"

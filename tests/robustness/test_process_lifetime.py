@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from robustness import REPO, cli_cmd, cli_env, copy_workspace, report_rows, wait_for
 
-from facetui.core.run.workers import HOLD_ENV
+from facetui.core.run.engines.worker import HOLD_ENV
 
 GONE_WITHIN_S = 5.0
 

@@ -9,8 +9,8 @@ import pytest
 
 from facetui.core.base.settings import defaults
 from facetui.core.models.analyze import Analysis
+from facetui.core.run.analyzer import Item
 from facetui.core.run.decide import Decider
-from facetui.core.run.pool import Item
 from facetui.core.stores.kb import KnowledgeBase
 
 RNG = np.random.default_rng(7)

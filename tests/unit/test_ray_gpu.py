@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from facetui.core.models import faces as facemod
 from facetui.core.models.analyze import FaceConfig
-from facetui.core.run.ray_gpu import actor_count, applies
+from facetui.core.run.engines.ray.gpu import actor_count, applies
 
 
 def test_gpu_actors_fit_on_each_nodes_gpus():
@@ -31,7 +31,8 @@ def test_gpu_actors_only_where_there_are_gpus_and_the_torch_ports_run(monkeypatc
 def test_a_ray_run_sizes_itself_by_the_cluster_not_by_this_machine(monkeypatch, tmp_path):
     """workers 0 reaches the Ray engine as 0 (one actor per CPU of the cluster), the GPU actors get the run's
     batch size, and the photos in flight grow to twice what the cluster can work on at once."""
-    from facetui.core.run import engine_ray, pool
+    from facetui.core.run import analyzer as pool
+    from facetui.core.run.engines.ray import engine as engine_ray
     from facetui.core.stores.cache import EmbeddingCache
 
     got: dict = {}

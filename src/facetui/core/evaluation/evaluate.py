@@ -14,7 +14,7 @@ import numpy as np
 from ..base.fsutil import display_name
 from ..base.settings import Settings
 from ..run.decide import Decider
-from ..run.pool import Item
+from ..run.analyzer import Item
 from ..run.setup import RunContext, load_kb_for, open_run, require_engine
 from ..stores.scan import scan_images
 from .clusterscore import ClusterSweep, cluster_sweep_lines, sweep_clusters, unknown_faces

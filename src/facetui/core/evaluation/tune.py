@@ -18,8 +18,8 @@ import numpy as np
 from ..models.faces import box_area
 from ..models.matcher import body_similarities, face_scores, top_k
 from ..models.quality import POOR_BELOW
+from ..run.analyzer import Item
 from ..run.decide import Decider, strict_rule
-from ..run.pool import Item
 from .scores import Score
 
 GRID_TOL = tuple(round(0.40 + 0.01 * i, 2) for i in range(26))  # 0.40 .. 0.65

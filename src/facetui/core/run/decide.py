@@ -21,7 +21,7 @@ from ..models import faces as facemod
 from ..models.matcher import Bank, body_similarities, face_scores, top_k
 from ..models.quality import GOOD, LOW, POOR, POOR_BELOW, quality_level
 from ..stores.kb import KnowledgeBase
-from .pool import Item
+from .analyzer import Item
 
 # the stricter rule, for a low-quality face and for a person with fewer KB photos than face_k: a wider margin over
 # the next person. Measured on blurred LFW faces and on LFW with one KB photo per person, where the plain rule files

@@ -20,7 +20,7 @@ from ..models.bodysetup import BodySetup, setup_body
 from ..stores.cache import EmbeddingCache
 from ..stores.kb import KbError, KbMissing, KnowledgeBase, load_kb
 from ..stores.manifest import RunManifest, manifest_path
-from .pool import Analyzer
+from .analyzer import Analyzer
 from .timings import Timings
 
 NO_KB_BODIES = "body recognition off: the KB has no body embeddings (rebuild it with the re-id weights set)"
@@ -29,7 +29,7 @@ NO_KB_BODIES = "body recognition off: the KB has no body embeddings (rebuild it 
 def require_engine(settings: Settings) -> None:
     """A SetupError, before anything else is done, when the engine asked for cannot run here (Ray not installed)."""
     if settings.engine == "ray":
-        from .raycluster import import_ray
+        from .engines.ray.cluster import import_ray
 
         import_ray()
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..models.analyze import Analysis, FaceConfig
-from . import ray_gpu
-from .raycluster import Cluster, cluster_failure, connect, import_ray, stop
-from .rayslots import ActorSlots, Slot
+from ....models.analyze import Analysis, FaceConfig
+from . import gpu
+from .cluster import Cluster, cluster_failure, connect, import_ray, stop
+from .slots import ActorSlots, Slot
 
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
 DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
@@ -47,22 +47,22 @@ def _make_actor_class(ray):
 
         def __init__(self, detector: str, env: dict[str, str], body) -> None:
             from facetui.core.models import prepared
-            from facetui.core.run import workers
+            from facetui.core.run.engines import worker
 
             # this node's own folder of prepared models (dlib's detector, the ONNX networks), set by its environment
-            workers.worker_init(detector, env, body, prepared.machine_dir())
+            worker.worker_init(detector, env, body, prepared.machine_dir())
 
         def analyze(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
-            from facetui.core.run import workers
+            from facetui.core.run.engines import worker
 
-            return workers.analyze_in_worker(path, cfg, want_body, sha)
+            return worker.analyze_in_worker(path, cfg, want_body, sha)
 
         @ray.method(num_returns=2)
         def prepare(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str):
             """For the GPU stage (ray_gpu.py): (finished Analysis or None, what a GPU actor finishes)."""
-            from facetui.core.run import workers
+            from facetui.core.run.engines import worker
 
-            return workers.prepare_in_worker(path, cfg, want_body, sha)
+            return worker.prepare_in_worker(path, cfg, want_body, sha)
 
     return AnalysisWorker
 
@@ -110,7 +110,7 @@ class RayEngine(ActorSlots):
         self.env = env
         self.body = body
         self.gpu_fraction, self.batch_size = gpu_fraction, batch_size
-        self._gpu: ray_gpu.GpuStage | None = None  # GPU actors, where the cluster has GPUs
+        self._gpu: gpu.GpuStage | None = None  # GPU actors, where the cluster has GPUs
         self.cluster: Cluster | None = None
         self._lock = threading.Lock()
         self._ready = False
@@ -135,8 +135,8 @@ class RayEngine(ActorSlots):
             with self._lock:
                 if self._closing:
                     return
-                if ray_gpu.applies(self.face_cfg, self.gpu_fraction, self.cluster.node_gpus):
-                    self._gpu = ray_gpu.GpuStage(
+                if gpu.applies(self.face_cfg, self.gpu_fraction, self.cluster.node_gpus):
+                    self._gpu = gpu.GpuStage(
                         self._ray,
                         self.cluster.node_gpus,
                         self.gpu_fraction,
@@ -167,8 +167,8 @@ class RayEngine(ActorSlots):
     @property
     def capacity(self) -> int:
         """Photos the cluster works on at once: one per CPU actor, and the batches the GPU actors may hold."""
-        gpu = self._gpu.capacity if self._gpu is not None else 0
-        return len(self._slots) + gpu
+        on_gpus = self._gpu.capacity if self._gpu is not None else 0
+        return len(self._slots) + on_gpus
 
     def _new_actor(self):
         if self._gpu is None:
@@ -297,5 +297,5 @@ class RayEngine(ActorSlots):
             self._started.wait()
         if self.cluster is None:
             return {"name": "ray", "address": self.address, "started": True, "connected": False}
-        gpu = self._gpu.describe() if self._gpu is not None else {}
-        return {"started": True, **self.cluster.describe(), **gpu}
+        gpus = self._gpu.describe() if self._gpu is not None else {}
+        return {"started": True, **self.cluster.describe(), **gpus}

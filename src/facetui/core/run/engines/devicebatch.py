@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from ..models import faces as facemod
-from ..models.analyze import Analysis, Decoded, FaceConfig, analyze_image, failed
-from ..models.faces import Box
+from ...models import faces as facemod
+from ...models.analyze import Analysis, Decoded, FaceConfig, analyze_image, failed
+from ...models.faces import Box
 
 Pending = Decoded | Analysis  # a photo to detect, or one with its chips cut (Analysis.chips) to encode
 

@@ -39,10 +39,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import faces as facemod
-from ..models.analyze import Analysis, Decoded, FaceConfig
+from ...models import faces as facemod
+from ...models.analyze import Analysis, Decoded, FaceConfig
 from . import devicebatch
-from .workers import Feeder
+from .worker import Feeder
 
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # "cpu": the stage on the CPU (tests); "off": never the stage
 THREAD = "facetui-device-stage"  # both of the stage's threads
@@ -61,8 +61,8 @@ def stage_device(detector: str, device_pref: str, engine: str, workers: int) -> 
         return None  # dlib's own CNN or encoder: their results, their cache entries, in the workers
     if force == "cpu":
         return "cpu"
-    from ..models.bodies import BodyModelError, resolve_device
-    from ..models.bodysetup import cheap_device
+    from ...models.bodies import BodyModelError, resolve_device
+    from ...models.bodysetup import cheap_device
 
     if cheap_device(device_pref) == "cpu":
         return None

@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import threading
 from dataclasses import dataclass
 
-from ..models.analyze import Analysis
+from ....models.analyze import Analysis
 
 MAX_REPLACED = 16  # dead actors replaced in one run, per kind; past that a dead actor's slot stays empty
 # how long the photos wait when no actor is up and none of the replacements can start (every node lost, or a

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base.errors import SetupError
+from ....base.errors import SetupError
 
 INSTALL_HINT = "pip install 'facetui[ray]'"
 # test hook: a local cluster declares this many GPUs, which its GPU actors (ray_gpu.py) then run on the CPU
@@ -112,7 +112,7 @@ def _start_watchdog():
     import sys
 
     return subprocess.Popen(
-        [sys.executable, "-m", "facetui.core.run.raywatch", str(os.getpid())],
+        [sys.executable, "-m", "facetui.core.run.engines.ray.watch", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env={**os.environ, **_worker_env({})},

@@ -32,9 +32,9 @@ from ..models import prepared
 from ..models.analyze import Analysis, FaceConfig, analyze_path
 from ..models.workerstart import default_workers, worker_context
 from ..stores.cache import EmbeddingCache
-from .engine_device import DeviceEngine, stage_device
+from .engines.device import DeviceEngine, stage_device
+from .engines.worker import Feeder, analyze_in_worker, cut_in_worker, decode_in_worker, worker_env, worker_init
 from .timings import Timings
-from .workers import Feeder, analyze_in_worker, cut_in_worker, decode_in_worker, worker_env, worker_init
 
 
 @dataclass
@@ -226,7 +226,7 @@ class Analyzer:
     def _start_engine(self):
         """The engine for this run's misses: the local worker processes, or the Ray cluster."""
         if self.engine == "ray":
-            from .engine_ray import RayEngine
+            from .engines.ray.engine import RayEngine
 
             env = worker_env()
             want_body = self.body is not None

@@ -12,8 +12,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
-from ..models.bodysetup import BodySpec, encoder_for
+from ...models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
+from ...models.bodysetup import BodySpec, encoder_for
 from .devicebatch import cut_chips, embed_bodies
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
@@ -45,7 +45,7 @@ def worker_init(
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from ..models import faces, onnxnets, prepared
+    from ...models import faces, onnxnets, prepared
 
     prepared.use_dir(prepared_dir)
 

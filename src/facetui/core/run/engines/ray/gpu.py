@@ -28,10 +28,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from ..models.analyze import Analysis, FaceConfig
-from ..models.faces import torch_cnn_wanted, torch_encoder_wanted
-from .raycluster import cluster_failure, stop
-from .rayslots import ActorSlots, Slot
+from ....models.analyze import Analysis, FaceConfig
+from ....models.faces import torch_cnn_wanted, torch_encoder_wanted
+from .cluster import cluster_failure, stop
+from .slots import ActorSlots, Slot
 
 IN_FLIGHT = 2  # batches queued on one GPU actor
 NO_GPU_WORKER = "no GPU worker could be started on the cluster (its GPUs taken or its nodes lost)"
@@ -60,9 +60,9 @@ def _make_gpu_class(ray):
 
         def __init__(self, env: dict[str, str], body, batch_size: int) -> None:
             from facetui.core.models import prepared
-            from facetui.core.run import workers
+            from facetui.core.run.engines import worker
 
-            workers.worker_init("", env, None, prepared.machine_dir())
+            worker.worker_init("", env, None, prepared.machine_dir())
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,7 +72,7 @@ def _make_gpu_class(ray):
             return self.device
 
         def finish(self, cfg: FaceConfig, want_body: bool, shas: list[str], *payloads) -> list[Analysis]:
-            from facetui.core.run import devicebatch
+            from facetui.core.run.engines import devicebatch
 
             out = devicebatch.finish(list(zip(shas, payloads)), cfg, want_body, self.device)
             if self.body is not None:
