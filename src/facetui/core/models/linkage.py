@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EXACT_MAX = 6000  # faces: up to here every pair's distance is used (a float32 matrix of at most 144 MB)
+EXACT_MAX = 6000  # faces: up to here every pair's distance is used (a float64 matrix of at most 288 MB)
 NEIGHBOURS = 32  # per face, above EXACT_MAX
 FAR = 1.0  # above EXACT_MAX, the distance a pair that is not among the neighbours counts as (at least 2 x tol)
 SCALE_K = 20  # nearest faces whose mean distance measures how crowded a face's neighbourhood is
@@ -66,9 +66,10 @@ def group(
     if len(tags) != n:
         raise ValueError(f"{len(tags)} cannot-link sets for {n} faces")
     if n <= exact_max:
-        d = pairwise(x).astype(np.float64)
+        d = pairwise(x.astype(np.float64))
         np.fill_diagonal(d, np.inf)
-        scale = _scale(np.sort(d, axis=1)[:, : min(SCALE_K, n - 1)])
+        k = min(SCALE_K, n - 1)
+        scale = _scale(np.partition(d, k - 1, axis=1)[:, :k] if k > 0 else d[:, :0])
         d *= scale[:, None]
         d *= scale[None, :]
         groups = _exact(d, float(tol), tags)
@@ -98,12 +99,12 @@ def _scale(nearest: np.ndarray) -> np.ndarray:
 
 def scaled_pairwise(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Every pair's locally scaled distance (see :class:`Grouping`)."""
-    d = pairwise(np.asarray(x, np.float32)).astype(np.float64)
+    d = pairwise(np.asarray(x, np.float64))
     return d * scale[:, None] * scale[None, :]
 
 
 def pairwise(x: np.ndarray) -> np.ndarray:
-    """Every pair's Euclidean distance (float32)."""
+    """Every pair's Euclidean distance (in the dtype of ``x``)."""
     sq = np.einsum("ij,ij->i", x, x)
     d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     np.maximum(d2, 0.0, out=d2)
@@ -142,8 +143,9 @@ def _exact(sums: np.ndarray, tol: float, tags: list[dict]) -> list[list[int]]:
     members: list[list[int]] = [[i] for i in range(n)]
     version = [0] * n
     heap: list[tuple[float, int, int, int, int]] = []
-    iu, ju = np.nonzero(np.triu(sums < tol, 1))
-    for i, j in zip(iu.tolist(), ju.tolist(), strict=True):
+    iu, ju = np.nonzero(sums < tol)
+    upper = iu < ju
+    for i, j in zip(iu[upper].tolist(), ju[upper].tolist(), strict=True):
         if not _conflict(tags[i], tags[j]):
             heap.append((float(sums[i, j]), i, j, 0, 0))
     heapq.heapify(heap)

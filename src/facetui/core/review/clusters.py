@@ -3,6 +3,7 @@ biggest first, each with its faces ordered from the most central outwards and th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,8 +79,32 @@ def apart_sets(items: list[ReviewItem], splits: list[Entry]) -> list[list[tuple]
 
 
 def find_clusters(session: ReviewSession, tol: float | None = None, min_size: int = 1) -> list[Cluster]:
-    """Cluster the unknown faces of the session's output folder at ``tol`` (default: the cluster_tol setting)."""
+    """Cluster the unknown faces of the session's output folder at ``tol`` (default: the cluster_tol setting).
+
+    The session keeps the last result while its report, review log and KB are unchanged on disk (the review
+    queue's order and the clusters screen then share one clustering)."""
     tol = session.settings.cluster_tol if tol is None else float(tol)
+    key = (tol, min_size, _stamp(session))
+    if session.grouped is not None and session.grouped[0] == key:
+        return list(session.grouped[1])
+    out = _find(session, tol, min_size)
+    session.grouped = (key, tuple(out))
+    return out
+
+
+def _stamp(session: ReviewSession) -> tuple:
+    """What the clusters depend on, as the disk has it now: the report, the review log and the KB."""
+    out = []
+    for p in (session.report_path, session.log.path, session.settings.kb_path):
+        try:
+            st = os.stat(p)
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _find(session: ReviewSession, tol: float, min_size: int) -> list[Cluster]:
     items, encs = unknown_faces(session)
     splits = [e for e in session.log.live() if e.op == "split"]
     grouping = linkage.group(encs, tol, apart_sets(items, splits))

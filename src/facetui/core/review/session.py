@@ -36,6 +36,7 @@ class ReviewSession:
         self.known = Known(settings.kb_path)
         self.encodings = Encodings(settings, self.face_cfg)
         self.actions = Actions(settings, self.queue, self.known, self.encodings)
+        self.grouped: tuple | None = None  # the last clustering and what it was made from (review.clusters)
 
     # -- the queue ----------------------------------------------------------------------------
     @property
