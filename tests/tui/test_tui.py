@@ -343,6 +343,24 @@ def test_with_no_kb_the_recognition_screen_sorts_everything_into_unknown_and_say
     assert filed(workspace / "out") == {f"Unknown/{f}" for f in QUERY}
 
 
+def test_home_with_no_kb_offers_to_sort_without_one_and_a_damaged_kb_is_not_usable(workspace):
+    kb = workspace / "kb" / "encodings.npz"
+    kb.unlink()
+
+    async def go() -> tuple[str, str]:
+        app = make_app(workspace / "settings.json")
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause(0.2)
+            return shown(app.screen.query_one("#facts")), shown(app.screen.query_one("#next"))
+
+    facts, nxt = run(go())
+    assert "none yet" in facts and "not usable" not in facts
+    assert "or r to sort 9 photos with none" in nxt
+    kb.write_bytes(b"not a KB")
+    facts, nxt = run(go())
+    assert "not usable" in facts and nxt.startswith("Next: press k to build")
+
+
 def test_a_setup_error_is_shown_and_the_app_keeps_going(workspace):
     (workspace / "kb" / "encodings.npz").write_bytes(b"not a KB")  # a damaged KB (none at all is fine: all Unknown)
 

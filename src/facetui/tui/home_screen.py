@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -89,6 +90,10 @@ class HomeScreen(FacetuiScreen):
                 "yellow" if kb["stale"] else "green",
             )
             line.append(f"\n{short_path(kb['path'])}", "dim")
+        elif _no_kb_yet(kb):
+            line = Text(
+                "none yet: a run files every photo under Unknown/; name the people in Review's clusters", "yellow"
+            )
         else:
             line = Text(f"not usable: {kb.get('error', '?')}", "red")
         t.add_row("KB", line)
@@ -125,6 +130,12 @@ class HomeScreen(FacetuiScreen):
             what = {"recognition": "recognition", "calibrate": "calibration sweep"}.get(kind, "KB build")
             key = {"recognition": "r", "calibrate": "c"}.get(kind, "k")
             return Text(f"A {what} is running: press {key} to watch it.", "bold")
+        if _no_kb_yet(f.kb) and f.input.exists:
+            return Text(
+                "Next: press k to build the knowledge base from the dataset folder, or r to sort "
+                f"{f.input.photos} photos with none (all to Unknown/), then u and c to name the clusters.",
+                "bold yellow",
+            )
         if not f.kb.get("ok"):
             return Text("Next: press k to build the knowledge base from the dataset folder.", "bold yellow")
         if f.kb.get("stale"):
@@ -136,3 +147,8 @@ class HomeScreen(FacetuiScreen):
             f"into {short_path(f.output.path)}.",
             "bold",
         )
+
+
+def _no_kb_yet(kb: dict) -> bool:
+    """No KB file at all (not a damaged one): recognize runs without one."""
+    return not kb.get("ok") and not Path(kb.get("path", "")).exists()
