@@ -48,3 +48,45 @@ def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
     assert any(e.startswith("[bold red]markup[reverse] x.jpg → Alex_Lacamoire") for e in entries), entries
     for shown in ("a\\x1b[31mred\\x1b]0;title\\x07.jpg → ", "two\\nlines.jpg → ", "bidi\\u202egpj.exe.jpg → "):
         assert any(e.startswith(shown) for e in entries), (shown, entries)
+
+
+def test_hostile_names_in_review_and_its_clusters_are_shown_escaped(workspace):
+    """After a run of hostile names, Review's title and status and the clusters screen's list and captions show
+    each name with its controls escaped, never raw, and markup in a name literally."""
+    from test_tui import shown
+
+    from facetui.tui.clusters_screen import ClustersScreen
+    from facetui.tui.review_screen import ReviewScreen
+
+    (workspace / "hostile").mkdir()
+    for name, src in NAMES.items():
+        shutil.copy2(DEMO / "query" / src, workspace / "hostile" / name)
+    sp = workspace / "settings.json"
+    raw = json.loads(sp.read_text())
+    raw["process_dir"] = "hostile"
+    sp.write_text(json.dumps(raw))
+
+    async def go():
+        app = make_app(sp)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            await pilot.press("u")
+            await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), "review")
+            review = app.screen
+            await wait_until(pilot, lambda: "\\r" in shown(review.query_one("#review-title")), "the first face")
+            title = shown(review.query_one("#review-title")).strip()
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(app.screen, ClustersScreen) and app.screen.clusters, "clusters")
+            await pilot.pause(0.5)
+            ol = app.screen.query_one("#cluster-list")
+            options = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+            captions = [shown(w).strip() for w in app.screen.query(".face-caption")]
+            return title, options, captions
+
+    title, options, captions = run(go())
+    assert "cr\\rover.jpg" in title and not RAW.search(title), title
+    assert any("cr\\rover.jpg" in o for o in options) and not any(RAW.search(o) for o in options), options
+    assert not any(RAW.search(c) for c in captions), captions

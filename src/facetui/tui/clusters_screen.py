@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +17,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ..core.base.fsutil import display_name
+from ..core.base.textsafe import terminal_safe
 from ..core.review.clusters import Cluster
 from ..core.review.session import ReviewItem, ReviewSession
 from . import review_work
@@ -24,6 +26,7 @@ from .face_grid import Face, FaceGrid
 from .messages import ClustersFound, ClusterThumb, Decided
 from .name_dialog import NameDialog
 from .photos import image_class
+from .review_text import markup_name
 
 THUMBS_DELAY = 0.08  # seconds on a group before its thumbnails are made
 ASSIGN = Binding.Group("assign", compact=True)  # the candidate keys, here and on the review screen
@@ -120,14 +123,14 @@ class ClustersScreen(FacetuiScreen[None]):
         was = ol.highlighted or 0
         ol.clear_options()
         if msg.error:
-            self.query_one("#clusters-title", Static).update(f"Clusters: {msg.error}")
+            self.query_one("#clusters-title", Static).update(terminal_safe(f"Clusters: {msg.error}"))
         else:
             groups = sum(1 for c in self.clusters if len(c.items) > 1)
             self.query_one("#clusters-title", Static).update(
                 f"Clusters of unknown faces · {len(self.clusters)} clusters, {groups} with several faces · "
                 f"cluster_tol {msg.tol:.2f}"
             )
-        ol.add_options([Option(_list_line(n, c)) for n, c in enumerate(self.clusters, 1)])
+        ol.add_options([Option(Text(terminal_safe(_list_line(n, c)))) for n, c in enumerate(self.clusters, 1)])
         if self.clusters:
             ol.highlighted = min(was, len(self.clusters) - 1)  # the group after the one just named, if any
             if self.focused is None:
@@ -147,7 +150,7 @@ class ClustersScreen(FacetuiScreen[None]):
         shown = list(c.items[: self.SHOWN_FACES])
         several = len(c.items) > 1
         faces = [
-            Face(it.key, display_name(Path(it.rel).name), it.face, c.spread[i], c.outlier(i), several)
+            Face(it.key, terminal_safe(display_name(Path(it.rel).name)), it.face, c.spread[i], c.outlier(i), several)
             for i, it in enumerate(shown)
         ]
         self.query_one(FaceGrid).show(token, faces, self.left_out)
@@ -174,13 +177,15 @@ class ClustersScreen(FacetuiScreen[None]):
     @on(Decided)
     def _decided(self, msg: Decided) -> None:
         self.query_one("#clusters-status", Static).update(
-            msg.outcome.message if msg.outcome else f"Not done: {msg.error}"
+            terminal_safe(msg.outcome.message if msg.outcome else f"Not done: {msg.error}")
         )
         self._find()  # the named faces leave, a split group parts; busy until the groups are back
 
     # -- text -------------------------------------------------------------------------------------
     def _cands_text(self, c: Cluster) -> None:
-        lines = [f"[b]{i}[/b]  {name}  (mean distance {d:.2f})" for i, (name, d) in enumerate(c.candidates, 1)]
+        lines = [
+            f"[b]{i}[/b]  {markup_name(name)}  (mean distance {d:.2f})" for i, (name, d) in enumerate(c.candidates, 1)
+        ]
         if not c.candidates:
             lines.append("No KB person near this group: n names it.")
         n, k, out = len(c.items), len(c.photos), len(self.left_out_of(c))

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from PIL import Image as PILImage
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +20,7 @@ from textual.widgets import Footer, Static
 from ..core.base.events import Candidates
 from ..core.base.fsutil import display_name
 from ..core.base.settings import Settings
+from ..core.base.textsafe import terminal_safe
 from ..core.review.session import ReviewItem, ReviewSession
 from . import review_work
 from .base import FacetuiScreen
@@ -169,7 +171,7 @@ class ReviewScreen(FacetuiScreen[None]):
         self.query_one("#review-face").image = msg.face
         text = candidates_text(msg.face_c, msg.body_c, self._choices)
         if msg.error:
-            text = f"[b]Cannot show the photo:[/b] {msg.error}\n\n" + text
+            text = f"[b]Cannot show the photo:[/b] {escape(terminal_safe(msg.error))}\n\n" + text
         self.query_one("#review-cands", Static).update(text)
         self.refresh_bindings()
 
@@ -285,10 +287,10 @@ class ReviewScreen(FacetuiScreen[None]):
         self.refresh_bindings()
 
     def _title(self, text: str) -> None:
-        self.query_one("#review-title", Static).update(text)
+        self.query_one("#review-title", Static).update(terminal_safe(text))
 
     def _say(self, text: str) -> None:
-        self.query_one("#review-status", Static).update(text)
+        self.query_one("#review-status", Static).update(terminal_safe(text))
 
     # -- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -330,7 +332,7 @@ class ReviewScreen(FacetuiScreen[None]):
             if name and self.current is item:
                 self._start("assign", item, name)
 
-        self.app.push_screen(NameDialog(f"Who is this? ({display_name(item.rel)})", known), named)
+        self.app.push_screen(NameDialog(terminal_safe(f"Who is this? ({display_name(item.rel)})"), known), named)
 
     def action_not_in_kb(self) -> None:
         if self.current is not None:

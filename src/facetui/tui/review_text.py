@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from ..core.base.events import Candidates, FaceResult
 from ..core.base.fsutil import display_name
+from ..core.base.textsafe import terminal_safe
 from ..core.review.session import ReviewItem
+
+
+def markup_name(name: str) -> str:
+    """A name inside markup: shown as it is (a folder named ``[b]x`` is not bold), controls escaped."""
+    return escape(terminal_safe(name))
 
 
 def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates) -> str:
     """The candidate block: the numbered choices with their scores, then the body scores when faces lead."""
     by_face = bool(numbered) and numbered == face_c
     width = max((len(n) for n, _ in (*face_c, *body_c)), default=0)
-    lines = [f"[b]{i}[/b]  {name:<{width}}  {score:.2f}" for i, (name, score) in enumerate(numbered, 1)]
+    lines = [f"[b]{i}[/b]  {markup_name(name):<{width}}  {score:.2f}" for i, (name, score) in enumerate(numbered, 1)]
     if not numbered:
         lines.append("No candidates: n names this face.")
     elif by_face:
@@ -20,7 +28,7 @@ def candidates_text(face_c: Candidates, body_c: Candidates, numbered: Candidates
         lines.append("body similarity (higher = closer)")
     if by_face and body_c:
         lines.append("")
-        lines += [f"   {name:<{width}}  {score:.2f}" for name, score in body_c]
+        lines += [f"   {markup_name(name):<{width}}  {score:.2f}" for name, score in body_c]
         lines.append("body similarity (higher = closer)")
     return "\n".join(lines)
 
@@ -36,7 +44,7 @@ def face_text(rel: str, item: ReviewItem, face: FaceResult | None, photo_faces: 
     if face is not None and face.rule:
         what += f" · not filed: {face.rule}"
     many = f" · {photo_faces} unknown faces in this photo" if photo_faces > 1 else ""
-    return f"{display_name(rel)} · {what}{many}"
+    return terminal_safe(f"{display_name(rel)} · {what}{many}")
 
 
 def done_text(done: dict[tuple, str]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.base.fsutil import display_name
 from ..core.base.settings import Settings
+from ..core.base.textsafe import terminal_safe
 from ..core.models.images import ImageLoadError
 from ..core.review.clusters import Cluster
 from ..core.review.clusters import find_clusters as group_faces
@@ -89,7 +90,7 @@ def preview(session: ReviewSession, item: ReviewItem, shown) -> PreviewReady:
         photo = render_photo(src, item.box, side=PREVIEW_SIDE)[0] if src else shown
     except ImageLoadError:
         photo = shown
-    return PreviewReady(item.key, photo, f"{display_name(r.rel)} · escape: back")
+    return PreviewReady(item.key, photo, terminal_safe(f"{display_name(r.rel)} · escape: back"))
 
 
 def reload_queue(session: ReviewSession, lock: threading.Lock, items: list[ReviewItem]) -> QueueReloaded:
