@@ -14,6 +14,7 @@ from textual.worker import Worker
 
 from ..core.base.errors import FacetuiError
 from ..core.base.settings import Settings, SettingsError, from_dict, load_settings
+from ..core.base.textsafe import terminal_safe
 from .calibrate_screen import CalibrateScreen
 from .commands import FacetuiCommands
 from .dialogs import ConfirmDialog, ErrorDialog
@@ -86,7 +87,7 @@ class FacetuiApp(App[int]):
         if keymap:
             self.set_keymap(keymap)
         for line in problems:
-            self.notify(line, severity="warning", timeout=10)
+            self.notify(terminal_safe(line), severity="warning", timeout=10, markup=False)
         if self.settings_error:
             missing = "not found" in self.settings_error
             self.push_screen(
@@ -101,7 +102,7 @@ class FacetuiApp(App[int]):
                 )
             )
         for w in self.settings.warnings:
-            self.notify(w, severity="warning")
+            self.notify(terminal_safe(w), severity="warning", markup=False)
 
     # -- navigation ---------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -202,7 +203,7 @@ class FacetuiApp(App[int]):
             return
         if isinstance(err, (FacetuiError, OSError)):  # a message meant for the user: a notification, not a crash
             text = str(err) if not isinstance(err, OSError) else f"{err.strerror or err}: {err.filename or ''}"
-            self.notify(text, title="Cannot do that", severity="error", timeout=12)
+            self.notify(terminal_safe(text), title="Cannot do that", severity="error", timeout=12, markup=False)
         else:
             self.push_screen(
                 ErrorDialog(

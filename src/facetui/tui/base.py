@@ -9,6 +9,8 @@ from textual import events
 from textual.screen import Screen, ScreenResultType
 from textual.worker import Worker, WorkerState
 
+from ..core.base.textsafe import terminal_safe
+
 if TYPE_CHECKING:
     from .app import FacetuiApp
 
@@ -27,7 +29,11 @@ class FacetuiScreen(Screen[ScreenResultType]):
         if report is not None:
             report(event.worker)
         else:  # a screen hosted by a bare App (the review screen's tests): still said, not swallowed
-            self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", severity="error")
+            self.notify(
+                terminal_safe(f"{type(event.worker.error).__name__}: {event.worker.error}"),
+                severity="error",
+                markup=False,
+            )
 
     def on_screen_resume(self, _event: events.ScreenResume) -> None:
         self.refresh_view()

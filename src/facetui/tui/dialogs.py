@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ..core.base.textsafe import terminal_safe
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Ask one question; ``y``/enter on yes, ``n``/escape on no."""
@@ -50,7 +52,9 @@ class ErrorDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error"):
             yield Static(self.title_text, classes="dialog-title")
-            yield Static(self.message, classes="dialog-text", markup=False)
+            # the message's own line breaks stay; any other control character (from a file name) is shown escaped
+            text = "\n".join(terminal_safe(line) for line in self.message.split("\n"))
+            yield Static(text, classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK (enter)", variant="primary", id="ok")
 
