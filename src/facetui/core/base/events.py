@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 UNKNOWN = "Unknown"
+
+JobKind = Literal["recognize", "kb", "eval"]  # the job a run is: sort photos, build the KB, or score the settings
+Via = Literal["face", "body", "review", ""]  # how a face was decided ("" when it stayed unknown)
+NoticeLevel = Literal["info", "warning", "error"]
 
 Candidates = tuple[tuple[str, float], ...]  # (person, score) best first; face: distance, body: cosine similarity
 
@@ -20,7 +25,7 @@ class FaceResult:
     face: Candidates = ()
     body: Candidates = ()
     name: str = UNKNOWN  # the decision for this face
-    via: str = ""  # "face", "body", "review" or "" when unknown
+    via: Via = ""
     skipped: str = ""  # why this face was not used (e.g. "too poor to use (sharpness 6 < 10)")
     quality: str = ""  # "" (good), "low" (filed only under the stricter rule) or "poor" (never filed by face)
     rule: str = ""  # which rule decided, and with what numbers (e.g. "face 0.43 < 0.51, margin 0.12 >= 0.09")
@@ -53,7 +58,7 @@ class FileResult:
 
 @dataclass(frozen=True)
 class RunStarted:
-    kind: str  # "recognize" or "kb"
+    kind: JobKind  # "recognize" or "kb" (eval yields no events)
     total: int
     input_dir: Path
     output_dir: Path | None
@@ -84,7 +89,7 @@ class KbImageDone:
 
 @dataclass(frozen=True)
 class RunSummary:
-    kind: str
+    kind: JobKind  # "recognize" or "kb"
     total: int
     done: int
     unknown: int = 0
@@ -113,7 +118,7 @@ class RunFinished:
 
 @dataclass(frozen=True)
 class Notice:
-    level: str  # "info", "warning", "error"
+    level: NoticeLevel
     text: str
 
 

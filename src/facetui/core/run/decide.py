@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult
+from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult, Via
 from ..base.settings import Settings
 from ..models import faces as facemod
 from ..models.matcher import Bank, body_similarities, face_scores, top_k
@@ -24,9 +24,7 @@ from ..stores.kb import KnowledgeBase
 from .analyzer import Item
 
 # the stricter rule, for a low-quality face and for a person with fewer KB photos than face_k: a wider margin over
-# the next person. Measured on blurred LFW faces and on LFW with one KB photo per person, where the plain rule files
-# strangers wrongly: +0.02 still filed one, +0.03 none; a lower tolerance as well cost finds and saved none
-# (benchmarks/accuracy_report.py; README, Accuracy)
+# the next person (how +0.04 was chosen: README, Accuracy)
 STRICT_TOL_DROP = 0.0
 STRICT_MARGIN_ADD = 0.04
 
@@ -156,7 +154,7 @@ class Decider:
             return (*strict_rule(s.face_tol, s.face_margin), f"only {n} KB photo{'s' if n != 1 else ''}")
         return s.face_tol, s.face_margin, ""
 
-    def _accept(self, face_c: Candidates, body_c: Candidates, level: str) -> tuple[str, str, str]:
+    def _accept(self, face_c: Candidates, body_c: Candidates, level: str) -> tuple[str, Via, str]:
         """(name, via, rule): who the face is, how it was decided, and the rule with its numbers."""
         s = self.settings
         why = ""
