@@ -6,21 +6,26 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..base.errors import SetupError
-from ..base.events import Event, KbImageDone, Notice, RunFinished, RunSummary
+from ..base.events import Event, KbImageDone, Notice
 from ..base.fsutil import display_name, remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
 from ..models.analyze import FaceConfig
-from ..models.bodies import BodyModelError
-from ..models.bodysetup import forget_checked
 from ..stores.kb import FACE_DIM, KbError, KbMissing, KnowledgeBase, load_kb, save_kb
 from ..stores.scan import scan_people
-from .setup import open_run, require_engine
+from .jobloop import Tally, finish, run_steps
+from .setup import RunContext, open_run, require_engine
+
+if TYPE_CHECKING:
+    from .analyzer import Item
 
 REVIEW_PREFIX = "review:"
 
@@ -51,7 +56,6 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     notices = [old_note] if old_note else []
     if settings.kb_path.parent.is_dir() and remove_stale_temps(settings.kb_path.parent, recursive=False):
         notices.append("removed temp file(s) left next to the KB by an interrupted save")
-    face_cfg = FaceConfig.of(settings)
     with open_run(  # its manifest: kb-run.toml next to the KB
         settings,
         "kb",
@@ -63,119 +67,142 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
         match_kb=False,
     ) as run:
         yield run.started(output_dir=None)
-        body = run.body
         if not jobs:
             yield Notice(
                 "warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})"
             )
+        builder = _KbBuilder.over(run, jobs, old)
+        yield from run_steps(run, [p for _, p in jobs], cancel, builder.step)
+    aborted = builder.tally.done < len(jobs)
+    if aborted:
+        notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
+    else:
+        aborted = not builder.save(old)
+    yield finish(
+        run,
+        builder.tally,
+        t0,
+        kb=None if aborted else builder.new,
+        faces=builder.faces_kept,
+        bodies=builder.bodies_kept,
+        people=len(builder.tally.per_person),
+        skipped=builder.skipped,
+        aborted=aborted,
+        kb_path=settings.kb_path,
+    )
 
-        # What can be reused from the previous KB: rows of unchanged files built with the same models.
+
+@dataclass
+class _KbBuilder:
+    """kb build's step: one dataset photo's rows into the new KB (the previous KB's rows when the photo is unchanged
+    and was built with the same models), its entry in the KB's file list, and the counts."""
+
+    run: RunContext
+    face_key: str
+    rel_of: dict[Path, str]
+    person_of: dict[Path, str]
+    old_files: dict[str, dict]  # the previous KB's file list
+    old_rows: dict[str, list[tuple[str, np.ndarray]]]  # its rows by source, where the models are the same
+    new: KnowledgeBase = field(default_factory=KnowledgeBase)
+    files_meta: dict[str, dict] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)  # per person: the photos kept
+    faces_kept: int = 0
+    bodies_kept: int = 0
+    skipped: int = 0
+
+    @classmethod
+    def over(cls, run: RunContext, jobs: list[tuple[str, Path]], old: KnowledgeBase | None) -> _KbBuilder:
+        """A builder for ``jobs`` ((person, path) pairs), reusing what it can of ``old``."""
+        root = run.settings.dataset_dir
+        face_key = FaceConfig.of(run.settings).key()
         old_files = (old.meta.get("files", {}) if old else {}) or {}
         same_models = (
-            bool(old) and old.meta.get("face_key") == face_cfg.key() and old.meta.get("body_key", "") == body.key
+            bool(old) and old.meta.get("face_key") == face_key and old.meta.get("body_key", "") == run.body.key
         )
-        old_rows = _rows_by_source(old) if (old and same_models) else {}
+        return cls(
+            run,
+            face_key,
+            rel_of={p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs},
+            person_of={p: person for person, p in jobs},
+            old_files=old_files,
+            old_rows=_rows_by_source(old) if (old and same_models) else {},
+        )
 
-        new = KnowledgeBase()
-        files_meta: dict[str, dict] = {}
-        faces_kept = bodies_kept = skipped = done = 0
-        per_person: dict[str, int] = {}
-        rel_of = {p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs}
-        person_of = {p: person for person, p in jobs}
-        try:
-            for i, item in enumerate(run.analyzer.run([p for _, p in jobs], cancel), 1):
-                rel, person = rel_of[item.path], person_of[item.path]
-                a = item.analysis
-                prev = old_files.get(rel)
-                reused = bool(prev and prev.get("sha256") == a.sha256 and rel in old_rows and not a.error)
-                reason, kept = "", False
-                before = (len(new.face_names), len(new.body_names))
-                n_faces = len(a.boxes)
-                if a.error:
-                    reason = a.error
-                else:
-                    if reused:
-                        for vec_kind, vec in old_rows[rel]:
-                            (new.add_face if vec_kind == "face" else new.add_body)(person, vec, rel)
-                        kept = True
-                    else:
-                        kept, reason = _add_rows(new, person, rel, a, item.body, settings)
-                faces_kept += len(new.face_names) - before[0]
-                bodies_kept += len(new.body_names) - before[1]
-                if not kept:
-                    skipped += 1
-                else:
-                    per_person[person] = per_person.get(person, 0) + 1
-                if n_faces > 1 and not a.error:
-                    reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
-                files_meta[rel] = {
-                    "sha256": a.sha256,
-                    "person": person,
-                    "faces_found": n_faces,
-                    "kept": kept,
-                    "reason": reason,
-                }
-                done += 1
-                yield KbImageDone(
-                    index=i,
-                    total=len(jobs),
-                    person=person,
-                    rel=display_name(rel),
-                    faces_found=n_faces,
-                    kept=kept,
-                    reason=reason,
-                    reused=reused,
-                    cached=item.cached,
-                )
-                yield from run.engine_notices()
-                if cancel.is_set():
-                    break
-        except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
-            forget_checked(settings)
-            notices.append(f"stopped: {e}")
-            yield Notice("error", f"stopped: {e}")
-    aborted = done < len(jobs)
-    if not aborted:
+    def step(self, i: int, item: Item) -> Iterator[Event]:
+        """The KbImageDone of the ``i``-th photo."""
+        rel, person = self.rel_of[item.path], self.person_of[item.path]
+        a = item.analysis
+        prev = self.old_files.get(rel)
+        reused = bool(prev and prev.get("sha256") == a.sha256 and rel in self.old_rows and not a.error)
+        before = (len(self.new.face_names), len(self.new.body_names))
+        kept, reason = self._add(person, rel, item, reused)
+        self.faces_kept += len(self.new.face_names) - before[0]
+        self.bodies_kept += len(self.new.body_names) - before[1]
+        self.skipped += not kept
+        self.tally.count([person] if kept else [])
+        n_faces = len(a.boxes)
+        if n_faces > 1 and not a.error:
+            reason = (reason + "; " if reason else "") + f"{n_faces} faces: used the largest"
+        self.files_meta[rel] = {
+            "sha256": a.sha256,
+            "person": person,
+            "faces_found": n_faces,
+            "kept": kept,
+            "reason": reason,
+        }
+        yield KbImageDone(
+            index=i,
+            total=self.run.total,
+            person=person,
+            rel=display_name(rel),
+            faces_found=n_faces,
+            kept=kept,
+            reason=reason,
+            reused=reused,
+            cached=item.cached,
+        )
+
+    def _add(self, person: str, rel: str, item: Item, reused: bool) -> tuple[bool, str]:
+        """Add the photo's rows to the new KB; return (kept, reason)."""
+        a = item.analysis
+        if a.error:
+            return False, a.error
+        if reused:
+            for vec_kind, vec in self.old_rows[rel]:
+                (self.new.add_face if vec_kind == "face" else self.new.add_body)(person, vec, rel)
+            return True, ""
+        return _add_rows(self.new, person, rel, a, item.body, self.run.settings)
+
+    def save(self, old: KnowledgeBase | None) -> bool:
+        """Carry review's rows over from ``old``, stamp the new KB and replace the KB file with it atomically;
+        False (with a notice) when it cannot be written, the previous KB then unchanged."""
+        settings = self.run.settings
         if old is not None:  # review decisions live in the KB only: carry them over
             for kind, name, vec, src in _review_rows(old):
                 try:
-                    (new.add_face if kind == "face" else new.add_body)(name, vec, src)
+                    (self.new.add_face if kind == "face" else self.new.add_body)(name, vec, src)
                 except KbError:
                     pass  # a body row of another dimension: the body model changed
-        new.meta = {
+        body_key = self.run.body.key
+        self.new.meta = {
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "face_key": face_cfg.key(),
-            "body_key": body.key,
-            "reid_model": settings.reid_model if body.key else "",
+            "face_key": self.face_key,
+            "body_key": body_key,
+            "reid_model": settings.reid_model if body_key else "",
             "detector": settings.detector,
             "upsample": settings.upsample,
             "resize_max": settings.resize_max,
-            "dataset_dir": str(root),
-            "files": files_meta,
+            "dataset_dir": str(settings.dataset_dir),
+            "files": self.files_meta,
         }
         try:
-            save_kb(new, settings.kb_path)
+            save_kb(self.new, settings.kb_path)
         except OSError as e:
-            notices.append(f"KB not saved: {e.strerror or e} ({settings.kb_path}); the previous KB is unchanged")
-            aborted = True
-    else:
-        notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
-    summary = RunSummary(
-        kind="kb",
-        total=len(jobs),
-        done=done,
-        faces=faces_kept,
-        bodies=bodies_kept,
-        people=len(per_person),
-        skipped=skipped,
-        elapsed_s=time.monotonic() - t0,
-        aborted=aborted,
-        kb_path=settings.kb_path,
-        notices=tuple(notices),
-        per_person=dict(sorted(per_person.items())),
-    )
-    run.manifest.finish(summary, kb=None if aborted else new)
-    yield RunFinished(summary)
+            self.run.notices.append(
+                f"KB not saved: {e.strerror or e} ({settings.kb_path}); the previous KB is unchanged"
+            )
+            return False
+        return True
 
 
 def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: Settings) -> tuple[bool, str]:

@@ -8,18 +8,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..base.errors import SetupError
-from ..base.events import (
-    UNKNOWN,
-    Event,
-    FileDone,
-    FileResult,
-    Notice,
-    RunFinished,
-    RunSummary,
-)
+from ..base.events import UNKNOWN, Event, FileDone, FileResult, Notice
 from ..base.fsutil import (
     FolderBusy,
     NameSyncs,
@@ -30,16 +24,18 @@ from ..base.fsutil import (
     safe_person_name,
 )
 from ..base.settings import Settings
-from ..models.bodies import BodyModelError
-from ..models.bodysetup import forget_checked
 from ..stores.kb import KnowledgeBase
 from ..stores.report import REPORT_NAME, ReportWriter
 from ..stores.reviewlog import load_overrides
 from ..stores.scan import scan_images
 from .decide import Decider
+from .jobloop import StopJob, Tally, finish, run_steps
 from .render import NO_KB_PEOPLE
-from .setup import load_kb_for, open_run, require_engine
+from .setup import RunContext, load_kb_for, open_run, require_engine
 from .timings import Timings
+
+if TYPE_CHECKING:
+    from .analyzer import Item
 
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 REPORT_SYNC_S = 0.5  # how often the report and the new names in the output are synced (and once at the end)
@@ -158,95 +154,84 @@ def _recognize(
         yield run.started(output_dir=output_dir)
         if not files:
             yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
-            summary = RunSummary(
-                kind="recognize",
-                total=0,
-                done=0,
-                report_path=None,
-                elapsed_s=time.monotonic() - t0,
-                notices=tuple(notices),
-            )
-            run.manifest.finish(summary)
-            yield RunFinished(summary)
+            yield finish(run, Tally(), t0, report_path=None)
             return
-        done = unknown = errors = 0
-        per_person: dict[str, int] = {}
-        stop_reason = ""
         _rotate_report(report_path)
         # rows and the names of filed copies are made durable together, about twice a second (see ReportWriter)
         names = NameSyncs()
         writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
+        sorter = _Sorter(run, decider, input_dir, output_dir, writer, names, on_file)
         try:
-            for i, item in enumerate(run.analyzer.run(files, cancel), 1):
-                if on_file is not None:
-                    on_file(i)
-                rel = os.fsdecode(os.path.relpath(item.path, input_dir))
-                t_cpu = time.thread_time()
-                result = decider.decide(item, rel)
-                if timings is not None:
-                    t_wall, t_match = time.perf_counter(), time.thread_time()
-                    timings.add("match", t_match - t_cpu)
-                try:
-                    result = _file(result, output_dir, settings.file_mode, names)
-                    writer.add(result, output_dir)
-                    if timings is not None:
-                        timings.add("file_io", time.thread_time() - t_match)
-                        timings.add("file_io_wall", time.perf_counter() - t_wall)
-                except OSError as e:
-                    if e.errno in DISK_FULL:
-                        stop_reason = (
-                            f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten"
-                        )
-                        yield Notice("error", stop_reason)
-                        break
-                    result = FileResult(
-                        path=result.path,
-                        rel=rel,
-                        faces=result.faces,
-                        error=f"could not file: {e.strerror or e}",
-                        sha256=result.sha256,
-                    )
-                    try:
-                        writer.add(result, output_dir)
-                    except OSError:
-                        pass
-                done += 1
-                if result.error:
-                    errors += 1
-                elif not result.people:
-                    unknown += 1
-                for p in result.people:
-                    per_person[p] = per_person.get(p, 0) + 1
-                yield FileDone(index=i, total=len(files), result=result)
-                yield from run.engine_notices()
-                if cancel.is_set():
-                    break
-        except BodyModelError as e:  # the deferred OSNet load failed (the file was fine at set-up): stop cleanly
-            forget_checked(settings)
-            stop_reason = f"stopped: {e}; the files done so far are filed and reported"
-            yield Notice("error", stop_reason)
+            yield from run_steps(
+                run, files, cancel, sorter.step, after_stop="; the files done so far are filed and reported"
+            )
         finally:
             writer.close()
             names.sync()
-    aborted = done < len(files)
-    if stop_reason:
-        notices.append(stop_reason)
-    summary = RunSummary(
-        kind="recognize",
-        total=len(files),
-        done=done,
-        unknown=unknown,
-        errors=errors,
-        known=done - unknown - errors,
-        elapsed_s=time.monotonic() - t0,
-        aborted=aborted,
+    done = sorter.tally.done
+    yield finish(
+        run,
+        sorter.tally,
+        t0,
+        unknown=sorter.unknown,
+        errors=sorter.errors,
+        known=done - sorter.unknown - sorter.errors,
+        aborted=done < len(files),
         report_path=report_path,
         kb_path=settings.kb_path,
-        notices=tuple(notices),
-        per_person=dict(sorted(per_person.items())),
     )
-    run.manifest.finish(summary)
-    yield RunFinished(summary)
+
+
+@dataclass
+class _Sorter:
+    """recognize's step: decide one photo, file it, add its report rows and count it."""
+
+    run: RunContext
+    decider: Decider
+    input_dir: Path
+    output_dir: Path
+    writer: ReportWriter
+    names: NameSyncs
+    on_file: Callable[[int], None] | None  # a test hook, called before each file
+    tally: Tally = field(default_factory=Tally)
+    unknown: int = 0
+    errors: int = 0
+
+    def step(self, i: int, item: Item) -> Iterator[Event]:
+        """The FileDone of the ``i``-th photo; raises StopJob when the output disk is full or not writable."""
+        if self.on_file is not None:
+            self.on_file(i)
+        rel = os.fsdecode(os.path.relpath(item.path, self.input_dir))
+        timings = self.run.timings
+        with timings.stage("match"):
+            result = self.decider.decide(item, rel)
+        try:
+            with timings.stage("file_io", wall=True):
+                result = _file(result, self.output_dir, self.run.settings.file_mode, self.names)
+                self.writer.add(result, self.output_dir)
+        except OSError as e:
+            result = self._not_filed(result, rel, e)
+        self.tally.count(result.people)
+        if result.error:
+            self.errors += 1
+        elif not result.people:
+            self.unknown += 1
+        yield FileDone(index=i, total=self.run.total, result=result)
+
+    def _not_filed(self, result: FileResult, rel: str, e: OSError) -> FileResult:
+        """The error row of a photo that could not be filed (reported if the report can still be written)."""
+        if e.errno in DISK_FULL:
+            raise StopJob(f"stopped: output disk full or not writable ({e.strerror}); nothing was overwritten")
+        result = FileResult(
+            path=result.path,
+            rel=rel,
+            faces=result.faces,
+            error=f"could not file: {e.strerror or e}",
+            sha256=result.sha256,
+        )
+        with contextlib.suppress(OSError):
+            self.writer.add(result, self.output_dir)
+        return result
 
 
 def _rotate_report(report_path: Path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..base.errors import SetupError
-from ..base.events import Notice, RunStarted
+from ..base.events import JobKind, Notice, RunStarted
 from ..base.fsutil import remove_stale_temps
 from ..base.settings import Settings
 from ..models import faces as facemod
@@ -63,10 +63,10 @@ def load_kb_for(settings: Settings, *, missing_ok: bool = False) -> KnowledgeBas
 class RunContext:
     """What a job has once it has started: its KB, body set-up, embedding cache and the Analyzer over it (None
     when nothing is analysed), run manifest (None when not recorded), the notices said at the start (the job may
-    add more), and the Timings the benchmark asked for (None: not timed)."""
+    add more), and the Timings the benchmark asked for (``Timings.off()``: not timed)."""
 
     settings: Settings
-    kind: str  # "recognize", "kb" or "eval"
+    kind: JobKind
     total: int
     input_dir: Path | None
     kb: KnowledgeBase | None
@@ -75,7 +75,7 @@ class RunContext:
     analyzer: Analyzer | None
     manifest: RunManifest | None
     notices: list[str]
-    timings: Timings | None = None
+    timings: Timings = field(default_factory=Timings.off)
 
     @property
     def body_enabled(self) -> bool:
@@ -104,7 +104,7 @@ class RunContext:
 @contextlib.contextmanager
 def open_run(
     settings: Settings,
-    kind: str,
+    kind: JobKind,
     *,
     total: int,
     kb: KnowledgeBase | None,
@@ -173,7 +173,9 @@ def open_run(
                 notices.append(manifest.error)
             if analyzer is not None:  # the engine and, on Ray, the cluster it ran on (known once it started)
                 analyzer.on_engine_closed = partial(_record_engine, manifest)
-        yield RunContext(settings, kind, total, input_dir, kb, body, cache, analyzer, manifest, notices, timings)
+        yield RunContext(
+            settings, kind, total, input_dir, kb, body, cache, analyzer, manifest, notices, timings or Timings.off()
+        )
     finally:
         if cache is not None:
             cache.close()
