@@ -11,7 +11,7 @@ from ..base.fsutil import atomic_write_text
 from ..stores.manifest import RunManifest
 
 if TYPE_CHECKING:
-    from .evaluate import EvalReport
+    from .report import EvalReport
 
 
 def score_rows(rep: EvalReport) -> list[dict]:
