@@ -323,6 +323,8 @@ def _check_in_worker(model_name: str, weights_path: Path, sha: str = "") -> int:
 def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     """Check the user's OSNet weights file, or explain once why body recognition is off.
 
+    Returns the run's BodySetup: its encoder (None when off), the key its embeddings are cached under, the one
+    notice to say and the device. Never raises for a bad file: that turns body recognition off, saying why.
     Cheap when the file is known: its sha256 is what the body embeddings are keyed by, and a file with that hash
     that loaded in full before on this machine (a record in ``cache_dir/models/``) is not loaded now: OSNet loads
     (in the background) when the first photo misses the cache, so a run whose photos are all cached imports no
@@ -334,71 +336,60 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
     """
     w = settings.reid_weights
     if w is None:
-        return BodySetup(
-            None,
-            "",
-            "body recognition off: no re-id weights file set ('reid_weights'); "
-            "faces only (facetui never downloads weights)",
-            "cpu",
-        )
+        return _off("no re-id weights file set ('reid_weights'); faces only (facetui never downloads weights)")
     if not w.is_file():
-        return BodySetup(None, "", f"body recognition off: re-id weights file not found: {w}", "cpu")
+        return _off(f"re-id weights file not found: {w}")
     from .bodies import BodyModelError, available_models, weights_fingerprint  # no torch
 
     model = settings.reid_model
     if model not in available_models():
-        return BodySetup(
-            None,
-            "",
-            f"body recognition off: unknown body model {model!r}; choose one of: {', '.join(available_models())}",
-            "cpu",
-        )
+        return _off(f"unknown body model {model!r}; choose one of: {', '.join(available_models())}")
     try:
         sha = weights_fingerprint(w)
+        enc = _encoder(settings, model, w, sha)
     except BodyModelError as e:
-        return BodySetup(None, "", f"body recognition off: {e}", "cpu")
-    record = _record_path(settings.cache_dir, model, sha)
-    dim = _read_record(record, model, sha)
-    # "cuda" is loaded now: only torch can tell whether the GPU is there, and that should be said before the run
-    lazy = dim is not None and settings.device in ("cpu", "auto")
-    if lazy:
-        enc = LazyBodyEncoder(
-            model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
-        )
-    else:
-        from .workerstart import default_workers
-
-        if cheap_device(settings.device) == "cpu" and default_workers(settings.workers) > 1:
-            # every photo will need a worker on the CPU (its body embeddings are keyed by the new hash): the check
-            # runs in a process of the workers' forkserver, which imports torch for them anyway, and this process
-            # never imports it
-            try:
-                checked_dim = _check_in_worker(model, w, sha)
-            except BodyModelError as e:
-                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
-            _write_record(record, model, sha, checked_dim)
-            enc = LazyBodyEncoder(model, w, "cpu", checked_dim, "cpu", sha256=sha)
-        else:
-            from .bodies import load_body_encoder  # torch
-
-            try:
-                loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
-            except BodyModelError as e:
-                return BodySetup(None, "", f"body recognition off: {e}", "cpu")
-            _write_record(record, model, sha, loaded.dim)
-            if loaded.device == "cpu":  # this process loads a prepared copy if it needs one (one worker)
-                enc = LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
-            else:
-                enc = LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
+        return _off(str(e))
     if kb_body_dim and kb_body_dim != enc.dim:
-        return BodySetup(
-            None,
-            "",
-            f"body recognition off: the KB's body embeddings have {kb_body_dim} dims but "
-            f"{model} gives {enc.dim}; rebuild the KB with these weights",
+        return _off(
+            f"the KB's body embeddings have {kb_body_dim} dims but {model} gives {enc.dim}; "
+            "rebuild the KB with these weights",
             enc.device,
         )
     raw = f"{model}|{sha}|{settings.detector}|{settings.upsample}|{settings.resize_max}"
     key = hashlib.sha256(raw.encode()).hexdigest()[:16]
     where = enc.device if enc.loaded or enc.device == "cpu" else f"{enc.device} (decided when a photo needs it)"
     return BodySetup(enc, key, f"body recognition on: {model} on {where}", enc.device)
+
+
+def _off(why: str, device: str = "cpu") -> BodySetup:
+    """Body recognition off, saying ``why`` once."""
+    return BodySetup(None, "", f"body recognition off: {why}", device)
+
+
+def _encoder(settings: Settings, model: str, w: Path, sha: str) -> LazyBodyEncoder:
+    """The run's encoder for weights ``w`` (sha256 ``sha``): lazy when a record says the file loaded before here,
+    else checked now by loading it in full (where the workers run, on the CPU). Raises BodyModelError for a file
+    that does not load; a file that does is recorded."""
+    record = _record_path(settings.cache_dir, model, sha)
+    dim = _read_record(record, model, sha)
+    # "cuda" is loaded now: only torch can tell whether the GPU is there, and that should be said before the run
+    if dim is not None and settings.device in ("cpu", "auto"):
+        return LazyBodyEncoder(
+            model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
+        )
+    from .workerstart import default_workers
+
+    if cheap_device(settings.device) == "cpu" and default_workers(settings.workers) > 1:
+        # every photo will need a worker on the CPU (its body embeddings are keyed by the new hash): the check
+        # runs in a process of the workers' forkserver, which imports torch for them anyway, and this process
+        # never imports it
+        checked_dim = _check_in_worker(model, w, sha)
+        _write_record(record, model, sha, checked_dim)
+        return LazyBodyEncoder(model, w, "cpu", checked_dim, "cpu", sha256=sha)
+    from .bodies import load_body_encoder  # torch
+
+    loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
+    _write_record(record, model, sha, loaded.dim)
+    if loaded.device == "cpu":  # this process loads a prepared copy if it needs one (one worker)
+        return LazyBodyEncoder(model, w, "cpu", loaded.dim, "cpu", sha256=sha)
+    return LazyBodyEncoder(model, w, settings.device, loaded.dim, loaded.device, loaded=loaded, sha256=sha)
