@@ -7,8 +7,39 @@ from pathlib import Path
 
 from .. import __version__
 
+SETTINGS_HELP = "settings file (default: ./settings.json); relative paths in it resolve against its folder"
+
 
 def build_parser() -> argparse.ArgumentParser:
+    """facetui's parser: the top-level options and one sub-parser per command (``args.command``; None: the app)."""
+    common, engine = _shared_options()
+    p = argparse.ArgumentParser(
+        prog="facetui",
+        description="Sort a photo library by the people in it. With no command, opens the terminal app.",
+        epilog="Examples:\n  facetui kb build\n  facetui recognize --input ~/Photos/2024 --output ~/Sorted\n"
+        "  facetui review --list\n  facetui   (opens the app)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=Path("settings.json"),
+        metavar="PATH",
+        help=SETTINGS_HELP,
+    )
+    p.add_argument("--version", action="version", version=f"facetui {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_kb(sub, common, engine)
+    _add_recognize(sub, common, engine)
+    _add_review(sub, common)
+    _add_eval(sub, common, engine)
+    _add_small(sub, common)
+    return p
+
+
+def _shared_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """(--settings for every command, --engine/--address for the commands that analyse photos), as parents."""
     # --settings may stand before or after the command; SUPPRESS keeps a subparser from resetting it to the default
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -16,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS,
         metavar="PATH",
-        help="settings file (default: ./settings.json); relative paths in it resolve against its folder",
+        help=SETTINGS_HELP,
     )
     # where the per-photo work runs, for the commands that analyse photos (overrides the settings file for this run)
     engine = argparse.ArgumentParser(add_help=False)
@@ -32,23 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="auto|HOST:PORT",
         help="with --engine ray: the cluster to join (default: settings' ray_address; empty starts a local Ray)",
     )
-    p = argparse.ArgumentParser(
-        prog="facetui",
-        description="Sort a photo library by the people in it. With no command, opens the terminal app.",
-        epilog="Examples:\n  facetui kb build\n  facetui recognize --input ~/Photos/2024 --output ~/Sorted\n"
-        "  facetui review --list\n  facetui   (opens the app)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--settings",
-        type=Path,
-        default=Path("settings.json"),
-        metavar="PATH",
-        help="settings file (default: ./settings.json); relative paths in it resolve against its folder",
-    )
-    p.add_argument("--version", action="version", version=f"facetui {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    return common, engine
 
+
+def _add_kb(sub, common: argparse.ArgumentParser, engine: argparse.ArgumentParser) -> None:
     kb = sub.add_parser("kb", help="knowledge base commands", parents=[common])
     kbsub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
     kbsub.add_parser(
@@ -58,11 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kbsub.add_parser("show", parents=[common], help="print who is in the KB and how many faces/bodies each")
 
+
+def _add_recognize(sub, common: argparse.ArgumentParser, engine: argparse.ArgumentParser) -> None:
     rec = sub.add_parser("recognize", parents=[common, engine], help="sort a folder of photos by person (headless)")
     rec.add_argument("--input", type=Path, help="folder to sort (default: process_dir)")
     rec.add_argument("--output", type=Path, help="where to file copies (default: processed_dir)")
     rec.add_argument("--quiet", action="store_true", help="print only the summary")
 
+
+def _add_review(sub, common: argparse.ArgumentParser) -> None:
     rev = sub.add_parser(
         "review",
         parents=[common],
@@ -102,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --name-cluster: leave this face out (repeatable); it stays Unknown and never joins NAME",
     )
 
+
+def _add_eval(sub, common: argparse.ArgumentParser, engine: argparse.ArgumentParser) -> None:
     ev = sub.add_parser(
         "eval",
         parents=[common, engine],
@@ -149,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--output", type=Path, help="where eval.csv and eval-run.toml go (default: processed_dir)")
 
+
+def _add_small(sub, common: argparse.ArgumentParser) -> None:
+    """status, keys and settings."""
     sub.add_parser("status", parents=[common], help="the settings in use, the KB, and the last run (from its manifest)")
 
     sub.add_parser(
@@ -161,4 +188,3 @@ def build_parser() -> argparse.ArgumentParser:
     sett.add_argument(
         "--reference", action="store_true", help="print every setting with its default and meaning (Markdown)"
     )
-    return p
