@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import FacetuiError
 from .fsutil import atomic_write_text
@@ -24,12 +24,16 @@ class SettingsError(FacetuiError, ValueError):
     """A settings file or value that cannot be used; the message names the key, the value and what is allowed."""
 
 
-@dataclass(frozen=True)
+SpecKind = Literal["path", "optional_path", "float", "int", "bool", "choice", "str", "exts", "address"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Spec:
-    """How one setting is typed, checked and explained (the settings screen and README use the same text)."""
+    """How one setting is typed, checked and explained (the settings screen and README use the same text); made by
+    keyword. ``low``/``high`` bound a number, ``choices`` list a choice's values."""
 
     key: str
-    kind: str  # "path", "optional_path", "float", "int", "bool", "choice", "str", "exts", "address"
+    kind: SpecKind
     default: Any
     help: str
     low: float | None = None
@@ -39,53 +43,60 @@ class Spec:
 
 SPECS: tuple[Spec, ...] = (
     Spec(
-        "dataset_dir",
-        "path",
-        "demo/kb",
-        "Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`).",
-    ),
-    Spec("process_dir", "path", "demo/query", "Folder of photos to recognise (the default input)."),
-    Spec(
-        "processed_dir",
-        "path",
-        "out",
-        "Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv.",
+        key="dataset_dir",
+        kind="path",
+        default="demo/kb",
+        help="Known people: one sub-folder per person (`<dataset_dir>/<Person Name>/*.jpg`).",
     ),
     Spec(
-        "face_tol",
-        "float",
-        0.51,
-        "A face is filed under the best person when its face score is below this (lower = closer). "
+        key="process_dir", kind="path", default="demo/query", help="Folder of photos to recognise (the default input)."
+    ),
+    Spec(
+        key="processed_dir",
+        kind="path",
+        default="out",
+        help="Output: copies filed as `<processed_dir>/<Person>/` or `<processed_dir>/Unknown/`, plus report.csv.",
+    ),
+    Spec(
+        key="face_tol",
+        kind="float",
+        default=0.51,
+        help="A face is filed under the best person when its face score is below this (lower = closer). "
         "The score is the distance to that person's face_k nearest KB photos, averaged. Choose with `facetui eval`.",
-        0.0,
-        2.0,
+        low=0.0,
+        high=2.0,
     ),
     Spec(
-        "face_margin",
-        "float",
-        0.09,
-        "The best person's score must also beat the next person's by this much (0 = off); "
+        key="face_margin",
+        kind="float",
+        default=0.09,
+        help="The best person's score must also beat the next person's by this much (0 = off); "
         "an ambiguous face goes to Unknown instead of the wrong folder.",
-        0.0,
-        1.0,
+        low=0.0,
+        high=1.0,
     ),
     Spec(
-        "face_k",
-        "int",
-        2,
-        "How many of a person's KB photos a face is compared with (their distances averaged): "
+        key="face_k",
+        kind="int",
+        default=2,
+        help="How many of a person's KB photos a face is compared with (their distances averaged): "
         "1 = the nearest photo alone; 2 asks two photos to agree. A person with fewer photos uses what there is.",
-        1,
-        10,
+        low=1,
+        high=10,
     ),
     Spec(
-        "body_tol", "float", 0.8, "Body cosine similarity above which a match is accepted (higher = closer).", -1.0, 1.0
+        key="body_tol",
+        kind="float",
+        default=0.8,
+        help="Body cosine similarity above which a match is accepted (higher = closer).",
+        low=-1.0,
+        high=1.0,
     ),
     Spec(
-        "reid_model",
-        "choice",
-        "osnet_ain_x1_0",
-        "torchreid OSNet architecture of the re-id weights file.",
+        key="reid_model",
+        kind="choice",
+        default="osnet_ain_x1_0",
+        help="torchreid OSNet architecture of the re-id weights file.",
         choices=(
             "osnet_ain_x1_0",
             "osnet_ain_x0_75",
@@ -99,117 +110,145 @@ SPECS: tuple[Spec, ...] = (
         ),
     ),
     Spec(
-        "reid_weights",
-        "optional_path",
-        "",
-        "OSNet re-id weights file (.pth). Empty: body recognition is off. Never downloaded.",
-    ),
-    Spec("valid_exts", "exts", [".jpg", ".jpeg", ".png", ".webp"], "File extensions scanned (case-insensitive)."),
-    Spec(
-        "encodings_filename",
-        "str",
-        "encodings.npz",
-        "KB file, relative to dataset_dir (a legacy .pkl is read safely and converted).",
+        key="reid_weights",
+        kind="optional_path",
+        default="",
+        help="OSNet re-id weights file (.pth). Empty: body recognition is off. Never downloaded.",
     ),
     Spec(
-        "resize_max",
-        "int",
-        800,
-        "Photos are downscaled so the long side is at most this many pixels before detection.",
-        64,
-        10000,
+        key="valid_exts",
+        kind="exts",
+        default=[".jpg", ".jpeg", ".png", ".webp"],
+        help="File extensions scanned (case-insensitive).",
     ),
     Spec(
-        "lap_var_thresh",
-        "float",
-        120.0,
-        "Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
+        key="encodings_filename",
+        kind="str",
+        default="encodings.npz",
+        help="KB file, relative to dataset_dir (a legacy .pkl is read safely and converted).",
+    ),
+    Spec(
+        key="resize_max",
+        kind="int",
+        default=800,
+        help="Photos are downscaled so the long side is at most this many pixels before detection.",
+        low=64,
+        high=10000,
+    ),
+    Spec(
+        key="lap_var_thresh",
+        kind="float",
+        default=120.0,
+        help="Face quality gate: the Laplacian variance of the aligned face scaled to 64 px "
         "(sharp faces measure about 200-2000 at any photo size). A face below it is low quality: still matched, but filed only "
         "under a stricter rule (face_margin + 0.04); below 10 it is too poor to file by face. 0 = off.",
-        0.0,
-        1e6,
+        low=0.0,
+        high=1e6,
     ),
-    Spec("kb_batch_size", "int", 16, "Body crops embedded per OSNet batch.", 1, 1024),
     Spec(
-        "device",
-        "choice",
-        "auto",
-        "Where OSNet runs: auto (CUDA when available), cpu or cuda.",
+        key="kb_batch_size",
+        kind="int",
+        default=16,
+        help="Body crops embedded per OSNet batch in every run (recognize and eval too, not only the KB build); "
+        "with the CNN detector on a GPU (or Ray's GPU actors) also the photos detected and encoded in one batch.",
+        low=1,
+        high=1024,
+    ),
+    Spec(
+        key="device",
+        kind="choice",
+        default="auto",
+        help="Where OSNet runs: auto (CUDA when available), cpu or cuda.",
         choices=("auto", "cpu", "cuda"),
     ),
     Spec(
-        "detector",
-        "choice",
-        "hog",
-        "Face detector: hog (fast) or cnn (dlib's CNN detector, ported: ONNX Runtime on a CPU, torch on CUDA; "
+        key="detector",
+        kind="choice",
+        default="hog",
+        help="Face detector: hog (fast) or cnn (dlib's CNN detector, ported: ONNX Runtime on a CPU, torch on CUDA; "
         "also finds turned, tilted and partly hidden faces; about 4x HOG's CPU time).",
         choices=("hog", "cnn"),
     ),
     Spec(
-        "upsample", "int", 1, "Times the detector upsamples the photo to find small faces (each step ~4x slower).", 0, 3
+        key="upsample",
+        kind="int",
+        default=1,
+        help="Times the detector upsamples the photo to find small faces (each step ~4x slower).",
+        low=0,
+        high=3,
     ),
     Spec(
-        "multi_face",
-        "choice",
-        "all",
-        "all: every recognised person gets the photo; largest: only the largest face decides (the seed's behaviour).",
+        key="multi_face",
+        kind="choice",
+        default="all",
+        help="all: every recognised person gets the photo; largest: only the largest face decides (the seed's behaviour).",
         choices=("all", "largest"),
     ),
     Spec(
-        "file_mode",
-        "choice",
-        "copy",
-        "How a photo lands in the output: copy, hardlink or symlink (originals are never moved).",
+        key="file_mode",
+        kind="choice",
+        default="copy",
+        help="How a photo lands in the output: copy, hardlink or symlink (originals are never moved).",
         choices=("copy", "hardlink", "symlink"),
     ),
-    Spec("recursive", "bool", False, "Scan sub-folders of the input folder too."),
+    Spec(key="recursive", kind="bool", default=False, help="Scan sub-folders of the input folder too."),
     Spec(
-        "workers",
-        "int",
-        0,
-        "Processes for decode + detect + encode (0 = one per CPU core; with engine ray: actors, 0 = one per CPU "
+        key="workers",
+        kind="int",
+        default=0,
+        help="Processes for decode + detect + encode (0 = one per CPU core; with engine ray: actors, 0 = one per CPU "
         "of the cluster).",
-        0,
-        256,
+        low=0,
+        high=256,
     ),
     Spec(
-        "engine",
-        "choice",
-        "local",
-        "Where the per-photo work runs: local (worker processes on this machine) or ray (a Ray cluster: "
+        key="engine",
+        kind="choice",
+        default="local",
+        help="Where the per-photo work runs: local (worker processes on this machine) or ray (a Ray cluster: "
         "`pip install 'facetui[ray]'`; for archives that outgrow one machine).",
         choices=("local", "ray"),
     ),
     Spec(
-        "ray_address",
-        "address",
-        "",
-        "With engine ray, the cluster to join: empty starts a Ray of `workers` CPUs on this machine for the run, "
+        key="ray_address",
+        kind="address",
+        default="",
+        help="With engine ray, the cluster to join: empty starts a Ray of `workers` CPUs on this machine for the run, "
         "`auto` joins the cluster this machine is part of, or HOST:PORT.",
     ),
     Spec(
-        "ray_gpu_fraction",
-        "float",
-        0.5,
-        "With engine ray on a cluster with GPUs: the share of one GPU each GPU actor asks for (0.5: two per GPU). "
+        key="ray_gpu_fraction",
+        kind="float",
+        default=0.5,
+        help="With engine ray on a cluster with GPUs: the share of one GPU each GPU actor asks for (0.5: two per GPU). "
         "The CPU actors then decode (and detect with hog), the GPU actors detect with cnn, encode the faces and "
         "embed the bodies in batches of kb_batch_size. 0 = no GPU actors.",
-        0.0,
-        1.0,
+        low=0.0,
+        high=1.0,
     ),
-    Spec("review_add_to_kb", "bool", True, "When you assign an unknown face in review, add its embedding to the KB."),
     Spec(
-        "cluster_tol",
-        "float",
-        0.475,
-        "Review's clusters of unknown faces: two groups join only while the mean distance over all their pairs "
+        key="review_add_to_kb",
+        kind="bool",
+        default=True,
+        help="When you assign an unknown face in review, add its embedding to the KB.",
+    ),
+    Spec(
+        key="cluster_tol",
+        kind="float",
+        default=0.475,
+        help="Review's clusters of unknown faces: two groups join only while the mean distance over all their pairs "
         "of faces is below this (average linkage: no chains; two faces of one photo never share a group). "
         "Distances are scaled by how crowded each face's neighbourhood is. Lower = purer, smaller groups. "
         "Choose with `facetui eval --clusters`.",
-        0.05,
-        1.5,
+        low=0.05,
+        high=1.5,
     ),
-    Spec("cache_dir", "path", ".facetui-cache", "Embedding cache folder (content-hash keyed; safe to delete)."),
+    Spec(
+        key="cache_dir",
+        kind="path",
+        default=".facetui-cache",
+        help="Embedding cache folder (content-hash keyed; safe to delete).",
+    ),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
 _ADDRESS = re.compile(r"|auto|(ray://)?[A-Za-z0-9._\-]+:[0-9]{1,5}|(ray://)?\[[0-9A-Fa-f:]+\]:[0-9]{1,5}")
