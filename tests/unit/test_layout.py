@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from helpers import REPO
 
 LONG = 350  # lines
@@ -14,3 +16,20 @@ def test_every_long_module_says_why_at_its_top():
         if len(lines) > LONG and not any("Why it is long:" in line for line in lines[:25]):
             long_without_reason.append(f"{path.relative_to(REPO)} ({len(lines)} lines)")
     assert long_without_reason == [], "split these, or say at the top why they are long"
+
+
+LONG_FUNCTION = 80  # lines, from `def` to its last line
+
+
+def test_no_function_is_longer_than_a_screen():
+    too_long = []
+    for path in sorted((REPO / "src" / "facetui").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > LONG_FUNCTION:
+                    too_long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)")
+    assert too_long == [], (
+        "split these: a job supplies its step to core/run/jobloop.py, a parser one function per command"
+    )
