@@ -19,20 +19,17 @@ from ..base.settings import Settings
 
 # Beside the embedding cache: one small JSON record per weights file that loaded in full on this machine.
 CHECKED_DIR = "models"
-# How OSNet is prepared for the CPU: batch norms folded and weights channels-last, checked against the eager model
-# (bodies.folded_if_same): ~0.05 s at each load for most of the speed of tracing and freezing (~1.3 s). Tracing
-# once per machine and storing the result was the alternative; the traced, optimised module cannot be saved
+# How OSNet is prepared for the CPU in torch: batch norms folded and weights channels-last, checked against the eager
+# model (bodies.folded_if_same); cheap at each load, and most of the speed of tracing and freezing (README, Speed).
+# Tracing once per machine and storing the result was the alternative; the traced, optimised module cannot be saved
 # (torch.jit.save fails on its prepacked weights), and a TorchScript archive holds code that torch.jit.load
 # would compile from a folder anyone with write access to the cache could change.
 PREPARE = "fold"
-# ...and once a run has embedded this many crops, the folded model is traced and frozen as well (~1 s of CPU once,
-# ~4 ms less per crop after): a long run gets the last bit of speed, a short one never pays for it.
+# ...and once a run has embedded this many crops, the folded model is traced and frozen as well: a long run gets
+# the last bit of speed, a short one never pays for it.
 TRACE_AFTER = 384
 # A worker process embeds one photo's crops at a time (one to a few), where the channels-last layout is slower than
-# NCHW: it folds the batch norms and keeps NCHW (one thread, osnet_ain_x1_0, 2-core Xeon with AVX-512: ~44 ms per
-# crop eager, ~39 folded NCHW with the channels-last stem pool that every CPU model gets, 45-50 folded
-# channels-last; the fold and its one-crop probe cost ~0.15 s per worker), and still traces and freezes after
-# TRACE_AFTER crops of its own.
+# NCHW: it folds the batch norms and keeps NCHW, and still traces and freezes after TRACE_AFTER crops of its own.
 WORKER_PREPARE = "fold-nchw"
 
 
