@@ -57,6 +57,7 @@ class Queue:
     results: dict[str, FileResult] = field(default_factory=dict)
     decisions: dict[str, PhotoDecision] = field(default_factory=dict)
     items: list[ReviewItem] = field(default_factory=list)
+    _read_at: tuple | None = None  # the report's and the log's stat when last read
 
     @classmethod
     def read(cls, output_dir: Path) -> Queue:
@@ -72,7 +73,12 @@ class Queue:
         return self.output_dir / REPORT_NAME
 
     def reload(self) -> None:
-        """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown."""
+        """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown.
+        Nothing is read when neither file changed on disk since the last read."""
+        stamp = _stamp(self.report_path, self.log.path)
+        if stamp is not None and stamp == self._read_at:
+            return
+        self._read_at = stamp
         rows = read_rows(self.report_path)
         self.results = {rel: result_from_rows(rs, self.output_dir) for rel, rs in group_rows(rows).items()}
         self.reread_decisions()
@@ -131,3 +137,18 @@ class Queue:
             if f.index == face:
                 return ReviewItem(r.rel, r.sha256, f.index, f.box)
         raise ReviewError(f"{r.rel} has no face {face} (faces: {', '.join(str(f.index) for f in with_box) or 'none'})")
+
+
+def _stamp(*paths: Path) -> tuple | None:
+    """(mtime_ns, size, inode) of each file (None for a missing one); None when one cannot be read."""
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        except OSError:
+            return None
+        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
