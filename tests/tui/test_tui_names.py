@@ -22,7 +22,8 @@ NAMES = {
 RAW = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
+def hostile_workspace(workspace):
+    """The demo workspace sorting ``hostile/``: demo photos under the hostile names; its settings path."""
     (workspace / "hostile").mkdir()
     for name, src in NAMES.items():
         shutil.copy2(DEMO / "query" / src, workspace / "hostile" / name)
@@ -30,6 +31,11 @@ def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
     raw = json.loads(sp.read_text())
     raw["process_dir"] = "hostile"
     sp.write_text(json.dumps(raw))
+    return sp
+
+
+def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
+    sp = hostile_workspace(workspace)
 
     async def go():
         app = make_app(sp)
@@ -58,13 +64,7 @@ def test_hostile_names_in_review_and_its_clusters_are_shown_escaped(workspace):
     from facetui.tui.clusters_screen import ClustersScreen
     from facetui.tui.review_screen import ReviewScreen
 
-    (workspace / "hostile").mkdir()
-    for name, src in NAMES.items():
-        shutil.copy2(DEMO / "query" / src, workspace / "hostile" / name)
-    sp = workspace / "settings.json"
-    raw = json.loads(sp.read_text())
-    raw["process_dir"] = "hostile"
-    sp.write_text(json.dumps(raw))
+    sp = hostile_workspace(workspace)
 
     async def go():
         app = make_app(sp)
