@@ -8,12 +8,12 @@
    on CUDA, fp16; the fp16-vs-fp32 cosine of every crop (facetui uses fp16 on CUDA only if it stays within 1e-3).
 2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
    warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split.
-   --detector cnn on CUDA: the runs take the device stage (core/run/engine_device.py: the workers decode, the
+   --detector cnn on CUDA: the runs take the device stage (core/run/engines/device.py: the workers decode, the
    detector and the descriptor network run batched on the GPU), and one more cold run with the CNN in the CPU
    workers (FACETUI_DEVICE_STAGE=off) is the A/B: photos/s of both, and the stage's boxes (IoU) and descriptors
    (max difference) against the workers'. --stage-on-cpu runs the stage on the CPU (a smoke run of its mechanics).
    --ray F adds a cold run on the Ray engine (a local cluster of this machine, GPU actors of F of a GPU each:
-   core/run/ray_gpu.py) and checks that its report rows are the local engine's.
+   core/run/engines/ray/gpu.py) and checks that its report rows are the local engine's.
 3. The CNN face detector (core/models/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
    (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
    one size (--sections detect runs this part alone).
@@ -42,7 +42,7 @@ import gpu_check_osnet as osnet_check  # noqa: E402
 from facetui.core.models import bodies  # noqa: E402
 
 FP16_MIN_COSINE = 1 - 1e-3
-STAGE_ENV = "FACETUI_DEVICE_STAGE"  # engine_device.py: "off" keeps the CNN in the workers, "cpu" forces the stage
+STAGE_ENV = "FACETUI_DEVICE_STAGE"  # engines/device.py: "off" keeps the CNN in the workers, "cpu" forces the stage
 MAX_DESCRIPTOR_DIFF = 1e-4  # the device stage's promise in fp32 (issue 14); boxes: IoU >= 0.99
 
 

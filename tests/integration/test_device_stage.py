@@ -1,4 +1,4 @@
-"""The device stage (run/engine_device.py) on the CPU (FACETUI_DEVICE_STAGE=cpu): the same mechanics as on a GPU
+"""The device stage (run/engines/device.py) on the CPU (FACETUI_DEVICE_STAGE=cpu): the same mechanics as on a GPU
 (workers decode, this process detects and encodes in batches across photos), the same results as the workers' own
 CNN analysis, and every fault costs only its photo. Upsample 0 keeps the CNN cheap on a small CPU."""
 
@@ -46,17 +46,16 @@ def _stage_threads() -> list[threading.Thread]:
 
 def test_the_stage_is_chosen_only_where_it_applies(monkeypatch):
     monkeypatch.delenv(STAGE_ENV, raising=False)
-    assert stage_device("cnn", "cpu", "local", 4) is None  # the CPU: the workers analyse whole photos
+    assert stage_device("cnn", "cpu", 4) is None  # the CPU: the workers analyse whole photos
     monkeypatch.setenv(STAGE_ENV, "cpu")
-    assert stage_device("cnn", "auto", "local", 2) == "cpu"
-    assert stage_device("hog", "auto", "local", 2) is None
-    assert stage_device("cnn", "auto", "ray", 2) is None
-    assert stage_device("cnn", "auto", "local", 1) is None
+    assert stage_device("cnn", "auto", 2) == "cpu"
+    assert stage_device("hog", "auto", 2) is None
+    assert stage_device("cnn", "auto", 1) is None
     monkeypatch.setenv(facemod.CNN_ENV, "dlib")  # dlib's own CNN: its results, in the workers
-    assert stage_device("cnn", "auto", "local", 2) is None
+    assert stage_device("cnn", "auto", 2) is None
     monkeypatch.delenv(facemod.CNN_ENV)
     monkeypatch.setenv(STAGE_ENV, "off")
-    assert stage_device("cnn", "cuda", "local", 2) is None
+    assert stage_device("cnn", "cuda", 2) is None
 
 
 def test_the_stage_reports_and_caches_what_the_workers_do(settings, workspace, monkeypatch):

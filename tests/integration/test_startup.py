@@ -33,8 +33,8 @@ PROBE = textwrap.dedent("""
         def __init__(self, *a, **k):
             pools.append(1)
             super().__init__(*a, **k)
-    from facetui.core.run import analyzer as runner
-    runner.cf.ProcessPoolExecutor = CountingPool
+    from facetui.core.run.engines import local
+    local.cf.ProcessPoolExecutor = CountingPool
     from facetui.core.base.settings import load_settings
     s = load_settings(Path(sys.argv[2]))
     if len(sys.argv) > 4:
@@ -211,7 +211,7 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     """Starting the pool is slow (here: made to take 3 s); the cached photos before the first new one do not wait."""
     import time
 
-    from facetui.core.run import analyzer as runner
+    from facetui.core.run.engines.local import WorkerPool
 
     root, sp = warm
     ws = tmp_path / "ws"
@@ -219,14 +219,13 @@ def test_cached_photos_are_filed_while_the_worker_pool_starts(warm, tmp_path, mo
     new = s.process_dir / "q05.jpg"
     data = new.read_bytes()
     new.write_bytes(data[:-2] + b"\x00" + data[-2:])
-    real = runner.Analyzer._submit
+    real = WorkerPool._start
 
-    def slow_start(self, p, sha):
-        if self._pool is None:
-            time.sleep(3)
-        return real(self, p, sha)
+    def slow_start(self):
+        time.sleep(3)
+        return real(self)
 
-    monkeypatch.setattr(runner.Analyzer, "_submit", slow_start)
+    monkeypatch.setattr(WorkerPool, "_start", slow_start)
     t0 = time.monotonic()
     seen = {}
     for e in recognize(s, output_dir=ws / "out"):

@@ -1,4 +1,4 @@
-"""How many GPU actors the Ray engine asks for, and when it uses them at all (ray_gpu.py): no Ray needed."""
+"""How many GPU actors the Ray engine asks for, and when it uses them at all (engines/ray/gpu.py): no Ray needed."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def test_gpu_actors_only_where_there_are_gpus_and_the_torch_ports_run(monkeypatc
 def test_a_ray_run_sizes_itself_by_the_cluster_not_by_this_machine(monkeypatch, tmp_path):
     """workers 0 reaches the Ray engine as 0 (one actor per CPU of the cluster), the GPU actors get the run's
     batch size, and the photos in flight grow to twice what the cluster can work on at once."""
-    from facetui.core.run import analyzer as pool
+    from facetui.core.run.analyzer import Analyzer
     from facetui.core.run.engines.ray import engine as engine_ray
     from facetui.core.stores.cache import EmbeddingCache
 
     got: dict = {}
 
-    class FakeEngine:
+    class FakeEngine(engine_ray.RayEngine):  # the real for_run, which the factory calls; no cluster
         capacity = 500
 
         def __init__(self, cfg, want_body, workers, address, env, body, gpu_fraction, batch_size):
@@ -46,9 +46,9 @@ def test_a_ray_run_sizes_itself_by_the_cluster_not_by_this_machine(monkeypatch, 
     monkeypatch.setattr(engine_ray, "RayEngine", FakeEngine)
     cache = EmbeddingCache(tmp_path / "cache")
     try:
-        a = pool.Analyzer(FaceConfig(), cache, workers=0, batch_size=8, engine="ray", ray_gpu_fraction=0.5)
+        a = Analyzer(FaceConfig(), cache, workers=0, batch_size=8, engine="ray", ray_gpu_fraction=0.5)
         assert a._window() == 3 * a.workers  # before the engine starts: this machine's three per worker
-        a._engine = a._start_engine()
+        a._first_miss(1)  # the factory makes the run's engine
         assert got == {"workers": 0, "gpu_fraction": 0.5, "batch_size": 8}
         assert a._window() == 1000
     finally:

@@ -7,3 +7,7 @@ local engine (a pool of worker processes and the thread that feeds it); ``worker
 encodes on a GPU) and ``devicebatch`` its batches, shared with Ray's GPU actors; ``ray`` is the Ray engine's
 sub-package.
 """
+
+from .base import ENGINES, Engine, EngineConfig, create_engine, require_engine
+
+__all__ = ["ENGINES", "Engine", "EngineConfig", "create_engine", "require_engine"]

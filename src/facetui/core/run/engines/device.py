@@ -6,25 +6,21 @@ descriptor network is the torch port too, the engine is local with more than one
 resolves to CUDA. ``FACETUI_DEVICE_STAGE=cpu`` forces it with the device "cpu" (tests: the same stages, same
 mechanics); ``=off`` keeps the whole analysis in the CPU workers (an A/B switch for the GPU check).
 
-Per photo: a worker reads and decodes it (``workers.decode_in_worker``: analyze_path's errors, the
+Per photo: a worker reads and decodes it (``worker.decode_in_worker``: analyze_path's errors, the
 FACETUI_TEST_WORKER_DIES_ON hook); the detect thread here gathers what is decoded, up to ``batch_size`` photos
 (the run's ``kb_batch_size``) without waiting for more than is ready, and runs the detector once over them
 (``MmodDetector.detect_batch``: one network call per photo size); each photo goes back to a worker with its
-boxes to have its chips, their sharpness and its body crops cut (``workers.cut_in_worker``); the encode thread
-gathers the cut photos the same way, encodes every chip of the batch in one call of the descriptor network on
-the device (with the mirror images, as the CPU path does), and sets each photo's Future. The body crops stay in
-the Analysis for the run to embed, as for any photo analysed on a GPU box.
-
-Why the chips are cut in the workers: this process is one interpreter lock for the writer and the stage, and
-dlib's chip cutting holds it (~1.3 ms per face); with it here the process spent 9.8 ms of CPU per photo of four
-faces (an instant detector, benchmarks/bench_device_stage.py), 5.6 ms with the cut in the workers: a ceiling of
-about 100 photos/s raised to about 180, for 1.2 MB of pixels sent back per photo.
+boxes to have its chips, their sharpness and its body crops cut (``worker.cut_in_worker``: dlib's cutting holds
+the interpreter lock, which this process needs for the stage and the writer; README, "On a GPU box", has the
+measurement); the encode thread gathers the cut photos the same way, encodes every chip of the batch in one call
+of the descriptor network on the device (with the mirror images, as the CPU path does), and sets each photo's
+Future. The body crops stay in the Analysis for the run to embed, as for any photo analysed on a GPU box.
 
 Faults: a photo that cannot be read or decoded is its own error Analysis; an exception in a batch's detection or
 encoding is retried photo by photo, so only the photo that raises it gets an error Analysis; a worker process that
 dies fails its photo's Future with BrokenProcessPool, which the Analyzer retries from the start in a fresh pool as
-for the local engine (pool.Analyzer._resolve). ``close`` cancels what is queued and returns without waiting for a
-batch in progress for longer than CLOSE_WAIT_S (the threads then end after it, setting nothing anyone waits for).
+for the local engine. ``close`` cancels what is queued and returns without waiting for a batch in progress for
+longer than CLOSE_WAIT_S (the threads then end after it, setting nothing anyone waits for).
 
 The results are the CPU run's: on "cpu" the stage uses the very detector and network objects the CPU path uses;
 on CUDA both run in IEEE float32 (TF32 off). So the face-model cache key is the CPU run's.
@@ -36,13 +32,15 @@ import concurrent.futures as cf
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...models import faces as facemod
 from ...models.analyze import Analysis, Decoded, FaceConfig
 from . import devicebatch
-from .worker import Feeder
+from .local import Feeder, WorkerPool
 
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # "cpu": the stage on the CPU (tests); "off": never the stage
 THREAD = "facetui-device-stage"  # both of the stage's threads
@@ -50,12 +48,12 @@ POLL_S = 0.1  # how often an idle stage thread looks for a close
 CLOSE_WAIT_S = 2.0  # how long close() waits for a batch in progress
 
 
-def stage_device(detector: str, device_pref: str, engine: str, workers: int) -> str | None:
-    """The torch device of the device stage for a run with these settings, or None where the run does without it
-    (the worker processes then analyse each photo whole). Imports torch only where the detector is cnn and the
+def stage_device(detector: str, device_pref: str, workers: int) -> str | None:
+    """The torch device of the device stage for a local run with these settings, or None where the run does without
+    it (the worker processes then analyse each photo whole). Imports torch only where the detector is cnn and the
     device may be a GPU."""
     force = os.environ.get(STAGE_ENV, "")
-    if force == "off" or detector != "cnn" or engine != "local" or workers <= 1:
+    if force == "off" or detector != "cnn" or workers <= 1:
         return None
     if not (facemod.torch_cnn_wanted() and facemod.torch_encoder_wanted()):
         return None  # dlib's own CNN or encoder: their results, their cache entries, in the workers
@@ -114,17 +112,24 @@ def cut_here(d: Decoded, boxes: list, sha: str, want_body: bool) -> cf.Future:
 
 
 class DeviceEngine:
-    """The engine seam (``submit``/``close``, as workers.Feeder and engine_ray.RayEngine): ``submit_decode(path,
-    sha)`` sends a photo to the worker pool to be decoded (pool.Analyzer._submit with decode-only workers),
-    ``submit_cut(decoded, boxes, sha, want_body)`` sends it back with its face boxes to have its chips cut."""
+    """The Engine of the device stage: ``submit_decode(path, sha)`` sends a photo to the worker pool to be decoded
+    (a decode-only WorkerPool's ``submit``), ``submit_cut(decoded, boxes, sha, want_body)`` sends it back with its
+    face boxes to have its chips cut (``cut_here``: in this thread, for tests without a pool)."""
 
     def __init__(
-        self, submit_decode, cfg: FaceConfig, want_body: bool, device: str, batch_size: int = 16, submit_cut=cut_here
+        self,
+        submit_decode: Callable[[Path, str], cf.Future],
+        cfg: FaceConfig,
+        want_body: bool,
+        device: str,
+        batch_size: int = 16,
+        submit_cut: Callable[[Decoded, list, str, bool], cf.Future] = cut_here,
     ):
         self._feeder = Feeder(submit_decode)  # starting the pool never holds up the run's thread
         self._submit_cut = submit_cut
         self.cfg, self.want_body, self.device = cfg, want_body, device
         self.batch_size = max(1, batch_size)
+        self._pool: WorkerPool | None = None  # the pool this engine shuts on close (on_pool)
         self._decoded: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._cut: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._closing = threading.Event()
@@ -135,10 +140,32 @@ class DeviceEngine:
         for t in self._threads:
             t.start()
 
+    @classmethod
+    def on_pool(cls, pool: WorkerPool, device: str, batch_size: int) -> DeviceEngine:
+        """The stage over ``pool`` (decode-only workers), which it shuts when it closes."""
+        eng = cls(pool.submit, pool.face_cfg, pool.want_body, device, batch_size, pool.submit_cut)
+        eng._pool = pool
+        return eng
+
     @property
     def capacity(self) -> int:
         """Photos the stage works on at once: a batch being detected and one being encoded."""
         return 2 * self.batch_size
+
+    @property
+    def cores_used(self) -> int:
+        return self._pool.workers if self._pool is not None else 0
+
+    @property
+    def embeds_bodies(self) -> bool:
+        return False  # the body crops come back to be embedded on the device, in the run's batches
+
+    def take_notices(self) -> list[str]:
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        workers = self._pool.workers if self._pool is not None else 0
+        return {"name": "local", "workers": workers, "started": True, "stage": "device", "device": self.device}
 
     def submit(self, path: Path, sha: str) -> cf.Future:
         out: cf.Future = cf.Future()
@@ -154,7 +181,7 @@ class DeviceEngine:
             q.put(job)
 
     def close(self) -> None:
-        """Stop: photos not yet through are cancelled; the pool itself is the Analyzer's to shut."""
+        """Stop: photos not yet through are cancelled, then the pool (where on_pool gave one) is shut."""
         self._closing.set()
         self._feeder.close()
         for t in self._threads:
@@ -166,6 +193,8 @@ class DeviceEngine:
                 except queue.Empty:
                     break
                 _settle(job.out, exc=cf.CancelledError())
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def _loop(self, source: queue.SimpleQueue, step) -> None:
         while True:

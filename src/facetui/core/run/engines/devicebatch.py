@@ -1,6 +1,6 @@
 """The device's share of the analysis, in batches across photos: detection of decoded photos, descriptors of
 the chips cut from them, body embeddings; and the CPU step between, cutting the chips. Used by the local device
-stage (engine_device.py: the workers cut the chips) and by the Ray engine's GPU actors (ray_gpu.py: all here).
+stage (device.py: the workers cut the chips) and by the Ray engine's GPU actors (ray/gpu.py: all here).
 
 Faults: an exception in a batch is retried photo by photo, so only the photo that raises it gets an error Analysis;
 a face model that cannot be loaded (FaceModelError) raises, since it fails every photo alike.

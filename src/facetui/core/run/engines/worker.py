@@ -1,15 +1,11 @@
-"""The worker processes' side of a run: how they start (a forkserver), what each does per photo (the analysis, and
-on the CPU the body embeddings too; or, for the device stage, only the read and decode), and the thread that hands
-them photos without holding up the run."""
+"""What a worker process runs (the local engine's pool, and the Ray engine's actors): how it starts, and what it
+does per photo: the whole analysis (with the body embeddings too where it embeds them), or a share of it for a
+device (read and decode; cut the chips from the device's boxes; prepare a photo for a Ray GPU actor)."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
-import queue
-import threading
 import time
-from functools import partial
 from pathlib import Path
 
 from ...models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
@@ -100,7 +96,7 @@ def _test_hook(path: Path) -> None:
 
 
 def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Decoded | Analysis:
-    """One photo in a worker of the device stage (engine_device.py): read and decode only, with analyze_path's
+    """One photo in a worker of the device stage (device.py): read and decode only, with analyze_path's
     errors (an Analysis with ``error`` set); detection, chips and descriptors follow in the run's process."""
     _test_hook(path)
     t = time.perf_counter()
@@ -114,7 +110,7 @@ def decode_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> 
 
 
 def cut_in_worker(d: Decoded, boxes: list, sha: str, want_body: bool) -> Analysis:
-    """The device stage's second step in a worker (engine_device.py): a decoded photo's chips, their sharpness and
+    """The device stage's second step in a worker (device.py): a decoded photo's chips, their sharpness and
     the body crops, cut from the face boxes the device found; the chips go back to be encoded on the device."""
     t = time.perf_counter()
     a = cut_chips(d, boxes, sha, want_body)
@@ -123,7 +119,7 @@ def cut_in_worker(d: Decoded, boxes: list, sha: str, want_body: bool) -> Analysi
 
 
 def prepare_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> tuple[Analysis | None, object]:
-    """One photo in a CPU actor of the Ray engine's GPU stage (ray_gpu.py): (its finished Analysis, None) where
+    """One photo in a CPU actor of the Ray engine's GPU stage (ray/gpu.py): (its finished Analysis, None) where
     nothing is left for a GPU (an error, or no face and no body crop found), else (None, what the GPU actor
     finishes): the decoded photo for the cnn detector, or for hog the Analysis with its chips cut and its body
     crops (descriptors and body embeddings to come)."""
@@ -139,58 +135,3 @@ def prepare_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) ->
         a.chips = None
         return a, None
     return None, a
-
-
-def _chain(outer: cf.Future, inner: cf.Future) -> None:
-    """Hand ``inner``'s outcome to ``outer`` (a done callback)."""
-    if inner.cancelled():
-        outer.set_exception(cf.CancelledError())
-        return
-    exc = inner.exception()
-    if exc is not None:
-        outer.set_exception(exc)
-    else:
-        outer.set_result(inner.result())
-
-
-class Feeder:
-    """Sends photos to the worker pool from a thread of its own: starting the pool (the forkserver imports dlib and
-    torch, each worker loads the face models: seconds on 2 cores) then never holds up the run's own thread, which
-    goes on hashing, looking up and filing the photos that need no worker. ``submit`` returns at once with a
-    Future that takes the worker's outcome."""
-
-    def __init__(self, submit) -> None:
-        self._submit = submit
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="facetui-pool-feeder", daemon=True)
-        self._thread.start()
-
-    def submit(self, p: Path, sha: str) -> cf.Future:
-        f: cf.Future = cf.Future()
-        self._jobs.put((p, sha, f))
-        return f
-
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            p, sha, f = job
-            if self._closing:
-                f.cancel()
-                continue
-            if not f.set_running_or_notify_cancel():
-                continue
-            try:
-                inner = self._submit(p, sha)
-            except BaseException as e:  # the run's thread raises it where it waits for this photo
-                f.set_exception(e)
-                continue
-            inner.add_done_callback(partial(_chain, f))
-
-    def close(self) -> None:
-        """Stop feeding: photos not yet sent are cancelled; returns once the thread is gone."""
-        self._closing = True
-        self._jobs.put(None)
-        self._thread.join()

@@ -1,10 +1,10 @@
-"""Reaching a Ray cluster for the Ray engine (engine_ray.py): Ray imported only when asked for, with a one-line
+"""Reaching a Ray cluster for the Ray engine (engine.py): Ray imported only when asked for, with a one-line
 message where the extra is missing, and the connection made from a long-lived host thread.
 
 Why a host thread: ``ray.init`` from a thread that then ends kills the local cluster it started (its GCS and raylet
 get a parent-death signal tied to that thread) and the driver gives up a minute later; the connection is therefore
 made, once per process, in a daemon thread that lives as long as the process. A local cluster started here ends with
-this process, its agents too, however the process ends (the watchdog in raywatch.py).
+this process, its agents too, however the process ends (the watchdog in watch.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from ....base.errors import SetupError
 
 INSTALL_HINT = "pip install 'facetui[ray]'"
-# test hook: a local cluster declares this many GPUs, which its GPU actors (ray_gpu.py) then run on the CPU
+# test hook: a local cluster declares this many GPUs, which its GPU actors (gpu.py) then run on the CPU
 TEST_GPUS_ENV = "FACETUI_TEST_RAY_GPUS"
 
 
@@ -106,7 +106,7 @@ def _host_thread(address: str, cpus: int | None, env: dict[str, str], ready: thr
 
 
 def _start_watchdog():
-    """The local cluster this process started ends with it, agents included, however it ends (raywatch.py): a
+    """The local cluster this process started ends with it, agents included, however it ends (watch.py): a
     watchdog process that holds the read end of a pipe whose write end only this process holds."""
     import subprocess
     import sys

@@ -11,9 +11,9 @@ end, and a cancel is seen only when the next row arrives). An actor call per pho
 outcome: a bad photo is a result with an error, a photo that kills its worker is retried once and then reported,
 and an abort fails the futures in flight at once.
 
-With GPUs on the cluster, these actors prepare each photo and GPU actors finish it in batches (ray_gpu.py).
+With GPUs on the cluster, these actors prepare each photo and GPU actors finish it in batches (gpu.py).
 
-The actors' slots (started, up, replaced when they die, a watchdog for a cluster with no room) are rayslots.py's,
+The actors' slots (started, up, replaced when they die, a watchdog for a cluster with no room) are slots.py's,
 shared with the GPU actors.
 
 Ray is an optional extra (``pip install 'facetui[ray]'``), imported only when this engine is asked for.
@@ -27,15 +27,20 @@ from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ....models.analyze import Analysis, FaceConfig
+from ..worker import worker_env
 from . import gpu
 from .cluster import Cluster, cluster_failure, connect, import_ray, stop
 from .slots import ActorSlots, Slot
 
+if TYPE_CHECKING:
+    from ..base import EngineConfig
+
 TASK_RETRIES = 1  # a photo whose worker died is tried once more on a fresh worker, then reported
 DIED = "the analysis worker died on this photo (out of memory, or a crash in dlib)"
-# the photos waiting when no worker is up rayslots.REFILL_WAIT_S after a replacement, and every later one
+# the photos waiting when no worker is up slots.REFILL_WAIT_S after a replacement, and every later one
 NO_WORKER = "no analysis worker could be started on the cluster (its nodes lost, or no room for one)"
 DIED_ON_GPU = "the GPU worker died with this photo in its batch, twice (out of GPU memory, or a crash)"
 
@@ -59,7 +64,7 @@ def _make_actor_class(ray):
 
         @ray.method(num_returns=2)
         def prepare(self, path: Path, cfg: FaceConfig, want_body: bool, sha: str):
-            """For the GPU stage (ray_gpu.py): (finished Analysis or None, what a GPU actor finishes)."""
+            """For the GPU stage (gpu.py): (finished Analysis or None, what a GPU actor finishes)."""
             from facetui.core.run.engines import worker
 
             return worker.prepare_in_worker(path, cfg, want_body, sha)
@@ -69,7 +74,7 @@ def _make_actor_class(ray):
 
 @dataclass
 class _Slot(Slot):
-    """A CPU actor's place (rayslots.Slot), and whether a photo is on it."""
+    """A CPU actor's place (slots.Slot), and whether a photo is on it."""
 
     busy: bool = False
 
@@ -102,7 +107,7 @@ class RayEngine(ActorSlots):
     ) -> None:
         """``body``: (bodysetup.BodySpec, batch size) when the workers embed the crops they cut (OSNet on their
         CPU, or on the GPU actors' GPUs; the weights file at the same path on every node), else None (the crops
-        come back). ``gpu_fraction``: a GPU actor's share of a GPU where the cluster has GPUs (ray_gpu.py)."""
+        come back). ``gpu_fraction``: a GPU actor's share of a GPU where the cluster has GPUs (gpu.py)."""
         self.face_cfg = face_cfg
         self.want_body = want_body
         self.workers = workers
@@ -124,6 +129,22 @@ class RayEngine(ActorSlots):
         self._started = threading.Event()
         self._starter = threading.Thread(target=self._start, name="facetui-ray-start", daemon=True)
         self._starter.start()
+
+    @classmethod
+    def for_run(cls, cfg: EngineConfig, face_cfg: FaceConfig, body: Any) -> RayEngine:
+        """The engine for a run (base.create_engine): ``body`` the run's body encoder (None: body recognition off);
+        the actors embed the crops they cut where it has a spec they can load (on their own CPU or GPU)."""
+        spec = getattr(body, "spec", lambda: None)()
+        return cls(
+            face_cfg,
+            body is not None,
+            cfg.workers,  # 0: one actor per CPU of the cluster, not of this machine
+            cfg.ray_address,
+            worker_env(),
+            None if spec is None else (spec, cfg.batch_size),
+            gpu_fraction=cfg.ray_gpu_fraction,
+            batch_size=cfg.batch_size,
+        )
 
     # -- start-up ------------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -169,6 +190,14 @@ class RayEngine(ActorSlots):
         """Photos the cluster works on at once: one per CPU actor, and the batches the GPU actors may hold."""
         on_gpus = self._gpu.capacity if self._gpu is not None else 0
         return len(self._slots) + on_gpus
+
+    @property
+    def cores_used(self) -> int:
+        return 0  # the actors' cores are the cluster's: this process's threads are left as they are
+
+    @property
+    def embeds_bodies(self) -> bool:
+        return self.body is not None
 
     def _new_actor(self):
         if self._gpu is None:
@@ -291,7 +320,7 @@ class RayEngine(ActorSlots):
         """What the run should say once, since the last call (from the GPU actors)."""
         return self._gpu.take_notices() if self._gpu is not None else []
 
-    def describe(self, wait: bool = True) -> dict:
+    def describe(self, wait: bool = False) -> dict[str, Any]:
         """For the manifest: the engine and the cluster it ran on (``wait``: for the connection to be made)."""
         if wait:
             self._started.wait()

@@ -1,6 +1,6 @@
 """The Ray engine's GPU stage: actors that each hold a share of a GPU and finish photos in batches across photos
 (the CNN detector on decoded photos, the descriptors of every chip, the body embeddings: devicebatch.py), fed by
-the CPU actors of engine_ray.py.
+the CPU actors of engine.py.
 
 When: the engine is ray, ``ray_gpu_fraction`` > 0 and the cluster has GPUs (:func:`applies`). The CPU actors then
 decode only (cnn) or decode, detect and cut the chips and body crops (hog), and return two objects: a small status
@@ -16,7 +16,7 @@ batch takes the payloads waiting, up to ``batch_size``, and never waits for more
 
 Faults: a batch that raises is retried photo by photo inside the actor; a GPU actor that dies, or payloads lost
 with their node, hand the batch's photos back to the engine (``lost``), which redoes each from the start once
-and then reports it; the dead actor is replaced (rayslots.py). With no GPU actor up REFILL_WAIT_S after a
+and then reports it; the dead actor is replaced (slots.py). With no GPU actor up REFILL_WAIT_S after a
 start or a replacement, the photos waiting are reported (transient: a rerun tries again), and so is every later
 one until one is up.
 """
@@ -86,7 +86,7 @@ def _make_gpu_class(ray):
 
 @dataclass
 class _Gpu(Slot):
-    """A GPU actor's place (rayslots.Slot), and how many batches were sent to it and are not yet back."""
+    """A GPU actor's place (slots.Slot), and how many batches were sent to it and are not yet back."""
 
     batches: int = 0
 

@@ -1,4 +1,4 @@
-"""The slots of one kind of Ray actor (the CPU actors of engine_ray.py, the GPU actors of ray_gpu.py): each actor
+"""The slots of one kind of Ray actor (the CPU actors of engine.py, the GPU actors of gpu.py): each actor
 started, marked up once it answers, replaced when it dies (at most MAX_REPLACED in a run, then its slot is given
 up), and a watchdog: when no actor is up REFILL_WAIT_S after a replacement (or a start, where the owner arms it),
 or no slot is left at all, the photos waiting are reported, and so is every later one until an actor is up again

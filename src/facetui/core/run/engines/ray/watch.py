@@ -1,4 +1,4 @@
-"""The watchdog of a local Ray cluster that a run started itself (raycluster.py starts it as a process of its own):
+"""The watchdog of a local Ray cluster that a run started itself (cluster.py starts it as a process of its own):
 it ends the cluster's processes once the run's process is gone, however that went (kill -9 included).
 
 Ray ties its GCS and raylet to the driver with a parent-death signal, but its agents (the dashboard and runtime-env
