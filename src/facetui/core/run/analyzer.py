@@ -68,7 +68,7 @@ def hash_file(path: Path) -> tuple[str, str]:
 
 
 class Analyzer:
-    """Maps paths to Items. Misses go to a pool of processes (dlib holds the GIL); hits never decode."""
+    """Maps paths to Items, in order. Misses go to the run's engine (engines.create_engine); hits never decode."""
 
     @classmethod
     def for_settings(cls, settings, cache: EmbeddingCache, body, timings: Timings | None = None) -> Analyzer:

@@ -44,7 +44,8 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None:
-        """Stop: photos not yet done are cancelled, the workers stopped. Returns without waiting for long."""
+        """Stop: photos not yet started are cancelled (their Futures too) and the workers stopped; the local pool
+        waits for the photos its workers hold, the device stage and Ray do not wait for long."""
         ...
 
     def take_notices(self) -> list[str]:
