@@ -28,10 +28,9 @@ NO_KB_BODIES = "body recognition off: the KB has no body embeddings (rebuild it 
 
 def require_engine(settings: Settings) -> None:
     """A SetupError, before anything else is done, when the engine asked for cannot run here (Ray not installed)."""
-    if settings.engine == "ray":
-        from .engines.ray.cluster import import_ray
+    from .engines import require_engine as require
 
-        import_ray()
+    require(settings.engine)
 
 
 def _record_engine(manifest: RunManifest, info: dict) -> None:
