@@ -1,5 +1,5 @@
 """Fixtures: a private copy of the bundled demo photos, settings pointing at it, and one KB built per session
-(shared helpers live in helpers.py)."""
+(the plain helpers the tests share live in the support package, tests/support/)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import LEFT_OUT, make_workspace, run_all
 
 from facetui.core.base.settings import Settings, load_settings
+from support.helpers import LEFT_OUT, make_workspace, run_all
 
 # Prepared models (dlib's detector, the ONNX networks) go to a folder of this test session, not the user's cache;
 # subprocesses inherit it.

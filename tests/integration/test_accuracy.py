@@ -8,7 +8,6 @@ import random
 import shutil
 
 import pytest
-from helpers import DEMO, REPO, run_all
 
 from facetui.core.base.settings import load_settings
 from facetui.core.evaluation.evaluate import evaluate
@@ -17,6 +16,7 @@ from facetui.core.evaluation.tune import GRID_K, GRID_LAP, GRID_MARGIN, GRID_TOL
 from facetui.core.run.decide import Decider
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.stores.kb import load_kb
+from support.helpers import DEMO, REPO, run_all
 
 LFW = DEMO / "lfw-calib"
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import make_workspace, run_all
 
 from facetui.core.base.events import FileDone, RunStarted
 from facetui.core.base.settings import load_settings
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.kb import load_kb
+from support.helpers import make_workspace, run_all
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DEMO, run_all
 from PIL import Image
 
 from facetui.core.base.events import FileDone, RunFinished, RunStarted
@@ -24,6 +23,7 @@ from facetui.core.run.recognize import recognize
 from facetui.core.stores import cache as cache_mod
 from facetui.core.stores.cache import CACHE_FILE, EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
+from support.helpers import DEMO, run_all
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
 

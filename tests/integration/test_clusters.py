@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import LEFT_OUT
 
 from facetui.cli import main as cli_main
 from facetui.core.models import linkage
 from facetui.core.review.clusters import cluster_lines, find_clusters
 from facetui.core.review.session import REVIEW_PREFIX, ReviewSession
 from facetui.core.stores.kb import load_kb
+from support.helpers import LEFT_OUT
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DEMO, filed, read_truth, run_all
 
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.models import faces as facemod
@@ -26,6 +25,7 @@ from facetui.core.run.engines.worker import decode_in_worker
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.cache import EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
+from support.helpers import DEMO, filed, read_truth, run_all
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
 CFG = FaceConfig("cnn", 0, 800)

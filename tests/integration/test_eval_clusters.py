@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 
-from helpers import LFW_CALIB, lfw_photos, lfw_strangers, run_all
-
 from facetui.cli import main
 from facetui.core.base.settings import load_settings
 from facetui.core.evaluation.evaluate import evaluate, report_lines
 from facetui.core.run.kbbuild import build_kb
+from support.helpers import LFW_CALIB, lfw_photos, lfw_strangers, run_all
 
 KNOWN = ["Angelina_Jolie", "Hu_Jintao"]
 UNKNOWN = ["Bill_Frist", "Clay_Aiken", "Igor_Ivanov", "John_Bolton", "Mike_Myers", "Norah_Jones"]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DEMO, read_truth, run_all
 
 from facetui.cli import main
 from facetui.core.base.events import FileDone
@@ -22,6 +21,7 @@ from facetui.core.evaluation.scores import pick_marked, score
 from facetui.core.evaluation.truth import EvalError, load_truth
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.kb import load_kb
+from support.helpers import DEMO, read_truth, run_all
 
 SWEEP = [0.35, 0.5, 0.75]
 

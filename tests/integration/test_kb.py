@@ -7,12 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import make_workspace, run_all
 
 from facetui.core.base.events import KbImageDone, RunFinished
 from facetui.core.base.settings import load_settings
 from facetui.core.run.kbbuild import build_kb, kb_status
 from facetui.core.stores.kb import KbError, KnowledgeBase, from_bytes, load_kb, save_kb, to_bytes
+from support.helpers import make_workspace, run_all
 
 PEOPLE = ["Alex_Lacamoire", "Barack_Obama", "Joe_Biden", "Kit_Harington", "Rose_Leslie"]
 

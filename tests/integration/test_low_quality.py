@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-from helpers import DEMO, read_truth, run_all
 from PIL import Image, ImageFilter
 
 from facetui.cli import main
@@ -19,6 +18,7 @@ from facetui.core.review.session import ReviewSession
 from facetui.core.run.recognize import recognize
 from facetui.core.run.render import format_line
 from facetui.core.stores.report import REPORT_NAME, read_rows
+from support.helpers import DEMO, read_truth, run_all
 
 
 def _blurred_copy(src: Path, dst: Path, frac: float) -> None:

@@ -7,7 +7,6 @@ import threading
 import tomllib
 
 import pytest
-from helpers import run_all
 
 from facetui.cli import main
 from facetui.core.base.events import KbImageDone
@@ -23,6 +22,7 @@ from facetui.core.stores.manifest import (
     last_run,
     read_manifest,
 )
+from support.helpers import run_all
 
 
 def _load(path):

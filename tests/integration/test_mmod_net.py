@@ -15,11 +15,11 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import REPO
 
 from facetui.core.models import faces, mmod_net, mmod_numpy
 from facetui.core.models.analyze import FaceConfig, analyze_path
 from facetui.core.models.images import load_image, load_image_bytes
+from support.helpers import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "cnn_boxes.json"
 LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))

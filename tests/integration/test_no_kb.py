@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from helpers import folders_by_file, make_no_kb_workspace, run_all
 
 from facetui.core.base.events import FileDone, RunFinished, RunStarted
 from facetui.core.base.settings import load_settings
@@ -18,6 +17,7 @@ from facetui.core.run.render import NO_KB_PEOPLE, summary_lines
 from facetui.core.stores.kb import KnowledgeBase, load_kb, save_kb
 from facetui.core.stores.manifest import manifest_path, read_manifest
 from facetui.core.stores.report import REPORT_NAME, read_results
+from support.helpers import folders_by_file, make_no_kb_workspace, run_all
 
 # 5 photos each (3 from lfw-calib's kb/, 2 from its query/); the first two are named in review, the third is not.
 # Their faces are far apart: once two photos each are named, every other photo of theirs scores under 0.45 against

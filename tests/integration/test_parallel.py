@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DEMO, filed, read_truth, run_all
 
 from facetui.core.base.events import FileDone, RunFinished
 from facetui.core.models import bodies
@@ -18,6 +17,7 @@ from facetui.core.run.analyzer import Analyzer
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.cache import EmbeddingCache
 from facetui.core.stores.report import REPORT_NAME
+from support.helpers import DEMO, filed, read_truth, run_all
 
 QUERIES = sorted((DEMO / "query").glob("*.jpg"))
 
@@ -153,12 +153,11 @@ def test_a_worker_that_dies_costs_only_its_photo(tmp_path, monkeypatch):
     """A photo that kills its worker process (OOM killer, a crash in native code) is reported; the run goes on."""
     import shutil
 
-    from helpers import make_workspace, read_truth, run_all
-
     from facetui.core.base.events import FileDone
     from facetui.core.base.settings import load_settings
     from facetui.core.run.kbbuild import build_kb
     from facetui.core.run.recognize import recognize
+    from support.helpers import make_workspace, read_truth, run_all
 
     sp = make_workspace(tmp_path, workers=2)
     shutil.copy(tmp_path / "query" / "q01.jpg", tmp_path / "query" / "q00-dies.jpg")

@@ -12,13 +12,12 @@ import sys
 import threading
 from pathlib import Path
 
-from helpers import make_workspace, run_all
-
 from facetui.core.base.events import FileDone, RunStarted
 from facetui.core.base.settings import load_settings
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.recognize import recognize
 from facetui.core.run.render import format_line
+from support.helpers import make_workspace, run_all
 
 RANK = {"base": 1, "models": 2, "stores": 3, "run": 4, "review": 5, "evaluation": 5, "cli": 6, "tui": 6}
 # the same measure before the layers became packages (issue 12) gave 15; it must stay below. Issue 24 added three

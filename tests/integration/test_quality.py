@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from helpers import DEMO
 from PIL import Image, ImageFilter
 
 from facetui.core.base.settings import defaults
 from facetui.core.models.analyze import FaceConfig, analyze_bytes
 from facetui.core.models.quality import GOOD, LOW, POOR, quality_level
+from support.helpers import DEMO
 
 PHOTOS = [DEMO / "kb" / "Joe_Biden" / "biden2.jpg", DEMO / "query" / "q02.jpg", DEMO / "query" / "q01.jpg"]
 GATE = defaults().lap_var_thresh

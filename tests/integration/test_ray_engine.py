@@ -18,7 +18,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import DEMO, filed, make_workspace, run_all
 
 from facetui.core.base.events import FileDone, Notice, RunFinished
 from facetui.core.base.settings import load_settings
@@ -30,6 +29,7 @@ from facetui.core.run.engines.ray.cluster import TEST_GPUS_ENV
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.report import REPORT_NAME
+from support.helpers import DEMO, filed, make_workspace, run_all
 
 pytest.importorskip("ray", reason="the Ray engine's tests need the extra: pip install 'facetui[ray]'")
 pytestmark = pytest.mark.ray

@@ -7,13 +7,12 @@ import os
 import subprocess
 import sys
 
-from helpers import REPO, read_truth, run_all
-
 from facetui.core.base.events import FileDone, RunFinished, RunStarted
 from facetui.core.base.fsutil import file_sha256
 from facetui.core.base.settings import load_settings
 from facetui.core.run.recognize import SetupError, recognize
 from facetui.core.stores.report import COLUMNS, read_results
+from support.helpers import REPO, read_truth, run_all
 
 
 def _filed(out):

@@ -6,7 +6,6 @@ import csv
 import re
 import shutil
 
-from helpers import run_all
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from facetui.core.base.events import FileDone
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.report import COLUMNS, REPORT_NAME, encode_rows, read_results, read_rows
+from support.helpers import run_all
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 HOSTILE = [

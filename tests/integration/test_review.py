@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import LEFT_OUT, run_all
 
 from facetui.cli import main as cli_main
 from facetui.core.base.events import UNKNOWN, FileDone
@@ -25,6 +24,7 @@ from facetui.core.run.recognize import recognize
 from facetui.core.stores.kb import load_kb
 from facetui.core.stores.report import REPORT_NAME, read_results, read_rows
 from facetui.core.stores.reviewlog import LOG_NAME, Entry, ReviewError, ReviewLog, load_overrides
+from support.helpers import LEFT_OUT, run_all
 
 
 @pytest.fixture
@@ -258,9 +258,8 @@ def test_cli_review_list_assign_undo(ws, capsys):
 @pytest.mark.slow
 def test_body_rows_join_and_leave_the_kb_with_the_decision(tmp_path):
     """With body recognition on (random OSNet weights: mechanics only), an assignment adds the body too."""
-    from helpers import make_workspace
-
     from facetui.core.models.bodies import save_random_weights
+    from support.helpers import make_workspace
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")
     sp = make_workspace(

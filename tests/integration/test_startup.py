@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-from helpers import REPO, make_workspace, run_all
 
 from facetui.core.base.events import FileDone, Notice, RunFinished, RunStarted
 from facetui.core.base.fsutil import TEMP_PREFIX
@@ -19,6 +18,7 @@ from facetui.core.models.bodysetup import CHECKED_DIR, setup_body
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.report import read_rows
+from support.helpers import REPO, make_workspace, run_all
 
 MODEL = "osnet_x0_25"
 

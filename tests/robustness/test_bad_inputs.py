@@ -1,6 +1,6 @@
 """Bad input gets a reason, never a crash: `facetui recognize` over the generated corpus mixed with the demo photos.
 
-One recursive CLI run (two worker processes) over the nine demo photos plus tests/corpus.py's awkward and broken files:
+One recursive CLI run (two worker processes) over the nine demo photos plus tests/support/corpus.py's awkward and broken files:
 every good photo is filed as demo/truth.csv says, every bad one gets a one-line reason in the log and in report.csv,
 the run exits 0, the inputs are byte-identical afterwards (mtimes too), and memory stays bounded (no bomb is decoded).
 """
@@ -14,12 +14,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from corpus import BOMB_SIZE, HUGE_NAME, NON_UTF8_NAME, ROTATED_NAME, WEIRD_NAME, make_corpus
-from helpers import DEMO, read_truth
-from robustness import REPO, cli_cmd, cli_env, copy_workspace, filed, permission_preexec, report_rows, sha, temps, tree
 
 from facetui.core.base.fsutil import display_name
 from facetui.core.stores.report import split_list
+from support.cli_runs import (
+    REPO,
+    cli_cmd,
+    cli_env,
+    copy_workspace,
+    filed,
+    permission_preexec,
+    report_rows,
+    sha,
+    temps,
+    tree,
+)
+from support.corpus import BOMB_SIZE, HUGE_NAME, NON_UTF8_NAME, ROTATED_NAME, WEIRD_NAME, make_corpus
+from support.helpers import DEMO, read_truth
 
 EXTS = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"]
 MB = 1024 * 1024

@@ -14,8 +14,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import run_all
-from robustness import (
+
+from facetui.core.base.fsutil import TEMP_PREFIX
+from facetui.core.base.settings import load_settings
+from facetui.core.run.kbbuild import build_kb
+from facetui.core.run.recognize import recognize
+from facetui.core.stores.kb import load_kb
+from facetui.core.stores.report import split_list
+from support.cli_runs import (
     comparable,
     contents,
     copy_workspace,
@@ -28,13 +34,7 @@ from robustness import (
     tree,
     wait_for,
 )
-
-from facetui.core.base.fsutil import TEMP_PREFIX
-from facetui.core.base.settings import load_settings
-from facetui.core.run.kbbuild import build_kb
-from facetui.core.run.recognize import recognize
-from facetui.core.stores.kb import load_kb
-from facetui.core.stores.report import split_list
+from support.helpers import run_all
 
 SKIP_OUT = (
     "report.csv",

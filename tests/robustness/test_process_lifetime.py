@@ -8,42 +8,13 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from robustness import REPO, cli_cmd, cli_env, copy_workspace, report_rows, wait_for
 
 from facetui.core.run.engines.worker import HOLD_ENV
+from support.cli_runs import REPO, alive, cli_cmd, cli_env, copy_workspace, report_rows, session_pids, wait_for
 
 GONE_WITHIN_S = 5.0
-
-
-def session_pids(sid: int) -> set[int]:
-    """The live processes (zombies left out) of session ``sid``, read from /proc."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, session, ...
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            pids.add(int(entry))
-    return pids
-
-
-def alive(pids: set[int]) -> set[int]:
-    out = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            out.add(pid)
-    return out
 
 
 @pytest.fixture

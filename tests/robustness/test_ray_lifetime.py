@@ -8,8 +8,8 @@ import signal
 import subprocess
 
 import pytest
-from robustness import REPO, cli_cmd, cli_env, copy_workspace, wait_for
-from test_process_lifetime import alive, session_pids
+
+from support.cli_runs import REPO, alive, cli_cmd, cli_env, copy_workspace, session_pids, wait_for
 
 RAY_GONE_WITHIN_S = 30.0
 

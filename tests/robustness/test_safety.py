@@ -16,9 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import plant_output_links
-from helpers import read_truth, run_all
-from robustness import filed, permission_preexec, report_rows, run_cli, temps, tree
 
 from facetui.core.base.events import FileDone
 from facetui.core.base.fsutil import (
@@ -34,6 +31,9 @@ from facetui.core.run.recognize import SetupError, recognize
 from facetui.core.stores.cache import CACHE_FILE
 from facetui.core.stores.kb import KbError, load_kb, save_kb
 from facetui.core.stores.report import COLUMNS, join_list, read_results
+from support.cli_runs import filed, permission_preexec, report_rows, run_cli, temps, tree
+from support.corpus import plant_output_links
+from support.helpers import read_truth, run_all
 
 # --- hostile pickles: a KB in the seed's old format ------------------------------------------------------------------
 

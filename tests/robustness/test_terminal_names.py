@@ -9,11 +9,11 @@ import re
 import shutil
 
 import pytest
-from helpers import DEMO
-from robustness import copy_workspace, run_cli
 
 from facetui.core.base.textsafe import terminal_safe
 from facetui.core.stores.report import REPORT_NAME, read_rows
+from support.cli_runs import copy_workspace, run_cli
+from support.helpers import DEMO
 
 # what a terminal would act on: C0 (a line's own end aside), DEL, C1 and the bidi controls
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

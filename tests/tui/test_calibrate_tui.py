@@ -11,8 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from helpers import DEMO
-from test_tui_snapshots import StepClock
 
 from facetui.core.base.settings import load_settings
 from facetui.core.evaluation.evaluate import advice_changes, evaluate
@@ -27,6 +25,8 @@ from facetui.tui.home_screen import HomeScreen
 from facetui.tui.keymap import bindings
 from facetui.tui.messages import CalibrationEnded, CalibrationProgress
 from facetui.tui.widgets import RunProgress
+from support.helpers import DEMO
+from support.tui import StepClock
 
 SIZE = (100, 34)
 PHOTOS = 9  # demo/query

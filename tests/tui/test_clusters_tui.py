@@ -11,8 +11,6 @@ import json
 import shutil
 
 import pytest
-from helpers import lfw_photos, run_all
-from test_review_tui import ReviewApp, settle, sync, text, thumbs_shown
 
 from facetui.core.base.settings import load_settings
 from facetui.core.review.order import cluster_order
@@ -25,6 +23,8 @@ from facetui.tui.clusters_screen import ClustersScreen
 from facetui.tui.face_grid import Face, FaceGrid, caption, short
 from facetui.tui.name_dialog import NameDialog
 from facetui.tui.review_screen import ReviewScreen
+from support.helpers import lfw_photos, run_all
+from support.tui import ReviewApp, settle, sync, text, thumbs_shown
 
 SIZE = (110, 34)  # the grid has 3 columns
 PEOPLE = ("Roger_Federer", "Yoko_Ono")

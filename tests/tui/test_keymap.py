@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from test_tui import SIZE, make_app, notifications
-
 from facetui.cli import main as cli_main
 from facetui.tui.home_screen import HomeScreen
 from facetui.tui.keymap import KEYMAP_NAME, bindings, load_keymap
 from facetui.tui.recognition_screen import RecognitionScreen
 from facetui.tui.settings_screen import SettingsScreen
+from support.tui import SIZE, make_app, notifications
 
 
 def test_every_binding_has_an_id_and_the_ids_are_listed():

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import threading
 
 import pytest
-from helpers import LEFT_OUT, run_all
-from textual.app import App
 from textual.widgets import Input, OptionList
 
 from facetui.core.base.events import FileDone
@@ -24,6 +20,8 @@ from facetui.tui.name_dialog import NameDialog
 from facetui.tui.photos import image_class
 from facetui.tui.preview_screen import PreviewScreen
 from facetui.tui.review_screen import ReviewScreen
+from support.helpers import LEFT_OUT, run_all
+from support.tui import ReviewApp, settle, sync, text, thumbs_shown
 
 SIZE = (110, 34)
 
@@ -31,51 +29,6 @@ SIZE = (110, 34)
 @pytest.fixture
 def settings(no_obama_settings):
     return no_obama_settings
-
-
-class ReviewApp(App):
-    """The review screen pushed over an empty app, as the real app does on `u`."""
-
-    def __init__(self, settings, image_mode: str | None = "halfcell") -> None:
-        super().__init__()
-        self.settings = settings
-        self.image_mode = image_mode
-
-    def on_mount(self) -> None:
-        self.push_screen(ReviewScreen(self.settings, image_mode=self.image_mode))
-
-
-def sync(test):
-    """Run an async Pilot test with asyncio.run (no asyncio plugin needed), as tests/test_tui.py does."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kw):
-        return asyncio.run(test(*args, **kw))
-
-    return wrapper
-
-
-async def settle(pilot) -> None:
-    """Let the screen's thread workers finish and their messages land (a worker may start another)."""
-    for _ in range(6):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-async def thumbs_shown(pilot) -> bool:
-    """Wait (up to 10 s) for every shown tile of the clusters grid to get its thumbnail (made a moment after a group
-    is highlighted, in a worker); True when they all did."""
-    grid = pilot.app.screen.query_one(FaceGrid)
-    for _ in range(200):
-        await pilot.app.workers.wait_for_complete()
-        if all(t.thumb.image is not None for t in grid.tiles[: len(grid.faces)]):
-            return True
-        await pilot.pause(0.05)
-    return False
-
-
-def text(app, selector: str) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 def log_ops(s) -> list[str]:

@@ -7,71 +7,24 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from helpers import read_truth
 
 from facetui.core.stores.kb import load_kb
 from facetui.core.stores.report import REPORT_NAME, read_rows
 from facetui.tui.app import FacetuiApp
 from facetui.tui.commands import COMMANDS
 from facetui.tui.dialogs import ConfirmDialog, ErrorDialog
-from facetui.tui.facts import DeviceInfo
 from facetui.tui.kb_screen import KbBuildScreen
 from facetui.tui.recognition_screen import RecognitionScreen
 from facetui.tui.settings_screen import SettingsScreen
 from facetui.tui.suggest import PathSuggester
 from facetui.tui.widgets import HANGING_INDENT, RunProgress, stats_line
+from support.helpers import read_truth
+from support.tui import SIZE, log_lines, make_app, notifications, run, shown, wait_until
 
-SIZE = (100, 32)
 QUERY = sorted(read_truth())  # q01.jpg ... q09.jpg
-
-
-def fixed_device() -> DeviceInfo:
-    return DeviceInfo(torch_cuda=False, dlib_cuda=False)
-
-
-def make_app(settings_path: Path, **kw) -> FacetuiApp:
-    return FacetuiApp(settings_path, device_probe=fixed_device, **kw)
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def wait_until(pilot, cond, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def log_lines(screen) -> list[str]:
-    """The log's entries: a long line wraps onto indented screen lines, joined back here."""
-    entries: list[str] = []
-    for strip in screen.log_widget.lines:
-        text = strip.text.rstrip()
-        if entries and text.startswith(" " * HANGING_INDENT):
-            entries[-1] += " " + text.strip()
-        else:
-            entries.append(text)
-    return entries
-
-
-def shown(widget) -> str:
-    """What a Static shows, as plain text (Rich tables included)."""
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))
-    console.print(widget.content)
-    return console.export_text()
-
-
-def notifications(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 def expected_copies(files) -> set[str]:

@@ -7,10 +7,9 @@ import json
 import re
 import shutil
 
-from helpers import DEMO
-from test_tui import SIZE, log_lines, make_app, run, wait_until
-
 from facetui.tui.recognition_screen import RecognitionScreen
+from support.helpers import DEMO
+from support.tui import SIZE, log_lines, make_app, run, wait_until
 
 NAMES = {
     "a\x1b[31mred\x1b]0;title\x07.jpg": "q01.jpg",
@@ -59,10 +58,9 @@ def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
 def test_hostile_names_in_review_and_its_clusters_are_shown_escaped(workspace):
     """After a run of hostile names, Review's title and status and the clusters screen's list and captions show
     each name with its controls escaped, never raw, and markup in a name literally."""
-    from test_tui import shown
-
     from facetui.tui.clusters_screen import ClustersScreen
     from facetui.tui.review_screen import ReviewScreen
+    from support.tui import shown
 
     sp = hostile_workspace(workspace)
 

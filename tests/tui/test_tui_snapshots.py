@@ -1,6 +1,6 @@
 """Snapshots (pytest-textual-snapshot) of each screen at 80x24, with a stepping clock so rate and ETA are stable.
 
-Regenerate after a deliberate change with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the SVGs.
+Regenerate after a deliberate change with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` and look at the SVGs.
 """
 
 from __future__ import annotations
@@ -12,20 +12,10 @@ import pytest
 from facetui.core.stores.kb import load_kb, save_kb
 from facetui.tui.app import FacetuiApp
 from facetui.tui.facts import DeviceInfo
+from support.tui import StepClock
 
 SIZE = (80, 24)
 BUILT_AT = "2025-01-01T09:30:00+00:00"
-
-
-class StepClock:
-    """Each reading is half a second after the last, so a run of n files shows 2.0/s whatever the machine."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        self.t += 0.5
-        return self.t
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from helpers import REPO
-
 from facetui.core.base.settings import settings_reference_markdown
+from support.helpers import REPO
 
 
 def test_readme_settings_reference_is_current():

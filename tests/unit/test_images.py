@@ -1,4 +1,4 @@
-"""Tests for facetui.core.models.images on real photos and on the awkward files that tests/corpus.py writes."""
+"""Tests for facetui.core.models.images on real photos and on the awkward files that tests/support/corpus.py writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFile
+
+from facetui.core.models import images
+from facetui.core.models.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
+from support.corpus import (
     BOMB_SIZE,
     ERROR,
     HUGE_NAME,
@@ -25,12 +31,6 @@ from corpus import (
     make_corpus,
     png_bomb,
 )  # fmt: skip
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from PIL import Image, ImageFile
-
-from facetui.core.models import images
-from facetui.core.models.images import ImageLoadError, LoadedImage, load_image, load_image_bytes, sharpness, to_gray
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"  # the real photos of shared/testdata/faces, bundled
 FACE_PHOTO = DEMO / "query" / "q01.jpg"  # Barack Obama, one upright face, 800x450
@@ -139,7 +139,7 @@ def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from robustness import permission_preexec
+    from support.cli_runs import permission_preexec
 
     photo = tmp_path / "noaccess.jpg"
     photo.write_bytes((DEMO / "query" / "q01.jpg").read_bytes())

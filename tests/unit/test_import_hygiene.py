@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import REPO
+from support.helpers import REPO
 
 
 def test_import_linter_contract_is_kept():

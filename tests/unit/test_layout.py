@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from helpers import REPO
+from support.helpers import REPO
 
 LONG = 350  # lines
 

@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-from helpers import REPO
 
 from facetui.core.base.settings import (
     SPECS,
@@ -16,6 +15,7 @@ from facetui.core.base.settings import (
     settings_reference_markdown,
     update_raw,
 )
+from support.helpers import REPO
 
 
 def test_shipped_settings_point_at_the_demo():

@@ -1,5 +1,5 @@
 """What the tests share besides fixtures: where the repo and the demo photos are, the demo's labels, a private
-workspace maker and a generator drain. Import it as ``from helpers import ...`` (conftest.py holds fixtures only)."""
+workspace maker and a generator drain. Import it as ``from support.helpers import ...`` (conftest.py holds fixtures only)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo"
 
 

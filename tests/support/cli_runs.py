@@ -1,4 +1,5 @@
-"""Helpers for the bad-input, crash, safety and fuzz tests: run the real CLI, and take exact snapshots of folders."""
+"""Helpers for the bad-input, crash, safety and process-lifetime tests: run the real CLI in a subprocess, see which of
+its processes live, and take exact snapshots of the folders it touched."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from facetui.core.base.fsutil import TEMP_PREFIX
 from facetui.core.stores.report import COLUMNS, REPORT_NAME
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -206,3 +207,31 @@ def permission_preexec():
     finally:
         os.unlink(probe)
     return "PermissionError" in r.stderr, without_root_powers
+
+
+def session_pids(sid: int) -> set[int]:
+    """The live processes (zombies left out) of session ``sid``, read from /proc."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, session, ...
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.add(int(entry))
+    return pids
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
