@@ -104,11 +104,14 @@ def scaled_pairwise(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def pairwise(x: np.ndarray) -> np.ndarray:
-    """Every pair's Euclidean distance (in the dtype of ``x``)."""
+    """Every pair's Euclidean distance (in the dtype of ``x``), computed in place (one matrix, no temporaries)."""
     sq = np.einsum("ij,ij->i", x, x)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
-    np.maximum(d2, 0.0, out=d2)
-    return np.sqrt(d2, out=d2)
+    d = x @ x.T
+    d *= -2.0
+    d += sq[:, None]
+    d += sq[None, :]
+    np.maximum(d, 0.0, out=d)
+    return np.sqrt(d, out=d)
 
 
 def _edges(idx: np.ndarray, dist: np.ndarray, far: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -96,6 +96,7 @@ class Encodings:
     _cache: EmbeddingCache | None = None
     _body: BodySetup | None = None  # loaded on first need
     _analyses: dict[str, object] = field(default_factory=dict)
+    _key: str | None = None  # the face configuration's cache key
 
     @property
     def cache(self) -> EmbeddingCache:
@@ -110,7 +111,9 @@ class Encodings:
 
     def cached(self, sha: str):
         """This photo's analysis as this session or the embedding cache holds it (None: not analysed yet)."""
-        return self._analyses.get(sha) or self.cache.get_analysis(sha, self.face_cfg.key())
+        if self._key is None:  # made once: a key costs a JSON dump and a hash
+            self._key = self.face_cfg.key()
+        return self._analyses.get(sha) or self.cache.get_analysis(sha, self._key)
 
     def analysis(self, sha: str, path: Path, want_body: bool = False):
         """This photo's analysis, analysing it again when the cache has none (or none with body crops, when wanted)."""
