@@ -3,7 +3,7 @@ photo's faces reduced once per face_k to a few numbers, every combination of the
 decide.Decider would decide, and the best combination with no wrong filing picked.
 
 An eval decides its photos again for every value it shows; for a grid of thousands of combinations that would
-take minutes, so this module replays the rule on arrays instead. tests/test_tune.py checks that it counts exactly
+take minutes, so this module replays the rule on arrays instead. tests/integration/test_accuracy.py checks that it counts exactly
 what the Decider files, combination by combination.
 """
 

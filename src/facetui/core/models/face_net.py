@@ -2,7 +2,7 @@
 
 dlib-bin is built without BLAS: its ResNet takes about 58 ms per face on one core. This module reads the same
 model file (dlib's own binary serialisation, parsed here field by field; nothing in it is executed) into the same
-network in torch, which takes a few ms per face and gives dlib's descriptors to within 1e-6 (tests/test_faces.py
+network in torch, which takes a few ms per face and gives dlib's descriptors to within 1e-6 (tests/integration/test_faces.py
 compares them on real photos). The face chips still come from dlib (5-point landmarks, ``get_face_chips``), so
 only the arithmetic moves. Any file that is not exactly the expected network is refused, and facetui then uses
 dlib's own encoder.

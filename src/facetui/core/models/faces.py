@@ -3,7 +3,7 @@
 face_recognition's own API loads every model at import (the 68-point landmark model alone is 96 MB and half a
 second of CPU per worker, and it sets Pillow's LOAD_TRUNCATED_IMAGES globally). facetui calls the same dlib
 functions with the same model files and arguments, so its boxes and encodings are those of
-``face_recognition.face_locations`` / ``face_encodings(model="small")`` (tests/test_faces.py checks), but loads
+``face_recognition.face_locations`` / ``face_encodings(model="small")`` (tests/integration/test_faces.py checks), but loads
 each model only when a photo first needs it. The descriptor network itself runs in torch (face_net.py: the same
 model file and arithmetic, about ten times faster than dlib-bin's BLAS-less build) wherever it loads, and so does
 the CNN detector (mmod_net.py: dlib's boxes, over ten times faster than dlib-bin's own).
