@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, cast
 
 from ..base.errors import FacetuiError
 from ..base.events import Candidates, FaceResult
@@ -43,13 +44,17 @@ def _new_id() -> str:
 
 
 Box = tuple[int, int, int, int]
+Op = Literal["assign", "none", "reject", "split", "undo"]
+Side = Literal["a", "b", ""]
+"""assign: who the face is; none: not anyone in the KB (not asked again); reject: not this candidate; split: kept
+apart from the other side of its batch; undo: cancels the entry ``undoes`` names."""
 
 
 @dataclass(frozen=True)
 class Entry:
     """One line of the review log: a decision on one face (or on a faceless photo), or the undoing of one."""
 
-    op: str  # "assign", "none" (not anyone in the KB), "reject" (not this candidate), "split", "undo"
+    op: Op
     sha256: str = ""
     file: str = ""  # the photo as the report names it (relative to the input folder)
     face: int | None = None  # face index in the report; None: the whole photo (no face found)
@@ -62,7 +67,9 @@ class Entry:
     kb_sources: tuple[str, ...] = ()  # KB rows added (removed again on undo)
     undoes: str = ""  # for op "undo": the id of the entry it cancels
     batch: str = ""  # decisions taken together (a whole cluster) share a batch and are undone together
-    side: str = ""  # for op "split": "a" or "b"; faces of one split batch on different sides never share a cluster
+    side: Literal["a", "b", ""] = (
+        ""  # for op "split": faces of one split batch on different sides never share a cluster
+    )
     id: str = field(default_factory=_new_id)
     ts: str = field(default_factory=_now)
 
@@ -88,10 +95,13 @@ class Entry:
             op = str(d["op"])
             if op not in DECISIONS and op not in GROUPING and op != "undo":
                 return None
+            side = str(d.get("side", ""))
+            if side not in ("a", "b", ""):
+                return None
             box = d.get("box")
             face = d.get("face")
             return cls(
-                op=op,
+                op=cast(Op, op),
                 sha256=str(d.get("sha256", "")),
                 file=str(d.get("file", "")),
                 face=None if face is None else int(face),
@@ -104,7 +114,7 @@ class Entry:
                 kb_sources=tuple(str(x) for x in d.get("kb_sources", ())),
                 undoes=str(d.get("undoes", "")),
                 batch=str(d.get("batch", "")),
-                side=str(d.get("side", "")),
+                side=cast(Side, side),
                 id=str(d["id"]),
                 ts=str(d.get("ts", "")),
             )
