@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
 
-from bench_recognize import make_library, make_workspace  # noqa: E402
+from benchlib.photos import make_library
+from benchlib.workspace import make_workspace
 
 WRITER_STAGES = ("hash", "cache", "match", "file_io")
 

@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
 
-from bench_recognize import LONG_SIDES, make_library, make_workspace  # noqa: E402
+from benchlib import child_env
+from benchlib.photos import LONG_SIDES, make_library
+from benchlib.workspace import make_workspace, update_settings
 
 DRIVER_STAGES = ("hash", "cache", "match", "file_io")
 
@@ -86,7 +86,7 @@ def main() -> int:
         root = Path(tmp)
         lib = make_library(root / "photos", args.photos, LONG_SIDES if args.sizes == "mixed" else (None,))
         sp = make_workspace(root, args.workers)
-        env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+        env = child_env()
         subprocess.run(
             [sys.executable, "-m", "facetui.cli", "kb", "build", "--settings", str(sp)],
             env=env,
@@ -96,9 +96,7 @@ def main() -> int:
         print(f"{lib['photos']} photos, {lib['mean_megapixels']} MP on average; {os.cpu_count()} CPUs here")
         rows = []
         for engine in args.engines.split(","):
-            raw = json.loads(sp.read_text())
-            raw.update({"cache_dir": f"cache-{engine}", "processed_dir": f"out-{engine}"})
-            sp.write_text(json.dumps(raw))
+            update_settings(sp, {"cache_dir": f"cache-{engine}", "processed_dir": f"out-{engine}"}, indent=None)
             t = time.perf_counter()
             r = subprocess.run(
                 [sys.executable, __file__, "--child", engine, str(sp), args.address if engine == "ray" else ""],
