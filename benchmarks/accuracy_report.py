@@ -30,13 +30,17 @@ import time
 T_START = time.monotonic()  # before the heavy imports: the whole process is timed
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
+
 import numpy as np  # noqa: E402
+from benchlib import REPO  # noqa: E402
+from benchlib.workspace import write_settings  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 from facetui.core.base.settings import load_settings  # noqa: E402
@@ -47,7 +51,6 @@ from facetui.core.run.decide import Decider  # noqa: E402
 from facetui.core.run.kbbuild import build_kb  # noqa: E402
 from facetui.core.stores.kb import KnowledgeBase, load_kb  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SETS = {"demo": REPO / "demo", "lfw-calib": REPO / "demo" / "lfw-calib"}
 SEED = [Combo(0.5, 0.0, 1, 0.0), Combo(0.5, 0.1, 1, 0.0)]
 SPLITS, SIGMAS = 5, (1, 2, 3)
@@ -109,18 +112,14 @@ def workspace(root: Path, src: Path, cache: Path, workers: int):
     """The set's kb/ and query/ copied under root, the repo's settings.json pointed at them, the KB built."""
     shutil.copytree(src / "kb", root / "kb", ignore=shutil.ignore_patterns("encodings.*", "*.toml"))
     shutil.copytree(src / "query", root / "query")
-    raw = json.loads((REPO / "settings.json").read_text())
-    raw.update(
-        {
-            "dataset_dir": "kb",
-            "process_dir": "query",
-            "processed_dir": "out",
-            "cache_dir": str(cache),
-            "workers": workers,
-        }
-    )
-    (root / "settings.json").write_text(json.dumps(raw, indent=2))
-    s = load_settings(root / "settings.json")
+    fields = {
+        "dataset_dir": "kb",
+        "process_dir": "query",
+        "processed_dir": "out",
+        "cache_dir": str(cache),
+        "workers": workers,
+    }
+    s = load_settings(write_settings(root / "settings.json", fields))
     for _ in build_kb(s):
         pass
     return s

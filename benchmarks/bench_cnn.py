@@ -22,7 +22,6 @@ makes them once). Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,7 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
+
+from benchlib import REPO, child_env
+from benchlib.workspace import write_settings
 
 
 def main() -> None:
@@ -113,17 +115,18 @@ def processes() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-cnn-") as tmp:
             ws = Path(tmp)
             shutil.copytree(demo / "kb", ws / "kb", ignore=shutil.ignore_patterns("encodings.npz", "kb-run.toml"))
-            settings = json.loads((REPO / "settings.json").read_text())
-            settings.update(
-                dataset_dir=str(ws / "kb"),
-                process_dir=str(demo / "query"),
-                processed_dir=str(ws / "out"),
-                cache_dir=str(ws / "cache"),
-                detector=detector,
-            )
-            (ws / "settings.json").write_text(json.dumps(settings))
-            env = {k: v for k, v in os.environ.items() if k not in ("FACETUI_CNN_DETECTOR", "FACETUI_CPU_RUNTIME")}
-            env.update(PYTHONPATH=str(REPO / "src"), **extra)
+            fields = {
+                "dataset_dir": str(ws / "kb"),
+                "process_dir": str(demo / "query"),
+                "processed_dir": str(ws / "out"),
+                "cache_dir": str(ws / "cache"),
+                "detector": detector,
+            }
+            write_settings(ws / "settings.json", fields, indent=None)
+            env = child_env(extra)
+            for k in ("FACETUI_CNN_DETECTOR", "FACETUI_CPU_RUNTIME"):
+                if k not in extra:
+                    env.pop(k, None)
             times, outs = [], []
             for cmd in (["kb", "build"], ["recognize"]):
                 t = time.perf_counter()

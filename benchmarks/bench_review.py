@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -29,7 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
+
+from benchlib import LFW, child_env
+from benchlib.workspace import write_settings
 
 
 def synthetic(seeds, n: int, rng):
@@ -87,13 +89,12 @@ def seeds_from(kb_file: Path | None, tmp: Path):
     from facetui.core.stores.kb import load_kb
 
     if kb_file is None:
-        settings = json.loads((REPO / "settings.json").read_text())
-        settings.update(
-            dataset_dir=str(REPO / "demo" / "lfw-calib" / "kb"),
-            encodings_filename=str(tmp / "encodings.npz"),
-            cache_dir=str(tmp / "cache"),
-        )
-        (tmp / "settings.json").write_text(json.dumps(settings))
+        fields = {
+            "dataset_dir": str(LFW / "kb"),
+            "encodings_filename": str(tmp / "encodings.npz"),
+            "cache_dir": str(tmp / "cache"),
+        }
+        write_settings(tmp / "settings.json", fields, indent=None)
         facetui = Path(sys.executable).with_name("facetui")
         subprocess.run(
             [str(facetui), "--settings", str(tmp / "settings.json"), "kb", "build"],
@@ -132,7 +133,7 @@ def main() -> None:
             f"{'faces':>8} {'path':>10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8} {'groups':>8} {'largest':>8} "
             f"{'one person':>10}"
         )
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        env = child_env()
         for n in (int(s) for s in args.sizes.split(",")):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(tmp / "seeds.npz"), str(n), str(tol)],
