@@ -38,8 +38,8 @@ tui: setup
 	$(VENV)/bin/facetui --settings settings.json
 
 test: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 coverage: setup

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A simulated two-node Ray cluster on this machine (a head and a second node of 1 CPU each), and the bench folder
 # sorted through it by `facetui recognize --engine ray --address HOST:PORT` (via bench_engines.py).
-#   benchmarks/ray_two_nodes.sh [PHOTOS]      (run from the repo root, with the .venv set up by `make setup`)
+#   tools/ray_two_nodes.sh [PHOTOS]      (run from the repo root, with the .venv set up by `make setup`)
 # Ray 2.60 turns on token authentication: `ray start --head` writes a token to ~/.ray/auth_token, and every other
 # process that joins (a node, the driver) must run with RAY_AUTH_MODE=token and find that token (the same file,
 # or RAY_AUTH_TOKEN). On a real cluster copy the token to every node; see README "Beyond one machine".

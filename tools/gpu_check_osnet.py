@@ -5,8 +5,8 @@ and how closely fp16 embeddings agree with fp32 ones.
 Uses RANDOM weights saved to a temporary file (timing does not depend on the weights) and real
 person crops. Nothing here says anything about recognition quality.
 
-    python benchmarks/gpu_check_osnet.py --device cuda --seconds-budget 90
-    python benchmarks/gpu_check_osnet.py --device cpu --seconds-budget 20   # quick smoke run
+    python tools/gpu_check_osnet.py --device cuda --seconds-budget 90
+    python tools/gpu_check_osnet.py --device cpu --seconds-budget 20   # quick smoke run
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
 
-from facetui.core.models import bodies  # noqa: E402
+from benchlib import REPO
+
+from facetui.core.models import bodies
 
 DEFAULT_CROP_DIRS = [
     REPO / "demo" / "bodies",

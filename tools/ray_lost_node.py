@@ -4,16 +4,15 @@ bundled lfw-calib queries (120 photos) sorted by `facetui recognize --engine ray
 second node's raylet killed (SIGKILL) once 20 photos are filed. The run must end by itself, with every photo filed
 as the local engine files it (the photos in flight on the lost node redone on the head), and say so.
 
-    .venv/bin/python benchmarks/ray_lost_node.py        (from the repo root, after `make setup`; about a minute)
+    .venv/bin/python tools/ray_lost_node.py        (from the repo root, after `make setup`; about a minute)
 
-Ray 2.60's token authentication applies as in benchmarks/ray_two_nodes.sh. It stops every Ray on this machine
+Ray 2.60's token authentication applies as in tools/ray_two_nodes.sh. It stops every Ray on this machine
 (`ray stop --force`) before and after: do not run it beside a test suite. Not a test: it prints what happened.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import argparse
 import os
 import signal
 import subprocess
@@ -22,9 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
+
+from benchlib import REPO, SRC
+from benchlib.workspace import filed_names, labelled_set_settings, report_rows, update_settings
+
 VENV = Path(os.environ.get("VENV", REPO / ".venv"))
-LFW = REPO / "demo" / "lfw-calib"
 PORT = int(os.environ.get("PORT", "6391"))
 KILL_AFTER = 20
 NODE_NAME = "facetui-lost-node"
@@ -39,34 +41,6 @@ def host() -> str:
     return out[0] if out else "127.0.0.1"
 
 
-def settings(work: Path, root: Path = LFW, **extra) -> Path:
-    """A settings file in ``work`` for sorting ``root``'s queries with a KB of its kb/ (faces only, 2 workers)."""
-    raw = json.loads((REPO / "settings.json").read_text())
-    raw.update(
-        dataset_dir=str(root / "kb"),
-        process_dir=str(root / "query"),
-        processed_dir=str(work / "out"),
-        encodings_filename=str(work / "kb.npz"),
-        cache_dir=str(work / "cache"),
-        reid_weights="",
-        workers=2,
-        file_mode="copy",
-        **extra,
-    )
-    p = work / "settings.json"
-    p.write_text(json.dumps(raw, indent=2))
-    return p
-
-
-def filed(out: Path) -> list[str]:
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*.jpg"))
-
-
-def rows(out: Path) -> list[list[str]]:
-    with open(out / "report.csv", newline="", encoding="utf-8") as f:
-        return sorted(list(csv.reader(f))[1:])
-
-
 def raylet_pid() -> int | None:
     """The second node's raylet (its command line names the node)."""
     out = sh("pgrep", "-f", f"raylet.*{NODE_NAME}", check=False).stdout.split()
@@ -74,11 +48,13 @@ def raylet_pid() -> int | None:
 
 
 def main() -> int:
+    # no options; --help prints the docstring instead of stopping every Ray on this machine
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     ray = str(VENV / "bin" / "ray")
     facetui = [str(VENV / "bin" / "python"), "-m", "facetui.cli"]
-    env = {"PYTHONPATH": str(REPO / "src")}
+    env = {"PYTHONPATH": str(SRC)}
     work = Path(tempfile.mkdtemp(prefix="facetui-lost-node-"))
-    sp = settings(work)
+    sp = labelled_set_settings(work)
     sh(*facetui, "kb", "build", "--settings", str(sp), env=env)
     t = time.perf_counter()
     sh(*facetui, "recognize", "--settings", str(sp), "--output", str(work / "out-local"), "--quiet", env=env)
@@ -110,9 +86,7 @@ def main() -> int:
         cmd = [*facetui, "recognize", "--engine", "ray", "--address", addr, "--settings", str(sp)]
         cmd += ["--output", str(work / "out-ray")]
         # its own cache, so that every photo is analysed on the cluster
-        raw = json.loads(sp.read_text())
-        raw["cache_dir"] = str(work / "cache-ray")
-        sp.write_text(json.dumps(raw, indent=2))
+        update_settings(sp, {"cache_dir": str(work / "cache-ray")})
         t = time.perf_counter()
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env, **token}
@@ -135,9 +109,9 @@ def main() -> int:
         rc = proc.wait(timeout=600)
         wall = time.perf_counter() - t
         print("\n".join(tail))
-        same = filed(work / "out-ray") == filed(work / "out-local") and rows(work / "out-ray") == rows(
-            work / "out-local"
-        )
+        same = filed_names(work / "out-ray") == filed_names(work / "out-local") and report_rows(
+            work / "out-ray"
+        ) == report_rows(work / "out-local")
         print(
             f"ray run: exit {rc}, {wall:.1f} s, {photos} photo lines; same filing and report as the local engine: {same}"
         )

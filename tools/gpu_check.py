@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """GPU check: OSNet throughput and fp16 agreement, then the whole pipeline with body embeddings on the GPU.
 
-    python benchmarks/gpu_check.py                      # on a CUDA machine: about 2 minutes
-    python benchmarks/gpu_check.py --device cpu --quick # smoke run on any machine (no GPU needed)
+    python tools/gpu_check.py                      # on a CUDA machine: about 2 minutes
+    python tools/gpu_check.py --device cpu --quick # smoke run on any machine (no GPU needed)
 
 1. OSNet (random-init weights: timing only) on real person crops: crops/s at batch 1, 16 and 64, fp32 and,
    on CUDA, fp16; the fp16-vs-fp32 cosine of every crop (facetui uses fp16 on CUDA only if it stays within 1e-3).
-2. facetui end to end on the benchmark's photo folder (bench_recognize.make_library): KB build, a cold run and a
+2. facetui end to end on the benchmark's photo folder (benchlib.photos.make_library): KB build, a cold run and a
    warm run, with OSNet on the chosen device and one dlib worker per core; photos/s and the per-stage split.
    --detector cnn on CUDA: the runs take the device stage (core/run/engines/device.py: the workers decode, the
    detector and the descriptor network run batched on the GPU), and one more cold run with the CNN in the CPU
@@ -32,14 +32,15 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
 
-import bench_recognize as bench  # noqa: E402
-import gpu_check_osnet as osnet_check  # noqa: E402
+import gpu_check_osnet as osnet_check  # this folder's, first on sys.path when a script of it runs
+from benchlib import DEMO
+from benchlib.figures import cpu_cores, machine, stage_line
+from benchlib.photos import make_library
+from benchlib.workspace import MODEL, make_workspace, report_rows, update_settings
 
-from facetui.core.models import bodies  # noqa: E402
+from facetui.core.models import bodies
 
 FP16_MIN_COSINE = 1 - 1e-3
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # engines/device.py: "off" keeps the CNN in the workers, "cpu" forces the stage
@@ -56,10 +57,8 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
     precisions = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
     out: dict = {"crops": len(crops), "crops_dir": str(crops_dir), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
-        weights = bodies.save_random_weights(Path(tmp) / "random.pt", bench.MODEL, seed=0)
-        encs = {
-            p: bodies.load_body_encoder(bench.MODEL, weights, device=device, half=(p == "fp16")) for p in precisions
-        }
+        weights = bodies.save_random_weights(Path(tmp) / "random.pt", MODEL, seed=0)
+        encs = {p: bodies.load_body_encoder(MODEL, weights, device=device, half=(p == "fp16")) for p in precisions}
         ref = encs["fp32"].embed(crops, batch_size=16)
         if "fp16" in encs:
             cos = (ref * encs["fp16"].embed(crops, batch_size=16)).sum(axis=1)
@@ -85,7 +84,7 @@ def scene_crops() -> list:
     from facetui.core.models.analyze import FaceConfig, analyze_path
 
     out = []
-    for p in sorted((bench.DEMO / "query").glob("*.jpg")) + sorted((bench.DEMO / "kb").rglob("*.jpg")):
+    for p in sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "kb").rglob("*.jpg")):
         out.extend(analyze_path(p, FaceConfig(), True).body_crops or [])
     return out
 
@@ -103,7 +102,7 @@ def check_detector(device: str, quick: bool) -> dict:
     model = faces._models_dir() / faces.CNN_DETECTOR
     det = mmod_net.MmodDetector(model, device=device)
     cpu = det if device == "cpu" else mmod_net.MmodDetector(model)
-    paths = sorted((bench.DEMO / "query").glob("*.jpg")) + sorted((bench.DEMO / "kb").rglob("*.jpg"))
+    paths = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "kb").rglob("*.jpg"))
     out: dict = {"agreement": {}, "rows": []}
     for up in (0, 1):
         same = total = 0
@@ -168,12 +167,9 @@ def run_pipeline(
     from facetui.core.run.recognize import recognize
     from facetui.core.run.timings import Timings
 
-    sp = bench.make_workspace(work / "ws", workers=0)
-    raw = json.loads(sp.read_text())
-    raw["device"] = device
-    raw["detector"] = detector
-    sp.write_text(json.dumps(raw, indent=2))
-    lib = bench.make_library(work / "photos", photos)
+    sp = make_workspace(work / "ws", workers=0)
+    update_settings(sp, {"device": device, "detector": detector})
+    lib = make_library(work / "photos", photos)
     settings = load_settings(sp)
     t = time.perf_counter()
     for ev in build_kb(settings):
@@ -240,12 +236,12 @@ def run_pipeline(
             f"{dev}{body}; faces: {_stage_words(engine)})"
         )
         if name == "cold":
-            print("  " + bench.stage_line("cold", r).strip())
+            print("  " + stage_line("cold", r).strip())
             for note in notices:
                 print(f"    notice: {note}")
     os.environ.pop(STAGE_ENV, None)
     if "cold-ray" in out:
-        same = _report_rows(work / "out-cold-ray") == _report_rows(work / "out-cold")
+        same = report_rows(work / "out-cold-ray") == report_rows(work / "out-cold")
         out["ray_same_report"] = same
         print(f"  cold-ray: {'the same report rows as' if same else 'REPORT ROWS DIFFER from'} the local engine's")
     if "cold-workers" in out and out["cold"]["engine"].get("stage") == "device":
@@ -261,13 +257,6 @@ def _engine_of(out_dir: Path) -> dict:
         return tomllib.loads((out_dir / "run.toml").read_text()).get("engine", {})
     except (OSError, ValueError):
         return {}
-
-
-def _report_rows(out_dir: Path) -> list[list[str]]:
-    import csv
-
-    with open(out_dir / "report.csv", newline="", encoding="utf-8") as f:
-        return sorted(list(csv.reader(f))[1:])
 
 
 def _stage_words(engine: dict) -> str:
@@ -364,11 +353,11 @@ def main() -> int:
     print(
         f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "
         f"face descriptors by {encoder_name()} (CPU workers); "
-        f"{bench.cpu_cores()} cores; {bench.machine()}"
+        f"{cpu_cores()} cores; {machine()}"
     )
     if args.device == "auto" and device != "cuda":
         print("  no CUDA GPU visible: running everything on the CPU")
-    results: dict = {"device": device, "device_name": name, "torch": torch.__version__, "machine": bench.machine()}
+    results: dict = {"device": device, "device_name": name, "torch": torch.__version__, "machine": machine()}
     if "osnet" in sections:
         print("1. OSNet throughput (random-init weights)")
         results["osnet"] = check_osnet(

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The Ray engine against the local one on the bundled labelled sets: the same filing and the same report rows?
 
-    .venv/bin/python benchmarks/ray_agreement.py                 # demo and lfw-calib, hog and cnn (a few minutes)
-    .venv/bin/python benchmarks/ray_agreement.py --detectors hog # a quicker look
+    .venv/bin/python tools/ray_agreement.py                 # demo and lfw-calib, hog and cnn (a few minutes)
+    .venv/bin/python tools/ray_agreement.py --detectors hog # a quicker look
 
 For each set (the demo, lfw-calib) and detector, the KB is built three times with body embeddings on (random-init
 OSNet: mechanics only): by the local engine (worker processes), by Ray's CPU actors, and by Ray with GPU actors;
@@ -16,36 +16,24 @@ fingerprint: every embedding and name, to the bit). Not a test: it prints what i
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchlib: see its docstring
 
-import ray_lost_node  # noqa: E402  (its settings file, for another set and detector)
+from benchlib import DEMO, LFW
+from benchlib.workspace import filed_hashes, labelled_set_settings, report_rows
 
-SETS = {"demo": REPO / "demo", "lfw-calib": REPO / "demo" / "lfw-calib"}
+SETS = {"demo": DEMO, "lfw-calib": LFW}
 
 
 def _settings(work: Path, root: Path, detector: str):
     from facetui.core.base.settings import load_settings
 
-    return load_settings(ray_lost_node.settings(work, root, detector=detector))
-
-
-def _filed(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.jpg"))}
-
-
-def _rows(out: Path) -> list[list[str]]:
-    with open(out / "report.csv", newline="", encoding="utf-8") as f:
-        return sorted(list(csv.reader(f))[1:])
+    return load_settings(labelled_set_settings(work, root, detector=detector))
 
 
 def main() -> int:
@@ -91,8 +79,8 @@ def main() -> int:
                     line = f"{name:9} {detector:3} {run:7}: {len(done)} photos, {errors} errors, "
                     line += f"{time.perf_counter() - t:5.1f} s"
                     if run != "local":
-                        same_files = _filed(out) == _filed(work / "out-local")
-                        same_rows = _rows(out) == _rows(work / "out-local")
+                        same_files = filed_hashes(out) == filed_hashes(work / "out-local")
+                        same_rows = report_rows(out) == report_rows(work / "out-local")
                         all_same &= same_files and same_rows
                         line += f"; filing {'same' if same_files else 'DIFFERENT'}"
                         line += f", report {'same' if same_rows else 'DIFFERENT'}"
