@@ -12,7 +12,17 @@ import time
 import pytest
 
 from facetui.core.run.engines.worker import HOLD_ENV
-from support.cli_runs import REPO, alive, cli_cmd, cli_env, copy_workspace, report_rows, session_pids, wait_for
+from support.cli_runs import (
+    REPO,
+    alive,
+    cli_cmd,
+    cli_env,
+    copy_workspace,
+    end_session,
+    report_rows,
+    session_pids,
+    wait_for,
+)
 
 GONE_WITHIN_S = 5.0
 
@@ -41,14 +51,7 @@ def busy_run(built_workspace, tmp_path):
         assert workers <= before and len(before) >= 4, (before, workers)  # the run, the forkserver, 2 workers
         yield proc, before, tmp_path / "ws" / "out"
     finally:
-        for pid in alive(session_pids(proc.pid)):  # never leave them to the next test, whatever happened
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        end_session(proc)  # never leave its processes to the next test, whatever happened
 
 
 def gone(pids: set[int]) -> bool:

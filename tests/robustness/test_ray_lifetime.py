@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from support.cli_runs import REPO, alive, cli_cmd, cli_env, copy_workspace, session_pids, wait_for
+from support.cli_runs import REPO, alive, cli_cmd, cli_env, copy_workspace, end_session, session_pids, wait_for
 
 RAY_GONE_WITHIN_S = 30.0
 
@@ -43,11 +43,4 @@ def test_sigkill_of_a_driver_that_started_its_own_ray_leaves_no_ray_process(buil
             open(f"/proc/{p}/cmdline").read().replace("\0", " ")[:120] for p in alive(before)
         ]
     finally:
-        for pid in alive(session_pids(proc.pid)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        end_session(proc)  # never leave its processes to the next test, whatever happened

@@ -235,3 +235,15 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             out.add(pid)
     return out
+
+
+def end_session(proc) -> None:
+    """SIGKILL every live process of ``proc``'s session (``proc`` started with ``start_new_session``), then reap it."""
+    for pid in alive(session_pids(proc.pid)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()

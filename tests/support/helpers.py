@@ -22,12 +22,9 @@ def read_truth(path: Path = DEMO / "truth.csv") -> dict[str, set[str]]:
         }
 
 
-def make_workspace(root: Path, **overrides) -> Path:
-    """Copy the demo photos under ``root`` and write a settings.json there; return the settings path."""
-    root.mkdir(parents=True, exist_ok=True)
-    for sub in ("kb", "query", "bodies", "scenes"):
-        if not (root / sub).exists():
-            shutil.copytree(DEMO / sub, root / sub)
+def write_settings(root: Path, **overrides) -> Path:
+    """``root/settings.json``: the shipped settings with the workspace's folders (kb, query, out, cache), one worker,
+    and ``overrides``; returns its path."""
     raw = json.loads((REPO / "settings.json").read_text())
     raw.update(
         {"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": "cache", "workers": 1}
@@ -35,6 +32,16 @@ def make_workspace(root: Path, **overrides) -> Path:
     raw.update(overrides)
     path = root / "settings.json"
     path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+def make_workspace(root: Path, **overrides) -> Path:
+    """Copy the demo photos under ``root`` and write a settings.json there; return the settings path."""
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in ("kb", "query", "bodies", "scenes"):
+        if not (root / sub).exists():
+            shutil.copytree(DEMO / sub, root / sub)
+    path = write_settings(root, **overrides)
     return path
 
 
@@ -91,13 +98,7 @@ def make_no_kb_workspace(root: Path, people: list[str], strangers: int = 4, **ov
     for p, name, person in photos:
         shutil.copy2(p, query / name)
         truth[name] = person
-    raw = json.loads((REPO / "settings.json").read_text())
-    raw.update(
-        {"dataset_dir": "kb", "process_dir": "query", "processed_dir": "out", "cache_dir": "cache", "workers": 1}
-    )
-    raw.update(overrides)
-    path = root / "settings.json"
-    path.write_text(json.dumps(raw, indent=2))
+    path = write_settings(root, **overrides)
     return path, truth
 
 
