@@ -93,7 +93,7 @@ async def test_leave_two_faces_out_name_the_group_and_undo(settings):
     app = ReviewApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await open_clusters(pilot)
-        assert f"cluster_tol {TOL:.2f}" in text(app, "#clusters-title")
+        assert f"cluster_tol {TOL:g}" in text(app, "#clusters-title")
         faces = [f.name for f in grid(app).faces]
         who = person_of(faces[0])  # the two biggest groups are one person's 5 faces each
         assert who in PEOPLE and len(faces) == 5 and {person_of(n) for n in faces} == {who}

@@ -128,7 +128,7 @@ class ClustersScreen(FacetuiScreen[None]):
             groups = sum(1 for c in self.clusters if len(c.items) > 1)
             self.query_one("#clusters-title", Static).update(
                 f"Clusters of unknown faces · {len(self.clusters)} clusters, {groups} with several faces · "
-                f"cluster_tol {msg.tol:.2f}"
+                f"cluster_tol {msg.tol:g}"
             )
         ol.add_options([Option(Text(terminal_safe(_list_line(n, c)))) for n, c in enumerate(self.clusters, 1)])
         if self.clusters:
@@ -191,7 +191,7 @@ class ClustersScreen(FacetuiScreen[None]):
         n, k, out = len(c.items), len(c.photos), len(self.left_out_of(c))
         line = f"{n} face{'s' if n != 1 else ''} in {k} photo{'s' if k != 1 else ''}"
         if len(c.outliers):
-            line += f", {len(c.outliers)} outlier{'s' if len(c.outliers) != 1 else ''} (over {c.tol:.2f})"
+            line += f", {len(c.outliers)} outlier{'s' if len(c.outliers) != 1 else ''} (over {c.tol:g})"
         if out:
             line += f" · {out} left out (space)"
         if n > self.SHOWN_FACES:
