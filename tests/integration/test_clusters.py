@@ -49,7 +49,7 @@ def test_same_unknown_person_falls_in_one_cluster_others_do_not(settings):
     assert ("q08.jpg", 0) in others and ("q06.jpg", 0) in others
     assert len([k for k in others if k[0] == "q09.jpg"]) == 6
     assert first.candidates and first.candidates[0][0] != LEFT_OUT
-    lines = cluster_lines(clusters, settings.cluster_tol)
+    lines = cluster_lines(clusters)
     assert lines[0].startswith(f"Cluster 1: 3 faces in 3 photos (cluster_tol {settings.cluster_tol:g})")
     assert first.spread == tuple(sorted(first.spread)) and first.outliers == ()  # the most central first
 

@@ -21,7 +21,7 @@ def run(settings, args) -> int:
         if args.clusters:
             from ..core.review.clusters import cluster_lines, find_clusters
 
-            lines = cluster_lines(find_clusters(session), settings.cluster_tol)
+            lines = cluster_lines(find_clusters(session))
         elif args.name_cluster:
             lines = [name_cluster(session, args.name_cluster[0], args.name_cluster[1], args.exclude)]
         elif args.assign:
@@ -58,7 +58,9 @@ def name_cluster(session: ReviewSession, number: str, name: str, exclude: list[s
     cluster = clusters[n - 1]
     left_out = []
     for spec in exclude:
-        rel, _, face = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "")
+        rel, _, face = spec.rpartition(":")
+        if not face.isdigit():  # no face index given (a ':' may be part of the name)
+            rel, face = spec, ""
         photo = session.item_for(rel).rel  # the report's name for it (a bare file name is found too)
         hits = [it for it in cluster.items if it.rel == photo and (not face or it.face == int(face))]
         if len(hits) != 1:

@@ -136,6 +136,22 @@ def _unlink_quietly(p: str | Path) -> None:
         pass
 
 
+def file_stamp(*paths: Path) -> tuple | None:
+    """(mtime_ns, size, inode) of each file, None for a missing one: equal stamps mean unchanged files (an atomic
+    rewrite changes the inode). None when one cannot be stat'ed: treat as changed."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        except OSError:
+            return None
+        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
+
+
 def display_name(p: str | Path) -> str:
     """A printable form of a path whose bytes may not be valid UTF-8 (undecodable bytes become U+FFFD)."""
     return os.fsencode(str(p)).decode("utf-8", "replace")

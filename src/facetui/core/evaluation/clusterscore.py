@@ -160,7 +160,7 @@ def sweep_clusters(
 
 
 def _scores(encs: np.ndarray, apart: list[list[tuple]], labels: list[str], values: list[float]) -> list[ClusterScore]:
-    return [score_clusters(linkage.cluster(encs, t, [list(a) for a in apart]), labels, t) for t in values]
+    return [score_clusters(linkage.cluster(encs, t, apart), labels, t) for t in values]
 
 
 def _half(label: str) -> int:

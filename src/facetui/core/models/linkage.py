@@ -21,9 +21,9 @@ NEIGHBOURS = 32  # per face, above EXACT_MAX
 FAR = 1.0  # above EXACT_MAX, the distance a pair that is not among the neighbours counts as (at least 2 x tol)
 SCALE_K = 20  # nearest faces whose mean distance measures how crowded a face's neighbourhood is
 
-Apart = Sequence[Hashable]  # per face, the keys of the groups it must not share with a face of the same key
-"""Two faces conflict when they carry the same key with different values: each face has a set of ``(key, value)``
-pairs. Same photo: ``("photo", sha) -> face index``; split apart: ``("split", id) -> side``."""
+Apart = Sequence[tuple[Hashable, Hashable]]  # one face's cannot-links: (key, value) pairs
+"""Two faces conflict when they carry the same key with different values. Same photo: ``("photo", sha) -> face
+index``; split apart: ``("split", id) -> side``."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Grouping:
 def cluster(
     encodings: np.ndarray,
     tol: float,
-    apart: Sequence[Sequence[tuple[Hashable, Hashable]]] | None = None,
+    apart: Sequence[Apart] | None = None,
     *,
     exact_max: int = EXACT_MAX,
 ) -> list[list[int]]:
@@ -49,7 +49,7 @@ def cluster(
 def group(
     encodings: np.ndarray,
     tol: float,
-    apart: Sequence[Sequence[tuple[Hashable, Hashable]]] | None = None,
+    apart: Sequence[Apart] | None = None,
     *,
     exact_max: int = EXACT_MAX,
 ) -> Grouping:

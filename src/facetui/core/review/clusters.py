@@ -3,13 +3,12 @@ biggest first, each with its faces ordered from the most central outwards and th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..base.events import UNKNOWN, Candidates
-from ..base.fsutil import display_name
+from ..base.fsutil import display_name, file_stamp
 from ..models import linkage
 from ..models.matcher import face_scores, top_k
 from ..stores.reviewlog import Entry, iou
@@ -84,24 +83,13 @@ def find_clusters(session: ReviewSession, tol: float | None = None, min_size: in
     The session keeps the last result while its report, review log and KB are unchanged on disk (the review
     queue's order and the clusters screen then share one clustering)."""
     tol = session.settings.cluster_tol if tol is None else float(tol)
-    key = (tol, min_size, _stamp(session))
-    if session.grouped is not None and session.grouped[0] == key:
+    stamp = file_stamp(session.report_path, session.log.path, session.settings.kb_path)
+    key = (tol, min_size, stamp)
+    if stamp is not None and session.grouped is not None and session.grouped[0] == key:
         return list(session.grouped[1])
     out = _find(session, tol, min_size)
     session.grouped = (key, tuple(out))
     return out
-
-
-def _stamp(session: ReviewSession) -> tuple:
-    """What the clusters depend on, as the disk has it now: the report, the review log and the KB."""
-    out = []
-    for p in (session.report_path, session.log.path, session.settings.kb_path):
-        try:
-            st = os.stat(p)
-            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            out.append(None)
-    return tuple(out)
 
 
 def _find(session: ReviewSession, tol: float, min_size: int) -> list[Cluster]:
@@ -143,7 +131,7 @@ def _spread(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return d.sum(axis=1) / (len(x) - 1)
 
 
-def cluster_lines(clusters: list[Cluster], tol: float) -> list[str]:
+def cluster_lines(clusters: list[Cluster]) -> list[str]:
     """``facetui review --clusters``: one header line per cluster, then one line per face (two spaces, the file)."""
     if not clusters:
         return ["No unknown faces to cluster."]
@@ -153,7 +141,7 @@ def cluster_lines(clusters: list[Cluster], tol: float) -> list[str]:
         n, k = len(c.items), len(c.photos)
         lines.append(
             f"Cluster {c.number}: {n} face{'s' if n != 1 else ''} in {k} photo{'s' if k != 1 else ''} "
-            f"(cluster_tol {tol:g}) | nearest: {near}"
+            f"(cluster_tol {c.tol:g}) | nearest: {near}"
         )
         for i, it in enumerate(c.items):
             mark = f" | outlier: {c.spread[i]:.2f} from the others" if c.outlier(i) else ""

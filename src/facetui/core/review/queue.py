@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base.events import UNKNOWN, FaceResult, FileResult
+from ..base.fsutil import file_stamp
 from ..stores.report import REPORT_NAME, group_rows, read_rows, result_from_rows
 from ..stores.reviewlog import Box, FaceDecision, PhotoDecision, ReviewError, ReviewLog, decisions_from
 
@@ -75,7 +76,7 @@ class Queue:
     def reload(self) -> None:
         """Re-read the report and the log; the queue is every unknown face of every photo filed under Unknown.
         Nothing is read when neither file changed on disk since the last read."""
-        stamp = _stamp(self.report_path, self.log.path)
+        stamp = file_stamp(self.report_path, self.log.path)
         if stamp is not None and stamp == self._read_at:
             return
         self._read_at = stamp
@@ -137,18 +138,3 @@ class Queue:
             if f.index == face:
                 return ReviewItem(r.rel, r.sha256, f.index, f.box)
         raise ReviewError(f"{r.rel} has no face {face} (faces: {', '.join(str(f.index) for f in with_box) or 'none'})")
-
-
-def _stamp(*paths: Path) -> tuple | None:
-    """(mtime_ns, size, inode) of each file (None for a missing one); None when one cannot be read."""
-    out = []
-    for p in paths:
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            out.append(None)
-            continue
-        except OSError:
-            return None
-        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-    return tuple(out)
