@@ -39,6 +39,18 @@ async def wait_until(pilot, cond, what: str, timeout: float = 90.0) -> None:
         await pilot.pause(0.05)
 
 
+async def sort_in_app(app, pilot):
+    """Open Recognition (``r``), start a run (enter) and wait for it to end; the recognition screen."""
+    from facetui.tui.recognition_screen import RecognitionScreen
+
+    await pilot.press("r")
+    screen = app.screen
+    assert isinstance(screen, RecognitionScreen)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+    return screen
+
+
 def log_lines(screen) -> list[str]:
     """The log's entries: a long line wraps onto indented screen lines, joined back here."""
     entries: list[str] = []

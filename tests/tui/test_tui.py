@@ -22,7 +22,7 @@ from facetui.tui.settings_screen import SettingsScreen
 from facetui.tui.suggest import PathSuggester
 from facetui.tui.widgets import HANGING_INDENT, RunProgress, stats_line
 from support.helpers import read_truth
-from support.tui import SIZE, log_lines, make_app, notifications, run, shown, wait_until
+from support.tui import SIZE, log_lines, make_app, notifications, run, shown, sort_in_app, wait_until
 
 QUERY = sorted(read_truth())  # q01.jpg ... q09.jpg
 
@@ -44,11 +44,7 @@ def test_recognition_run_reaches_100_percent_and_files_every_photo(workspace):
     async def go():
         app = make_app(workspace / "settings.json")
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("r")
-            screen = app.screen
-            assert isinstance(screen, RecognitionScreen)
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            screen = await sort_in_app(app, pilot)
             assert screen.error == ""
             assert screen.query_one(RunProgress).percentage == 1.0
             lines = log_lines(screen)
@@ -284,10 +280,7 @@ def test_with_no_kb_the_recognition_screen_sorts_everything_into_unknown_and_say
     async def go():
         app = make_app(workspace / "settings.json")
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("r")
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            screen = await sort_in_app(app, pilot)
             assert screen.error == "" and screen.summary.unknown == 9
             assert "no KB people yet (no KB at " in shown(screen.query_one("#notices"))
             assert "Note: no KB people yet" in shown(screen.query_one("#summary"))

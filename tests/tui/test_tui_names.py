@@ -7,9 +7,8 @@ import json
 import re
 import shutil
 
-from facetui.tui.recognition_screen import RecognitionScreen
 from support.helpers import DEMO
-from support.tui import SIZE, log_lines, make_app, run, wait_until
+from support.tui import SIZE, log_lines, make_app, run, sort_in_app, wait_until
 
 NAMES = {
     "a\x1b[31mred\x1b]0;title\x07.jpg": "q01.jpg",
@@ -39,11 +38,7 @@ def test_hostile_names_in_the_app_log_are_shown_without_their_codes(workspace):
     async def go():
         app = make_app(sp)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("r")
-            screen = app.screen
-            assert isinstance(screen, RecognitionScreen)
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            screen = await sort_in_app(app, pilot)
             assert screen.error == ""
             return log_lines(screen), [seg.text for strip in screen.log_widget.lines for seg in strip]
 
@@ -67,10 +62,7 @@ def test_hostile_names_in_review_and_its_clusters_are_shown_escaped(workspace):
     async def go():
         app = make_app(sp)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("r")
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: screen.summary is not None or screen.error, "the run to end")
+            await sort_in_app(app, pilot)
             await pilot.press("u")
             await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), "review")
             review = app.screen

@@ -153,10 +153,10 @@ class Actions:
         batch = _new_id()
         entries: list[Entry] = []
         skip = {it.key for it in exclude}
-        refused = [it for it in items if it.key not in skip and person in self.queue.rejected(it)]
+        refused = {it.key for it in items if it.key not in skip and person in self.queue.rejected(it)}
         with self.writing(), self._one_report_write():
             for it in items:
-                if it.rel not in self.queue.results or it.key in skip or it in refused:
+                if it.rel not in self.queue.results or it.key in skip or it.key in refused:
                     continue
                 entries += self.assign(it, person, batch=batch).entries
             for it in exclude:
