@@ -3,7 +3,7 @@ the screens that run one core job in a thread worker share (abort, back, waiting
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.screen import Screen, ScreenResultType
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 class FacetuiScreen(Screen[ScreenResultType]):
     """A screen of the app; a failed worker on any of them lands in ``FacetuiApp.report_worker_error``."""
 
-    @property
-    def fapp(self) -> FacetuiApp:
-        return cast("FacetuiApp", self.app)
+    # For checkers only: at run time ``app`` stays Textual's own property. The review and clusters screens, hosted
+    # by a bare App in their tests, use only App's own API on it.
+    if TYPE_CHECKING:
+        app: FacetuiApp
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
@@ -63,7 +64,7 @@ class JobScreen(FacetuiScreen[ScreenResultType]):
             self.notify(self.STOP_TEXT, title="Abort")
 
     def action_back(self) -> None:
-        self.fapp.action_show("home")
+        self.app.action_show("home")
 
     async def wait_for_run(self) -> None:
         """Wait until the worker has left (its end-of-job message is then posted)."""

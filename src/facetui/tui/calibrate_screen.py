@@ -108,7 +108,7 @@ class CalibrateScreen(JobScreen):
         yield Footer(compact=True)
 
     def _base(self) -> Path:
-        src = self.fapp.settings.source
+        src = self.app.settings.source
         return src.parent if src is not None else Path.cwd()
 
     def on_mount(self) -> None:
@@ -126,7 +126,7 @@ class CalibrateScreen(JobScreen):
             self.set_status(self.ready_text())
 
     def refresh_view(self) -> None:
-        s = self.fapp.settings
+        s = self.app.settings
         if s is not self._seen and not self.running:
             truth, photos, kb_only = default_labels(s)
             self.query_one("#truth", Input).value = truth
@@ -189,7 +189,7 @@ class CalibrateScreen(JobScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # while this sweep runs, start and apply are hidden (escape aborts); otherwise grayed out when they cannot act
         if action == "start":
-            return False if self.running else (None if self.fapp.active_run is not None else True)
+            return False if self.running else (None if self.app.active_run is not None else True)
         if action == "abort":
             return self.running
         if action == "back":
@@ -199,11 +199,11 @@ class CalibrateScreen(JobScreen):
         return True
 
     def action_start(self) -> None:
-        if not self.fapp.claim_run(self):
+        if not self.app.claim_run(self):
             return  # another run is going (the app said so)
         truth, photos, kb_only = self.choice()
         if not kb_only and truth is None:
-            self.fapp.release_run(self)
+            self.app.release_run(self)
             self.notify(
                 "Type the labels (a truth CSV or a folder of <Person>/ folders), or turn on KB only.",
                 title="Cannot start",
@@ -226,8 +226,8 @@ class CalibrateScreen(JobScreen):
         )
         self.query_one(DataTable).focus()
         start_resource_tracker()
-        self.started_at = self.fapp.clock()
-        self.worker = self.launch(self.fapp.settings, None if kb_only else truth, photos, kb_only)
+        self.started_at = self.app.clock()
+        self.worker = self.launch(self.app.settings, None if kb_only else truth, photos, kb_only)
         self.refresh_bindings()
 
     # -- the thread side ----------------------------------------------------------------------------------------
@@ -258,12 +258,12 @@ class CalibrateScreen(JobScreen):
     # -- messages from the worker -------------------------------------------------------------------------------
     def on_calibration_progress(self, message: CalibrationProgress) -> None:
         self.done, self.total = message.done, message.total
-        self.query_one(RunProgress).show(message.done, message.total, self.fapp.clock() - self.started_at)
+        self.query_one(RunProgress).show(message.done, message.total, self.app.clock() - self.started_at)
 
     def on_calibration_ended(self, message: CalibrationEnded) -> None:
-        self.elapsed = self.fapp.clock() - self.started_at
+        self.elapsed = self.app.clock() - self.started_at
         self.running = False
-        self.fapp.release_run(self)
+        self.app.release_run(self)
         rep = message.report
         if rep is None:
             self.error = message.error or "the sweep did not start"
@@ -314,14 +314,14 @@ class CalibrateScreen(JobScreen):
             advised, current, source = advised_value(rep, "face_tol"), face.current, "labelled photos"
         else:
             advised = rep.kb.tolerance if rep.kb is not None else None
-            current, source = self.fapp.settings.face_tol, "KB leave-one-out"
+            current, source = self.app.settings.face_tol, "KB leave-one-out"
         if not len(same) and not len(diff):
             self.query_one(DistancePlot).clear_distances("face distances: none measured (no single-face photos)")
             return
         self.query_one(DistancePlot).show_distances(same, diff, advised, current, source)
 
     def show_notes(self, rep: EvalReport) -> None:
-        text = notes_text(rep, self.pending_changes(), self.fapp.settings_path)
+        text = notes_text(rep, self.pending_changes(), self.app.settings_path)
         self.query_one("#calib-notes", Static).update(text)
 
     # -- applying the advice ------------------------------------------------------------------------------------
@@ -333,14 +333,14 @@ class CalibrateScreen(JobScreen):
             return {}
         from ..core.evaluation.evaluate import advice_changes  # imported by the sweep's worker already
 
-        return {k: (old, new) for k, old, new in advice_changes(self.fapp.settings, rep.advice)}
+        return {k: (old, new) for k, old, new in advice_changes(self.app.settings, rep.advice)}
 
     def action_apply(self) -> None:
         changes = self.pending_changes()
         if not changes:
             self.notify("Nothing to apply: run a sweep that advises a change first.", severity="warning")
             return
-        path = self.fapp.settings_path
+        path = self.app.settings_path
         self.app.push_screen(
             ConfirmDialog(
                 f"Write the advice into {short_path(path)}?\n\n"
@@ -349,7 +349,7 @@ class CalibrateScreen(JobScreen):
                 yes="Apply",
                 no="Keep as is",
             ),
-            lambda yes: self.save_advice(path, self.fapp.settings, changes) if yes else None,
+            lambda yes: self.save_advice(path, self.app.settings, changes) if yes else None,
         )
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False)
@@ -367,9 +367,9 @@ class CalibrateScreen(JobScreen):
 
     def on_advice_applied(self, message: AdviceApplied) -> None:
         new = message.settings
-        self.fapp.settings = new  # now, so a screen shown next sees it; the message tells anyone else
+        self.app.settings = new  # now, so a screen shown next sees it; the message tells anyone else
         self._seen = new  # the fields keep what was typed
-        self.fapp.post_message(SettingsChanged(new))
+        self.app.post_message(SettingsChanged(new))
         self.saved = f"Saved {change_text(message.changes)} to {short_path(message.path)}."
         self.notify(self.saved, title="Calibrate")
         if self.report is not None:

@@ -47,11 +47,11 @@ class HomeScreen(FacetuiScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        if self.fapp.device_info is None:
+        if self.app.device_info is None:
             self.probe()
 
     def refresh_view(self) -> None:
-        self.gather(self.fapp.settings)
+        self.gather(self.app.settings)
 
     @work(thread=True, exclusive=True, group="home-facts", exit_on_error=False)
     def gather(self, settings) -> None:
@@ -59,18 +59,18 @@ class HomeScreen(FacetuiScreen):
 
     @work(thread=True, exclusive=True, group="device-probe", exit_on_error=False)
     def probe(self) -> None:
-        self.post_message(DeviceProbed(self.fapp.device_probe()))
+        self.post_message(DeviceProbed(self.app.device_probe()))
 
     def on_home_facts_ready(self, message: HomeFactsReady) -> None:
         self.facts = message.facts
         self.render_facts()
 
     def on_device_probed(self, message: DeviceProbed) -> None:
-        self.fapp.device_info = message.info
+        self.app.device_info = message.info
         self.render_facts()
 
     def render_facts(self) -> None:
-        f, s, app = self.facts, self.fapp.settings, self.fapp
+        f, s, app = self.facts, self.app.settings, self.app
         if f is None:
             return
         t = Table.grid(padding=(0, 2))
@@ -124,7 +124,7 @@ class HomeScreen(FacetuiScreen):
         return line
 
     def _next_step(self, f: HomeFacts) -> Text:
-        app = self.fapp
+        app = self.app
         if app.active_run is not None:
             kind = app.active_run.KIND
             what = {"recognition": "recognition", "calibrate": "calibration sweep"}.get(kind, "KB build")

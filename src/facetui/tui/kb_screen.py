@@ -22,7 +22,7 @@ class KbBuildScreen(RunScreen):
         yield Static("", id="kb-where", markup=False)
 
     def refresh_view(self) -> None:
-        s = self.fapp.settings
+        s = self.app.settings
         self.query_one("#kb-where", Static).update(
             f"Dataset {short_path(s.dataset_dir)}/<Person>/  →  KB {short_path(s.kb_path)}"
         )
@@ -32,10 +32,10 @@ class KbBuildScreen(RunScreen):
         return "Ready: enter builds or updates the KB (unchanged photos are reused)."
 
     def start_text(self) -> str:
-        return f"the KB from {short_path(self.fapp.settings.dataset_dir)}"
+        return f"the KB from {short_path(self.app.settings.dataset_dir)}"
 
     def prepare(self) -> tuple | None:
-        return (self.fapp.settings,)
+        return (self.app.settings,)
 
     @work(thread=True, exclusive=True, group="kb-build", exit_on_error=False)
     def launch(self, settings: Settings) -> None:

@@ -43,11 +43,11 @@ class RecognitionScreen(RunScreen):
             )
 
     def _base(self) -> Path:
-        src = self.fapp.settings.source
+        src = self.app.settings.source
         return src.parent if src is not None else Path.cwd()
 
     def refresh_view(self) -> None:
-        s = self.fapp.settings
+        s = self.app.settings
         if s is not self._seen and not self.running:
             raw = s.to_json_dict()
             self.query_one("#input", Input).value = str(raw["process_dir"])
@@ -93,7 +93,7 @@ class RecognitionScreen(RunScreen):
         except SettingsError as e:
             self.notify(str(e), title="Cannot start", severity="error")
             return None
-        return self.fapp.settings, inp, out, self.fapp.pipeline_hook
+        return self.app.settings, inp, out, self.app.pipeline_hook
 
     @work(thread=True, exclusive=True, group="recognition", exit_on_error=False)
     def launch(self, settings: Settings, inp: Path, out: Path, hook) -> None:

@@ -107,7 +107,7 @@ class RunScreen(JobScreen):
     # -- actions ------------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
-            return None if self.fapp.active_run is not None else True
+            return None if self.app.active_run is not None else True
         if action == "abort":
             return self.running
         if action == "back":
@@ -122,11 +122,11 @@ class RunScreen(JobScreen):
         raise NotImplementedError
 
     def action_start(self) -> None:
-        if not self.fapp.claim_run(self):
+        if not self.app.claim_run(self):
             return  # another run is going (the app said so)
         args = self.prepare()
         if args is None:
-            self.fapp.release_run(self)
+            self.app.release_run(self)
             return
         self.running, self.stopping = True, False
         self.done = self.total = 0
@@ -139,7 +139,7 @@ class RunScreen(JobScreen):
         self.set_status(f"Starting: {self.start_text()}")
         self.log_widget.focus()
         start_resource_tracker()
-        self.started_at = self.fapp.clock()
+        self.started_at = self.app.clock()
         self.worker = self.launch(*args)
         self.refresh_bindings()
 
@@ -187,7 +187,7 @@ class RunScreen(JobScreen):
 
     def advance(self, index: int, total: int) -> None:
         self.done, self.total = index, total
-        self.query_one(RunProgress).show(index, total, self.fapp.clock() - self.started_at)
+        self.query_one(RunProgress).show(index, total, self.app.clock() - self.started_at)
 
     def file_done(self, ev: FileDone) -> None:
         self.log_widget.write(result_text(ev.result))
@@ -204,9 +204,9 @@ class RunScreen(JobScreen):
         self.query_one("#notices", Static).update("\n".join(self.notes))
 
     def on_run_ended(self, message: RunEnded) -> None:
-        elapsed = self.fapp.clock() - self.started_at
+        elapsed = self.app.clock() - self.started_at
         self.running = False
-        self.fapp.release_run(self)
+        self.app.release_run(self)
         s = message.summary
         if s is None:
             self.error = message.error or "the run did not start"

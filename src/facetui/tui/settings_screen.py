@@ -95,7 +95,7 @@ class SettingsScreen(FacetuiScreen):
         self._loaded: Settings | None = None
 
     def compose(self) -> ComposeResult:
-        s = self.fapp.settings
+        s = self.app.settings
         base = self._base(s)
         raw = s.to_json_dict()
         yield Header()
@@ -115,7 +115,7 @@ class SettingsScreen(FacetuiScreen):
         return s.source.parent if s.source is not None else Path.cwd()
 
     def on_mount(self) -> None:
-        self._loaded = self.fapp.settings
+        self._loaded = self.app.settings
         self._show_path()
 
     def on_descendant_focus(self, event) -> None:
@@ -125,15 +125,15 @@ class SettingsScreen(FacetuiScreen):
             self.query_one("#field-help", Static).update(f"{spec.key}: {spec.help}{allowed_text(spec)}")
 
     def _show_path(self) -> None:
-        s = self.fapp.settings
+        s = self.app.settings
         self.query_one("#settings-path", Static).update(
             f"{short_path(s.source)} · tab: next field · ctrl+s: save · escape: cancel · "
             "→ completes a path (relative to the settings file)"
         )
 
     def refresh_view(self) -> None:
-        if self._loaded is not None and self.fapp.settings is not self._loaded and not self.dirty():
-            self.load_values(self.fapp.settings)
+        if self._loaded is not None and self.app.settings is not self._loaded and not self.dirty():
+            self.load_values(self.app.settings)
 
     # -- values -------------------------------------------------------------------------------------------------
     def load_values(self, s: Settings) -> None:
@@ -190,7 +190,7 @@ class SettingsScreen(FacetuiScreen):
             self._show_error(key, fails[0] if fails else "")
 
     def field_errors(self) -> list[tuple[str, str]]:
-        base = self._base(self.fapp.settings)
+        base = self._base(self.app.settings)
         errors = []
         for spec, value in zip(SPECS, self.raw_values().values()):
             try:
@@ -210,27 +210,27 @@ class SettingsScreen(FacetuiScreen):
             self.query_one(f"#field-{key}").focus()
             return
         try:
-            new = update_raw(self.fapp.settings, self.raw_values())
+            new = update_raw(self.app.settings, self.raw_values())
             path = save_settings(new)
         except SettingsError as e:
             self.notify(str(e), title="Not saved", severity="error")
             return
         except OSError as e:
             self.notify(
-                f"could not write {short_path(self.fapp.settings.source)}: {e.strerror or e}",
+                f"could not write {short_path(self.app.settings.source)}: {e.strerror or e}",
                 title="Not saved",
                 severity="error",
             )
             return
         self._loaded = new
-        self.fapp.settings = new  # now, so a screen shown next sees it; the message tells anyone else
-        self.fapp.post_message(SettingsChanged(new))
+        self.app.settings = new  # now, so a screen shown next sees it; the message tells anyone else
+        self.app.post_message(SettingsChanged(new))
         self.notify(f"Saved to {short_path(path)}", title="Settings")
 
     def action_cancel(self) -> None:
         """Leave without saving: the file is untouched and the form goes back to the settings in use."""
         was_dirty = self.dirty()
-        self.load_values(self.fapp.settings)
+        self.load_values(self.app.settings)
         if was_dirty:
             self.notify("Changes discarded; the settings file is unchanged.", title="Settings")
-        self.fapp.action_show("home")
+        self.app.action_show("home")
