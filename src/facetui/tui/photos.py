@@ -36,7 +36,8 @@ def image_class(mode: str | None = None) -> type[Widget]:
     return AutoImage if on_tty else HalfcellImage
 
 
-def _readable(paths) -> Path | None:
+def first_readable(paths) -> Path | None:
+    """The first of ``paths`` that is a file now (a photo may have been moved by a decision), else None."""
     for p in paths:
         try:
             if Path(p).is_file():

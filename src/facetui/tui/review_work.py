@@ -20,7 +20,7 @@ from ..core.review.clusters import find_clusters as group_faces
 from ..core.review.order import cluster_order
 from ..core.review.session import ReviewError, ReviewItem, ReviewSession
 from .messages import ClustersFound, ClusterThumb, Decided, ItemLoaded, PreviewReady, QueueReloaded, SessionOpened
-from .photos import _readable, render_face, render_photo
+from .photos import first_readable, render_face, render_photo
 
 PREVIEW_SIDE = 2400  # pixels: the full-size preview's rendition
 CLUSTER_FACE_SIDE = 160  # pixels: a thumbnail in the clusters view's grid
@@ -44,7 +44,7 @@ def load_item(session: ReviewSession, lock: threading.Lock, item: ReviewItem) ->
         face_c, body_c = session.candidates(item)
         r = session.result(item)
         people = tuple(session.kb.people)
-    src = _readable([r.path, *r.destinations])
+    src = first_readable([r.path, *r.destinations])
     photo = face = None
     error = ""
     if src is None:
@@ -85,7 +85,7 @@ def _back(session: ReviewSession, outcome) -> tuple[ReviewItem, ...]:
 def preview(session: ReviewSession, item: ReviewItem, shown) -> PreviewReady:
     """The photo of ``item`` at full size; ``shown`` (the screen's rendition) when it cannot be read again."""
     r = session.result(item)
-    src = _readable([r.path, *r.destinations])
+    src = first_readable([r.path, *r.destinations])
     try:
         photo = render_photo(src, item.box, side=PREVIEW_SIDE)[0] if src else shown
     except ImageLoadError:
@@ -130,7 +130,7 @@ def cluster_thumbs(
     for pos, (box, paths) in enumerate(sources):
         if cancelled.is_set():
             return
-        src = _readable(paths)
+        src = first_readable(paths)
         image = None
         if src is not None:
             try:

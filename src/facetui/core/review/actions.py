@@ -11,7 +11,7 @@ from ..base.fsutil import FolderBusy, check_person_name, display_name, folder_lo
 from ..base.settings import Settings
 from ..stores.kb import KbError
 from ..stores.report import rel_to
-from ..stores.reviewlog import Entry, ReviewError, _new_id
+from ..stores.reviewlog import Entry, ReviewError, new_id
 from .candidates import Encodings, Known
 from .copies import copy_source, remove_if_ours
 from .kb_rows import kb_add, kb_remove
@@ -150,7 +150,7 @@ class Actions:
             person = check_person_name(person)
         except ValueError as e:
             raise ReviewError(str(e)) from None
-        batch = _new_id()
+        batch = new_id()
         entries: list[Entry] = []
         skip = {it.key for it in exclude}
         refused = {it.key for it in items if it.key not in skip and person in self.queue.rejected(it)}
@@ -175,7 +175,7 @@ class Actions:
         """Keep ``items`` and ``rest`` apart: no cluster ever holds a face of each (until undone, as one decision)."""
         if not items or not rest:
             raise ReviewError("a split needs faces on both sides")
-        batch = _new_id()
+        batch = new_id()
         entries = [
             Entry(op="split", sha256=it.sha256, file=it.rel, face=it.face, box=it.box, batch=batch, side=side)
             for side, group in (("a", items), ("b", rest))

@@ -39,7 +39,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _new_id() -> str:
+def new_id() -> str:
+    """A fresh id for an entry, or for a batch of entries that one undo takes back together."""
     return uuid.uuid4().hex[:12]
 
 
@@ -70,7 +71,7 @@ class Entry:
     side: Literal["a", "b", ""] = (
         ""  # for op "split": faces of one split batch on different sides never share a cluster
     )
-    id: str = field(default_factory=_new_id)
+    id: str = field(default_factory=new_id)
     ts: str = field(default_factory=_now)
 
     def to_json(self) -> str:
