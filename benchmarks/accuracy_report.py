@@ -46,7 +46,7 @@ from PIL import Image, ImageFilter  # noqa: E402
 from facetui.core.base.settings import load_settings  # noqa: E402
 from facetui.core.evaluation.evaluate import evaluate  # noqa: E402
 from facetui.core.evaluation.tune import GRID_MARGIN, GRID_TOL, Combo, Search, tune  # noqa: E402
-from facetui.core.models.quality import GOOD, POOR, quality_level  # noqa: E402
+from facetui.core.models.face.quality import GOOD, POOR, quality_level  # noqa: E402
 from facetui.core.run.decide import Decider  # noqa: E402
 from facetui.core.run.kbbuild import build_kb  # noqa: E402
 from facetui.core.stores.kb import KnowledgeBase, load_kb  # noqa: E402

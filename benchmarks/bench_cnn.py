@@ -46,7 +46,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from facetui.core.models import faces
+    from facetui.core.models.face import detect as face_detect
+    from facetui.core.models.face import files as face_files
     from facetui.core.models.images import load_image
 
     big = sorted((REPO / "demo" / "query").glob("*.jpg"))[: args.big]
@@ -55,17 +56,18 @@ def main() -> None:
         "800 px": [load_image(p, resize_max=800).rgb for p in big],
         "250 px": [load_image(p, resize_max=800).rgb for p in small],
     }
-    from facetui.core.models import mmod_net, prepared
+    from facetui.core.models.face.mmod import detector as mmod_detector
+    from facetui.core.models.runtime import prepared
 
     # the ONNX files in this machine's folder, as on any machine facetui ran on before (the first run makes them)
     prepared.use_dir(prepared.machine_dir())
-    dlib_cnn = faces._model(faces.CNN_DETECTOR)
-    port = mmod_net.onnx_detector(faces._models_dir() / faces.CNN_DETECTOR)
+    dlib_cnn = face_files.load_model(face_files.CNN_DETECTOR)
+    port = mmod_detector.onnx_detector(face_files.models_dir() / face_files.CNN_DETECTOR)
     if port is None:
         sys.exit("the CNN detector's network did not load in ONNX Runtime")
-    port_torch = mmod_net.MmodDetector(faces._models_dir() / faces.CNN_DETECTOR)
+    port_torch = mmod_detector.MmodDetector(face_files.models_dir() / face_files.CNN_DETECTOR)
     detectors = {
-        "HOG": lambda rgb, up: faces.detect_faces(rgb, "hog", up),
+        "HOG": lambda rgb, up: face_detect.detect_faces(rgb, "hog", up),
         "CNN (onnx)": lambda rgb, up: port.detect(rgb, up),
         "CNN (torch)": lambda rgb, up: port_torch.detect(rgb, up),
         "CNN (dlib)": lambda rgb, up: [d.rect for d in dlib_cnn(rgb, up)],
@@ -153,7 +155,7 @@ def processes() -> None:
 
 def breakdown(name, port, sets) -> None:
     """Where the port's CPU time goes, per photo."""
-    from facetui.core.models import mmod_net
+    from facetui.core.models.face.mmod import boxes as mmod_boxes
 
     print(f"\nport ({name}), CPU seconds per photo: pyramid_up | pyramid image + network | boxes and NMS")
     for label, imgs in sets.items():
@@ -170,7 +172,7 @@ def breakdown(name, port, sets) -> None:
                 scores = port._scores([p])
                 t_net += time.process_time() - c
                 c = time.process_time()
-                mmod_net.boxes_from_scores(scores[0], p.rects, port.weights, up)
+                mmod_boxes.boxes_from_scores(scores[0], p.rects, port.weights, up)
                 t_box += time.process_time() - c
                 shape = p.shape
             if imgs:

@@ -40,7 +40,7 @@ class _InstantDetector:
         self.faces = faces
 
     def detect_batch(self, images, upsample=0):
-        from facetui.core.models.mmod_net import Detection
+        from facetui.core.models.face.mmod.boxes import Detection
 
         out = []
         for im in images:
@@ -71,12 +71,12 @@ def main() -> int:
     os.environ["FACETUI_DEVICE_STAGE"] = "cpu"
     from facetui.core.base.events import FileDone
     from facetui.core.base.settings import load_settings
-    from facetui.core.models import faces as facemod
+    from facetui.core.models.face import preload as face_preload
     from facetui.core.run.kbbuild import build_kb
     from facetui.core.run.recognize import recognize
     from facetui.core.run.timings import Timings
 
-    facemod.models_on = lambda device: (_InstantDetector(args.faces), _InstantNet())
+    face_preload.models_on = lambda device: (_InstantDetector(args.faces), _InstantNet())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sp = make_workspace(work / "ws", workers=args.workers)

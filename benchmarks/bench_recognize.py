@@ -72,9 +72,9 @@ def child_facetui(spec: dict) -> dict:
     from facetui.core.run.timings import Timings
 
     if spec.get("face_encoder"):  # the A/B run: dlib's own descriptor network instead of the torch port
-        from facetui.core.models import faces
+        from facetui.core.models.face import encode as face_encode
 
-        os.environ[faces.ENCODER_ENV] = spec["face_encoder"]  # inherited by the worker processes
+        os.environ[face_encode.ENCODER_ENV] = spec["face_encoder"]  # inherited by the worker processes
     t_start = time.perf_counter()
     c_start = time.process_time()
     settings = load_settings(Path(spec["settings"]))
@@ -136,7 +136,7 @@ def child_match(spec: dict) -> dict:
     """A KB of kb_faces faces (n people) against q query faces: distances, best per person, top-3 per face."""
     import numpy as np
 
-    from facetui.core.models.matcher import Bank, body_similarities, face_distances, top_k
+    from facetui.core.models.compare.matcher import Bank, body_similarities, face_distances, top_k
 
     rng = np.random.default_rng(0)
     n_kb, n_q, people = spec["kb_faces"], spec["queries"], spec["people"]

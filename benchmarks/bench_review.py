@@ -11,7 +11,7 @@ apart, as two real photos of one person do). At 100k faces dozens of people shar
 strangers do (real unknown faces of lfw-library: nearest other person 0.52 at the median), so the large sizes are
 harder than a real library: more groups to weigh, more merges refused. A
 person has 1 to 12 faces (most have one or two, as in a library's unknowns); one face in ten shares its photo
-with another face. Each size runs in a fresh process with facetui's clustering (`models.linkage.cluster` at the
+with another face. Each size runs in a fresh process with facetui's clustering (`models.compare.linkage.cluster` at the
 shipped `cluster_tol`, the exact path up to `EXACT_MAX` faces, nearest neighbours above) and prints the wall
 time, the process's CPU time and its peak resident memory (ru_maxrss, the whole process with numpy and faiss).
 Not a test: it prints figures.
@@ -58,7 +58,7 @@ def synthetic(seeds, n: int, rng):
 def child(seeds_path: str, n: int, tol: float) -> None:
     import numpy as np
 
-    from facetui.core.models import linkage
+    from facetui.core.models.compare import linkage
 
     seeds = np.load(seeds_path)["seeds"]
     x, person, apart = synthetic(seeds, n, np.random.default_rng(n))
@@ -153,7 +153,7 @@ def main() -> None:
 def _spread(x, person):
     import numpy as np
 
-    from facetui.core.models.linkage import pairwise
+    from facetui.core.models.compare.linkage import pairwise
 
     d = pairwise(x)
     np.fill_diagonal(d, np.inf)

@@ -19,7 +19,7 @@ class SeedReid:
     """The seed's TorchreidBodyExtractor as it is called: one PIL image per call, resized to 256x128."""
 
     def __init__(self, weights: Path):
-        from facetui.core.models.bodies import load_body_encoder
+        from facetui.core.models.body.encoder import load_body_encoder
 
         self.enc = load_body_encoder(MODEL, weights, "cpu", freeze=False)  # the seed runs torchreid's eager model
 

@@ -14,7 +14,7 @@
    (max difference) against the workers'. --stage-on-cpu runs the stage on the CPU (a smoke run of its mechanics).
    --ray F adds a cold run on the Ray engine (a local cluster of this machine, GPU actors of F of a GPU each:
    core/run/engines/ray/gpu.py) and checks that its report rows are the local engine's.
-3. The CNN face detector (core/models/mmod_net.py) on the device: its boxes on the demo photos against the CPU's
+3. The CNN face detector (core/models/face/mmod/) on the device: its boxes on the demo photos against the CPU's
    (upsample 0 and 1), then photos/s at 800 and 2000 px, upsample 0 and 1, batches of 1, 8 and 32 photos of
    one size (--sections detect runs this part alone).
 
@@ -40,7 +40,8 @@ from benchlib.figures import cpu_cores, machine, stage_line
 from benchlib.photos import make_library
 from benchlib.workspace import MODEL, make_workspace, report_rows, update_settings
 
-from facetui.core.models import bodies
+from facetui.core.models.body import encoder as body_encoder
+from facetui.core.models.body import osnet
 
 FP16_MIN_COSINE = 1 - 1e-3
 STAGE_ENV = "FACETUI_DEVICE_STAGE"  # engines/device.py: "off" keeps the CNN in the workers, "cpu" forces the stage
@@ -57,8 +58,10 @@ def check_osnet(device: str, seconds: float, batches: list[int]) -> dict:
     precisions = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
     out: dict = {"crops": len(crops), "crops_dir": str(crops_dir), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
-        weights = bodies.save_random_weights(Path(tmp) / "random.pt", MODEL, seed=0)
-        encs = {p: bodies.load_body_encoder(MODEL, weights, device=device, half=(p == "fp16")) for p in precisions}
+        weights = osnet.save_random_weights(Path(tmp) / "random.pt", MODEL, seed=0)
+        encs = {
+            p: body_encoder.load_body_encoder(MODEL, weights, device=device, half=(p == "fp16")) for p in precisions
+        }
         ref = encs["fp32"].embed(crops, batch_size=16)
         if "fp16" in encs:
             cos = (ref * encs["fp16"].embed(crops, batch_size=16)).sum(axis=1)
@@ -95,13 +98,14 @@ def check_detector(device: str, quick: bool) -> dict:
     import torch
     from PIL import Image
 
-    from facetui.core.models import faces, mmod_net
+    from facetui.core.models.face import files as face_files
+    from facetui.core.models.face.mmod import detector as mmod_detector
     from facetui.core.models.images import load_image
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    model = faces._models_dir() / faces.CNN_DETECTOR
-    det = mmod_net.MmodDetector(model, device=device)
-    cpu = det if device == "cpu" else mmod_net.MmodDetector(model)
+    model = face_files.models_dir() / face_files.CNN_DETECTOR
+    det = mmod_detector.MmodDetector(model, device=device)
+    cpu = det if device == "cpu" else mmod_detector.MmodDetector(model)
     paths = sorted((DEMO / "query").glob("*.jpg")) + sorted((DEMO / "kb").rglob("*.jpg"))
     out: dict = {"agreement": {}, "rows": []}
     for up in (0, 1):
@@ -346,9 +350,10 @@ def main() -> int:
     t0 = time.perf_counter()
     import torch
 
-    from facetui.core.models.faces import dlib_has_cuda, encoder_name
+    from facetui.core.models.face.encode import encoder_name
+    from facetui.core.models.face.files import dlib_has_cuda
 
-    device = bodies.resolve_device(args.device)
+    device = body_encoder.resolve_device(args.device)
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
     print(
         f"gpu_check: torch {torch.__version__}, OSNet on {device} ({name}); dlib CUDA: {dlib_has_cuda()}; "

@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # b
 
 from benchlib import REPO
 
-from facetui.core.models import bodies
+from facetui.core.models.body import crops as body_crops
+from facetui.core.models.body import encoder as body_encoder
+from facetui.core.models.body import osnet
 
 DEFAULT_CROP_DIRS = [
     REPO / "demo" / "bodies",
@@ -42,7 +44,7 @@ def load_crops(crops_dir: Path | None):
             crops = []
             for f in files:
                 img = np.asarray(Image.open(f).convert("RGB"))
-                crops.append(bodies.crop_for_reid(img, (0, img.shape[1], img.shape[0], 0)))
+                crops.append(body_crops.crop_for_reid(img, (0, img.shape[1], img.shape[0], 0)))
             return Path(d), files, crops
     sys.exit(f"no crop images found in {', '.join(str(d) for d in dirs)} (use --crops DIR)")
 
@@ -69,7 +71,7 @@ def main() -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--seconds-budget", type=float, default=60.0, help="rough total time to spend (default 60)")
     ap.add_argument("--crops", type=Path, default=None, help="folder of person crops (searched recursively)")
-    ap.add_argument("--model", default="osnet_ain_x1_0", choices=bodies.available_models())
+    ap.add_argument("--model", default="osnet_ain_x1_0", choices=osnet.available_models())
     ap.add_argument("--batches", default="1,16,64", help="comma-separated batch sizes (default 1,16,64)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU runs")
     ap.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
@@ -80,8 +82,8 @@ def main() -> int:
     import torch
 
     try:
-        device = bodies.resolve_device(args.device)
-    except bodies.BodyModelError as e:
+        device = body_encoder.resolve_device(args.device)
+    except osnet.BodyModelError as e:
         sys.exit(f"error: {e}")
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
     precisions = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
@@ -101,9 +103,9 @@ def main() -> int:
         "rows": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
-        weights = bodies.save_random_weights(Path(tmp) / "random.pt", args.model, seed=0)
+        weights = osnet.save_random_weights(Path(tmp) / "random.pt", args.model, seed=0)
         encs = {
-            p: bodies.load_body_encoder(
+            p: body_encoder.load_body_encoder(
                 args.model, weights, device=device, half=(p == "fp16"), num_threads=args.threads
             )
             for p in precisions

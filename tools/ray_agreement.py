@@ -42,7 +42,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("FACETUI_TEST_RAY_GPUS", "1")  # used only where this run starts its own local Ray
     from facetui.core.base.events import FileDone
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
     from facetui.core.run.kbbuild import build_kb
     from facetui.core.run.recognize import recognize
     from facetui.core.stores.kb import load_kb

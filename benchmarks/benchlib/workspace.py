@@ -34,7 +34,7 @@ def update_settings(path: Path, fields: dict, indent: int | None = 2) -> Path:
 
 def make_workspace(root: Path, workers: int) -> Path:
     """Dataset (the demo KB photos), random-init OSNet weights, settings.json; returns the settings path."""
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
 
     shutil.copytree(DEMO / "kb", root / "kb", ignore=shutil.ignore_patterns("*.npz", "*.pkl"))
     save_random_weights(root / "osnet_random.pt", MODEL, seed=0)

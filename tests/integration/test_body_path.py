@@ -18,7 +18,7 @@ from support.helpers import make_workspace, run_all
 
 @pytest.fixture(scope="module")
 def body_ws(tmp_path_factory):
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
 
     root = tmp_path_factory.mktemp("body")
     w = save_random_weights(root / "osnet_random.pth", "osnet_x0_25")

@@ -16,8 +16,10 @@ from PIL import Image
 
 from facetui.core.base.events import FileDone, RunFinished, RunStarted
 from facetui.core.base.settings import load_settings
-from facetui.core.models import bodies, faces
 from facetui.core.models.analyze import FaceConfig, analyze_path
+from facetui.core.models.body import encoder as body_encoder
+from facetui.core.models.body import osnet
+from facetui.core.models.face import encode as face_encode
 from facetui.core.run.analyzer import Analyzer, hash_file
 from facetui.core.run.recognize import recognize
 from facetui.core.stores import cache as cache_mod
@@ -237,16 +239,16 @@ def test_damaged_or_inconsistent_entries_are_misses(warm_ws, cold):
 
 def test_body_embeddings_cached_bit_identical_and_keyed_by_weights(tmp_path):
     photos = QUERIES[:4]
-    w0 = bodies.save_random_weights(tmp_path / "w0.pt", "osnet_ain_x1_0", seed=0)
-    w1 = bodies.save_random_weights(tmp_path / "w1.pt", "osnet_ain_x1_0", seed=1)
-    enc0 = bodies.load_body_encoder("osnet_ain_x1_0", w0, "cpu")
-    enc1 = bodies.load_body_encoder("osnet_ain_x1_0", w1, "cpu")
+    w0 = osnet.save_random_weights(tmp_path / "w0.pt", "osnet_ain_x1_0", seed=0)
+    w1 = osnet.save_random_weights(tmp_path / "w1.pt", "osnet_ain_x1_0", seed=1)
+    enc0 = body_encoder.load_body_encoder("osnet_ain_x1_0", w0, "cpu")
+    enc1 = body_encoder.load_body_encoder("osnet_ain_x1_0", w1, "cpu")
     cfg = FaceConfig()
 
     def run(enc, key):
         cache = EmbeddingCache(tmp_path / "cache")
         try:
-            return list(Analyzer(cfg, cache, enc, key, workers=1, batch_size=4).run(photos))
+            return list(Analyzer(cfg, cache, enc, key, workers=1, batch_size=4).analyze(photos))
         finally:
             cache.close()
 
@@ -268,13 +270,13 @@ def test_the_face_encoder_implementation_keeps_its_own_entries(warm_ws, cold, mo
     # dlib's own encoder and the torch port agree to ~4e-7, not to the bit: a cache filled by one is not the other's
     workspace, settings = warm_ws
     monkeypatch.setenv("FACETUI_FACE_ENCODER", "dlib")
-    monkeypatch.setattr(faces, "_NET", None)  # this process decides afresh too
+    monkeypatch.setattr(face_encode, "_NET", None)  # this process decides afresh too
     other = run_all(recognize(settings, output_dir=workspace / "out-dlib"))
     assert _cached_flags(other) == [False] * len(QUERIES)
     by_dlib = _results(other)
     assert [r.people for r in by_dlib] == [r.people for r in cold]  # the same decisions
     monkeypatch.delenv("FACETUI_FACE_ENCODER")
-    monkeypatch.setattr(faces, "_NET", None)
+    monkeypatch.setattr(face_encode, "_NET", None)
     back = run_all(recognize(settings, output_dir=workspace / "out-torch"))
     assert _cached_flags(back) == [True] * len(QUERIES)
     assert _results(back) == cold

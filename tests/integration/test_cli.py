@@ -56,8 +56,8 @@ def test_every_user_error_is_one_family_with_one_exit_table():
     from facetui.core.base.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_SETUP, FacetuiError, SetupError, exit_code
     from facetui.core.base.settings import SettingsError
     from facetui.core.evaluation.truth import EvalError
-    from facetui.core.models.bodies import BodyModelError
-    from facetui.core.models.faces import FaceModelError
+    from facetui.core.models.body.osnet import BodyModelError
+    from facetui.core.models.face.files import FaceModelError
     from facetui.core.models.images import ImageLoadError
     from facetui.core.stores.kb import KbError
     from facetui.core.stores.reviewlog import ReviewError

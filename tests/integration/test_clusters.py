@@ -8,7 +8,7 @@ import re
 import pytest
 
 from facetui.cli import main as cli_main
-from facetui.core.models import linkage
+from facetui.core.models.compare import linkage
 from facetui.core.review.clusters import cluster_lines, find_clusters
 from facetui.core.review.session import REVIEW_PREFIX, ReviewSession
 from facetui.core.stores.kb import load_kb

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from facetui.core.base.events import FileDone, RunFinished
-from facetui.core.models import faces as facemod
 from facetui.core.models.analyze import Analysis, FaceConfig, analyze_path
+from facetui.core.models.face import detect as face_detect
+from facetui.core.models.face import preload as face_preload
 from facetui.core.run.engines import device as engine_device
 from facetui.core.run.engines.device import STAGE_ENV, DeviceEngine, stage_device
 from facetui.core.run.engines.worker import decode_in_worker
@@ -51,9 +52,9 @@ def test_the_stage_is_chosen_only_where_it_applies(monkeypatch):
     assert stage_device("cnn", "auto", 2) == "cpu"
     assert stage_device("hog", "auto", 2) is None
     assert stage_device("cnn", "auto", 1) is None
-    monkeypatch.setenv(facemod.CNN_ENV, "dlib")  # dlib's own CNN: its results, in the workers
+    monkeypatch.setenv(face_detect.CNN_ENV, "dlib")  # dlib's own CNN: its results, in the workers
     assert stage_device("cnn", "auto", 2) is None
-    monkeypatch.delenv(facemod.CNN_ENV)
+    monkeypatch.delenv(face_detect.CNN_ENV)
     monkeypatch.setenv(STAGE_ENV, "off")
     assert stage_device("cnn", "cuda", 2) is None
 
@@ -152,9 +153,9 @@ def test_a_failing_batch_is_retried_photo_by_photo(monkeypatch):
     photos = QUERIES[:4]
     shapes = [decode_in_worker(p, CFG, False, "x").image.rgb.shape for p in photos]
     odd = next(i for i, s in enumerate(shapes) if shapes.count(s) == 1)  # the photo whose shape fails
-    det, net = facemod.models_on("cpu")
+    det, net = face_preload.models_on("cpu")
     failing = _FailsOnShape(det, shapes[odd])
-    monkeypatch.setattr(facemod, "models_on", lambda device: (failing, net))
+    monkeypatch.setattr(face_preload, "models_on", lambda device: (failing, net))
     eng = DeviceEngine(_in_thread, CFG, False, "cpu", batch_size=8)
     try:
         futures = [eng.submit(p, f"sha{i}") for i, p in enumerate(photos)]

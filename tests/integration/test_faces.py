@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetui.core.models import faces
+from facetui.core.models.face import detect as face_detect
+from facetui.core.models.face import encode as face_encode
+from facetui.core.models.face import files as face_files
 from facetui.core.models.images import load_image
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
@@ -26,34 +28,34 @@ def fr():
 @pytest.fixture
 def dlib_encoder(monkeypatch):
     """dlib's own descriptor network instead of the torch port, for this test."""
-    monkeypatch.setattr(faces, "_NET", False)
+    monkeypatch.setattr(face_encode, "_NET", False)
 
 
 @pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
 def test_boxes_and_dlib_encodings_equal_face_recognitions(path, fr, dlib_encoder):
     rgb = load_image(path, resize_max=800).rgb
-    ours = faces.detect_faces(rgb, "hog", 1)
+    ours = face_detect.detect_faces(rgb, "hog", 1)
     assert ours == [tuple(b) for b in fr.face_locations(rgb, number_of_times_to_upsample=1, model="hog")]
     theirs = np.asarray(fr.face_encodings(rgb, known_face_locations=ours, num_jitters=1, model="small"))
-    assert faces.encoder_name() == "dlib"
-    assert np.array_equal(faces.encode_faces(rgb, ours, flip=False), theirs.reshape(len(ours), 128))
+    assert face_encode.encoder_name() == "dlib"
+    assert np.array_equal(face_encode.encode_faces(rgb, ours, flip=False), theirs.reshape(len(ours), 128))
 
 
 @pytest.mark.parametrize("runner", ["onnx", "torch"])
 def test_the_torch_port_gives_dlibs_descriptors(fr, runner, monkeypatch):
     """The port, as ONNX Runtime runs it (the default on a CPU) and as torch does, gives dlib's descriptors."""
-    from facetui.core.models import face_net
+    from facetui.core.models.face import resnet
 
-    assert faces.encoder_name() == "onnx"  # the default, else the suite would not exercise it
+    assert face_encode.encoder_name() == "onnx"  # the default, else the suite would not exercise it
     if runner == "torch":
-        monkeypatch.setattr(faces, "_NET", face_net.FaceNet(faces._models_dir() / faces.ENCODER))
-    assert faces.encoder_name() == runner
+        monkeypatch.setattr(face_encode, "_NET", resnet.FaceNet(face_files.models_dir() / face_files.ENCODER))
+    assert face_encode.encoder_name() == runner
     worst, n = 0.0, 0
     for path in PHOTOS:
         rgb = load_image(path, resize_max=800).rgb
-        boxes = faces.detect_faces(rgb)
+        boxes = face_detect.detect_faces(rgb)
         theirs = np.asarray(fr.face_encodings(rgb, known_face_locations=boxes, num_jitters=1, model="small"))
-        ours = faces.encode_faces(rgb, boxes, flip=False)
+        ours = face_encode.encode_faces(rgb, boxes, flip=False)
         assert ours.shape == (len(boxes), 128) and ours.dtype == np.float64
         if boxes:
             worst = max(worst, float(np.abs(ours - theirs).max()))
@@ -65,11 +67,11 @@ def test_the_torch_port_gives_dlibs_descriptors(fr, runner, monkeypatch):
 
 def test_the_stored_descriptor_is_the_mean_of_the_face_and_its_mirror_image(fr):
     rgb = load_image(DEMO / "query" / "q01.jpg", resize_max=800).rgb
-    boxes = faces.detect_faces(rgb)
-    chips = faces.face_chips(rgb, boxes)
+    boxes = face_detect.detect_faces(rgb)
+    chips = face_encode.face_chips(rgb, boxes)
     mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
-    single, flipped = faces.encode_chips(chips, flip=False), faces.encode_chips(mirrored, flip=False)
-    both = faces.encode_faces(rgb, boxes)
+    single, flipped = face_encode.encode_chips(chips, flip=False), face_encode.encode_chips(mirrored, flip=False)
+    both = face_encode.encode_faces(rgb, boxes)
     assert np.abs(both - (single + flipped) / 2).max() < 1e-6  # one batch of 2N views vs two of N: float order
     # the mirror image is a real second view: close to the first (same person), yet not the same
     gap = np.linalg.norm(single - flipped, axis=1)
@@ -78,16 +80,16 @@ def test_the_stored_descriptor_is_the_mean_of_the_face_and_its_mirror_image(fr):
 
 def test_a_face_alone_or_in_company_gets_the_same_descriptor():
     rgb = load_image(DEMO / "query" / "q09.jpg", resize_max=800).rgb
-    boxes = faces.detect_faces(rgb)
+    boxes = face_detect.detect_faces(rgb)
     assert len(boxes) >= 3
-    together = faces.encode_faces(rgb, boxes)
-    alone = np.concatenate([faces.encode_faces(rgb, [b]) for b in boxes])
+    together = face_encode.encode_faces(rgb, boxes)
+    alone = np.concatenate([face_encode.encode_faces(rgb, [b]) for b in boxes])
     assert np.abs(together - alone).max() < 1e-5
 
 
 def test_the_demo_photos_have_faces_to_compare():
     # Without faces the equivalence test above compares empty lists; make sure it does not.
-    found = sum(len(faces.detect_faces(load_image(p, resize_max=800).rgb)) for p in PHOTOS)
+    found = sum(len(face_detect.detect_faces(load_image(p, resize_max=800).rgb)) for p in PHOTOS)
     assert found >= 10
 
 
@@ -95,27 +97,27 @@ def test_boxes_are_trimmed_to_the_image(fr):
     rgb = load_image(PHOTOS[0], resize_max=800).rgb
     h, w = rgb.shape[:2]
     # A face cut by the edge: dlib reports a box past the border; both trim it the same way.
-    t, r, b, l = faces.detect_faces(rgb)[0]
+    t, r, b, l = face_detect.detect_faces(rgb)[0]
     edge = np.ascontiguousarray(rgb[:, l + (r - l) // 3 :])
-    boxes = faces.detect_faces(edge)
+    boxes = face_detect.detect_faces(edge)
     assert boxes == [tuple(x) for x in fr.face_locations(edge)]
     for bt, br, bb, bl in boxes:
         assert 0 <= bt and 0 <= bl and br <= edge.shape[1] and bb <= edge.shape[0]
 
 
 def test_no_faces_gives_an_empty_array():
-    assert faces.encode_faces(np.zeros((50, 50, 3), np.uint8), []).shape == (0, 128)
-    assert faces.detect_faces(np.full((120, 160, 3), 128, np.uint8)) == []
+    assert face_encode.encode_faces(np.zeros((50, 50, 3), np.uint8), []).shape == (0, 128)
+    assert face_detect.detect_faces(np.full((120, 160, 3), 128, np.uint8)) == []
 
 
 def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_path, fr):
-    from facetui.core.models import face_net
+    from facetui.core.models.face import resnet
 
-    real = faces._models_dir() / faces.ENCODER
+    real = face_files.models_dir() / face_files.ENCODER
     data = bytearray(real.read_bytes())
     for _name, bad in [
         ("truncated", data[: len(data) // 2]),
-        ("other model", (faces._models_dir() / faces.LANDMARKS_5).read_bytes()),
+        ("other model", (face_files.models_dir() / face_files.LANDMARKS_5).read_bytes()),
         (
             "one stride changed",
             data.replace(b"\x01\x02\x01\x02\x01\x00\x01\x00", b"\x01\x01\x01\x02\x01\x00\x01\x00", 1),
@@ -123,25 +125,25 @@ def test_an_unknown_encoder_file_falls_back_to_dlibs_encoder(monkeypatch, tmp_pa
     ]:
         path = tmp_path / "x.dat"
         path.write_bytes(bytes(bad))
-        with pytest.raises(face_net.FaceNetError):
-            face_net.read_weights(path)
+        with pytest.raises(resnet.FaceNetError):
+            resnet.read_weights(path)
     # where the port cannot load, facetui encodes with dlib itself: the same descriptors as face_recognition
     # (no prepared ONNX file either: one is only ever made from a file the port reads)
-    from facetui.core.models import prepared
+    from facetui.core.models.runtime import prepared
 
-    monkeypatch.setattr(face_net, "read_weights", lambda p: (_ for _ in ()).throw(face_net.FaceNetError("no")))
-    monkeypatch.setattr(faces, "_NET", None)
+    monkeypatch.setattr(resnet, "read_weights", lambda p: (_ for _ in ()).throw(resnet.FaceNetError("no")))
+    monkeypatch.setattr(face_encode, "_NET", None)
     monkeypatch.setattr(prepared, "_DIR", tmp_path / "models")
     rgb = load_image(PHOTOS[0], resize_max=800).rgb
-    boxes = faces.detect_faces(rgb)
-    assert faces.encoder_name() == "dlib"
+    boxes = face_detect.detect_faces(rgb)
+    assert face_encode.encoder_name() == "dlib"
     assert np.array_equal(
-        faces.encode_faces(rgb, boxes, flip=False), np.asarray(fr.face_encodings(rgb, boxes, model="small"))
+        face_encode.encode_faces(rgb, boxes, flip=False), np.asarray(fr.face_encodings(rgb, boxes, model="small"))
     )
 
 
 def test_the_encoder_can_be_forced_to_dlib(tmp_path):
-    code = "from facetui.core.models import faces\nprint(faces.encoder_name())\n"
+    code = "from facetui.core.models.face import encode as face_encode\nprint(face_encode.encoder_name())\n"
     import os
 
     out = subprocess.run(
@@ -157,13 +159,13 @@ def test_the_encoder_can_be_forced_to_dlib(tmp_path):
 def test_a_damaged_model_file_is_a_clear_error(monkeypatch, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
-    for name in faces.MODEL_FILES:
+    for name in face_files.MODEL_FILES:
         (folder / name).write_bytes(b"not a model")
-    monkeypatch.setattr(faces, "_models_dir", lambda: folder)
-    monkeypatch.setattr(faces, "_MODELS", {})
-    monkeypatch.setattr(faces, "_NET", False)
-    with pytest.raises(faces.FaceModelError, match="could not load .*reinstall 'face-recognition-models'"):
-        faces.encode_faces(np.zeros((80, 80, 3), np.uint8), [(10, 60, 60, 10)])
+    monkeypatch.setattr(face_files, "models_dir", lambda: folder)
+    monkeypatch.setattr(face_files, "_MODELS", {})
+    monkeypatch.setattr(face_encode, "_NET", False)
+    with pytest.raises(face_files.FaceModelError, match="could not load .*reinstall 'face-recognition-models'"):
+        face_encode.encode_faces(np.zeros((80, 80, 3), np.uint8), [(10, 60, 60, 10)])
 
 
 def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path):
@@ -191,9 +193,9 @@ def test_analysis_loads_neither_face_recognition_nor_the_68_point_model(tmp_path
     ],
 )
 def test_garbage_is_refused_by_the_model_reader(tmp_path, content):
-    from facetui.core.models import face_net
+    from facetui.core.models.face import resnet
 
     path = tmp_path / "garbage.dat"
     path.write_bytes(content)
-    with pytest.raises(face_net.FaceNetError):
-        face_net.read_weights(path)
+    with pytest.raises(resnet.FaceNetError):
+        resnet.read_weights(path)

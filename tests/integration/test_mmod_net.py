@@ -1,4 +1,4 @@
-"""The torch port of dlib's CNN face detector (core/models/mmod_net.py) finds dlib's faces, and a bad model file is refused.
+"""The torch port of dlib's CNN face detector (core/models/face/mmod/) finds dlib's faces, and a bad model file is refused.
 
 dlib's own CNN detector takes seconds per photo on this CPU, so its boxes come from a fixture that
 tests/fixtures/make_cnn_boxes.py makes (every demo photo of people and all 240 LFW calibration photos, upsample 0 and
@@ -16,14 +16,22 @@ import sys
 import numpy as np
 import pytest
 
-from facetui.core.models import faces, mmod_net, mmod_numpy
 from facetui.core.models.analyze import FaceConfig, analyze_path
+from facetui.core.models.face import detect as face_detect
+from facetui.core.models.face import encode as face_encode
+from facetui.core.models.face import files as face_files
+from facetui.core.models.face import preload as face_preload
+from facetui.core.models.face.mmod import boxes as mmod_boxes
+from facetui.core.models.face.mmod import detector as mmod_detector
+from facetui.core.models.face.mmod import pyramid as mmod_pyramid
+from facetui.core.models.face.mmod import pyramid_numpy
+from facetui.core.models.face.mmod import reader as mmod_reader
 from facetui.core.models.images import load_image, load_image_bytes
 from support.helpers import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "cnn_boxes.json"
 LFW = sorted((REPO / "demo" / "lfw-calib" / "query").glob("*.jpg"))
-MODEL = faces._models_dir() / faces.CNN_DETECTOR
+MODEL = face_files.models_dir() / face_files.CNN_DETECTOR
 
 
 @pytest.fixture(scope="module", params=["onnx", "torch"])
@@ -31,10 +39,10 @@ def detector(request):
     """The port as a CPU run has it (its network in ONNX Runtime, the image work in numpy), and as CUDA and a
     machine without ONNX Runtime have it (all in torch)."""
     if request.param == "onnx":
-        det = mmod_net.onnx_detector(MODEL)
+        det = mmod_detector.onnx_detector(MODEL)
         assert det is not None and det.runtime == "onnx" and det._torch is None
         return det
-    return mmod_net.MmodDetector(MODEL)
+    return mmod_detector.MmodDetector(MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +111,7 @@ def test_the_cnn_finds_every_face_hog_finds(agreement):
     missed, n_hog, n_cnn = [], 0, 0
     for path, _theirs, ours in agreement[1]:
         rgb = load_image(REPO / path, resize_max=800).rgb
-        for t, r, b, l in faces.detect_faces(rgb, "hog", 1):
+        for t, r, b, l in face_detect.detect_faces(rgb, "hog", 1):
             n_hog += 1
             if max((_iou((l, t, r, b), d) for d in ours), default=0.0) < 0.3:  # other framing, same face
                 missed.append(path)
@@ -112,7 +120,7 @@ def test_the_cnn_finds_every_face_hog_finds(agreement):
     assert n_hog >= 100 and not missed and n_cnn > n_hog
 
 
-@pytest.mark.parametrize("pyramid_up", [mmod_net.pyramid_up, mmod_numpy.pyramid_up], ids=["torch", "numpy"])
+@pytest.mark.parametrize("pyramid_up", [mmod_pyramid.pyramid_up, pyramid_numpy.pyramid_up], ids=["torch", "numpy"])
 def test_pyramid_up_is_dlibs_bit_for_bit(pyramid_up):
     import dlib
 
@@ -129,11 +137,11 @@ def test_boxes_round_as_dlibs_rectangles_do():
     import dlib
 
     for v in [-5.5, -4.5, -2.5, -0.5, -0.49, 0.5, 2.4999, 3.5, 74.5, 146.5, 1e6 + 0.5]:
-        assert mmod_net._round(v) == dlib.rectangle(dlib.drectangle(v, v, v, v)).left(), v
+        assert mmod_boxes.dlib_round(v) == dlib.rectangle(dlib.drectangle(v, v, v, v)).left(), v
 
 
 def test_the_model_file_is_read_as_the_known_network():
-    w = mmod_net.read_detector(MODEL)
+    w = mmod_reader.read_detector(MODEL)
     assert [(c.weight.shape, c.stride, c.padding, c.relu) for c in w.convs] == [
         ((16, 3, 5, 5), 2, 0, True),
         ((32, 16, 5, 5), 2, 0, True),
@@ -163,8 +171,8 @@ def _variants() -> list[tuple[str, bytes]]:
         ("a byte too many", data + b"\x00"),
         ("one stride changed", data.replace(first_conv, first_conv[:7] + b"\x01" + first_conv[8:])),
         ("a batch norm renamed", data.replace(b"bn_con2", b"bn_con3", 1)),
-        ("the face encoder's file", (faces._models_dir() / faces.ENCODER).read_bytes()[:2_000_000]),
-        ("the landmark model", (faces._models_dir() / faces.LANDMARKS_5).read_bytes()),
+        ("the face encoder's file", (face_files.models_dir() / face_files.ENCODER).read_bytes()[:2_000_000]),
+        ("the landmark model", (face_files.models_dir() / face_files.LANDMARKS_5).read_bytes()),
     ]
 
 
@@ -172,8 +180,8 @@ def _variants() -> list[tuple[str, bytes]]:
 def test_a_file_that_is_not_the_network_is_refused(tmp_path, name, content):
     path = tmp_path / "mmod.dat"
     path.write_bytes(content)
-    with pytest.raises(mmod_net.MmodNetError) as e:
-        mmod_net.read_detector(path)
+    with pytest.raises(mmod_reader.MmodNetError) as e:
+        mmod_reader.read_detector(path)
     assert str(e.value)  # says what is wrong
 
 
@@ -189,20 +197,20 @@ def test_an_unknown_detector_file_falls_back_to_dlibs_detector(monkeypatch, dlib
         for d in dlib_cnn(rgb, 0)
     ]
     assert len(theirs) == 1
-    monkeypatch.setattr(faces, "_MMOD", None)
-    assert faces.cnn_detector_name() == "onnx"  # else the suite would not exercise the port at all
-    assert faces.detect_faces(rgb, "cnn", 0) == theirs  # the port finds this face to the pixel
-    monkeypatch.setattr(mmod_net, "read_detector", lambda p: (_ for _ in ()).throw(mmod_net.MmodNetError("no")))
-    monkeypatch.setattr(faces, "_MMOD", None)
-    assert faces.cnn_detector_name() == "dlib"
-    assert faces.detect_faces(rgb, "cnn", 0) == theirs
-    faces.load_face_models("cnn")  # loads dlib's own detector now, without complaint
-    assert faces.CNN_DETECTOR in faces._MODELS
+    monkeypatch.setattr(face_detect, "_MMOD", None)
+    assert face_detect.cnn_detector_name() == "onnx"  # else the suite would not exercise the port at all
+    assert face_detect.detect_faces(rgb, "cnn", 0) == theirs  # the port finds this face to the pixel
+    monkeypatch.setattr(mmod_detector, "read_detector", lambda p: (_ for _ in ()).throw(mmod_reader.MmodNetError("no")))
+    monkeypatch.setattr(face_detect, "_MMOD", None)
+    assert face_detect.cnn_detector_name() == "dlib"
+    assert face_detect.detect_faces(rgb, "cnn", 0) == theirs
+    face_preload.load_face_models("cnn")  # loads dlib's own detector now, without complaint
+    assert face_files.CNN_DETECTOR in face_files._MODELS
 
 
 def test_the_cnn_detector_can_be_forced_to_dlib():
-    code = "from facetui.core.models import faces\nprint(faces.cnn_detector_name())\n"
-    env = {k: v for k, v in os.environ.items() if k != faces.CNN_ENV}
+    code = "from facetui.core.models.face import detect as face_detect\nprint(face_detect.cnn_detector_name())\n"
+    env = {k: v for k, v in os.environ.items() if k != face_detect.CNN_ENV}
     names = [
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=e).stdout.strip()
         for e in (env, dict(env, FACETUI_CNN_DETECTOR="dlib"))
@@ -211,17 +219,17 @@ def test_the_cnn_detector_can_be_forced_to_dlib():
 
 
 def test_the_cache_key_names_the_cnn_implementation_and_hog_keys_stay(monkeypatch):
-    from facetui.core.models import onnxnets
+    from facetui.core.models.runtime import onnxnets
 
-    monkeypatch.delenv(faces.ENCODER_ENV, raising=False)
-    monkeypatch.delenv(faces.CNN_ENV, raising=False)
+    monkeypatch.delenv(face_encode.ENCODER_ENV, raising=False)
+    monkeypatch.delenv(face_detect.CNN_ENV, raising=False)
     onnx_hog = [FaceConfig("hog", up).key() for up in (0, 1)]
     monkeypatch.setenv(onnxnets.RUNTIME_ENV, "torch")  # the keys below are the torch port's
     torch_keys = [FaceConfig("cnn", up).key() for up in (0, 1)]
     hog = [FaceConfig("hog", up).key() for up in (0, 1)]
     assert hog == ["c56827e7b09a7c66", "9c52678820863c72"]  # the keys HOG had before the CNN port: caches stay
     assert not set(onnx_hog) & set(hog)  # ONNX Runtime's descriptors keep entries of their own
-    monkeypatch.setenv(faces.CNN_ENV, "dlib")
+    monkeypatch.setenv(face_detect.CNN_ENV, "dlib")
     dlib_keys = [FaceConfig("cnn", up).key() for up in (0, 1)]
     assert dlib_keys == ["7df468585b8b464d", "22302cb90737609a"]  # dlib's own CNN keeps the key it always had
     assert not set(torch_keys) & set(dlib_keys) and len(set(torch_keys)) == 2
@@ -253,7 +261,7 @@ def test_a_photo_too_small_for_the_network_has_no_faces(detector):
         img = np.full(shape, 128, np.uint8)
         assert detector.detect(img, 0) == [] and detector.detect(img, 1) == []
         if 0 not in shape:
-            assert faces.detect_faces(img, "cnn", 1) == []
+            assert face_detect.detect_faces(img, "cnn", 1) == []
     assert detector.detect(np.full((120, 90), 128, np.uint8), 1) == []  # a grey image is taken as RGB
     with pytest.raises(ValueError):
         detector.detect(np.zeros((50, 50, 4), np.uint8))
@@ -264,9 +272,9 @@ def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
     path = REPO / "demo" / "query" / "q09.jpg"
     make = "onnx_detector" if detector.runtime == "onnx" else "MmodDetector"
     code = (
-        "import sys\nfrom pathlib import Path\nfrom facetui.core.models import faces, mmod_net\n"
+        "import sys\nfrom pathlib import Path\nfrom facetui.core.models.face import files as face_files\nfrom facetui.core.models.face.mmod import detector as mmod_detector\n"
         "from facetui.core.models.images import load_image\nimport torch\ntorch.set_num_threads(2)\n"
-        f"d = mmod_net.{make}(faces._models_dir() / faces.CNN_DETECTOR)\n"
+        f"d = mmod_detector.{make}(face_files.models_dir() / face_files.CNN_DETECTOR)\n"
         f"print(repr(d.detect(load_image(Path({str(path)!r}), resize_max=800).rgb, 0)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -277,24 +285,25 @@ def test_a_worker_process_finds_the_same_boxes_and_scores(detector):
 def test_analysis_with_the_cnn_detector_uses_the_port():
     a = analyze_path(REPO / "demo" / "query" / "q05.jpg", FaceConfig("cnn", 0), False)
     assert not a.error and len(a.boxes) == 2 and a.encodings.shape == (2, 128)
-    assert faces.cnn_detector_name() == "onnx"
+    assert face_detect.cnn_detector_name() == "onnx"
 
 
 _RUN_CNN = """
 import json, sys
 from pathlib import Path
-from facetui.core.models import faces, prepared
+from facetui.core.models.face import detect as face_detect
 from facetui.core.models.images import load_image
+from facetui.core.models.runtime import prepared
 prepared.use_dir(Path(sys.argv[1]))
-boxes = faces.detect_faces(load_image(Path(sys.argv[2]), resize_max=800).rgb, "cnn", 1)
-print(json.dumps({"torch": "torch" in sys.modules, "impl": faces.cnn_detector_name(), "boxes": boxes}))
+boxes = face_detect.detect_faces(load_image(Path(sys.argv[2]), resize_max=800).rgb, "cnn", 1)
+print(json.dumps({"torch": "torch" in sys.modules, "impl": face_detect.cnn_detector_name(), "boxes": boxes}))
 """
 
 
 def test_with_its_onnx_file_prepared_a_process_detects_without_torch(tmp_path):
     """As a worker does: the first process on a machine exports the network (torch), the next ones load the file
     and never import torch; both find the same faces."""
-    env = {k: v for k, v in os.environ.items() if k not in (faces.CNN_ENV, "FACETUI_CPU_RUNTIME")}
+    env = {k: v for k, v in os.environ.items() if k not in (face_detect.CNN_ENV, "FACETUI_CPU_RUNTIME")}
     photo = REPO / "demo" / "query" / "q05.jpg"
     got = []
     for _ in range(2):

@@ -131,7 +131,7 @@ def test_with_body_weights_the_first_run_embeds_the_bodies_the_rerun_needs(tmp_p
     """Body recognition stays on with no KB (the bodies are embedded and cached, though there is nobody to match), so
     that once review has added face and body rows the rerun takes everything from the cache. A random OSNet: the
     mechanics only; body_tol 1.0 never files by body."""
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")
     sp, truth = make_no_kb_workspace(

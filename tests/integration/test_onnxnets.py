@@ -1,4 +1,4 @@
-"""The CPU's networks in ONNX Runtime (core/models/onnxnets.py, bodyonnx.py): the same outputs as torch on real
+"""The CPU's networks in ONNX Runtime (core/models/runtime/onnxnets.py, body/onnxform.py): the same outputs as torch on real
 photos, the prepared file reused by the next process and made again when damaged, changed or foreign, and the
 switch back to torch."""
 
@@ -13,10 +13,17 @@ import pytest
 from PIL import Image
 
 from facetui.core.base.fsutil import TEMP_PREFIX
-from facetui.core.models import bodies, face_net, faces, onnxnets, prepared
 from facetui.core.models.analyze import FaceConfig
-from facetui.core.models.bodysetup import LazyBodyEncoder
+from facetui.core.models.body import crops as body_crops
+from facetui.core.models.body import encoder as body_encoder
+from facetui.core.models.body import osnet
+from facetui.core.models.body.setup import LazyBodyEncoder
+from facetui.core.models.face import detect as face_detect
+from facetui.core.models.face import encode as face_encode
+from facetui.core.models.face import files as face_files
+from facetui.core.models.face import resnet
 from facetui.core.models.images import load_image
+from facetui.core.models.runtime import onnxnets, prepared
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo"
@@ -35,7 +42,7 @@ def chips() -> list[np.ndarray]:
     out = []
     for p in sorted((DEMO / "query").glob("*.jpg"))[:5] + sorted((DEMO / "scenes").glob("*.jpg"))[:1]:
         rgb = load_image(p, resize_max=800).rgb
-        out += faces.face_chips(rgb, faces.detect_faces(rgb))
+        out += face_encode.face_chips(rgb, face_detect.detect_faces(rgb))
     assert len(out) >= 6
     return out
 
@@ -45,29 +52,29 @@ def crops() -> list[np.ndarray]:
     out = []
     for f in sorted((DEMO / "bodies").glob("*/*.jpg"))[:6]:
         img = np.asarray(Image.open(f).convert("RGB"))
-        out.append(bodies.crop_for_reid(img, (0, img.shape[1], img.shape[0], 0)))
+        out.append(body_crops.crop_for_reid(img, (0, img.shape[1], img.shape[0], 0)))
     return out
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    return bodies.save_random_weights(tmp_path_factory.mktemp("w") / "ain.pt", MODEL, seed=3)
+    return osnet.save_random_weights(tmp_path_factory.mktemp("w") / "ain.pt", MODEL, seed=3)
 
 
 def test_onnx_is_the_default_on_a_cpu_and_keeps_its_own_face_cache_entries(monkeypatch):
-    assert onnxnets.wanted() and faces.encoder_impl() == "onnx"
+    assert onnxnets.wanted() and face_encode.encoder_impl() == "onnx"
     onnx_key = FaceConfig().key()
     monkeypatch.setenv(onnxnets.RUNTIME_ENV, "torch")
-    assert not onnxnets.wanted() and faces.encoder_impl() == "torch"
+    assert not onnxnets.wanted() and face_encode.encoder_impl() == "torch"
     assert FaceConfig().key() != onnx_key
     assert onnxnets.prepared_net("x", {}, lambda: None, (1, 1), "uint8", 1e-4) is None
 
 
 def test_the_face_network_in_onnx_gives_torchs_descriptors(models_dir, chips):
-    path = faces._models_dir() / faces.ENCODER
-    ours = face_net.onnx_face_net(path)
-    assert isinstance(ours, onnxnets.OnnxFaceNet)
-    theirs = face_net.FaceNet(path)
+    path = face_files.models_dir() / face_files.ENCODER
+    ours = resnet.onnx_face_net(path)
+    assert isinstance(ours, resnet.OnnxFaceNet)
+    theirs = resnet.FaceNet(path)
     got, want = ours.encode(chips), theirs.encode(chips)
     assert got.shape == want.shape == (len(chips), 128) and got.dtype == np.float64
     assert np.abs(got - want).max() < 1e-5
@@ -75,11 +82,11 @@ def test_the_face_network_in_onnx_gives_torchs_descriptors(models_dir, chips):
 
 
 def test_osnet_in_onnx_gives_torchs_embeddings(models_dir, weights, crops):
-    sha = bodies.weights_fingerprint(weights)
+    sha = osnet.weights_fingerprint(weights)
     lazy = LazyBodyEncoder(MODEL, weights, "cpu", 512, "cpu", sha256=sha)
     got = lazy.embed(crops, batch_size=4)
     assert type(lazy.ready()).__name__ == "OnnxReid"
-    want = bodies.load_body_encoder(MODEL, weights, "cpu", freeze=False).embed(crops)
+    want = body_encoder.load_body_encoder(MODEL, weights, "cpu", freeze=False).embed(crops)
     assert got.shape == want.shape == (len(crops), 512) and got.dtype == np.float32
     assert np.abs(got - want).max() < 1e-5
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -93,7 +100,7 @@ class _Build:
 
     def __call__(self):
         self.calls += 1
-        return face_net.build_model(face_net.read_weights(faces._models_dir() / faces.ENCODER)).eval()
+        return resnet.build_model(resnet.read_weights(face_files.models_dir() / face_files.ENCODER)).eval()
 
 
 def _net(build) -> onnxnets.OnnxNet | None:
@@ -145,7 +152,7 @@ def test_a_network_onnx_cannot_match_is_left_to_torch(models_dir):
 
 
 def test_the_workers_forkserver_imports_no_torch_when_onnx_runs_the_networks():
-    from facetui.core.models.workerstart import worker_context
+    from facetui.core.models.workers.start import worker_context
 
     worker_context(torch_needed=True)
     preload = multiprocessing.forkserver._forkserver._preload_modules

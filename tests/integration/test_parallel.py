@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from facetui.core.base.events import FileDone, RunFinished
-from facetui.core.models import bodies
 from facetui.core.models.analyze import FaceConfig
+from facetui.core.models.body import encoder as body_encoder
+from facetui.core.models.body import osnet
 from facetui.core.run.analyzer import Analyzer
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.cache import EmbeddingCache
@@ -90,8 +91,8 @@ def test_cancel_with_workers_stops_after_the_file_in_hand(settings, workspace):
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
-    w = bodies.save_random_weights(tmp_path_factory.mktemp("w") / "w.pt", "osnet_ain_x1_0", seed=0)
-    return bodies.load_body_encoder("osnet_ain_x1_0", w, "cpu")
+    w = osnet.save_random_weights(tmp_path_factory.mktemp("w") / "w.pt", "osnet_ain_x1_0", seed=0)
+    return body_encoder.load_body_encoder("osnet_ain_x1_0", w, "cpu")
 
 
 def test_body_crops_from_workers_give_the_same_embeddings(tmp_path, encoder):
@@ -102,7 +103,9 @@ def test_body_crops_from_workers_give_the_same_embeddings(tmp_path, encoder):
     for workers in (1, 2):
         cache = EmbeddingCache(tmp_path / f"cache-{workers}")
         try:
-            out[workers] = list(Analyzer(FaceConfig(), cache, encoder, "k", workers=workers, batch_size=4).run(QUERIES))
+            out[workers] = list(
+                Analyzer(FaceConfig(), cache, encoder, "k", workers=workers, batch_size=4).analyze(QUERIES)
+            )
         finally:
             cache.close()
         assert torch.get_num_threads() == threads  # the run gives back the thread count it borrowed
@@ -136,7 +139,7 @@ def test_on_a_gpu_body_batches_wait_for_photos_in_flight(tmp_path, encoder):
     for name, enc in (("cpu", on_cpu), ("gpu", on_gpu)):
         cache = EmbeddingCache(tmp_path / name)
         try:
-            runs[name] = list(Analyzer(FaceConfig(), cache, enc, "k", workers=2, batch_size=8).run(photos))
+            runs[name] = list(Analyzer(FaceConfig(), cache, enc, "k", workers=2, batch_size=8).analyze(photos))
         finally:
             cache.close()
     crops = sum(on_gpu.calls)
@@ -180,14 +183,14 @@ def test_workers_see_the_environment_of_their_run_not_of_the_forkserver(tmp_path
     photos = QUERIES[:3]
     cache = EmbeddingCache(tmp_path / "c1")
     try:
-        first = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).run(photos))
+        first = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).analyze(photos))
     finally:
         cache.close()
     assert not any(it.analysis.error for it in first)
     monkeypatch.setenv("FACETUI_TEST_WORKER_DIES_ON", photos[1].name)
     cache = EmbeddingCache(tmp_path / "c2")
     try:
-        second = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).run(photos))
+        second = list(Analyzer(FaceConfig(), cache, None, "k", workers=2).analyze(photos))
     finally:
         cache.close()
     assert [bool(it.analysis.error) for it in second] == [False, True, False]

@@ -1,4 +1,4 @@
-"""Models prepared once per machine (core/models/prepared.py): dlib's HOG face detector saved in the cache folder
+"""Models prepared once per machine (core/models/runtime/prepared.py): dlib's HOG face detector saved in the cache folder
 finds exactly the boxes of the detector built into dlib, is used instead of rebuilding it, and is rebuilt when its
 file is damaged, changed or made by another dlib."""
 
@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from facetui.core.base.fsutil import TEMP_PREFIX
-from facetui.core.models import prepared
+from facetui.core.models.runtime import prepared
 
 REPO = Path(__file__).resolve().parents[2]
 

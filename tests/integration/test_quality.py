@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 
 from facetui.core.base.settings import defaults
 from facetui.core.models.analyze import FaceConfig, analyze_bytes
-from facetui.core.models.quality import GOOD, LOW, POOR, quality_level
+from facetui.core.models.face.quality import GOOD, LOW, POOR, quality_level
 from support.helpers import DEMO
 
 PHOTOS = [DEMO / "kb" / "Joe_Biden" / "biden2.jpg", DEMO / "query" / "q02.jpg", DEMO / "query" / "q01.jpg"]

@@ -21,7 +21,7 @@ import pytest
 
 from facetui.core.base.events import FileDone, Notice, RunFinished
 from facetui.core.base.settings import load_settings
-from facetui.core.models import bodysetup
+from facetui.core.models.body import setup as body_setup
 from facetui.core.run.engines.ray import engine as engine_ray
 from facetui.core.run.engines.ray import gpu as ray_gpu
 from facetui.core.run.engines.ray import slots as rayslots
@@ -111,7 +111,7 @@ def test_gpu_actors_file_and_report_exactly_as_the_local_engine(settings, worksp
 def test_gpu_actors_embed_the_bodies_as_the_cpu_workers_do(tmp_path, monkeypatch):
     """Body recognition on (a random-init OSNet: mechanics only): the GPU actor embeds every photo's body crops in
     batches, and the report's body top-3s are the local engine's."""
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")
     sp = make_workspace(tmp_path / "ws", reid_weights=str(w), reid_model="osnet_x0_25", kb_batch_size=4, device="cpu")
@@ -122,7 +122,7 @@ def test_gpu_actors_embed_the_bodies_as_the_cpu_workers_do(tmp_path, monkeypatch
     def not_here(*_a, **_k):
         raise AssertionError("the driver embedded body crops: the GPU actor should have")
 
-    monkeypatch.setattr(bodysetup.LazyBodyEncoder, "embed", not_here)
+    monkeypatch.setattr(body_setup.LazyBodyEncoder, "embed", not_here)
     events = run_all(recognize(_ray(s, tmp_path, "body", gpu=1.0), output_dir=tmp_path / "out-g"))
     done = {e.result.rel: e.result for e in events if isinstance(e, FileDone)}
     assert events[0].body_enabled and not any(r.error for r in done.values())

@@ -219,16 +219,16 @@ def test_resorting_the_unknown_folder_never_touches_its_inputs(settings, workspa
 def test_missing_face_models_give_a_clear_setup_error(settings, monkeypatch, tmp_path):
     import pytest
 
-    from facetui.core.models import faces
+    from facetui.core.models.face import files as face_files
     from facetui.core.run.kbbuild import build_kb
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "shape_predictor_5_face_landmarks.dat").write_bytes(b"x")
-    monkeypatch.setattr(faces, "_models_dir", lambda: tmp_path / "models")
+    monkeypatch.setattr(face_files, "models_dir", lambda: tmp_path / "models")
     for gen in (recognize(settings), build_kb(settings)):
         with pytest.raises(SetupError, match="face model file.* missing .*dlib_face_recognition_resnet_model_v1"):
             run_all(gen)
-    monkeypatch.setattr(faces, "_models_dir", lambda: None)
+    monkeypatch.setattr(face_files, "models_dir", lambda: None)
     with pytest.raises(SetupError, match="install the 'face-recognition-models' package"):
         run_all(recognize(settings))
 

@@ -258,7 +258,7 @@ def test_cli_review_list_assign_undo(ws, capsys):
 @pytest.mark.slow
 def test_body_rows_join_and_leave_the_kb_with_the_decision(tmp_path):
     """With body recognition on (random OSNet weights: mechanics only), an assignment adds the body too."""
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
     from support.helpers import make_workspace
 
     w = save_random_weights(tmp_path / "osnet_random.pth", "osnet_x0_25")

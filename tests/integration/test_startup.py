@@ -14,7 +14,7 @@ import pytest
 from facetui.core.base.events import FileDone, Notice, RunFinished, RunStarted
 from facetui.core.base.fsutil import TEMP_PREFIX
 from facetui.core.base.settings import load_settings
-from facetui.core.models.bodysetup import CHECKED_DIR, setup_body
+from facetui.core.models.body.setup import CHECKED_DIR, setup_body
 from facetui.core.run.kbbuild import build_kb
 from facetui.core.run.recognize import recognize
 from facetui.core.stores.report import read_rows
@@ -54,7 +54,7 @@ PROBE = textwrap.dedent("""
     if sys.argv[1] != "eval":
         notices, body = list(events[0].notices), events[0].body_enabled
     print(json.dumps({"torch": "torch" in sys.modules, "dlib": "dlib" in sys.modules,
-                      "face_net": "facetui.core.models.face_net" in sys.modules, "pools": len(pools),
+                      "face_net": "facetui.core.models.face.resnet" in sys.modules, "pools": len(pools),
                       "forkserver": forkserver._forkserver._forkserver_pid is not None, "cached": cached,
                       "notices": notices, "body": body}))
 """)
@@ -79,7 +79,7 @@ def probe(kind: str, settings, output=None, face_tol=None) -> dict:
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory):
     """A workspace with body recognition on (random-init OSNet), 2 workers, KB built and every query photo cached."""
-    from facetui.core.models.bodies import save_random_weights
+    from facetui.core.models.body.osnet import save_random_weights
 
     root = tmp_path_factory.mktemp("startup")
     w = save_random_weights(root / "osnet.pth", MODEL)
@@ -182,7 +182,7 @@ def test_a_changed_weights_file_is_checked_in_full_before_the_run(warm, tmp_path
 def test_a_record_that_lies_stops_the_run_clearly_and_is_dropped(warm, tmp_path):
     """The record says 'this file loaded before' for a file that does not load: the deferred load fails at the
     first cache miss; the run stops with a clear notice, and the next run checks the file up front again."""
-    from facetui.core.models.bodies import weights_fingerprint
+    from facetui.core.models.body.osnet import weights_fingerprint
 
     root, sp = warm
     ws = tmp_path / "ws"
@@ -243,8 +243,9 @@ def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_
     network prepared from the file with that hash (the warm runs made it), so its embeddings are the old file's."""
     import numpy as np
 
-    from facetui.core.models import onnxnets
-    from facetui.core.models.bodies import BodyModelError, load_body_encoder, save_random_weights
+    from facetui.core.models.body.encoder import load_body_encoder
+    from facetui.core.models.body.osnet import BodyModelError, save_random_weights
+    from facetui.core.models.runtime import onnxnets
 
     if runtime == "torch":
         monkeypatch.setenv(onnxnets.RUNTIME_ENV, "torch")
@@ -268,7 +269,7 @@ def test_weights_changed_after_set_up_are_not_used_under_the_old_hash(warm, tmp_
 def test_the_forkservers_quick_exit_acts_only_in_the_forkserver():
     """serverexit makes the workers' forkserver leave without tearing torch down; imported anywhere else it must
     leave a process's exit status alone."""
-    code = "import facetui.core.models.serverexit\nraise SystemExit(3)"
+    code = "import facetui.core.models.workers.serverexit\nraise SystemExit(3)"
     r = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     )
@@ -280,7 +281,7 @@ def test_the_workers_keep_one_prepared_hog_detector_and_the_onnx_networks(warm):
     and the ONNX files of the face network and of OSNet for the run's weights file."""
     import hashlib
 
-    from facetui.core.models import prepared
+    from facetui.core.models.runtime import prepared
 
     folder = prepared.machine_dir()  # this test session's (conftest.py)
     svms = list(folder.glob("hog-frontal-face-dlib-*.svm"))

@@ -11,10 +11,10 @@ import pytest
 
 from facetui.core.base.events import FileDone, Notice, RunFinished
 from facetui.core.base.settings import defaults
-from facetui.core.models.bodies import BodyModelError
-from facetui.core.models.bodysetup import CHECKED_DIR, BodySetup
+from facetui.core.models.body.osnet import BodyModelError
+from facetui.core.models.body.setup import CHECKED_DIR, BodySetup
 from facetui.core.run.jobloop import StopJob, Tally, finish, run_steps
-from facetui.core.run.setup import RunContext
+from facetui.core.run.setup import Job
 from facetui.core.run.timings import Timings
 
 
@@ -26,7 +26,7 @@ class FakeAnalyzer:
         self.closed = False
         self._said: list[str] = []
 
-    def run(self, paths, cancel):
+    def analyze(self, paths, cancel):
         try:
             for i, p in enumerate(paths, 1):
                 if i == self.fail_at:
@@ -42,10 +42,10 @@ class FakeAnalyzer:
         return said
 
 
-def context(tmp_path: Path, analyzer: FakeAnalyzer, total: int = 5) -> RunContext:
+def context(tmp_path: Path, analyzer: FakeAnalyzer, total: int = 5) -> Job:
     settings = defaults(tmp_path).replace(reid_weights=tmp_path / "osnet.pth", cache_dir=tmp_path / "cache")
     body = BodySetup(None, "", "", "cpu")
-    return RunContext(settings, "recognize", total, tmp_path, None, body, None, analyzer, None, [])  # type: ignore[arg-type]
+    return Job(settings, "recognize", total, tmp_path, None, body, None, analyzer, None, [])  # type: ignore[arg-type]
 
 
 def paths(n: int = 5) -> list[Path]:
@@ -62,12 +62,12 @@ def step_into(done: list[int]):
 
 def test_every_item_gets_its_step_then_the_engine_notices(tmp_path):
     fake = FakeAnalyzer()
-    run, done = context(tmp_path, fake), []
-    events = list(run_steps(run, paths(), threading.Event(), step_into(done)))
+    job, done = context(tmp_path, fake), []
+    events = list(run_steps(job, paths(), threading.Event(), step_into(done)))
     assert done == [1, 2, 3, 4, 5] and fake.closed
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["FileDone", "FileDone", "Notice", "FileDone", "FileDone", "FileDone"]
-    assert run.notices == ["GPU actors came up on a CPU"]  # kept for the summary too
+    assert job.notices == ["GPU actors came up on a CPU"]  # kept for the summary too
 
 
 def test_cancel_stops_after_the_item_in_hand(tmp_path):
@@ -85,7 +85,7 @@ def test_cancel_stops_after_the_item_in_hand(tmp_path):
 
 def test_a_steps_stopjob_ends_the_job_with_its_reason(tmp_path):
     fake, done = FakeAnalyzer(), []
-    run = context(tmp_path, fake)
+    job = context(tmp_path, fake)
 
     def step(i, item):
         if i == 2:
@@ -93,22 +93,22 @@ def test_a_steps_stopjob_ends_the_job_with_its_reason(tmp_path):
         done.append(i)
         yield from ()
 
-    events = list(run_steps(run, paths(), threading.Event(), step))
+    events = list(run_steps(job, paths(), threading.Event(), step))
     assert done == [1] and fake.closed
     assert events == [Notice("error", "stopped: output disk full")]
-    assert run.notices == ["stopped: output disk full"]
+    assert job.notices == ["stopped: output disk full"]
 
 
 def test_the_body_model_failing_mid_way_stops_cleanly_and_forgets_its_check(tmp_path):
     fake = FakeAnalyzer(BodyModelError("cannot load osnet.pth"), fail_at=4)
-    run, done = context(tmp_path, fake), []
-    record = Path(run.settings.cache_dir) / CHECKED_DIR / f"checked-{run.settings.reid_model}-abc.json"
+    job, done = context(tmp_path, fake), []
+    record = Path(job.settings.cache_dir) / CHECKED_DIR / f"checked-{job.settings.reid_model}-abc.json"
     record.parent.mkdir(parents=True)
     record.write_text("{}")
-    events = list(run_steps(run, paths(), threading.Event(), step_into(done), after_stop="; the rest is kept"))
+    events = list(run_steps(job, paths(), threading.Event(), step_into(done), after_stop="; the rest is kept"))
     assert done == [1, 2, 3]
     assert events[-1] == Notice("error", "stopped: cannot load osnet.pth; the rest is kept")
-    assert run.notices[-1] == "stopped: cannot load osnet.pth; the rest is kept"
+    assert job.notices[-1] == "stopped: cannot load osnet.pth; the rest is kept"
     assert not record.exists()  # the next run checks the file in full
 
 
@@ -120,12 +120,12 @@ def test_any_other_error_propagates(tmp_path):
 
 
 def test_finish_sums_up_the_tally_and_the_notices(tmp_path):
-    run = context(tmp_path, FakeAnalyzer(), total=3)
-    run.notices.append("a notice")
+    job = context(tmp_path, FakeAnalyzer(), total=3)
+    job.notices.append("a notice")
     tally = Tally()
     tally.count(["Bob", "Ann"])
     tally.count(["Bob"])
-    ev = finish(run, tally, time.monotonic() - 2.0, unknown=1, aborted=True)
+    ev = finish(job, tally, time.monotonic() - 2.0, unknown=1, aborted=True)
     assert isinstance(ev, RunFinished)
     s = ev.summary
     assert (s.kind, s.total, s.done, s.unknown, s.aborted) == ("recognize", 3, 2, 1, True)

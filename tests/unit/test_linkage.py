@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facetui.core.models import linkage, neighbours
+from facetui.core.models.compare import linkage, neighbours
 
 RNG = np.random.default_rng(11)
 

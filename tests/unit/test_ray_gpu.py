@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from facetui.core.models import faces as facemod
 from facetui.core.models.analyze import FaceConfig
+from facetui.core.models.face import detect as face_detect
+from facetui.core.models.face import encode as face_encode
 from facetui.core.run.engines.ray.gpu import actor_count, applies
 
 
@@ -21,10 +22,10 @@ def test_gpu_actors_only_where_there_are_gpus_and_the_torch_ports_run(monkeypatc
     assert applies(hog, 0.5, (1.0,)) and applies(cnn, 0.5, (1.0,))
     assert not applies(hog, 0.5, (0.0, 0.0))  # no GPU on the cluster
     assert not applies(cnn, 0.0, (1.0,))  # ray_gpu_fraction 0: no GPU actors
-    monkeypatch.setenv(facemod.CNN_ENV, "dlib")  # dlib's own CNN runs only in the CPU actors
+    monkeypatch.setenv(face_detect.CNN_ENV, "dlib")  # dlib's own CNN runs only in the CPU actors
     assert applies(hog, 0.5, (1.0,)) and not applies(cnn, 0.5, (1.0,))
-    monkeypatch.delenv(facemod.CNN_ENV)
-    monkeypatch.setenv(facemod.ENCODER_ENV, "dlib")
+    monkeypatch.delenv(face_detect.CNN_ENV)
+    monkeypatch.setenv(face_encode.ENCODER_ENV, "dlib")
     assert not applies(hog, 0.5, (1.0,))
 
 

@@ -99,7 +99,7 @@ try:
     out["gpu"] = torch.cuda.get_device_name(0) if out["torch_cuda"] else ""
 except Exception as e:
     out["notes"].append(f"torch: {e}")
-from facetui.core.models.faces import dlib_has_cuda
+from facetui.core.models.face.files import dlib_has_cuda
 out["dlib_cuda"] = dlib_has_cuda()
 print(json.dumps(out))
 """

@@ -13,7 +13,7 @@ from pathlib import PurePath
 import numpy as np
 
 from ..base.events import UNKNOWN, FileResult
-from ..models import linkage
+from ..models.compare import linkage
 
 DEFAULT_CLUSTER_TOLS = tuple(round(0.35 + 0.025 * i, 3) for i in range(11))  # 0.35 .. 0.60
 PURE = 0.9  # a cluster at least this much one person can be named with one key

@@ -14,7 +14,7 @@ from ..base.settings import Settings
 from ..run.analyzer import Item
 from ..run.decide import Decider
 from ..run.jobloop import run_steps
-from ..run.setup import RunContext, load_kb_for, open_run, require_engine
+from ..run.setup import Job, load_kb_for, open_job, require_engine
 from ..stores.kb import KnowledgeBase
 from ..stores.scan import scan_images
 from .clusterscore import ClusterSweep, sweep_clusters, unknown_faces
@@ -111,7 +111,7 @@ def evaluate(
     rep.photos = len(photos)
     out = Path(output_dir) if output_dir is not None else settings.processed_dir
     rep.report_path = out / EVAL_REPORT_NAME if (record and truth is not None) else None
-    with open_run(
+    with open_job(
         settings,
         "eval",
         total=len(photos),
@@ -123,19 +123,19 @@ def evaluate(
         record=record,
         report_path=rep.report_path,
         extra={"eval": {"truth": str(truth.source) if truth else "", "kb_advice": kb}},
-    ) as run:
-        items = _analyse(run, photos, cancel or threading.Event(), on_progress) if photos else []
-    rep.manifest_path = run.manifest.path if run.manifest is not None else None
+    ) as job:
+        items = _analyse(job, photos, cancel or threading.Event(), on_progress) if photos else []
+    rep.manifest_path = job.manifest.path if job.manifest is not None else None
     if photos:
         decider = Decider(kb_obj, settings, memo={})  # one KB bank and one score per photo and face_k, reused
-        _score(rep, decider, items, body=run.body.encoder is not None, tols=(tolerances, body_tolerances))
+        _score(rep, decider, items, body=job.body.encoder is not None, tols=(tolerances, body_tolerances))
         if rules or clusters:
             _extras(rep, decider, rules=rules, clusters=clusters, cluster_tols=cluster_tols)
     if kb:
         rep.kb = kb_advice(kb_obj)
     rep.elapsed_s = time.monotonic() - t0
     if record:
-        write_record(rep, run.manifest)
+        write_record(rep, job.manifest)
     return rep
 
 
@@ -219,7 +219,7 @@ def _clusters(
 
 
 def _analyse(
-    run: RunContext, photos: list[tuple[Path, str]], cancel: threading.Event, on_progress: Progress | None
+    job: Job, photos: list[tuple[Path, str]], cancel: threading.Event, on_progress: Progress | None
 ) -> list[tuple[Item, str]]:
     """The labelled photos through the run's job loop (the cache first), in order, until ``cancel`` is set or
     the loop stops; the engine's notices and a stop's reason join the run's notices (the report's)."""
@@ -231,7 +231,7 @@ def _analyse(
             on_progress(i, len(photos))
         return ()
 
-    for _event in run_steps(run, [p for p, _ in photos], cancel, step):
+    for _event in run_steps(job, [p for p, _ in photos], cancel, step):
         pass  # eval says nothing per photo: its notices are read from the report
     return items
 

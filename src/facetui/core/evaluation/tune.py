@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..models.faces import box_area
-from ..models.matcher import body_similarities, face_scores, top_k
-from ..models.quality import POOR_BELOW
+from ..models.compare.matcher import body_similarities, face_scores, top_k
+from ..models.face.detect import box_area
+from ..models.face.quality import POOR_BELOW
 from ..run.analyzer import Item
 from ..run.decide import Decider, strict_rule
 from .scores import Score

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import faces as facemod
+from .face.detect import detect_faces, torch_cnn_wanted
+from .face.encode import encode_chips, encoder_impl, face_chips
+from .face.files import FaceModelError
+from .face.quality import chip_sharpness
 from .images import ImageLoadError, LoadedImage, load_image_bytes
-from .quality import chip_sharpness
 
-ANALYSIS_VERSION = 2  # 2: flip-averaged descriptors, sharpness of the aligned chip (quality.py)
+ANALYSIS_VERSION = 2  # 2: flip-averaged descriptors, sharpness of the aligned chip (face/quality.py)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class FaceConfig:
 
     def key(self) -> str:
         # the torch port and dlib's own encoder agree to ~4e-7, not to the bit: each keeps its own cache entries
-        impl = facemod.encoder_impl()
+        impl = encoder_impl()
         fields = {
             "v": ANALYSIS_VERSION,
             "det": self.detector,
@@ -40,7 +42,7 @@ class FaceConfig:
             "rmax": self.resize_max,
             "enc": f"dlib_face_recognition_resnet_model_v1+5pt+flip/{impl}",
         }
-        if self.detector == "cnn" and facemod.torch_cnn_wanted():
+        if self.detector == "cnn" and torch_cnn_wanted():
             # the port of dlib's CNN detector (its network in ONNX Runtime or torch) finds dlib's boxes, not always
             # to the pixel: its own entries (dlib's own CNN keeps the key it would have without the port; HOG's is
             # untouched). Which runtime ran the network is in "enc" already (both follow onnxnets.wanted()).
@@ -99,7 +101,7 @@ def analyze_bytes(
     if isinstance(img, Analysis):
         return img
     t = time.process_time()
-    boxes = facemod.detect_faces(img.rgb, cfg.detector, cfg.upsample)
+    boxes = detect_faces(img.rgb, cfg.detector, cfg.upsample)
     tm["detect"] = time.process_time() - t
     return analyze_image(img, boxes, sha, want_body, tm, encode=encode)
 
@@ -133,7 +135,7 @@ def analyze_image(
     rgb = img.rgb
     t = clock()
     boxes = sorted(boxes, key=lambda b: (b[3], b[0]))  # left to right, stable report order
-    chips = facemod.face_chips(rgb, boxes)
+    chips = face_chips(rgb, boxes)
     sharp = [chip_sharpness(c) for c in chips]
     t, tm["sharpness"] = _lap(clock, t)
     inv = 1.0 / img.scale if img.scale > 0 else 1.0
@@ -147,10 +149,10 @@ def analyze_image(
         chips=chips,
     )
     if encode:
-        a.encodings, a.chips = facemod.encode_chips(chips), None
+        a.encodings, a.chips = encode_chips(chips), None
         t, tm["encode"] = _lap(clock, t)
     if want_body:
-        from .bodies import body_regions, crop_for_reid  # numpy + Pillow only
+        from .body.crops import body_regions, crop_for_reid  # numpy + Pillow only
 
         regions = body_regions(rgb.shape[:2], boxes)
         a.body_crops = [crop_for_reid(rgb, r) for r in regions]
@@ -196,7 +198,7 @@ def analyze_path(path: Path, cfg: FaceConfig, want_body: bool, sha: str | None =
     timings = {"read": time.process_time() - t0}
     try:
         return analyze_bytes(data, cfg, want_body, sha=sha, name=Path(path).name, timings=timings, encode=encode)
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception as e:  # a detector failure on one odd photo must not end the run (MemoryError included)
         return failed(sha, e)

@@ -11,14 +11,14 @@ import numpy as np
 from ..base.events import Candidates, FaceResult, FileResult
 from ..base.settings import Settings
 from ..models.analyze import FaceConfig, analyze_path
-from ..models.matcher import Bank, face_scores, top_k
+from ..models.compare.matcher import Bank, face_scores, top_k
 from ..stores.cache import EmbeddingCache
 from ..stores.kb import KbError, KbMissing, KnowledgeBase, load_kb
 from ..stores.reviewlog import iou
 from .queue import ReviewItem
 
 if TYPE_CHECKING:
-    from ..models.bodysetup import BodySetup
+    from ..models.body.setup import BodySetup
 
 
 def top3(
@@ -145,7 +145,7 @@ class Encodings:
     def body_embedding(self, item: ReviewItem, r: FileResult, body_dim: int | None) -> np.ndarray | None:
         """The OSNet embedding of this item's body region (None: body recognition is off or found no body)."""
         if self._body is None:
-            from ..models.bodysetup import setup_body
+            from ..models.body.setup import setup_body
 
             self._body = setup_body(self.settings, body_dim)
         body = self._body

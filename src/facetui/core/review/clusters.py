@@ -9,8 +9,8 @@ import numpy as np
 
 from ..base.events import UNKNOWN, Candidates
 from ..base.fsutil import display_name, file_stamp
-from ..models import linkage
-from ..models.matcher import face_scores, top_k
+from ..models.compare import linkage
+from ..models.compare.matcher import face_scores, top_k
 from ..stores.reviewlog import Entry, iou
 from .session import ReviewItem, ReviewSession
 

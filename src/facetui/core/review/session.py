@@ -9,7 +9,7 @@ import numpy as np
 from ..base.events import Candidates, FaceResult, FileResult
 from ..base.settings import Settings
 from ..models.analyze import FaceConfig
-from ..models.matcher import Bank
+from ..models.compare.matcher import Bank
 from ..stores.cache import EmbeddingCache
 from ..stores.kb import KnowledgeBase
 from ..stores.reviewlog import Entry, PhotoDecision, ReviewError, ReviewLog

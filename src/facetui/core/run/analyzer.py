@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.analyze import Analysis, FaceConfig, analyze_path
-from ..models.workerstart import default_workers
+from ..models.workers.start import default_workers
 from ..stores.cache import EmbeddingCache
 from .engines import Engine, EngineConfig, create_engine
 from .timings import Timings
@@ -73,7 +73,7 @@ class Analyzer:
     @classmethod
     def for_settings(cls, settings, cache: EmbeddingCache, body, timings: Timings | None = None) -> Analyzer:
         """The Analyzer a run with these settings uses (recognize, kb build and eval alike); ``body`` is the
-        run's bodysetup.BodySetup."""
+        run's body.setup.BodySetup."""
         return cls(
             FaceConfig.of(settings),
             cache,
@@ -141,7 +141,7 @@ class Analyzer:
             return None
         return Item(Path(), a, emb, True)
 
-    def run(self, paths: list[Path], cancel: threading.Event | None = None) -> Iterator[Item]:
+    def analyze(self, paths: list[Path], cancel: threading.Event | None = None) -> Iterator[Item]:
         """Yield one Item per path, in order; stops early (after the file in hand) once ``cancel`` is set."""
         cancel = cancel or threading.Event()
         pending: deque[Pending] = deque()
@@ -324,7 +324,7 @@ class Analyzer:
         ready = getattr(self.body, "ready", None)
         if ready is not None:
             w = time.perf_counter()
-            ready()  # waits for the background load (raises bodies.BodyModelError if it failed)
+            ready()  # waits for the background load (raises BodyModelError if it failed)
             self.timings.add("body_load_wait_wall", time.perf_counter() - w)
         if self._engine is not None and self._engine.cores_used and not self._cores_shared:
             self._cores_shared = True

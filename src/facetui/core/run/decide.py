@@ -17,9 +17,9 @@ import numpy as np
 
 from ..base.events import UNKNOWN, Candidates, FaceResult, FileResult, Via
 from ..base.settings import Settings
-from ..models import faces as facemod
-from ..models.matcher import Bank, body_similarities, face_scores, top_k
-from ..models.quality import GOOD, LOW, POOR, POOR_BELOW, quality_level
+from ..models.compare.matcher import Bank, body_similarities, face_scores, top_k
+from ..models.face import detect as face_detect
+from ..models.face.quality import GOOD, LOW, POOR, POOR_BELOW, quality_level
 from ..stores.kb import KnowledgeBase
 from .analyzer import Item
 
@@ -80,9 +80,9 @@ class Decider:
             sims = body_similarities(self.bodies, item.body)
         levels = [quality_level(q, s.lap_var_thresh) for q in a.sharpness]
         usable = [i for i, lv in enumerate(levels) if lv != POOR]
-        largest = max(range(len(a.boxes)), key=lambda i: facemod.box_area(a.boxes[i])) if a.boxes else None
+        largest = max(range(len(a.boxes)), key=lambda i: face_detect.box_area(a.boxes[i])) if a.boxes else None
         if s.multi_face == "largest" and usable:
-            usable = [max(usable, key=lambda i: facemod.box_area(a.boxes[i]))]
+            usable = [max(usable, key=lambda i: face_detect.box_area(a.boxes[i]))]
         results: list[FaceResult] = []
         for i, box in enumerate(a.boxes):
             fd = rv.for_face(i, box) if rv else None

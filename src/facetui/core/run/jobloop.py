@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base.events import Event, Notice, RunFinished, RunSummary
-from ..models.bodies import BodyModelError
-from ..models.bodysetup import forget_checked
-from .setup import RunContext
+from ..models.body.osnet import BodyModelError
+from ..models.body.setup import forget_checked
+from .setup import Job
 
 if TYPE_CHECKING:
     from ..stores.kb import KnowledgeBase
@@ -49,7 +49,7 @@ class Tally:
 
 
 def run_steps(
-    run: RunContext,
+    job: Job,
     paths: list[Path],
     cancel: threading.Event,
     step: Step,
@@ -65,41 +65,39 @@ def run_steps(
     "stopped: <error>" + ``after_stop``). Any other exception propagates. The Analyzer's engine is closed (and the
     manifest told) before this returns.
     """
-    assert run.analyzer is not None, "a job that analyses nothing has no loop"
+    assert job.analyzer is not None, "a job that analyses nothing has no loop"
     try:
-        with contextlib.closing(run.analyzer.run(paths, cancel)) as items:
+        with contextlib.closing(job.analyzer.analyze(paths, cancel)) as items:
             for i, item in enumerate(items, 1):
                 yield from step(i, item)
-                yield from run.engine_notices()
+                yield from job.engine_notices()
                 if cancel.is_set():
                     break
     except BodyModelError as e:
-        forget_checked(run.settings)
-        yield _stop(run, f"stopped: {e}{after_stop}")
+        forget_checked(job.settings)
+        yield _stop(job, f"stopped: {e}{after_stop}")
     except StopJob as e:
-        yield _stop(run, e.reason)
+        yield _stop(job, e.reason)
 
 
-def _stop(run: RunContext, reason: str) -> Notice:
-    run.notices.append(reason)
+def _stop(job: Job, reason: str) -> Notice:
+    job.notices.append(reason)
     return Notice("error", reason)
 
 
-def finish(
-    run: RunContext, tally: Tally, started: float, *, kb: KnowledgeBase | None = None, **counts: Any
-) -> RunFinished:
+def finish(job: Job, tally: Tally, started: float, *, kb: KnowledgeBase | None = None, **counts: Any) -> RunFinished:
     """The job's last event: a RunSummary of its kind and total, the tally, the seconds since ``started``
     (``time.monotonic()``), the notices and the job's own ``counts`` (RunSummary fields: unknown, errors, aborted,
     report_path...), also written to the run manifest when there is one (with ``kb``, the KB a build saved)."""
     summary = RunSummary(
-        kind=run.kind,
-        total=run.total,
+        kind=job.kind,
+        total=job.total,
         done=tally.done,
         elapsed_s=time.monotonic() - started,
-        notices=tuple(run.notices),
+        notices=tuple(job.notices),
         per_person=dict(sorted(tally.per_person.items())),
         **counts,
     )
-    if run.manifest is not None:
-        run.manifest.finish(summary, kb=kb)
+    if job.manifest is not None:
+        job.manifest.finish(summary, kb=kb)
     return RunFinished(summary)

@@ -17,12 +17,12 @@ from ..base.errors import SetupError
 from ..base.events import Event, KbImageDone, Notice
 from ..base.fsutil import display_name, remove_stale_temps
 from ..base.settings import Settings
-from ..models import faces as facemod
 from ..models.analyze import FaceConfig
+from ..models.face import detect as face_detect
 from ..stores.kb import FACE_DIM, KbError, KbMissing, KnowledgeBase, load_kb, save_kb
 from ..stores.scan import scan_people
 from .jobloop import Tally, finish, run_steps
-from .setup import RunContext, open_run, require_engine
+from .setup import Job, open_job, require_engine
 
 if TYPE_CHECKING:
     from .analyzer import Item
@@ -51,35 +51,35 @@ def build_kb(settings: Settings, cancel: threading.Event | None = None) -> Itera
     if not root.is_dir():
         raise SetupError(f"dataset folder does not exist: {root} (expected {root}/<Person Name>/*.jpg)")
     people = scan_people(root, settings.valid_exts)
-    jobs = [(person, p) for person, paths in people.items() for p in paths]
+    photos = [(person, p) for person, paths in people.items() for p in paths]
     old, old_note = _old_kb(settings)
     notices = [old_note] if old_note else []
     if settings.kb_path.parent.is_dir() and remove_stale_temps(settings.kb_path.parent, recursive=False):
         notices.append("removed temp file(s) left next to the KB by an interrupted save")
-    with open_run(  # its manifest: kb-run.toml next to the KB
+    with open_job(  # its manifest: kb-run.toml next to the KB
         settings,
         "kb",
-        total=len(jobs),
+        total=len(photos),
         kb=old,
         notices=notices,
         input_dir=root,
         output_dir=settings.kb_path.parent,
         match_kb=False,
-    ) as run:
-        yield run.started(output_dir=None)
-        if not jobs:
+    ) as job:
+        yield job.started(output_dir=None)
+        if not photos:
             yield Notice(
                 "warning", f"no photos found under {root}/<Person>/ (extensions {', '.join(settings.valid_exts)})"
             )
-        builder = _KbBuilder.over(run, jobs, old)
-        yield from run_steps(run, [p for _, p in jobs], cancel, builder.step)
-    aborted = builder.tally.done < len(jobs)
+        builder = _KbBuilder.over(job, photos, old)
+        yield from run_steps(job, [p for _, p in photos], cancel, builder.step)
+    aborted = builder.tally.done < len(photos)
     if aborted:
         notices.append("aborted: the previous KB is unchanged; a rerun reuses what was analysed")
     else:
         aborted = not builder.save(old)
     yield finish(
-        run,
+        job,
         builder.tally,
         t0,
         kb=None if aborted else builder.new,
@@ -97,7 +97,7 @@ class _KbBuilder:
     """kb build's step: one dataset photo's rows into the new KB (the previous KB's rows when the photo is unchanged
     and was built with the same models), its entry in the KB's file list, and the counts."""
 
-    run: RunContext
+    job: Job
     face_key: str
     rel_of: dict[Path, str]
     person_of: dict[Path, str]
@@ -111,19 +111,19 @@ class _KbBuilder:
     skipped: int = 0
 
     @classmethod
-    def over(cls, run: RunContext, jobs: list[tuple[str, Path]], old: KnowledgeBase | None) -> _KbBuilder:
-        """A builder for ``jobs`` ((person, path) pairs), reusing what it can of ``old``."""
-        root = run.settings.dataset_dir
-        face_key = FaceConfig.of(run.settings).key()
+    def over(cls, job: Job, photos: list[tuple[str, Path]], old: KnowledgeBase | None) -> _KbBuilder:
+        """A builder for ``photos`` ((person, path) pairs), reusing what it can of ``old``."""
+        root = job.settings.dataset_dir
+        face_key = FaceConfig.of(job.settings).key()
         old_files = (old.meta.get("files", {}) if old else {}) or {}
         same_models = (
-            bool(old) and old.meta.get("face_key") == face_key and old.meta.get("body_key", "") == run.body.key
+            bool(old) and old.meta.get("face_key") == face_key and old.meta.get("body_key", "") == job.body.key
         )
         return cls(
-            run,
+            job,
             face_key,
-            rel_of={p: os.fsdecode(os.path.relpath(p, root)) for _, p in jobs},
-            person_of={p: person for person, p in jobs},
+            rel_of={p: os.fsdecode(os.path.relpath(p, root)) for _, p in photos},
+            person_of={p: person for person, p in photos},
             old_files=old_files,
             old_rows=_rows_by_source(old) if (old and same_models) else {},
         )
@@ -152,7 +152,7 @@ class _KbBuilder:
         }
         yield KbImageDone(
             index=i,
-            total=self.run.total,
+            total=self.job.total,
             person=person,
             rel=display_name(rel),
             faces_found=n_faces,
@@ -171,19 +171,19 @@ class _KbBuilder:
             for vec_kind, vec in self.old_rows[rel]:
                 (self.new.add_face if vec_kind == "face" else self.new.add_body)(person, vec, rel)
             return True, ""
-        return _add_rows(self.new, person, rel, a, item.body, self.run.settings)
+        return _add_rows(self.new, person, rel, a, item.body, self.job.settings)
 
     def save(self, old: KnowledgeBase | None) -> bool:
         """Carry review's rows over from ``old``, stamp the new KB and replace the KB file with it atomically;
         False (with a notice) when it cannot be written, the previous KB then unchanged."""
-        settings = self.run.settings
+        settings = self.job.settings
         if old is not None:  # review decisions live in the KB only: carry them over
             for kind, name, vec, src in _review_rows(old):
                 try:
                     (self.new.add_face if kind == "face" else self.new.add_body)(name, vec, src)
                 except KbError:
                     pass  # a body row of another dimension: the body model changed
-        body_key = self.run.body.key
+        body_key = self.job.body.key
         self.new.meta = {
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "face_key": self.face_key,
@@ -198,7 +198,7 @@ class _KbBuilder:
         try:
             save_kb(self.new, settings.kb_path)
         except OSError as e:
-            self.run.notices.append(
+            self.job.notices.append(
                 f"KB not saved: {e.strerror or e} ({settings.kb_path}); the previous KB is unchanged"
             )
             return False
@@ -211,7 +211,7 @@ def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: S
     kept = False
     idx = None
     if a.boxes:
-        idx = max(range(len(a.boxes)), key=lambda i: facemod.box_area(a.boxes[i]))
+        idx = max(range(len(a.boxes)), key=lambda i: face_detect.box_area(a.boxes[i]))
         kb.add_face(person, a.encodings[idx], rel)
         kept = True
         if a.sharpness[idx] < settings.lap_var_thresh:

@@ -31,7 +31,7 @@ from ..stores.scan import scan_images
 from .decide import Decider
 from .jobloop import StopJob, Tally, finish, run_steps
 from .render import NO_KB_PEOPLE
-from .setup import RunContext, load_kb_for, open_run, require_engine
+from .setup import Job, load_kb_for, open_job, require_engine
 from .timings import Timings
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def _recognize(
         notices.append(note)
     files = scan_images(input_dir, settings.valid_exts, settings.recursive, exclude=(output_dir,))
     report_path = output_dir / REPORT_NAME
-    with open_run(
+    with open_job(
         settings,
         "recognize",
         total=len(files),
@@ -149,28 +149,28 @@ def _recognize(
         clean=output_dir,
         report_path=report_path,
         timings=timings,
-    ) as run:
+    ) as job:
         decider = Decider(kb, settings, load_overrides(output_dir))  # review's decisions so far are kept
-        yield run.started(output_dir=output_dir)
+        yield job.started(output_dir=output_dir)
         if not files:
             yield Notice("warning", f"no images found in {input_dir} (extensions {', '.join(settings.valid_exts)})")
-            yield finish(run, Tally(), t0, report_path=None)
+            yield finish(job, Tally(), t0, report_path=None)
             return
         _rotate_report(report_path)
         # rows and the names of filed copies are made durable together, about twice a second (see ReportWriter)
         names = NameSyncs()
         writer = ReportWriter(report_path, sync_every=REPORT_SYNC_S, before_sync=names.sync)
-        sorter = _Sorter(run, decider, input_dir, output_dir, writer, names, on_file)
+        sorter = _Sorter(job, decider, input_dir, output_dir, writer, names, on_file)
         try:
             yield from run_steps(
-                run, files, cancel, sorter.step, after_stop="; the files done so far are filed and reported"
+                job, files, cancel, sorter.step, after_stop="; the files done so far are filed and reported"
             )
         finally:
             writer.close()
             names.sync()
     done = sorter.tally.done
     yield finish(
-        run,
+        job,
         sorter.tally,
         t0,
         unknown=sorter.unknown,
@@ -186,7 +186,7 @@ def _recognize(
 class _Sorter:
     """recognize's step: decide one photo, file it, add its report rows and count it."""
 
-    run: RunContext
+    job: Job
     decider: Decider
     input_dir: Path
     output_dir: Path
@@ -202,12 +202,12 @@ class _Sorter:
         if self.on_file is not None:
             self.on_file(i)
         rel = os.fsdecode(os.path.relpath(item.path, self.input_dir))
-        timings = self.run.timings
+        timings = self.job.timings
         with timings.stage("match"):
             result = self.decider.decide(item, rel)
         try:
             with timings.stage("file_io", wall=True):
-                result = _file(result, self.output_dir, self.run.settings.file_mode, self.names)
+                result = _file(result, self.output_dir, self.job.settings.file_mode, self.names)
                 self.writer.add(result, self.output_dir)
         except OSError as e:
             result = self._not_filed(result, rel, e)
@@ -216,7 +216,7 @@ class _Sorter:
             self.errors += 1
         elif not result.people:
             self.unknown += 1
-        yield FileDone(index=i, total=self.run.total, result=result)
+        yield FileDone(index=i, total=self.job.total, result=result)
 
     def _not_filed(self, result: FileResult, rel: str, e: OSError) -> FileResult:
         """The error row of a photo that could not be filed (reported if the report can still be written)."""

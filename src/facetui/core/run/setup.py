@@ -1,5 +1,5 @@
 """The start every job shares (recognize, kb build, eval): face models checked, body set-up, embedding cache, run
-manifest and the notices said at the start, held in one RunContext for the length of the job."""
+manifest and the notices said at the start, held in one Job for the length of the job."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from ..base.errors import SetupError
 from ..base.events import JobKind, Notice, RunStarted
 from ..base.fsutil import remove_stale_temps
 from ..base.settings import Settings
-from ..models import faces as facemod
-from ..models import prepared
-from ..models.bodysetup import BodySetup, setup_body
+from ..models.body.setup import BodySetup, setup_body
+from ..models.face.files import FaceModelError, check_face_models
+from ..models.runtime import prepared
 from ..stores.cache import EmbeddingCache
 from ..stores.kb import KbError, KbMissing, KnowledgeBase, load_kb
 from ..stores.manifest import RunManifest, manifest_path
@@ -40,8 +40,8 @@ def _record_engine(manifest: RunManifest, info: dict) -> None:
 def require_face_models() -> None:
     """A SetupError when face_recognition or its model files are missing (cheap: no model is loaded here)."""
     try:
-        facemod.check_face_models()
-    except facemod.FaceModelError as e:
+        check_face_models()
+    except FaceModelError as e:
         raise SetupError(str(e)) from None
 
 
@@ -59,7 +59,7 @@ def load_kb_for(settings: Settings, *, missing_ok: bool = False) -> KnowledgeBas
 
 
 @dataclass
-class RunContext:
+class Job:
     """What a job has once it has started: its KB, body set-up, embedding cache and the Analyzer over it (None
     when nothing is analysed), run manifest (None when not recorded), the notices said at the start (the job may
     add more), and the Timings the benchmark asked for (``Timings.off()``: not timed)."""
@@ -101,7 +101,7 @@ class RunContext:
 
 
 @contextlib.contextmanager
-def open_run(
+def open_job(
     settings: Settings,
     kind: JobKind,
     *,
@@ -117,7 +117,7 @@ def open_run(
     report_path: Path | None = None,
     extra: dict[str, Any] | None = None,
     timings: Timings | None = None,
-) -> Iterator[RunContext]:
+) -> Iterator[Job]:
     """Start a job of ``kind`` over ``total`` photos; the cache is closed when the block ends.
 
     In this order, each step adding its notice to ``notices`` (the caller's list, kept as the context's):
@@ -172,7 +172,7 @@ def open_run(
                 notices.append(manifest.error)
             if analyzer is not None:  # the engine and, on Ray, the cluster it ran on (known once it started)
                 analyzer.on_engine_closed = partial(_record_engine, manifest)
-        yield RunContext(
+        yield Job(
             settings, kind, total, input_dir, kb, body, cache, analyzer, manifest, notices, timings or Timings.off()
         )
     finally:

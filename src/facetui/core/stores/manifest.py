@@ -55,7 +55,8 @@ def library_versions() -> dict[str, str]:
     import numpy
 
     from ... import __version__
-    from ..models import faces as facemod  # light: dlib loads lazily
+    from ..models.face.encode import encoder_impl  # light: dlib loads lazily
+    from ..models.face.files import dlib_has_cuda
 
     out = {
         "facetui": __version__,
@@ -65,9 +66,9 @@ def library_versions() -> dict[str, str]:
     }
     dlib = sys.modules.get("dlib")
     out["dlib"] = str(getattr(dlib, "__version__", "")) or _dist_version("dlib", "dlib-bin")
-    out["dlib_cuda"] = "yes" if dlib is not None and facemod.dlib_has_cuda() else "no"
+    out["dlib_cuda"] = "yes" if dlib is not None and dlib_has_cuda() else "no"
     out["face_recognition"] = _dist_version("face-recognition", "face_recognition")
-    out["face_encoder"] = facemod.encoder_impl()  # onnx, torch or dlib: the descriptors' cache entries differ
+    out["face_encoder"] = encoder_impl()  # onnx, torch or dlib: the descriptors' cache entries differ
     if out["face_encoder"] == "onnx":
         out["onnxruntime"] = _dist_version("onnxruntime")
     for mod in ("torch", "torchreid"):

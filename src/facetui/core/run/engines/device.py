@@ -1,7 +1,7 @@
 """The device stage of a local run: the worker processes read and decode the photos and cut the face chips; the run's
 process detects the faces and computes their descriptors with torch on the device (a GPU), in batches across photos.
 
-When (:func:`stage_device`): the run's detector is ``cnn`` (the torch port of dlib's CNN, mmod_net.py) and the
+When (:func:`stage_device`): the run's detector is ``cnn`` (the torch port of dlib's CNN, models/face/mmod/) and the
 descriptor network is the torch port too, the engine is local with more than one worker, and the device setting
 resolves to CUDA. ``FACETUI_DEVICE_STAGE=cpu`` forces it with the device "cpu" (tests: the same stages, same
 mechanics); ``=off`` keeps the whole analysis in the CPU workers (an A/B switch for the GPU check).
@@ -37,8 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...models import faces as facemod
 from ...models.analyze import Analysis, Decoded, FaceConfig
+from ...models.face import detect as face_detect
+from ...models.face import encode as face_encode
+from ...models.face import preload as face_preload
 from . import devicebatch
 from .local import Feeder, WorkerPool
 
@@ -55,12 +57,13 @@ def stage_device(detector: str, device_pref: str, workers: int) -> str | None:
     force = os.environ.get(STAGE_ENV, "")
     if force == "off" or detector != "cnn" or workers <= 1:
         return None
-    if not (facemod.torch_cnn_wanted() and facemod.torch_encoder_wanted()):
+    if not (face_detect.torch_cnn_wanted() and face_encode.torch_encoder_wanted()):
         return None  # dlib's own CNN or encoder: their results, their cache entries, in the workers
     if force == "cpu":
         return "cpu"
-    from ...models.bodies import BodyModelError, resolve_device
-    from ...models.bodysetup import cheap_device
+    from ...models.body.encoder import resolve_device
+    from ...models.body.osnet import BodyModelError
+    from ...models.body.setup import cheap_device
 
     if cheap_device(device_pref) == "cpu":
         return None
@@ -229,7 +232,7 @@ class DeviceEngine:
         items = [(j, d) for j in jobs if (d := _outcome(j, j.decoded, self._closing.is_set())) is not None]
         if not items:
             return
-        det = facemod.models_on(self.device)[0]  # loaded at the first batch (FaceModelError fails the batch)
+        det = face_preload.models_on(self.device)[0]  # loaded at the first batch (FaceModelError fails the batch)
         found = devicebatch.detect([(j.sha, d) for j, d in items], self.cfg, det)
         for (j, d), boxes in zip(items, found):
             if isinstance(boxes, Analysis):

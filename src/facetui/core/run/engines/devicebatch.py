@@ -12,9 +12,11 @@ import time
 
 import numpy as np
 
-from ...models import faces as facemod
 from ...models.analyze import Analysis, Decoded, FaceConfig, analyze_image, failed
-from ...models.faces import Box
+from ...models.face.detect import Box, trim
+from ...models.face.encode import encode_chips
+from ...models.face.files import FaceModelError
+from ...models.face.preload import models_on
 
 Pending = Decoded | Analysis  # a photo to detect, or one with its chips cut (Analysis.chips) to encode
 
@@ -23,7 +25,7 @@ def finish(items: list[tuple[str, Pending]], cfg: FaceConfig, want_body: bool, d
     """The Analyses of ``items`` ((sha, pending) pairs), all in this process: one detector call over the decoded
     photos, their chips cut here, one descriptor call over every chip, on ``device`` (models loaded once per
     process: faces.models_on)."""
-    det = facemod.models_on(device)[0]
+    det = models_on(device)[0]
     decoded = [(sha, p) for sha, p in items if isinstance(p, Decoded)]
     found = iter(detect(decoded, cfg, det))
     cut: list[tuple[str, Analysis]] = []
@@ -44,7 +46,7 @@ def detect(items: list[tuple[str, Decoded]], cfg: FaceConfig, det) -> list[list[
     t = time.thread_time()  # this thread's CPU (a GPU's time is not in it)
     try:
         found: list = det.detect_batch([d.image.rgb for _, d in items], cfg.upsample)
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception:
         found = [_detect_alone(sha, d, cfg, det) for sha, d in items]
@@ -53,14 +55,14 @@ def detect(items: list[tuple[str, Decoded]], cfg: FaceConfig, det) -> list[list[
     for (_sha, d), dets in zip(items, found):
         d.timings["detect"] = share
         h, w = d.image.rgb.shape[:2]
-        out.append(dets if isinstance(dets, Analysis) else facemod.trim(dets, w, h))
+        out.append(dets if isinstance(dets, Analysis) else trim(dets, w, h))
     return out
 
 
 def _detect_alone(sha: str, d: Decoded, cfg: FaceConfig, det) -> list | Analysis:
     try:
         return det.detect_batch([d.image.rgb], cfg.upsample)[0]
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception as e:
         return failed(sha, e)
@@ -71,7 +73,7 @@ def cut_chips(d: Decoded, boxes: list[Box], sha: str, want_body: bool) -> Analys
     an error Analysis where that raises)."""
     try:
         return analyze_image(d.image, boxes, sha, want_body, d.timings, encode=False)
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception as e:
         return failed(sha, e)
@@ -80,10 +82,10 @@ def cut_chips(d: Decoded, boxes: list[Box], sha: str, want_body: bool) -> Analys
 def encode(items: list[tuple[str, Analysis]], device: str) -> list[Analysis]:
     """The Analyses with their chips encoded: one descriptor call over every chip of the batch (with a batch that
     raises, each photo alone: only the photo that raises gets an error Analysis)."""
-    net = facemod.models_on(device)[1]
+    net = models_on(device)[1]
     try:
         return _encode([a for _, a in items], net)
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception:
         return [_encode_alone(sha, a, net) for sha, a in items]
@@ -92,7 +94,7 @@ def encode(items: list[tuple[str, Analysis]], device: str) -> list[Analysis]:
 def _encode_alone(sha: str, a: Analysis, net) -> Analysis:
     try:
         return _encode([a], net)[0]
-    except facemod.FaceModelError:
+    except FaceModelError:
         raise
     except Exception as e:
         return failed(sha, e)
@@ -100,7 +102,7 @@ def _encode_alone(sha: str, a: Analysis, net) -> Analysis:
 
 def _encode(done: list[Analysis], net) -> list[Analysis]:
     t = time.thread_time()
-    enc = facemod.encode_chips([c for a in done for c in a.chips or []], net=net)
+    enc = encode_chips([c for a in done for c in a.chips or []], net=net)
     share = (time.thread_time() - t) / max(1, len(done))
     i = 0
     for a in done:
@@ -114,7 +116,7 @@ def _encode(done: list[Analysis], net) -> list[Analysis]:
 
 def embed_bodies(analyses: list[Analysis], encoder, batch_size: int) -> None:
     """Replace the body crops of ``analyses`` by their embeddings (Analysis.body_emb), all crops in batches of
-    ``batch_size`` (a bodies.BodyEncoder or a bodysetup.LazyBodyEncoder; its load errors raise)."""
+    ``batch_size`` (a body.encoder.BodyEncoder or a body.setup.LazyBodyEncoder; its load errors raise)."""
     need = [a for a in analyses if a.body_crops]
     if not need:
         return

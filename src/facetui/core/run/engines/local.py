@@ -12,10 +12,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ...models import prepared
 from ...models.analyze import Analysis, Decoded, FaceConfig
-from ...models.bodysetup import BodySpec
-from ...models.workerstart import worker_context
+from ...models.body.osnet import BodySpec
+from ...models.runtime import prepared
+from ...models.workers.start import worker_context
 from .worker import analyze_in_worker, cut_in_worker, decode_in_worker, worker_env, worker_init
 
 

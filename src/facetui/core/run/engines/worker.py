@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from ...models.analyze import Analysis, Decoded, FaceConfig, analyze_path, decode_path
-from ...models.bodysetup import BodySpec, encoder_for
+from ...models.body.osnet import BodySpec
+from ...models.body.setup import encoder_for
 from .devicebatch import cut_chips, embed_bodies
 
 ENV_PREFIX = "FACETUI_"  # settings and test hooks a worker must see as they are now, not as its forkserver saw them
@@ -41,11 +42,13 @@ def worker_init(
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from ...models import faces, onnxnets, prepared
+    from ...models.face import encode as face_encode
+    from ...models.face import preload as face_preload
+    from ...models.runtime import onnxnets, prepared
 
     prepared.use_dir(prepared_dir)
 
-    if faces.encoder_impl() == "torch" or (body is not None and not onnxnets.wanted()):
+    if face_encode.encoder_impl() == "torch" or (body is not None and not onnxnets.wanted()):
         try:
             import torch  # the face descriptor network and OSNet run in torch
 
@@ -54,13 +57,13 @@ def worker_init(
             pass
     _BODY = body
     if detector:
-        faces.load_face_models(detector)  # load the models once per worker
+        face_preload.load_face_models(detector)  # load the models once per worker
     _START_CPU = time.process_time()
 
 
 def analyze_in_worker(path: Path, cfg: FaceConfig, want_body: bool, sha: str) -> Analysis:
     """One photo in a worker: its Analysis, with its body embeddings instead of its crops where this worker embeds
-    them (a failed OSNet load raises bodies.BodyModelError, which the run's thread gets from the Future)."""
+    them (a failed OSNet load raises BodyModelError, which the run's thread gets from the Future)."""
     _test_hook(path)
     t = time.perf_counter()
     a = analyze_path(path, cfg, want_body, sha)

@@ -51,7 +51,7 @@ def _make_actor_class(ray):
         """One worker: the face models loaded once, then one photo per call (the local pool's worker function)."""
 
         def __init__(self, detector: str, env: dict[str, str], body) -> None:
-            from facetui.core.models import prepared
+            from facetui.core.models.runtime import prepared
             from facetui.core.run.engines import worker
 
             # this node's own folder of prepared models (dlib's detector, the ONNX networks), set by its environment
@@ -105,7 +105,7 @@ class RayEngine(ActorSlots):
         gpu_fraction: float = 0.0,
         batch_size: int = 16,
     ) -> None:
-        """``body``: (bodysetup.BodySpec, batch size) when the workers embed the crops they cut (OSNet on their
+        """``body``: (body.osnet.BodySpec, batch size) when the workers embed the crops they cut (OSNet on their
         CPU, or on the GPU actors' GPUs; the weights file at the same path on every node), else None (the crops
         come back). ``gpu_fraction``: a GPU actor's share of a GPU where the cluster has GPUs (gpu.py)."""
         self.face_cfg = face_cfg

@@ -29,7 +29,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from ....models.analyze import Analysis, FaceConfig
-from ....models.faces import torch_cnn_wanted, torch_encoder_wanted
+from ....models.face.detect import torch_cnn_wanted
+from ....models.face.encode import torch_encoder_wanted
 from .cluster import cluster_failure, stop
 from .slots import ActorSlots, Slot
 
@@ -59,7 +60,7 @@ def _make_gpu_class(ray):
         GPU), OSNet loaded at the first body crop, then one batch of photos per call."""
 
         def __init__(self, env: dict[str, str], body, batch_size: int) -> None:
-            from facetui.core.models import prepared
+            from facetui.core.models.runtime import prepared
             from facetui.core.run.engines import worker
 
             worker.worker_init("", env, None, prepared.machine_dir())
@@ -76,7 +77,7 @@ def _make_gpu_class(ray):
 
             out = devicebatch.finish(list(zip(shas, payloads)), cfg, want_body, self.device)
             if self.body is not None:
-                from facetui.core.models.bodysetup import encoder_for
+                from facetui.core.models.body.setup import encoder_for
 
                 devicebatch.embed_bodies(out, encoder_for(self.body, self.device), self.batch_size)
             return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base.events import Candidates
+from ...base.events import Candidates
 
 
 @dataclass

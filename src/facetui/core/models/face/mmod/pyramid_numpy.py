@@ -1,11 +1,11 @@
 """The CNN face detector's image work in numpy, for a process that runs its network in ONNX Runtime (no torch).
 
-mmod_net.py builds dlib's input for the network in torch (on the CPU or CUDA). Where the network runs in ONNX
+pyramid.py and detector.py build dlib's input for the network in torch (on the CPU or CUDA). Where the network runs in ONNX
 Runtime, importing torch only for this would cost a worker about a second before its first photo, so the same two
 steps are here in numpy:
 
 - :func:`pyramid_up`: dlib's 2x ``pyramid_up`` of each upsample step, the same IEEE operations in the same order as
-  ``mmod_net.pyramid_up_tensor``, so dlib's result to the bit (tests/integration/test_mmod_net.py);
+  ``pyramid.pyramid_up_tensor``, so dlib's result to the bit (tests/integration/test_mmod_net.py);
 - :func:`pyramid_image`: the tiled pyramid image, each level resized from the one above with the bilinear,
   align-corners arithmetic of torch's ``F.interpolate`` in float32 (not always to the bit: the network's scores
   agree with the torch path's to ~1e-5, and the boxes with dlib's, as the tests check).
@@ -26,7 +26,7 @@ def pyramid_up(img: np.ndarray) -> np.ndarray:
 class UpPlan(NamedTuple):
     """Where each pixel of dlib's ``pyramid_up`` reads and with what weights, for an h x w image: the rows (and
     their double-precision fractions), then the columns of dlib's float32 SIMD loop and of its double loop for the
-    last ones. Both implementations (:func:`pyramid_up_chw`, ``mmod_net.pyramid_up_tensor``) do their arithmetic
+    last ones. Both implementations (:func:`pyramid_up_chw`, ``pyramid.pyramid_up_tensor``) do their arithmetic
     on this."""
 
     H: int
@@ -135,7 +135,7 @@ def pyramid_image(
 ) -> np.ndarray:
     """The network's input for photos of one size: (N, 3, rows, cols) float32, each photo (3 x H x W uint8, already
     upsampled) centred on dlib's mean and scaled by 1/256 in the first level's rectangle, each later level resized
-    from the one before it, zeros elsewhere (mmod_net.MmodDetector._scores does the same in torch)."""
+    from the one before it, zeros elsewhere (detector.MmodDetector._scores does the same in torch)."""
     rows, cols = shape
     x = np.zeros((len(pixels), 3, rows, cols), dtype=np.float32)
     mean = np.asarray(mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..base.settings import Settings
+from ...base.settings import Settings
+from .osnet import BodyModelError, BodySpec, available_models, weights_fingerprint
 
 # Beside the embedding cache: one small JSON record per weights file that loaded in full on this machine.
 CHECKED_DIR = "models"
 # How OSNet is prepared for the CPU in torch: batch norms folded and weights channels-last, checked against the eager
-# model (bodies.folded_if_same); cheap at each load, and most of the speed of tracing and freezing (README, Speed).
+# model (encoder.folded_if_same); cheap at each load, and most of the speed of tracing and freezing (README, Speed).
 # Tracing once per machine and storing the result was the alternative; the traced, optimised module cannot be saved
 # (torch.jit.save fails on its prepacked weights), and a TorchScript archive holds code that torch.jit.load
 # would compile from a folder anyone with write access to the cache could change.
@@ -42,11 +43,11 @@ class BodySetup:
 
 
 class LazyBodyEncoder:
-    """Stands for a bodies.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
+    """Stands for a encoder.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
     a photo needs a body embedding: ``start()`` begins loading in a background thread (the first cache miss calls
     it, so the load overlaps the worker pool's start and the filing of cached photos), ``embed()`` waits for it.
 
-    A failed load raises bodies.BodyModelError from ``ready()``/``embed()``; the weights file's hash was checked
+    A failed load raises BodyModelError from ``ready()``/``embed()``; the weights file's hash was checked
     at set-up, so that means torch itself is broken, or the file changed under the run (the file is hashed again
     around the load: embeddings keyed by one file's hash never come from another file)."""
 
@@ -62,7 +63,7 @@ class LazyBodyEncoder:
         prepare: str | bool = PREPARE,
     ):
         self.model_name = model_name
-        self.prepare = prepare  # bodies.load_body_encoder's freeze
+        self.prepare = prepare  # encoder.load_body_encoder's freeze
         self.sha256 = sha256
         self.weights_path = Path(weights_path)
         self.device_pref = device_pref
@@ -101,7 +102,7 @@ class LazyBodyEncoder:
             self._thread.start()
 
     def _load(self) -> None:
-        from .bodies import BodyModelError, load_body_encoder, weights_fingerprint  # torch
+        from .encoder import load_body_encoder  # torch at its first call
 
         def same_file() -> None:
             if self.sha256 and weights_fingerprint(self.weights_path) != self.sha256:
@@ -109,8 +110,7 @@ class LazyBodyEncoder:
 
         try:
             if self._device == "cpu" and self.sha256:
-                from .bodyonnx import prepared_reid_net
-                from .onnxnets import OnnxReid
+                from .onnxform import OnnxReid, prepared_reid_net
 
                 net = prepared_reid_net(
                     self.spec()
@@ -133,14 +133,13 @@ class LazyBodyEncoder:
             self._err = e
 
     def ready(self) -> Any:
-        """The loaded bodies.BodyEncoder, waiting for (or doing) the load."""
+        """The loaded encoder.BodyEncoder, waiting for (or doing) the load."""
         self.start()
         t = self._thread
         if self._enc is None and t is not None:
             t.join()
         if self._enc is None:
             err = self._err
-            from .bodies import BodyModelError
 
             if isinstance(err, BodyModelError):
                 raise err
@@ -151,24 +150,13 @@ class LazyBodyEncoder:
         return self.ready().embed(crops, batch_size=batch_size)
 
 
-@dataclass(frozen=True)
-class BodySpec:
-    """What a worker process needs to load the run's OSNet on its own CPU (picklable): the weights file, the hash
-    the body embeddings are keyed by (checked again around the load) and the width the KB expects."""
-
-    model_name: str
-    weights_path: Path
-    sha256: str
-    dim: int
-
-
 _IN_PROCESS: dict[tuple[BodySpec, str], LazyBodyEncoder] = {}  # this process's encoder per spec and device
 
 
 def encoder_for(spec: BodySpec, device: str = "cpu") -> LazyBodyEncoder:
     """This process's encoder for ``spec`` on ``device`` (a worker's or an actor's: loaded once), loaded at its
-    first ``embed`` (one try: a failed load raises the same bodies.BodyModelError for every later photo). On the
-    CPU: ONNX Runtime where it can (bodyonnx.py), else torch (prepared as WORKER_PREPARE says)."""
+    first ``embed`` (one try: a failed load raises the same BodyModelError for every later photo). On the
+    CPU: ONNX Runtime where it can (onnxform.py), else torch (prepared as WORKER_PREPARE says)."""
     enc = _IN_PROCESS.get((spec, device))
     if enc is None:
         prepare = WORKER_PREPARE if device == "cpu" else PREPARE
@@ -240,7 +228,7 @@ def _read_record(path: Path | None, model_name: str, sha: str) -> int | None:
 def _write_record(path: Path | None, model_name: str, sha: str, dim: int) -> None:
     if path is None:
         return
-    from ..base.fsutil import atomic_write_text
+    from ...base.fsutil import atomic_write_text
 
     try:
         atomic_write_text(
@@ -267,15 +255,15 @@ def forget_checked(settings: Settings) -> None:
 
 
 def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_dir: Path | None = None) -> int:
-    """The embedding width of ``model_name`` loaded in full from ``weights_path`` (bodies.BodyModelError if it does
+    """The embedding width of ``model_name`` loaded in full from ``weights_path`` (BodyModelError if it does
     not load); run in a worker process. Where the workers will run OSNet in ONNX Runtime, its file is prepared here
     too (with the file's hash ``sha``, in ``prepared_dir``), so that the workers find it ready and need no torch."""
-    from . import onnxnets, prepared
-    from .bodies import load_body_encoder
+    from ..runtime import onnxnets, prepared
+    from .encoder import load_body_encoder
 
     enc = load_body_encoder(model_name, weights_path, "cpu", freeze=False)
     if sha and onnxnets.wanted():
-        from .bodyonnx import prepared_reid_net
+        from .onnxform import prepared_reid_net
 
         prepared.use_dir(prepared_dir)
         try:
@@ -287,14 +275,11 @@ def _checked_dim(model_name: str, weights_path: Path, sha: str = "", prepared_di
 
 def _prepare_face_net(prepared_dir: Path | None) -> None:
     """The face network's ONNX file, made beside the check on a machine's first run (else each worker would)."""
-    from . import faces, prepared
-    from .face_net import onnx_face_net
+    from ..face.encode import prepare_onnx_file
+    from ..runtime import prepared
 
     prepared.use_dir(prepared_dir)
-    try:
-        onnx_face_net(faces._models_dir() / faces.ENCODER)
-    except Exception:  # only a head start
-        pass
+    prepare_onnx_file()
 
 
 def _check_in_worker(model_name: str, weights_path: Path, sha: str = "") -> int:
@@ -302,9 +287,8 @@ def _check_in_worker(model_name: str, weights_path: Path, sha: str = "") -> int:
     network's ONNX file is prepared in a second one meanwhile, where it is wanted and not there yet."""
     import concurrent.futures as cf
 
-    from . import onnxnets, prepared
-    from .bodies import BodyModelError
-    from .workerstart import worker_context
+    from ..runtime import onnxnets, prepared
+    from ..workers.start import worker_context
 
     folder = prepared.current_dir()
     face_too = onnxnets.wanted() and folder is not None and not any(folder.glob("face-resnet-*.onnx"))
@@ -336,7 +320,6 @@ def setup_body(settings: Settings, kb_body_dim: int | None = None) -> BodySetup:
         return _off("no re-id weights file set ('reid_weights'); faces only (facetui never downloads weights)")
     if not w.is_file():
         return _off(f"re-id weights file not found: {w}")
-    from .bodies import BodyModelError, available_models, weights_fingerprint  # no torch
 
     model = settings.reid_model
     if model not in available_models():
@@ -374,7 +357,7 @@ def _encoder(settings: Settings, model: str, w: Path, sha: str) -> LazyBodyEncod
         return LazyBodyEncoder(
             model, w, settings.device, dim, cheap_device(settings.device) or settings.device, sha256=sha
         )
-    from .workerstart import default_workers
+    from ..workers.start import default_workers
 
     if cheap_device(settings.device) == "cpu" and default_workers(settings.workers) > 1:
         # every photo will need a worker on the CPU (its body embeddings are keyed by the new hash): the check
@@ -383,7 +366,7 @@ def _encoder(settings: Settings, model: str, w: Path, sha: str) -> LazyBodyEncod
         checked_dim = _check_in_worker(model, w, sha)
         _write_record(record, model, sha, checked_dim)
         return LazyBodyEncoder(model, w, "cpu", checked_dim, "cpu", sha256=sha)
-    from .bodies import load_body_encoder  # torch
+    from .encoder import load_body_encoder  # torch
 
     loaded = load_body_encoder(model, w, settings.device, freeze=False)  # the check: not prepared yet
     _write_record(record, model, sha, loaded.dim)

@@ -1,4 +1,4 @@
-"""For the workers' forkserver only (workerstart's preload list): the server and every process it forks end with
+"""For the workers' forkserver only (start.py's preload list): the server and every process it forks end with
 the run's process, however that ends, and the server leaves at once when it is done.
 
 - Parent death: a thread of the server polls its parent (the run's process) and ends the server as soon as it is

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .images import sharpness
+from ..images import sharpness
 
 QUALITY_SIZE = 64  # px: the aligned chip is measured at this size
 POOR_BELOW = 10.0  # sharpness under which a face carries too little to be filed by face at all

@@ -25,14 +25,15 @@ def worker_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
     forkserver."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    from . import faces, onnxnets
+    from ..face.encode import encoder_impl
+    from ..runtime import onnxnets
 
     ctx = multiprocessing.get_context("forkserver")
-    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze", "facetui.core.models.serverexit"]
+    preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze", "facetui.core.models.workers.serverexit"]
     onnx = onnxnets.wanted()  # the networks run in ONNX Runtime: no torch unless a file must first be exported
     if onnx:
-        preload += ["onnxruntime", "facetui.core.models.face_net"]
-    if faces.encoder_impl() == "torch" or (torch_needed and not onnx):
-        preload += ["torch", "facetui.core.models.face_net"]
+        preload += ["onnxruntime", "facetui.core.models.face.resnet"]
+    if encoder_impl() == "torch" or (torch_needed and not onnx):
+        preload += ["torch", "facetui.core.models.face.resnet"]
     ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
     return ctx

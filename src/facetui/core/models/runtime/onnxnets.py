@@ -4,8 +4,8 @@ prepared once per machine.
 On one CPU thread ONNX Runtime runs them in about half torch's time (osnet_ain_x1_0: ~18 ms a crop against ~40;
 the face ResNet on a face and its mirror image: ~8 ms against ~14; the CNN detector's network about as fast:
 quicker on 800 px photos, slower on small ones), and a worker that has them needs no torch at all: no second of
-``import torch`` before its first photo. The files are exported from the torch models (face_net.py, mmod_net.py,
-bodies.py) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's prepared
+``import torch`` before its first photo. The files are exported from the torch models (face/resnet.py, face/mmod/,
+body/) the first time a machine needs them, into the cache folder's ``models/`` beside dlib's prepared
 detector (prepared.py), keyed by what they were made from (the weights file's hash, torch, onnx and onnxruntime
 versions). An ONNX file holds a graph of operators and numbers, nothing that runs as code; it is still
 never trusted: its record holds its SHA-256 and the torch model's outputs on a fixed probe, and a file that is
@@ -36,7 +36,6 @@ from . import prepared
 RUNTIME_ENV = "FACETUI_CPU_RUNTIME"  # "torch": torch runs the networks on the CPU, as before ONNX Runtime
 FORMAT = 1
 OPSET = 17
-_CHIP = 150  # face_net.CHIP_SIZE: the aligned chips the face network takes
 _LOCK = threading.Lock()
 
 
@@ -179,42 +178,3 @@ def _export(build: Callable[[], Any], probe: np.ndarray, spatial: bool = False) 
         return buf.getvalue(), want
     finally:
         torch.set_num_threads(threads)
-
-
-class OnnxFaceNet:
-    """dlib's face ResNet in ONNX Runtime (face_net.onnx_face_net): ``encode`` as face_net.FaceNet's, to ~3e-7."""
-
-    def __init__(self, net: Any):
-        self._net = net
-
-    def encode(self, chips: list[np.ndarray]) -> np.ndarray:
-        if not chips:
-            return np.zeros((0, 128), dtype=np.float64)
-        x = np.ascontiguousarray(np.stack(chips), dtype=np.uint8)
-        if x.shape[1:] != (_CHIP, _CHIP, 3):
-            raise ValueError(f"face chips must be {_CHIP}x{_CHIP} RGB, not {tuple(x.shape[1:])}")
-        return self._net.run(x).astype(np.float64)
-
-
-class OnnxReid:
-    """OSNet in ONNX Runtime with bodies.BodyEncoder's ``embed``, ``device`` and ``dim`` (what LazyBodyEncoder hands
-    out once loaded)."""
-
-    device = "cpu"
-
-    def __init__(self, net: OnnxNet, model_name: str, dim: int):
-        self._net, self.model_name, self.dim = net, model_name, dim
-
-    def embed(self, crops, batch_size: int = 16) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        from .bodies import _as_reid_crop  # numpy + Pillow only
-
-        x = np.stack([_as_reid_crop(c) for c in crops])
-        step = max(1, batch_size)
-        emb = np.concatenate([self._net.run(x[i : i + step]) for i in range(0, len(x), step)])
-        if emb.shape[1] != self.dim:
-            from .bodies import BodyModelError
-
-            raise BodyModelError(f"{self.model_name} gives {emb.shape[1]} dims, not the {self.dim} recorded for it")
-        return emb.astype(np.float32, copy=False)

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..base.fsutil import atomic_write_bytes
+from ...base.fsutil import atomic_write_bytes
 
 FORMAT = 1
 _DIR: Path | None = None  # where this process keeps prepared models; None: build them each time
