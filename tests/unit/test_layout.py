@@ -33,3 +33,12 @@ def test_no_function_is_longer_than_a_screen():
     assert too_long == [], (
         "split these: a job supplies its step to core/run/jobloop.py, a parser one function per command"
     )
+
+
+def test_every_package_says_what_it_holds():
+    silent = []
+    for init in sorted((REPO / "src" / "facetui").rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        if not doc or len(doc.split()) < 12:
+            silent.append(str(init.parent.relative_to(REPO)))
+    assert silent == [], "give these packages an __init__ docstring that says what they hold"

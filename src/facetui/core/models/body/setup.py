@@ -1,8 +1,9 @@
 """Deciding whether body recognition can run (weights file present and known good, KB dims matching) without
 loading OSNet until a photo needs it; one clear notice when it cannot.
 
-Why it is long: the lazy encoder, the per-machine record of checked weights files and the spec a worker loads
-from are three views of one decision (may this file be used, and where), kept together so they cannot disagree.
+Why it is long: the lazy encoder, the per-machine record of checked weights files and the check in a worker
+process are three views of one decision (may this file be used, and where), kept together so they cannot disagree;
+the spec a worker loads from (osnet.BodySpec) sits with the model it names.
 """
 
 from __future__ import annotations
