@@ -230,6 +230,28 @@ async def test_a_big_group_shows_its_first_faces_and_how_many_more(settings, mon
         assert "more" not in text(app, "#cluster-cands")
 
 
+@sync
+async def test_walking_the_groups_rebuilds_the_footer_only_when_a_key_comes_or_goes(settings, monkeypatch):
+    """The Footer is rebuilt at each refresh of the bindings (most of a key's time on a long list): walking from
+    group to group refreshes them only where what the keys may do changes."""
+    app = ReviewApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_clusters(pilot)
+        screen = app.screen
+        refreshes, changes = [], 0
+        monkeypatch.setattr(screen, "refresh_bindings", lambda: refreshes.append(screen.selected))
+        keys = lambda: [screen.check_action(a, p) for a, p in [("assign", ("1",)), ("assign", ("3",)), ("split", ())]]  # noqa: E731
+        before = keys()
+        for _ in range(len(screen.clusters) - 1):
+            await pilot.press("down")
+            await pilot.pause()
+            now = keys()
+            changes += now != before
+            before = now
+        assert len(screen.clusters) >= 4 and changes < len(screen.clusters) - 1  # some moves keep the same keys
+        assert len(refreshes) == changes
+
+
 def test_captions_mark_outliers_and_faces_left_out():
     f = Face(("a.jpg", 0), "Someone_With_A_Long_Name_0001.jpg", 0, 0.52, True)
     assert caption(f, False) == f"{short(f.name)}\noutlier 0.52"

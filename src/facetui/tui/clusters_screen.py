@@ -30,6 +30,15 @@ from .review_text import markup_name
 
 THUMBS_DELAY = 0.08  # seconds on a group before its thumbnails are made
 ASSIGN = Binding.Group("assign", compact=True)  # the candidate keys, here and on the review screen
+# the actions whose keys come and go with the highlighted group (check_action)
+_CHECKED = (
+    ("name_cluster", ()),
+    ("assign", ("1",)),
+    ("assign", ("2",)),
+    ("assign", ("3",)),
+    ("split", ()),
+    ("undo", ()),
+)
 
 
 class ClustersScreen(FacetuiScreen[None]):
@@ -71,6 +80,8 @@ class ClustersScreen(FacetuiScreen[None]):
         self.left_out: set[tuple] = set()  # keys of the faces left out (space in the grid) until the next grouping
         self.generation = 0  # one per grouping: thumbnails of an older one are dropped
         self._thumbs_timer: Timer | None = None
+        self._cands_lines = -1  # lines of the candidates' text as last laid out
+        self._keys_state: tuple = ()  # check_action's answers for _CHECKED when the bindings were last refreshed
         self.busy = True
 
     def compose(self) -> ComposeResult:
@@ -139,7 +150,7 @@ class ClustersScreen(FacetuiScreen[None]):
             self.query_one("#cluster-cands", Static).update("No unknown faces with encodings to group.")
             self.query_one(FaceGrid).show(None, [], self.left_out)
             self._face_line()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     @on(OptionList.OptionHighlighted)
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -160,7 +171,7 @@ class ClustersScreen(FacetuiScreen[None]):
         if self._thumbs_timer is not None:
             self._thumbs_timer.stop()
         self._thumbs_timer = self.set_timer(THUMBS_DELAY, lambda: self._thumbs(token, shown))
-        self.refresh_bindings()
+        self._refresh_keys()
 
     @on(ClusterThumb)
     def _thumb(self, msg: ClusterThumb) -> None:
@@ -172,7 +183,7 @@ class ClustersScreen(FacetuiScreen[None]):
         if c is not None:
             self._cands_text(c)
         self._face_line()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     @on(Decided)
     def _decided(self, msg: Decided) -> None:
@@ -196,7 +207,10 @@ class ClustersScreen(FacetuiScreen[None]):
             line += f" · {out} left out (space)"
         if n > self.SHOWN_FACES:
             line += f" · +{n - self.SHOWN_FACES} more not shown (named with the group)"
-        self.query_one("#cluster-cands", Static).update("\n".join([*lines, line]))
+        text = "\n".join([*lines, line])
+        # a layout pass (the whole screen's) only when the height may change, not at every group walked past
+        self.query_one("#cluster-cands", Static).update(text, layout=text.count("\n") != self._cands_lines)
+        self._cands_lines = text.count("\n")
 
     def _face_line(self) -> None:
         """The face under the grid's cursor in full (the tiles cut long names)."""
@@ -207,7 +221,7 @@ class ClustersScreen(FacetuiScreen[None]):
             if f.several:
                 text += f" · {'outlier: ' if f.outlier else ''}mean distance {f.spread:.2f} to the others"
             text += " · left out" if f.key in self.left_out else ""
-        self.query_one("#cluster-face", Static).update(text)
+        self.query_one("#cluster-face", Static).update(text, layout=False)  # one line always
 
     # -- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -229,9 +243,17 @@ class ClustersScreen(FacetuiScreen[None]):
             return 0 < named < len(c.items)
         return True
 
+    def _refresh_keys(self) -> None:
+        """Refresh the bindings only when what a key may do has changed: the Footer is rebuilt at each refresh,
+        which was most of the time a key took on a long list of groups."""
+        state = tuple(self.check_action(action, params) for action, params in _CHECKED)
+        if state != self._keys_state:
+            self._keys_state = state
+            self.refresh_bindings()
+
     def _start(self, op: str, c: Cluster | None, person: str = "", left_out: tuple = ()) -> None:
         self.busy = True
-        self.refresh_bindings()
+        self._refresh_keys()
         self._decide(op, c, person, left_out)
 
     def action_name_cluster(self) -> None:

@@ -44,6 +44,19 @@ def caption(f: Face, left_out: bool) -> str:
     return f"{short(name)}\n{mark}{dist}"
 
 
+def fixed_size(image_cls: type[Widget]) -> type[Widget]:
+    """``image_cls`` whose refreshes never ask for a layout pass: a tile's thumbnail has a fixed size (its CSS), so
+    a new image only repaints it. textual_image lays the whole screen out again at each image set, which made
+    walking a long list of groups slow."""
+
+    def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        return image_cls.refresh(self, *regions, repaint=repaint, layout=False, recompose=recompose)
+
+    # textual_image's widgets name their renderable when subclassed
+    renderable = {"Renderable": image_cls._Renderable} if hasattr(image_cls, "_Renderable") else {}
+    return type(f"FixedSize{image_cls.__name__}", (image_cls,), {"refresh": refresh}, **renderable)
+
+
 class FaceTile(Vertical):
     """One face: its thumbnail (None until the worker's crop arrives) over its caption."""
 
@@ -82,7 +95,7 @@ class FaceGrid(ScrollableContainer, can_focus=True):
 
     def __init__(self, image_cls: type[Widget], **kw) -> None:
         super().__init__(**kw)
-        self.image_cls = image_cls
+        self.image_cls = fixed_size(image_cls)
         self.faces: list[Face] = []
         self.left_out: set[tuple] = set()
         self.cursor = 0
@@ -128,7 +141,7 @@ class FaceGrid(ScrollableContainer, can_focus=True):
             tile.set_class(out, "-left-out")
             tile.set_class(f.outlier, "-outlier")
             tile.set_class(f is self.current, "-cursor")
-            tile.caption.update(caption(f, out))
+            tile.caption.update(caption(f, out), layout=False)  # two lines always: no layout pass per key
 
     def on_resize(self) -> None:
         self.styles.grid_size_columns = self.columns
