@@ -44,7 +44,7 @@ class BodySetup:
 
 
 class LazyBodyEncoder:
-    """Stands for a encoder.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
+    """Stands for an encoder.BodyEncoder that is loaded (torch imported, OSNet built, weights read, prepared) only when
     a photo needs a body embedding: ``start()`` begins loading in a background thread (the first cache miss calls
     it, so the load overlaps the worker pool's start and the filing of cached photos), ``embed()`` waits for it.
 

@@ -15,9 +15,8 @@ from .files import ENCODER, LANDMARKS_5, check_face_models, dlib_module, load_mo
 
 ENCODER_ENV = "FACETUI_FACE_ENCODER"  # "dlib" forces dlib's own encoder (A/B checks); default: torch, else dlib
 
-_NET: Any = (
-    None  # resnet.FaceNet or OnnxFaceNet once loaded; False where it could not be (dlib's own encoder is used then)
-)
+# resnet.FaceNet or OnnxFaceNet once loaded; False where it could not be (dlib's own encoder is used then)
+_NET: Any = None
 
 _LOCK = threading.Lock()
 
@@ -84,13 +83,13 @@ def encode_chips(chips: list[np.ndarray], flip: bool = True, net: Any = None) ->
     With ``flip`` (what facetui stores and matches), each descriptor is the mean of the chip's and its mirror
     image's: the two views' noise partly cancels, which measurably separates people better (README, Accuracy).
     ``flip=False`` gives dlib's own single-view descriptor (face_recognition's, with one jitter). ``net``: a
-    resnet.FaceNet to run instead of this process's (one on a GPU: :func:`models_on`).
+    resnet.FaceNet to run instead of this process's (one on a GPU: preload.models_on).
     """
     if not chips:
         return np.zeros((0, 128), dtype=np.float64)
     views = list(chips) + ([np.ascontiguousarray(c[:, ::-1]) for c in chips] if flip else [])
     net = net or face_network()
-    if net is not None:  # the same network as dlib's encoder, run in torch
+    if net is not None:  # the same network as dlib's encoder, run by ONNX Runtime or torch
         out = net.encode(views)
     else:
         encoder = load_model(ENCODER)

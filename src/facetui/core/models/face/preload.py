@@ -17,7 +17,7 @@ _ON_DEVICE: dict[str, tuple[Any, Any]] = {}  # device -> (MmodDetector, FaceNet)
 
 def models_on(device: str) -> tuple[Any, Any]:
     """(MmodDetector, face network) on ``device``, loaded once per process: on "cpu" the very objects
-    :func:`detect_faces` and :func:`encode_chips` use (the network in ONNX Runtime where it runs there), elsewhere
+    detect.detect_faces and encode.encode_chips use (the network in ONNX Runtime where it runs there), elsewhere
     both in torch. Raises FaceModelError where either cannot be had."""
     with _LOCK:
         got = _ON_DEVICE.get(device)
