@@ -110,10 +110,17 @@ class Encodings:
             self._cache = None
 
     def cached(self, sha: str):
-        """This photo's analysis as this session or the embedding cache holds it (None: not analysed yet)."""
+        """This photo's analysis as this session or the embedding cache holds it (None: not analysed yet). Kept for
+        the session once read: an entry never changes (its key is the photo's content and the face settings), and
+        each grouping of the unknown faces reads every one of them."""
         if self._key is None:  # made once: a key costs a JSON dump and a hash
             self._key = self.face_cfg.key()
-        return self._analyses.get(sha) or self.cache.get_analysis(sha, self._key)
+        a = self._analyses.get(sha)
+        if a is None:
+            a = self.cache.get_analysis(sha, self._key)
+            if a is not None:
+                self._analyses[sha] = a
+        return a
 
     def analysis(self, sha: str, path: Path, want_body: bool = False):
         """This photo's analysis, analysing it again when the cache has none (or none with body crops, when wanted)."""
