@@ -147,7 +147,7 @@ class ClustersScreen(FacetuiScreen[None]):
             if self.focused is None:
                 ol.focus()
         else:
-            self.query_one("#cluster-cands", Static).update("No unknown faces with encodings to group.")
+            self._set_cands("No unknown faces with encodings to group.")
             self.query_one(FaceGrid).show(None, [], self.left_out)
             self._face_line()
         self._refresh_keys()
@@ -207,10 +207,14 @@ class ClustersScreen(FacetuiScreen[None]):
             line += f" · {out} left out (space)"
         if n > self.SHOWN_FACES:
             line += f" · +{n - self.SHOWN_FACES} more not shown (named with the group)"
-        text = "\n".join([*lines, line])
-        # a layout pass (the whole screen's) only when the height may change, not at every group walked past
-        self.query_one("#cluster-cands", Static).update(text, layout=text.count("\n") != self._cands_lines)
-        self._cands_lines = text.count("\n")
+        self._set_cands("\n".join([*lines, line]))
+
+    def _set_cands(self, text: str) -> None:
+        """The candidates' text, with a layout pass (the whole screen's) only when its height may change, not at
+        every group walked past."""
+        lines = text.count("\n") + 1
+        self.query_one("#cluster-cands", Static).update(text, layout=lines != self._cands_lines)
+        self._cands_lines = lines
 
     def _face_line(self) -> None:
         """The face under the grid's cursor in full (the tiles cut long names)."""
