@@ -109,30 +109,33 @@ class Encodings:
             self._cache.close()
             self._cache = None
 
+    @property
+    def face_key(self) -> str:
+        """The face configuration's cache key, made once (a key costs a JSON dump and a hash)."""
+        if self._key is None:
+            self._key = self.face_cfg.key()
+        return self._key
+
     def cached(self, sha: str):
         """This photo's analysis as this session or the embedding cache holds it (None: not analysed yet). Kept for
         the session once read: an entry never changes (its key is the photo's content and the face settings), and
         each grouping of the unknown faces reads every one of them."""
-        if self._key is None:  # made once: a key costs a JSON dump and a hash
-            self._key = self.face_cfg.key()
         a = self._analyses.get(sha)
         if a is None:
-            a = self.cache.get_analysis(sha, self._key)
+            a = self.cache.get_analysis(sha, self.face_key)
             if a is not None:
                 self._analyses[sha] = a
         return a
 
     def analysis(self, sha: str, path: Path, want_body: bool = False):
         """This photo's analysis, analysing it again when the cache has none (or none with body crops, when wanted)."""
-        a = self._analyses.get(sha)
-        if a is None:
-            a = self.cache.get_analysis(sha, self.face_cfg.key())
+        a = self.cached(sha)
         if a is None or (want_body and getattr(a, "body_crops", None) is None):
             fresh = analyze_path(path, self.face_cfg, want_body, sha=sha)
             if fresh.error:
                 return a
             if fresh.sha256 == sha and not fresh.transient:
-                self.cache.put_analysis(fresh, self.face_cfg.key())
+                self.cache.put_analysis(fresh, self.face_key)
             a = fresh
         self._analyses[sha] = a
         return a
