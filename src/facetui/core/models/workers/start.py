@@ -17,6 +17,15 @@ def default_workers(setting: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def torch_in_workers(bodies: bool) -> bool:
+    """Whether an analysis worker runs a network in torch: the face descriptor network where it does not run in
+    ONNX Runtime, or OSNet (``bodies``: the workers embed the crops they cut) where ONNX Runtime is not wanted."""
+    from ..face.encode import encoder_impl
+    from ..runtime import onnxnets
+
+    return encoder_impl() == "torch" or (bodies and not onnxnets.wanted())
+
+
 def worker_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
     """Worker processes forked from a server that has already imported dlib, numpy and (for the face descriptor
     network, or OSNet when ``torch_needed``) torch, once per facetui process: a worker then starts in a fraction of
@@ -25,15 +34,13 @@ def worker_context(torch_needed: bool) -> multiprocessing.context.BaseContext:
     forkserver."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    from ..face.encode import encoder_impl
     from ..runtime import onnxnets
 
     ctx = multiprocessing.get_context("forkserver")
     preload = ["numpy", "PIL.Image", "dlib", "facetui.core.models.analyze", "facetui.core.models.workers.serverexit"]
-    onnx = onnxnets.wanted()  # the networks run in ONNX Runtime: no torch unless a file must first be exported
-    if onnx:
+    if onnxnets.wanted():  # the networks run in ONNX Runtime: no torch unless a file must first be exported
         preload += ["onnxruntime", "facetui.core.models.face.resnet"]
-    if encoder_impl() == "torch" or (torch_needed and not onnx):
+    if torch_in_workers(torch_needed):
         preload += ["torch", "facetui.core.models.face.resnet"]
     ctx.set_forkserver_preload(preload)  # takes effect when the server starts (the first pool of this process)
     return ctx

@@ -42,13 +42,13 @@ def worker_init(
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         del os.environ[key]
     os.environ.update(env)
-    from ...models.face import encode as face_encode
     from ...models.face import preload as face_preload
-    from ...models.runtime import onnxnets, prepared
+    from ...models.runtime import prepared
+    from ...models.workers.start import torch_in_workers
 
     prepared.use_dir(prepared_dir)
 
-    if face_encode.encoder_impl() == "torch" or (body is not None and not onnxnets.wanted()):
+    if torch_in_workers(body is not None):
         try:
             import torch  # the face descriptor network and OSNet run in torch
 
