@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import shutil
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ from facetui.tui.home_screen import HomeScreen
 from facetui.tui.keymap import bindings
 from facetui.tui.messages import CalibrationEnded, CalibrationProgress
 from facetui.tui.widgets import RunProgress
+from support import tui as support_tui
 from support.helpers import DEMO
 from support.tui import StepClock
 
@@ -59,12 +60,8 @@ def stale_ws(calib_ws, monkeypatch):
     return calib_ws
 
 
-async def wait_until(pilot, cond, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+# support.tui's, with the longer wait a sweep needs
+wait_until = functools.partial(support_tui.wait_until, timeout=120.0)
 
 
 def table_rows(screen) -> list[list[str]]:
