@@ -12,7 +12,7 @@ import pytest
 from facetui.core.stores.kb import load_kb, save_kb
 from facetui.tui.app import FacetuiApp
 from facetui.tui.facts import DeviceInfo
-from support.tui import StepClock
+from support.tui import StepClock, wait_until
 
 SIZE = (80, 24)
 BUILT_AT = "2025-01-01T09:30:00+00:00"
@@ -63,13 +63,9 @@ def make_app(ws, **kw) -> FacetuiApp:
     )
 
 
-async def settle(pilot, cond, timeout: float = 90.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
+async def settle(pilot, cond) -> None:
+    """Wait for ``cond`` (support.tui.wait_until), then a moment for the screen to draw it."""
+    await wait_until(pilot, cond, "the screen to settle")
     await pilot.pause(0.1)
 
 
