@@ -80,9 +80,9 @@ class Decider:
             sims = body_similarities(self.bodies, item.body)
         levels = [quality_level(q, s.lap_var_thresh) for q in a.sharpness]
         usable = [i for i, lv in enumerate(levels) if lv != POOR]
-        largest = max(range(len(a.boxes)), key=lambda i: face_detect.box_area(a.boxes[i])) if a.boxes else None
+        largest = face_detect.largest(a.boxes)
         if s.multi_face == "largest" and usable:
-            usable = [max(usable, key=lambda i: face_detect.box_area(a.boxes[i]))]
+            usable = [face_detect.largest(a.boxes, usable)]
         results: list[FaceResult] = []
         for i, box in enumerate(a.boxes):
             fd = rv.for_face(i, box) if rv else None

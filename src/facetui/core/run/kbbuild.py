@@ -18,7 +18,7 @@ from ..base.events import Event, KbImageDone, Notice
 from ..base.fsutil import display_name, remove_stale_temps
 from ..base.settings import Settings
 from ..models.analyze import FaceConfig
-from ..models.face import detect as face_detect
+from ..models.face.detect import largest
 from ..stores.kb import FACE_DIM, KbError, KbMissing, KnowledgeBase, load_kb, save_kb
 from ..stores.scan import scan_people
 from .jobloop import Tally, finish, run_steps
@@ -211,7 +211,7 @@ def _add_rows(kb: KnowledgeBase, person: str, rel: str, a, body_emb, settings: S
     kept = False
     idx = None
     if a.boxes:
-        idx = max(range(len(a.boxes)), key=lambda i: face_detect.box_area(a.boxes[i]))
+        idx = largest(a.boxes)
         kb.add_face(person, a.encodings[idx], rel)
         kept = True
         if a.sharpness[idx] < settings.lap_var_thresh:

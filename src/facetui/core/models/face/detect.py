@@ -78,6 +78,12 @@ def box_area(box: Box) -> int:
     return max(0, b - t) * max(0, r - l)
 
 
+def largest(boxes: list[Box], among: list[int] | None = None) -> int | None:
+    """The index of the largest of ``boxes`` (of those at the indices ``among``), the first on a tie; None when
+    there is none to choose from."""
+    return max(range(len(boxes)) if among is None else among, key=lambda i: box_area(boxes[i]), default=None)
+
+
 def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
     t, r, b, l = box
     h, w = rgb.shape[:2]
