@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,15 +31,6 @@ from .review_text import markup_name
 
 THUMBS_DELAY = 0.08  # seconds on a group before its thumbnails are made
 ASSIGN = Binding.Group("assign", compact=True)  # the candidate keys, here and on the review screen
-# the actions whose keys come and go with the highlighted group (check_action)
-_CHECKED = (
-    ("name_cluster", ()),
-    ("assign", ("1",)),
-    ("assign", ("2",)),
-    ("assign", ("3",)),
-    ("split", ()),
-    ("undo", ()),
-)
 
 
 class ClustersScreen(FacetuiScreen[None]):
@@ -67,6 +59,7 @@ class ClustersScreen(FacetuiScreen[None]):
         Binding("z", "undo", "undo", id="clusters.undo"),
         Binding("escape", "back", "back", id="clusters.back"),
     ]
+    _actions = tuple(b.action for b in BINDINGS)  # what _refresh_keys asks check_action about
     IS_REVIEW = True
     SHOWN_FACES = 24  # a bigger group shows its first (most central) faces and "+K more"
 
@@ -81,7 +74,7 @@ class ClustersScreen(FacetuiScreen[None]):
         self.generation = 0  # one per grouping: thumbnails of an older one are dropped
         self._thumbs_timer: Timer | None = None
         self._cands_lines = -1  # lines of the candidates' text as last laid out
-        self._keys_state: tuple = ()  # check_action's answers for _CHECKED when the bindings were last refreshed
+        self._keys_state: tuple = ()  # check_action's answers for the screen's keys at the last refresh
         self.busy = True
 
     def compose(self) -> ComposeResult:
@@ -250,7 +243,7 @@ class ClustersScreen(FacetuiScreen[None]):
     def _refresh_keys(self) -> None:
         """Refresh the bindings only when what a key may do has changed: the Footer is rebuilt at each refresh,
         which was most of the time a key took on a long list of groups."""
-        state = tuple(self.check_action(action, params) for action, params in _CHECKED)
+        state = tuple(self.check_action(name, params) for _, name, params in map(parse, self._actions))
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()
