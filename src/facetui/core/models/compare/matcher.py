@@ -43,9 +43,13 @@ def face_distances(bank: Bank, queries: np.ndarray) -> np.ndarray:
     q = np.asarray(queries, np.float64).reshape(-1, bank.vectors.shape[1] if bank.vectors.size else 128)
     if not len(bank) or not len(q):
         return np.zeros((len(q), len(bank)))
+    return np.minimum.reduceat(_distances(bank, q), bank.starts, axis=1)
+
+
+def _distances(bank: Bank, q: np.ndarray) -> np.ndarray:
+    """(Q, M) Euclidean distance from each query to each KB row."""
     d2 = (q * q).sum(1)[:, None] + (bank.vectors * bank.vectors).sum(1)[None, :] - 2.0 * q @ bank.vectors.T
-    d = np.sqrt(np.maximum(d2, 0.0))
-    return np.minimum.reduceat(d, bank.starts, axis=1)
+    return np.sqrt(np.maximum(d2, 0.0))
 
 
 def face_scores(bank: Bank, queries: np.ndarray, k: int = 2) -> np.ndarray:
@@ -57,8 +61,7 @@ def face_scores(bank: Bank, queries: np.ndarray, k: int = 2) -> np.ndarray:
         return np.zeros((len(q), len(bank)))
     if k <= 1:
         return face_distances(bank, q)
-    d2 = (q * q).sum(1)[:, None] + (bank.vectors * bank.vectors).sum(1)[None, :] - 2.0 * q @ bank.vectors.T
-    d = np.sqrt(np.maximum(d2, 0.0))
+    d = _distances(bank, q)
     sizes = np.diff(np.append(bank.starts, len(bank.vectors)))
     if k == 2:
         return _mean_of_two_nearest(d, bank.starts, sizes)
